@@ -307,14 +307,16 @@ fn cidr_lists_feed_the_rule() {
         list: vec!["office".into()],
         ..Default::default()
     });
-    let mut inputs = Inputs::default();
-    inputs.list_cidrs = BTreeMap::from([(
-        "office".to_string(),
-        vec![
-            "192.0.2.0/25".parse().unwrap(),
-            "192.0.2.128/25".parse().unwrap(),
-        ],
-    )]);
+    let inputs = Inputs {
+        list_cidrs: BTreeMap::from([(
+            "office".to_string(),
+            vec![
+                "192.0.2.0/25".parse().unwrap(),
+                "192.0.2.128/25".parse().unwrap(),
+            ],
+        )]),
+        ..Default::default()
+    };
     let d = build(&c, &inputs);
     let m = &d.nft.sets["carol_r0_map4"];
     assert_eq!(
