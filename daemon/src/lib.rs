@@ -6,5 +6,8 @@
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod keys;
+pub mod plan;
 pub mod policy;
+pub mod sys;
