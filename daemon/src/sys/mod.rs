@@ -1,0 +1,3 @@
+//! The only code that talks to the kernel.
+
+pub mod nftnl;
