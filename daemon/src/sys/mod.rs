@@ -3,6 +3,7 @@
 
 pub mod net;
 pub mod nft;
+pub mod nftnl;
 pub mod wg;
 
 use std::{
