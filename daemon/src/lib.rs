@@ -8,3 +8,4 @@ pub mod cli;
 pub mod config;
 pub mod keys;
 pub mod policy;
+pub mod sources;
