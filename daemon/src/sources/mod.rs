@@ -16,10 +16,13 @@ pub mod domains;
 pub mod geoip;
 pub mod geoipdat;
 pub mod geosite;
+pub mod kernel;
 pub mod mmdb;
+pub mod nftdump;
 pub mod plain;
 pub mod protobuf;
 pub mod ranges;
+pub mod update;
 pub mod v2fly;
 
 use std::fmt;
