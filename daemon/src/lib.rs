@@ -10,4 +10,5 @@ pub mod daemon;
 pub mod keys;
 pub mod plan;
 pub mod policy;
+pub mod sources;
 pub mod sys;
