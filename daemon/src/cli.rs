@@ -114,6 +114,8 @@ fn run(parser: &mut Parser) -> CmdResult {
     };
     match command.as_str() {
         "config" => config_command(parser, &ctx),
+        "client" => crate::clients::cli::client_command(parser, &ctx),
+        "upstream" => crate::clients::cli::upstream_command(parser, &ctx),
         "genkey" => {
             println!("{}", keys::encode(&keys::generate_private()));
             Ok(())

@@ -4,7 +4,10 @@
 //! kernel state and diffs it (pure); `sys` is the only code that touches the
 //! kernel; `dns` answers queries and fills the sets; `api` serves HTTP.
 
+pub mod api;
 pub mod cli;
+pub mod clients;
 pub mod config;
+pub mod health;
 pub mod keys;
 pub mod policy;
