@@ -12,6 +12,18 @@ use crate::{
     policy,
 };
 
+/// Prints to stdout; a closed pipe (`| head`, `| grep -q`) is not an error.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 pub const CLIENT_HELP: &str = "\
 Usage: wgsplit client <command>
 
@@ -156,7 +168,7 @@ pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
     )?;
     let pos: Vec<&str> = args.positional.iter().map(String::as_str).collect();
     if args.flag("help") || pos.is_empty() {
-        print!("{CLIENT_HELP}");
+        out!("{CLIENT_HELP}");
         return Ok(());
     }
     match pos.as_slice() {
@@ -196,13 +208,13 @@ pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
                     .iter()
                     .map(|c| super::live::client_json(&config, c, &stats))
                     .collect();
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&list).unwrap_or_default()
                 );
                 return Ok(());
             }
-            print!("{}", client_table(&config, &stats));
+            out!("{}", client_table(&config, &stats));
             Ok(())
         }
         ["show", name] => {
@@ -211,12 +223,12 @@ pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
             let stats = super::live::peer_stats(&config);
             let json = super::live::client_json(&config, c, &stats);
             if args.flag("json") {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&json).unwrap_or_default()
                 );
             } else {
-                print!("{}", client_details(&config, c, &json));
+                out!("{}", client_details(&config, c, &json));
             }
             Ok(())
         }
@@ -268,7 +280,7 @@ pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
         }
         ["conf", name] => {
             let config = ctx.load()?;
-            print!("{}", conf::render(&config, name, args.flag("split"))?);
+            out!("{}", conf::render(&config, name, args.flag("split"))?);
             Ok(())
         }
         ["qr", name] => {
@@ -476,7 +488,7 @@ pub fn upstream_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
     )?;
     let pos: Vec<&str> = args.positional.iter().map(String::as_str).collect();
     if args.flag("help") || pos.is_empty() {
-        print!("{UPSTREAM_HELP}");
+        out!("{UPSTREAM_HELP}");
         return Ok(());
     }
     let on_down = args
@@ -516,19 +528,23 @@ pub fn upstream_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
                     .iter()
                     .map(|u| super::live::upstream_json(u, &health))
                     .collect();
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&list).unwrap_or_default()
                 );
                 return Ok(());
             }
-            println!(
+            outln!(
                 "{:<16} {:<15} {:<32} {:<9} {:<8} STATE",
-                "NAME", "INTERFACE", "ENDPOINT", "ON_DOWN", "ENABLED"
+                "NAME",
+                "INTERFACE",
+                "ENDPOINT",
+                "ON_DOWN",
+                "ENABLED"
             );
             for u in &config.upstreams {
                 let j = super::live::upstream_json(u, &health);
-                println!(
+                outln!(
                     "{:<16} {:<15} {:<32} {:<9} {:<8} {}",
                     u.name,
                     u.interface_or_default(),
@@ -549,7 +565,7 @@ pub fn upstream_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
             let health = super::live::upstream_health(&config);
             let mut j = super::live::upstream_json(u, &health);
             j["used_by"] = serde_json::json!(super::upstream_users(&config, name));
-            println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
             Ok(())
         }
         ["set", name] => {
@@ -591,5 +607,34 @@ pub fn action_word(a: Action) -> &'static str {
         Action::Proxy => "proxy",
         Action::Direct => "direct",
         Action::Block => "block",
+    }
+}
+
+pub const API_HELP: &str = "\
+Usage: wgsplit api [--listen ADDR:PORT]
+
+Serves the REST API alone: config edits through HTTP, live peer data read from
+the kernel, but nothing applied (that is 'wgsplit daemon', which serves the same
+API). The token file is $WGSPLIT_API_TOKEN_FILE or /etc/wgsplit/api.token.
+";
+
+/// `wgsplit api`: the API without the engine, until interrupted.
+pub fn api_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
+    let args = Args::parse(parser, &["listen"], &["help"])?;
+    if args.flag("help") || !args.positional.is_empty() {
+        out!("{API_HELP}");
+        return Ok(());
+    }
+    let listen = args
+        .one("listen")
+        .map(|l| {
+            l.parse()
+                .map_err(|_| usage(format!("--listen: '{l}' is not address:port")))
+        })
+        .transpose()?;
+    let (_api, handle) = crate::api::start(&ctx.config_path, listen, crate::api::Hooks::default())?;
+    eprintln!("API listening on http://{}", handle.addr);
+    loop {
+        std::thread::park();
     }
 }
