@@ -9,6 +9,8 @@ pub mod conf;
 pub mod import;
 pub mod live;
 pub mod qr;
+pub mod service;
+pub mod stats;
 pub mod store;
 
 use std::fmt;

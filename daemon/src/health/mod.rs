@@ -3,6 +3,7 @@
 //! `on_down` policy (block, direct, or the failover upstream while that one is
 //! up). The decision is pure ([`Tracker::observe`]); `probe` does the I/O.
 
+pub mod monitor;
 pub mod probe;
 
 use std::{collections::HashMap, path::PathBuf};
