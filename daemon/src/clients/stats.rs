@@ -226,11 +226,8 @@ impl Collector {
             Ok(a)
         };
         let mut me = Self::default();
-        loop {
-            let len = match take(1) {
-                Ok(l) => l[0] as usize,
-                Err(_) => break,
-            };
+        while let Ok(l) = take(1) {
+            let len = l[0] as usize;
             let name = String::from_utf8(take(len)?.to_vec()).map_err(|_| bad())?;
             let i64_at = |b: &[u8]| i64::from_le_bytes(b.try_into().expect("8 bytes"));
             let month = i64_at(take(8)?);
