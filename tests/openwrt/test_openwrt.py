@@ -369,8 +369,18 @@ def default_config_uses_only_documented_options():
 
 
 def binary_has(*sub):
-    r = sh(BIN, *sub, "--help")
-    return r.returncode == 0
+    """Does the binary implement SUB? `--help` is not enough (an unfinished CLI may exit 0 on
+    anything), so `config check` must reject a bogus config and `genkey` must print a key."""
+    if sub == ("config", "check"):
+        with tempfile.NamedTemporaryFile("w") as tmp:
+            tmp.write("config server 'server'\n\toption no_such_option 'x'\n")
+            tmp.flush()
+            r = sh(BIN, "config", "check", "--config", tmp.name)
+        return r.returncode != 0 and "no_such_option" in (r.stdout + r.stderr)
+    if sub == ("genkey",):
+        r = sh(BIN, "genkey")
+        return r.returncode == 0 and re.fullmatch(r"[A-Za-z0-9+/]{43}=", r.stdout.strip()) is not None
+    raise ValueError(sub)
 
 
 @test

@@ -58,7 +58,14 @@
 
 	/* E(tag, attrs, children): LuCI's element builder */
 	function E(tag, attrs, children) {
-		if (!inBrowser) return { tag: tag, attrs: attrs, children: children };
+		if (!inBrowser) {
+			// node mode: an inert element, enough for views to build their trees
+			const kids = [];
+			return { tag: tag, attrs: attrs, children: kids, content: children,
+				appendChild: c => (kids.push(c), c), insertBefore: c => (kids.push(c), c),
+				replaceChildren: () => {}, querySelector: () => null, querySelectorAll: () => [],
+				setAttribute: () => {}, addEventListener: () => {}, classList: { add() {}, remove() {}, toggle() {} } };
+		}
 		if (Array.isArray(tag) || tag == null) {
 			const frag = document.createDocumentFragment();
 			appendChildren(frag, Array.isArray(tag) ? tag : attrs);

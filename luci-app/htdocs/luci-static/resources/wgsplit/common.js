@@ -222,6 +222,13 @@ const checks = {
 		return (+m[2] >= 1 && +m[2] <= 65535) ? true : _('Port must be 1–65535');
 	},
 
+	socketAddr(value) {
+		const m = /^\[([^\]]+)\]:(\d+)$/.exec(value) || /^([^:\[\]]+):(\d+)$/.exec(value);
+		if (!m || (parseIPv4(m[1]) === null && !isIPv6(m[1])))
+			return _('Expecting IP:port, e.g. 127.0.0.1:8274 or [::1]:8274');
+		return (+m[2] >= 1 && +m[2] <= 65535) ? true : _('Port must be 1–65535');
+	},
+
 	ipAddr(value) {
 		return (parseIPv4(value) !== null || isIPv6(value)) ? true : _('Expecting an IP address');
 	},

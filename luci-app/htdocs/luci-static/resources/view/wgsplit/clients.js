@@ -245,6 +245,11 @@ return view.extend({
 		o = s.option(form.DynamicList, 'list', _('Lists'));
 		lists.forEach(l => o.value(l));
 		o.datatype = 'uciname';
+		o.validate = function(section_id, value) {
+			if (value == null || value === '')
+				return true;
+			return lists.indexOf(value) >= 0 ? true : _('No list named %s (add it under Settings)').format(value);
+		};
 		o.modalonly = true;
 
 		o = s.option(form.Flag, 'enabled', _('Enabled'));

@@ -110,7 +110,7 @@ return view.extend({
 
 		o = s.taboption('advanced', form.Value, 'api_listen', _('API address'));
 		o.datatype = 'string';
-		o.validate = v('ipPort');
+		o.validate = v('socketAddr');
 		o.placeholder = '127.0.0.1:8274';
 
 		s = m.section(form.GridSection, 'list', _('Lists'),
