@@ -112,6 +112,7 @@ function start(port, state) {
 				if (!file.startsWith(RES) && !file.startsWith(STUB)) return send(403, 'text/plain', 'no');
 				return fs.readFile(file, (err, data) => err ? send(404, 'text/plain', 'not found') : send(200, TYPES[path.extname(file)] || 'application/octet-stream', data));
 			}
+			if (p == '/favicon.ico') return send(204, 'image/x-icon', '');
 			if (p == '/uci/wgsplit') return json(state.config);
 			if (p == '/uci/save' && req.method == 'POST') {
 				const b = JSON.parse(body);

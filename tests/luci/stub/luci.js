@@ -786,10 +786,13 @@
 		load: function() { return Promise.resolve(); },
 		render: function() { return E('div'); },
 		handleSave: function() {
-			return Promise.all((form.__maps || []).map(m => m.save()));
+			return Promise.all((form.__maps || []).map(m => m.save())).catch(e => {
+				ui.addNotification(null, E('p', _('Some fields are invalid, cannot save values!') + ' ' + e.message), 'error');
+				throw e;
+			});
 		},
 		handleSaveApply: function() {
-			return this.handleSave().then(() => ui.changes.apply());
+			return this.handleSave().then(() => ui.changes.apply(), () => null);
 		},
 		handleReset: function() { location.reload(); }
 	});
