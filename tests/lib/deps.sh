@@ -11,21 +11,30 @@ apt_install() {
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
 	if [ -z "${_DEPS_APT_UPDATED:-}" ]; then
-		DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || return 1
+		# a partly failing update (one foreign-arch index) still leaves usable lists
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || echo "deps: apt-get update reported errors, going on" >&2
 		_DEPS_APT_UPDATED=1
 	fi
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
+# ensure_cmd CMD PKG: install PKG unless CMD is already on PATH (node and npm
+# may come from elsewhere than Debian's packages).
+ensure_cmd() {
+	command -v "$1" >/dev/null 2>&1 || apt_install "$2"
+}
+
 # OpenWrt package tests (tests/openwrt): script linting, nft syntax checks.
 install_deps_openwrt() {
-	apt_install shellcheck nftables python3 gzip tar binutils
+	apt_install shellcheck nftables python3 gzip tar busybox
 }
 
 # LuCI app tests (tests/luci): node for the form walk, Chromium for rendering,
 # playwright-core from npm into tests/luci/node_modules (see tests/luci/run.sh).
 install_deps_luci() {
-	apt_install nodejs npm chromium chromium-driver fonts-dejavu-core python3
+	ensure_cmd node nodejs || return 1
+	ensure_cmd npm npm || return 1
+	apt_install chromium chromium-driver fonts-dejavu-core python3
 }
 
 install_deps() {

@@ -512,7 +512,8 @@
 			if (cv == null) cv = this.default;
 			const box = E('div', { 'class': 'cbi-dynlist', 'id': 'widget.cbid.%s.%s.%s'.format(this.map.config, sid, this.option) });
 			const addItem = (v) => {
-				const inp = E('input', { 'type': 'text', 'class': 'cbi-input-text', 'value': v || '', 'placeholder': this.placeholder || '' });
+				const inp = E('input', { 'type': 'text', 'class': 'cbi-input-text', 'value': v || '', 'placeholder': this.placeholder || '',
+					'list': this.keylist.length ? box.id + '.choices' : null });
 				box.insertBefore(E('div', { 'class': 'item' }, inp), adder);
 				return inp;
 			};
@@ -632,7 +633,8 @@
 					'click': ui.createHandlerFn(this, 'handleAdd') }, title));
 			}
 			else {
-				const nameEl = E('input', { 'type': 'text', 'class': 'cbi-section-create-name', 'placeholder': _('New name') });
+				const nameEl = E('input', { 'type': 'text', 'class': 'cbi-section-create-name', 'placeholder': _('New name'),
+					'input': () => nameEl.classList.remove('cbi-input-invalid') });
 				box.appendChild(nameEl);
 				box.appendChild(E('button', { 'class': 'cbi-button cbi-button-add', 'title': title,
 					'click': ui.createHandlerFn(this, function(ev) {
@@ -681,7 +683,9 @@
 		renderMoreOptionsModal(sid) {
 			const title = (this.title || this.sectiontype) + ' » ' + (uci.get(this.map.config, sid, '.anonymous') ? _('New') : sid);
 			const errBox = E('div', { 'class': 'cbi-modal-error' });
-			const body = this.renderOptions(sid);
+			// modalonly === false: a grid column only (LuCI's convention)
+			const body = this.renderOptions(sid, o => o.modalonly !== false);
+			body.addEventListener('input', () => { errBox.textContent = ''; });
 			ui.showModal(title, [
 				body, errBox,
 				E('div', { 'class': 'right' }, [

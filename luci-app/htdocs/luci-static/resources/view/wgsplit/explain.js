@@ -43,7 +43,7 @@ return view.extend({
 		const clients = uci.sections('wgsplit', 'client').map(c => c['.name']);
 		const clientEl = E('select', { 'class': 'cbi-input-select', 'id': 'wgsplit-explain-client' },
 			clients.map(c => E('option', { 'value': c }, c)));
-		const destEl = E('input', { 'class': 'cbi-input-text', 'id': 'wgsplit-explain-dest', 'placeholder': 'netflix.com / 8.8.8.8' });
+		const destEl = E('input', { 'type': 'text', 'class': 'cbi-input-text', 'id': 'wgsplit-explain-dest', 'placeholder': 'netflix.com / 8.8.8.8' });
 		const outEl = E('div', { 'id': 'wgsplit-explain-out' });
 
 		return E('div', { 'class': 'cbi-map' }, [

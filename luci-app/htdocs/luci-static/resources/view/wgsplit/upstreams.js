@@ -14,11 +14,12 @@ function upstreamStatus(status, name) {
 
 /* Import a provider's wg-quick .conf (pasted or uploaded) as upstream NAME. */
 function showImport() {
-	const nameEl = E('input', { 'class': 'cbi-input-text', 'id': 'wgsplit-import-name', 'placeholder': 'us1' });
+	const nameEl = E('input', { 'type': 'text', 'class': 'cbi-input-text', 'id': 'wgsplit-import-name', 'placeholder': 'us1' });
 	const confEl = E('textarea', {
 		'class': 'cbi-input-textarea', 'id': 'wgsplit-import-conf', 'rows': 12, 'style': 'width:100%;font-family:monospace',
 		'placeholder': '[Interface]\nPrivateKey = …\nAddress = 10.64.0.2/32\n\n[Peer]\nPublicKey = …\nEndpoint = vpn.example.net:51820'
 	});
+	const errEl = E('div', { 'class': 'wgsplit-import-error', 'style': 'color:#c00' });
 	const fileEl = E('input', {
 		'type': 'file', 'accept': '.conf,text/plain', 'id': 'wgsplit-import-file',
 		'change': function(ev) {
@@ -28,13 +29,13 @@ function showImport() {
 			const r = new FileReader();
 			r.onload = function() {
 				confEl.value = r.result;
+				errEl.textContent = '';
 				if (!nameEl.value)
 					nameEl.value = f.name.replace(/\.conf$/, '').replace(/[^A-Za-z0-9_]/g, '_').substring(0, 32);
 			};
 			r.readAsText(f);
 		}
 	});
-	const errEl = E('div', { 'class': 'wgsplit-import-error', 'style': 'color:#c00' });
 
 	ui.showModal(_('Import upstream'), [
 		E('p', _('Paste a WireGuard .conf from your VPN provider, or upload the file.')),
