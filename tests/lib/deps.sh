@@ -34,7 +34,7 @@ install_deps_openwrt() {
 install_deps_luci() {
 	ensure_cmd node nodejs || return 1
 	ensure_cmd npm npm || return 1
-	apt_install chromium chromium-driver fonts-dejavu-core python3
+	apt_install chromium chromium-driver fonts-dejavu-core python3 gettext
 }
 
 install_deps() {

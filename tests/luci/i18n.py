@@ -11,6 +11,8 @@ quoted, JS escapes), plus the menu titles, as LuCI's i18n-scan does.
 import json
 import pathlib
 import re
+import shutil
+import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2] / "luci-app"
@@ -104,6 +106,10 @@ def check(found):
                 problems.append(f"{name}: placeholders differ in {msgid!r} -> {msgstr!r}")
             if msgid in found and not msgstr:
                 problems.append(f"{name}: untranslated {msgid!r}")
+        if shutil.which("msgfmt"):
+            r = subprocess.run(["msgfmt", "-c", "-o", "/dev/null", str(po)], capture_output=True, text=True)
+            if r.returncode != 0:
+                problems.append(f"{name}: msgfmt -c: {r.stderr.strip()}")
     return problems
 
 
