@@ -1,43 +1,50 @@
-#!/bin/bash
-# Shared dependency installer: `. tests/lib/deps.sh; install_deps` installs
-# everything the test suites need on a fresh Debian machine. Each suite adds
-# its own install_deps_<suite> function below and a line to install_deps.
+# Installs what the tests need on a fresh Debian machine. Sourced by tests/run.sh,
+# tests/demo.sh and the suites; each step is skipped when already satisfied.
+# Suites add their packages to WGSPLIT_APT_PACKAGES (one place, one apt-get call).
 
-# apt_install PKG... : install the Debian packages that are missing.
-apt_install() {
-	local missing=() p
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	if [ -z "${_DEPS_APT_UPDATED:-}" ]; then
-		# a partly failing update (one foreign-arch index) still leaves usable lists
-		DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || echo "deps: apt-get update reported errors, going on" >&2
-		_DEPS_APT_UPDATED=1
-	fi
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-}
-
-# ensure_cmd CMD PKG: install PKG unless CMD is already on PATH (node and npm
-# may come from elsewhere than Debian's packages).
-ensure_cmd() {
-	command -v "$1" >/dev/null 2>&1 || apt_install "$2"
-}
-
-# OpenWrt package tests (tests/openwrt): script linting, nft syntax checks.
-install_deps_openwrt() {
-	apt_install shellcheck nftables python3 gzip tar busybox
-}
-
-# LuCI app tests (tests/luci): node for the form walk, Chromium for rendering,
-# playwright-core from npm into tests/luci/node_modules (see tests/luci/run.sh).
-install_deps_luci() {
-	ensure_cmd node nodejs || return 1
-	ensure_cmd npm npm || return 1
-	apt_install chromium chromium-driver fonts-dejavu-core python3 gettext
-}
+WGSPLIT_APT_PACKAGES="${WGSPLIT_APT_PACKAGES:-} nftables iproute2 iperf3 iputils-ping
+  dnsmasq-base dnsperf conntrack wireguard-tools socat netcat-openbsd procps psmisc"
 
 install_deps() {
-	install_deps_openwrt
-	install_deps_luci
+    local missing=()
+    for pkg in $WGSPLIT_APT_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "deps: installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    # A userspace WireGuard for hosts whose kernel has no wireguard module.
+    if ! command -v boringtun-cli >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/boringtun-cli" ]; then
+        echo "deps: installing boringtun-cli"
+        cargo install --quiet --locked boringtun-cli --version 0.7.1
+    fi
+    export PATH="$HOME/.cargo/bin:$PATH"
+    rustup component add clippy rustfmt >/dev/null 2>&1 || true
+}
+
+# OpenWrt package and LuCI app tests (tests/openwrt, tests/luci).
+WGSPLIT_APT_PACKAGES="$WGSPLIT_APT_PACKAGES shellcheck busybox python3 gettext chromium chromium-driver fonts-dejavu-core"
+
+# Only what one of those suites needs, so each runs alone quickly.
+_deps_apt() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "deps: installing ${missing[*]}" >&2
+    # a partly failing update (e.g. one foreign-architecture index) still leaves usable lists
+    apt-get update -qq >&2 || echo "deps: apt-get update reported errors, going on" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+install_deps_openwrt() {
+    _deps_apt shellcheck nftables python3 busybox
+}
+install_deps_luci() {
+    # node and npm may come from elsewhere than Debian's packages
+    command -v node >/dev/null 2>&1 || _deps_apt nodejs
+    command -v npm >/dev/null 2>&1 || _deps_apt npm
+    _deps_apt chromium chromium-driver fonts-dejavu-core python3 gettext
 }
