@@ -67,7 +67,7 @@ function configCheck(text) {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wgsplit-luci-'));
 	const run = t => {
 		fs.writeFileSync(path.join(dir, 'wgsplit'), t);
-		const r = cp.spawnSync(bin, [ 'config', 'check', '--config', path.join(dir, 'wgsplit') ], { encoding: 'utf8' });
+		const r = cp.spawnSync(bin, [ '--config', path.join(dir, 'wgsplit'), 'config', 'check' ], { encoding: 'utf8' });
 		return { ok: r.status === 0, out: (r.stdout || '') + (r.stderr || '') };
 	};
 	const probe = run("config server 'server'\n\toption no_such_option 'x'\n");

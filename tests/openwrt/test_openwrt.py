@@ -375,7 +375,7 @@ def binary_has(*sub):
         with tempfile.NamedTemporaryFile("w") as tmp:
             tmp.write("config server 'server'\n\toption no_such_option 'x'\n")
             tmp.flush()
-            r = sh(BIN, "config", "check", "--config", tmp.name)
+            r = sh(BIN, "--config", tmp.name, "config", "check")
         return r.returncode != 0 and "no_such_option" in (r.stdout + r.stderr)
     if sub == ("genkey",):
         r = sh(BIN, "genkey")
@@ -392,7 +392,7 @@ def default_config_passes_config_check_once_keyed():
     key = sh(BIN, "genkey").stdout.strip() if binary_has("genkey") else "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="
     text = (FILES / "wgsplit.config").read_text().replace("option private_key ''", f"option private_key '{key}'")
     (d / "wgsplit").write_text(text)
-    r = sh(BIN, "config", "check", "--config", d / "wgsplit")
+    r = sh(BIN, "--config", d / "wgsplit", "config", "check")
     shutil.rmtree(d)
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -451,9 +451,9 @@ def init_start_registers_respawning_daemon_with_reload_trigger():
     assert r.returncode == 0, r.stderr
     prog = str(FAKE / "bin/wgsplit")
     expect_in_order = [
-        f"wgsplit config check --config /etc/config/wgsplit",
+        "wgsplit --config /etc/config/wgsplit config check",
         "procd_open_instance wgsplit",
-        f"procd_set_param command {prog} daemon --config /etc/config/wgsplit",
+        f"procd_set_param command {prog} --config /etc/config/wgsplit daemon",
         "procd_set_param respawn 3600 5 5",
         "procd_close_instance",
         "procd_add_reload_trigger wgsplit",
@@ -484,7 +484,7 @@ def init_stop_kills_daemon_then_runs_down():
     e.close()
     assert r.returncode == 0, r.stderr
     kill = log.index("procd_kill wgsplit wgsplit")
-    down = log.index("wgsplit down --config /etc/config/wgsplit")
+    down = log.index("wgsplit --config /etc/config/wgsplit down")
     assert kill < down, log
 
 

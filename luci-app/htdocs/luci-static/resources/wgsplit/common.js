@@ -166,7 +166,8 @@ const checks = {
 		else if (d.startsWith('='))
 			d = d.substring(1);
 		d = d.replace(/\.$/, '');
-		if (d === '' || d.length > 253 || !d.split('.').every(l => RE_LABEL.test(l)))
+		// as the daemon: labels of letters, digits, - and _, at most 63 each
+		if (d === '' || d.length > 253 || !d.split('.').every(l => /^[A-Za-z0-9_-]{1,63}$/.test(l)))
 			return _('Expecting a domain: google.com, *.google.com or =google.com');
 		return true;
 	},
