@@ -25,7 +25,7 @@ install_deps() {
 }
 
 # OpenWrt package and LuCI app tests (tests/openwrt, tests/luci).
-WGSPLIT_APT_PACKAGES="$WGSPLIT_APT_PACKAGES shellcheck busybox python3 gettext chromium chromium-driver fonts-dejavu-core"
+WGSPLIT_APT_PACKAGES="$WGSPLIT_APT_PACKAGES shellcheck busybox python3 gettext chromium chromium-driver fonts-dejavu-core fonts-wqy-microhei"
 
 # Only what one of those suites needs, so each runs alone quickly.
 _deps_apt() {
@@ -46,5 +46,5 @@ install_deps_luci() {
     # node and npm may come from elsewhere than Debian's packages
     command -v node >/dev/null 2>&1 || _deps_apt nodejs
     command -v npm >/dev/null 2>&1 || _deps_apt npm
-    _deps_apt chromium chromium-driver fonts-dejavu-core python3 gettext
+    _deps_apt chromium chromium-driver fonts-dejavu-core fonts-wqy-microhei python3 gettext
 }

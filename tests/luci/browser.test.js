@@ -31,13 +31,13 @@ const id = s => `[id="${s}"]`;
 const saved = () => srv.state.calls.saves.flat();
 const hasCall = (call) => saved().some(c => JSON.stringify(c) === JSON.stringify(call));
 
-async function open(view) {
+async function open(view, lang) {
 	srv = await server.start(0);
 	const page = await ctx.newPage();
 	page.errors = [];
 	page.on('pageerror', e => page.errors.push('pageerror: ' + e.message));
 	page.on('console', m => { if (m.type() == 'error') page.errors.push('console: ' + m.text()); });
-	await page.goto(`http://127.0.0.1:${srv.port}/?view=wgsplit/${view}`);
+	await page.goto(`http://127.0.0.1:${srv.port}/?view=wgsplit/${view}` + (lang ? '&lang=' + lang : ''));
 	await page.waitForSelector('body[data-view-ready], body[data-view-error]', { timeout: 15000 });
 	const err = await page.getAttribute('body', 'data-view-error');
 	assert(!err, 'view failed: ' + err);
@@ -335,6 +335,24 @@ test('settings page validates and saves server options', async () => {
 	await page.evaluate(() => document.querySelector('#notifications').replaceChildren());
 	await close(page);
 });
+
+for (const lang of [ 'zh_Hans', 'ru' ]) {
+	test(`pages render translated (${lang})`, async () => {
+		const cat = server.catalog(lang);
+		for (const view of [ 'overview', 'clients', 'upstreams', 'settings' ]) {
+			const page = await open(view, lang);
+			const title = { overview: 'WireGuard Split: Overview', clients: 'WireGuard Split: Clients',
+				upstreams: 'WireGuard Split: Upstreams', settings: 'WireGuard Split: Settings' }[view];
+			eq(await page.innerText('#view h2'), cat[title], `${view} title`);
+			const text = await page.innerText('#view');
+			// no English string of the catalog is left on the page (short ones may be part of others)
+			const left = Object.keys(cat).filter(k => k.length > 12 && !/%/.test(k) && cat[k] != k && text.includes(k));
+			assert(!left.length, `${view}: untranslated: ${left.join(' | ')}`);
+			await shot(page, `${view}-${lang}`);
+			await close(page);
+		}
+	});
+}
 
 (async () => {
 	const exe = process.env.CHROMIUM || '/usr/bin/chromium';

@@ -78,7 +78,23 @@ function ubus(state, object, method, args) {
 
 const TYPES = { '.js': 'application/javascript', '.css': 'text/css', '.html': 'text/html', '.svg': 'image/svg+xml' };
 
-function page(view) {
+/* msgid -> msgstr of luci-app/po/LANG/wgsplit.po (single-line entries, as ours are) */
+function catalog(lang) {
+	const file = path.join(ROOT, 'luci-app/po', lang, 'wgsplit.po');
+	if (!/^[A-Za-z_]+$/.test(lang) || !fs.existsSync(file)) return null;
+	const out = {};
+	let id = null;
+	for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+		let m = /^msgid (".*")$/.exec(line);
+		if (m) { id = JSON.parse(m[1]); continue; }
+		m = /^msgstr (".*")$/.exec(line);
+		if (m && id) out[id] = JSON.parse(m[1]);
+		if (m) id = null;
+	}
+	return out;
+}
+
+function page(view, lang) {
 	const tabs = PAGES.map(p => `<li class="${p == view ? 'active' : ''}"><a href="/?view=wgsplit/${p}">${p[0].toUpperCase() + p.slice(1)}</a></li>`).join('');
 	return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>wgsplit - LuCI</title>
 <link rel="stylesheet" href="/stub/luci.css"></head><body>
@@ -86,7 +102,8 @@ function page(view) {
 <div id="maincontainer"><nav><div class="crumb">Services &raquo; WireGuard Split</div><ul class="tabs">${tabs}</ul></nav>
 <div id="notifications"></div><div id="view"><p class="spinning">Loading view…</p></div></div>
 <script src="/stub/luci.js"></script>
-<script>L.bootView(${JSON.stringify('wgsplit/' + view)}).catch(function(e) {
+<script>L.setCatalog(${JSON.stringify(lang ? catalog(lang) : {})});
+L.bootView(${JSON.stringify('wgsplit/' + view)}).catch(function(e) {
   document.getElementById('view').textContent = 'VIEW ERROR: ' + e.message;
   document.body.setAttribute('data-view-error', e.stack || e.message);
 });</script></body></html>`;
@@ -104,7 +121,9 @@ function start(port, state) {
 			const p = url.pathname;
 			if (p == '/') {
 				const v = (url.searchParams.get('view') || 'wgsplit/overview').replace(/^wgsplit\//, '');
-				return PAGES.includes(v) ? send(200, 'text/html', page(v)) : send(404, 'text/plain', 'no such view');
+				const lang = url.searchParams.get('lang');
+				if (lang && !catalog(lang)) return send(404, 'text/plain', 'no such language');
+				return PAGES.includes(v) ? send(200, 'text/html', page(v, lang)) : send(404, 'text/plain', 'no such view');
 			}
 			const file = p.startsWith('/luci-static/resources/') ? path.join(RES, p.slice(23))
 				: p.startsWith('/stub/') ? path.join(STUB, p.slice(6)) : null;
@@ -137,7 +156,7 @@ function start(port, state) {
 	return new Promise(resolve => srv.listen(port || 0, '127.0.0.1', () => resolve({ server: srv, port: srv.address().port, state })));
 }
 
-module.exports = { start, makeState, PAGES };
+module.exports = { start, makeState, catalog, PAGES };
 
 if (require.main === module)
 	start(+process.argv[2] || 8088).then(s => console.log('http://127.0.0.1:' + s.port + '/'));

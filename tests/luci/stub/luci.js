@@ -53,7 +53,9 @@
 		});
 	};
 
-	function _(s) { return s; }
+	/* translations: the catalog the page loaded (msgid -> msgstr), as LuCI's _() */
+	let catalog = {};
+	function _(s) { return (catalog[s] != null && catalog[s] !== '') ? catalog[s] : s; }
 	function N_(n, s, p) { return n == 1 ? s : p; }
 
 	/* E(tag, attrs, children): LuCI's element builder */
@@ -861,6 +863,7 @@
 	View.prototype.__isView = true;
 
 	/* Boot a view into #view the way LuCI's view constructor does: load, render, footer. */
+	L.setCatalog = function(c) { catalog = c || {}; };
 	L.bootView = function(path) {
 		form.__maps = [];
 		return L.require('view.' + path.replace(/\//g, '.')).then(V => {
