@@ -1,0 +1,216 @@
+//! The command line: global options, then one subcommand. Parsed with lexopt
+//! (a few KB) rather than clap (~300 KB) because flash is the scarce resource.
+
+use std::{
+    io::Read,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use lexopt::{Arg, Parser, ValueExt};
+
+use crate::{config, keys};
+
+pub const HELP: &str = "\
+wgsplit — per-client split tunnelling for WireGuard on the router
+
+Usage: wgsplit [--config PATH] <command> [arguments]
+
+Config:
+  config check              validate the config; print every problem, exit 1 if any
+  config export             print the whole config as JSON
+  config import FILE|-      validate JSON and write it as the UCI config
+
+Kernel:
+  apply [--dry-run]         make the kernel match the config (--dry-run prints the plan)
+  down                      remove everything wgsplit created
+  daemon                    apply, keep the state true, answer DNS, serve the API
+  status [--json]           interfaces, upstream health, clients
+  explain CLIENT DEST       which way DEST (address, addr:port/proto, domain) goes, and why
+
+Clients and upstreams:
+  client ...                add, list, show, set, enable, disable, rename, remove, conf, qr
+  upstream ...              import, list, show, set, enable, disable, remove (see upstream --help)
+  api [--listen ADDR]       serve the REST API alone (no kernel changes)
+
+Keys:
+  genkey                    print a new private key
+  pubkey                    read a private key on stdin, print its public key
+
+Options:
+  -c, --config PATH         config file (default $WGSPLIT_CONFIG or /etc/config/wgsplit)
+  -h, --help                this help
+  -V, --version             the version
+";
+
+/// What every subcommand gets: the config path and the remaining arguments.
+pub struct Context {
+    pub config_path: PathBuf,
+}
+
+impl Context {
+    pub fn load(&self) -> Result<config::Config, String> {
+        config::load(&self.config_path).map_err(|e| e.to_string())
+    }
+}
+
+/// A command's failure: the message and the exit code.
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl<T: Into<String>> From<T> for Failure {
+    fn from(message: T) -> Self {
+        Self {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+pub type CmdResult = Result<(), Failure>;
+
+pub fn main() -> ExitCode {
+    let mut parser = Parser::from_env();
+    match run(&mut parser) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if !f.message.is_empty() {
+                eprintln!("wgsplit: {}", f.message.trim_end());
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn run(parser: &mut Parser) -> CmdResult {
+    let mut config_flag = None;
+    let command = loop {
+        match parser.next().map_err(|e| e.to_string())? {
+            Some(Arg::Short('c') | Arg::Long("config")) => {
+                config_flag = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?));
+            }
+            Some(Arg::Short('h') | Arg::Long("help")) => {
+                print!("{HELP}");
+                return Ok(());
+            }
+            Some(Arg::Short('V') | Arg::Long("version")) => {
+                println!("wgsplit {}", env!("CARGO_PKG_VERSION"));
+                return Ok(());
+            }
+            Some(Arg::Value(v)) => break v.string().map_err(|e| e.to_string())?,
+            Some(other) => return Err(other.unexpected().to_string().into()),
+            None => {
+                print!("{HELP}");
+                return Err(Failure {
+                    message: String::new(),
+                    code: 2,
+                });
+            }
+        }
+    };
+    let ctx = Context {
+        config_path: config::resolve_path(config_flag),
+    };
+    match command.as_str() {
+        "config" => config_command(parser, &ctx),
+        "client" => crate::clients::cli::client_command(parser, &ctx),
+        "upstream" => crate::clients::cli::upstream_command(parser, &ctx),
+        "api" => crate::clients::cli::api_command(parser, &ctx),
+        "genkey" => {
+            println!("{}", keys::encode(&keys::generate_private()));
+            Ok(())
+        }
+        "pubkey" => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| e.to_string())?;
+            let private = config::types::parse_key(&text)?;
+            println!("{}", keys::encode(&keys::public_from_private(&private)));
+            Ok(())
+        }
+        "apply" => crate::daemon::cmd_apply(parser, &ctx),
+        "down" => crate::daemon::cmd_down(parser, &ctx),
+        "daemon" => crate::daemon::cmd_daemon(parser, &ctx),
+        "status" => crate::daemon::cmd_status(parser, &ctx),
+        "help" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => Err(Failure {
+            message: format!("unknown command '{other}'; see 'wgsplit --help'"),
+            code: 2,
+        }),
+    }
+}
+
+/// Collects positional arguments; rejects unknown flags except those in `flags`,
+/// whose presence is returned.
+pub fn positional_and_flags(
+    parser: &mut Parser,
+    flags: &[&str],
+) -> Result<(Vec<String>, Vec<String>), Failure> {
+    let mut values = Vec::new();
+    let mut seen = Vec::new();
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Arg::Value(v) => values.push(v.string().map_err(|e| e.to_string())?),
+            Arg::Long(name) if flags.contains(&name) => seen.push(name.to_string()),
+            other => return Err(other.unexpected().to_string().into()),
+        }
+    }
+    Ok((values, seen))
+}
+
+fn config_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
+    let (args, _) = positional_and_flags(parser, &[])?;
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["check"] => {
+            let config = ctx.load()?;
+            eprintln!(
+                "{}: ok ({} upstreams, {} clients, {} rules)",
+                ctx.config_path.display(),
+                config.upstreams.len(),
+                config.clients.len(),
+                config.rules.len()
+            );
+            Ok(())
+        }
+        ["export"] => {
+            print!("{}", config::to_json(&ctx.load()?));
+            Ok(())
+        }
+        ["import", file] => {
+            let text = read_input(file)?;
+            let config = config::from_json(&text).map_err(|e| e.to_string())?;
+            let config = config::check(config).map_err(|e| e.to_string())?;
+            config::save(&ctx.config_path, &config).map_err(|e| e.to_string())?;
+            eprintln!("wrote {}", ctx.config_path.display());
+            Ok(())
+        }
+        _ => Err(Failure {
+            message: "usage: wgsplit config check | export | import FILE|-".into(),
+            code: 2,
+        }),
+    }
+}
+
+/// Reads a file, or standard input for `-`.
+pub fn read_input(file: &str) -> Result<String, String> {
+    if file == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("stdin: {e}"))?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(Path::new(file)).map_err(|e| format!("{file}: {e}"))
+    }
+}

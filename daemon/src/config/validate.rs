@@ -1,0 +1,441 @@
+//! Checks a config as a whole and reports every problem by its uci path. Nothing
+//! downstream (planner, resolver, API) ever sees a config that fails here.
+
+use std::collections::{HashMap, HashSet};
+
+use ipnet::IpNet;
+
+use crate::keys;
+
+use super::{
+    Problem,
+    convert::section_path,
+    model::{Action, Config, ListFormat, OnDown, parse_u32},
+    types::{
+        DomainPattern, PortSpec, check_ifname, net_range, parse_cidr, parse_endpoint, parse_expiry,
+        parse_geoip, parse_interface_address, parse_key, parse_public_host, parse_resolver,
+        parse_size,
+    },
+};
+
+/// How many marks wgsplit needs besides one per upstream: direct and block.
+pub const RESERVED_MARKS: u32 = 2;
+
+pub fn validate(config: &Config) -> Vec<Problem> {
+    let mut v = Validator::default();
+    v.server(config);
+    v.upstreams(config);
+    v.clients(config);
+    v.rules(config);
+    v.lists(config);
+    v.problems
+}
+
+#[derive(Default)]
+struct Validator {
+    problems: Vec<Problem>,
+}
+
+impl Validator {
+    fn push(&mut self, path: &str, option: &str, message: impl Into<String>) {
+        self.problems
+            .push(Problem::new(&format!("{path}.{option}"), message));
+    }
+
+    fn check<T>(&mut self, path: &str, option: &str, result: Result<T, String>) -> Option<T> {
+        result.map_err(|e| self.push(path, option, e)).ok()
+    }
+
+    fn key(&mut self, path: &str, option: &str, value: &Option<String>, required: bool) {
+        match value {
+            Some(k) => {
+                self.check(path, option, parse_key(k));
+            }
+            None if required => self.push(path, option, "required"),
+            None => {}
+        }
+    }
+
+    fn server(&mut self, config: &Config) {
+        let s = &config.server;
+        let p = "server";
+        self.check(p, "interface", check_ifname(s.interface_or_default()));
+        if s.listen_port == Some(0) {
+            self.push(p, "listen_port", "must be 1-65535");
+        }
+        match &s.address {
+            None => self.push(p, "address", "required (e.g. 10.8.0.1/24)"),
+            Some(a) => match parse_interface_address(a) {
+                Ok(IpNet::V4(_)) => {}
+                Ok(_) => self.push(p, "address", "must be IPv4; use address6 for IPv6"),
+                Err(e) => self.push(p, "address", e),
+            },
+        }
+        if let Some(a) = &s.address6 {
+            match parse_interface_address(a) {
+                Ok(IpNet::V6(_)) => {}
+                Ok(_) => self.push(p, "address6", "must be IPv6"),
+                Err(e) => self.push(p, "address6", e),
+            }
+        }
+        self.key(p, "private_key", &s.private_key, true);
+        if let Some(e) = &s.endpoint {
+            self.check(p, "endpoint", parse_public_host(e));
+        }
+        if let Some(mtu) = s.mtu
+            && !(1280..=9000).contains(&mtu)
+        {
+            self.push(p, "mtu", format!("{mtu} is outside 1280-9000"));
+        }
+        if s.dns_port == Some(0) {
+            self.push(p, "dns_port", "must be 1-65535");
+        }
+        for a in &s.dns_listen {
+            if a.parse::<std::net::IpAddr>().is_err() {
+                self.push(p, "dns_listen", format!("'{a}' is not an IP address"));
+            }
+        }
+        for r in &s.dns_server {
+            self.check(p, "dns_server", parse_resolver(r));
+        }
+        if s.ttl_min_or_default() > s.ttl_max_or_default() {
+            self.push(p, "ttl_min", "is larger than ttl_max");
+        }
+        if let Some(m) = &s.fwmark_mask {
+            match parse_u32(m) {
+                Some(mask) if mask != 0 => {
+                    let capacity = (1u64 << mask.count_ones()) - 1;
+                    let needed = config.upstreams.len() as u64 + RESERVED_MARKS as u64;
+                    if capacity < needed {
+                        self.push(
+                            p,
+                            "fwmark_mask",
+                            format!("{m} holds {capacity} marks; {needed} are needed"),
+                        );
+                    }
+                }
+                _ => self.push(p, "fwmark_mask", format!("'{m}' is not a non-zero mask")),
+            }
+        }
+        if let Some(a) = &s.api_listen
+            && a.parse::<std::net::SocketAddr>().is_err()
+        {
+            self.push(p, "api_listen", format!("'{a}' is not address:port"));
+        }
+    }
+
+    fn upstreams(&mut self, config: &Config) {
+        let names: HashSet<&str> = config.upstreams.iter().map(|u| u.name.as_str()).collect();
+        let mut interfaces: HashMap<String, String> = HashMap::new();
+        interfaces.insert(
+            config.server.interface_or_default().to_string(),
+            "server".into(),
+        );
+        let mut tables: HashMap<u32, String> = HashMap::new();
+        let base = config.server.table_base_or_default();
+        for (i, u) in config.upstreams.iter().enumerate() {
+            let p = u.name.as_str();
+            self.check(p, "name", check_name(&u.name));
+            let ifname = u.interface_or_default();
+            if self.check(p, "interface", check_ifname(&ifname)).is_some()
+                && let Some(owner) = interfaces.insert(ifname.clone(), p.to_string())
+            {
+                self.push(
+                    p,
+                    "interface",
+                    format!("'{ifname}' is already used by {owner}"),
+                );
+            }
+            self.key(p, "private_key", &u.private_key, true);
+            self.key(p, "public_key", &u.public_key, true);
+            self.key(p, "preshared_key", &u.preshared_key, false);
+            if u.address.is_empty() {
+                self.push(p, "address", "required (e.g. 10.64.0.2/32)");
+            }
+            for a in &u.address {
+                self.check(p, "address", parse_interface_address(a));
+            }
+            match &u.endpoint {
+                Some(e) => {
+                    self.check(p, "endpoint", parse_endpoint(e));
+                }
+                None => self.push(p, "endpoint", "required (host:port)"),
+            }
+            for a in &u.allowed_ips {
+                self.check(p, "allowed_ips", parse_cidr(a));
+            }
+            if let Some(mtu) = u.mtu
+                && !(1280..=9000).contains(&mtu)
+            {
+                self.push(p, "mtu", format!("{mtu} is outside 1280-9000"));
+            }
+            for d in &u.dns {
+                self.check(p, "dns", parse_resolver(d));
+            }
+            match (u.on_down_or_default(), &u.failover) {
+                (OnDown::Failover, None) => {
+                    self.push(p, "failover", "required when on_down is failover")
+                }
+                (OnDown::Failover, Some(f)) if f == &u.name => {
+                    self.push(p, "failover", "cannot fail over to itself")
+                }
+                (OnDown::Failover, Some(f)) if !names.contains(f.as_str()) => {
+                    self.push(p, "failover", format!("no upstream named '{f}'"))
+                }
+                (OnDown::Block | OnDown::Direct, Some(_)) => {
+                    self.push(p, "failover", "set only together with on_down 'failover'")
+                }
+                _ => {}
+            }
+            let table = u.table.unwrap_or(base + i as u32);
+            if matches!(table, 0 | 253..=255) {
+                self.push(p, "table", format!("table {table} is reserved"));
+            } else if let Some(owner) = tables.insert(table, p.to_string()) {
+                self.push(
+                    p,
+                    "table",
+                    format!("table {table} is already used by {owner}"),
+                );
+            }
+        }
+    }
+
+    fn clients(&mut self, config: &Config) {
+        let s = &config.server;
+        let pool4 = s
+            .address
+            .as_deref()
+            .and_then(|a| parse_interface_address(a).ok());
+        let pool6 = s
+            .address6
+            .as_deref()
+            .and_then(|a| parse_interface_address(a).ok());
+        let upstreams: HashSet<&str> = config.upstreams.iter().map(|u| u.name.as_str()).collect();
+        // (first, last, v6, owner) for the overlap check.
+        let mut ranges: Vec<(u128, u128, bool, String)> = Vec::new();
+        for net in [pool4, pool6].into_iter().flatten() {
+            let host = IpNet::from(net.addr());
+            let (a, b) = net_range(&host);
+            ranges.push((a, b, host.addr().is_ipv6(), "the server".into()));
+        }
+        let mut public_keys: HashMap<[u8; 32], &str> = HashMap::new();
+        for c in &config.clients {
+            let p = c.name.as_str();
+            self.check(p, "name", check_name(&c.name));
+            self.key(p, "private_key", &c.private_key, false);
+            self.key(p, "preshared_key", &c.preshared_key, false);
+            let public = match (&c.public_key, &c.private_key) {
+                (None, None) => {
+                    self.push(
+                        p,
+                        "public_key",
+                        "required (or a private_key to derive it from)",
+                    );
+                    None
+                }
+                (Some(k), _) => self.check(p, "public_key", parse_key(k)),
+                (None, Some(k)) => parse_key(k).ok().map(|k| keys::public_from_private(&k)),
+            };
+            if let (Some(pubk), Some(Ok(private))) =
+                (public, c.private_key.as_deref().map(parse_key))
+                && keys::public_from_private(&private) != pubk
+            {
+                self.push(p, "public_key", "does not belong to private_key");
+            }
+            if let Some(k) = public
+                && let Some(owner) = public_keys.insert(k, p)
+            {
+                self.push(
+                    p,
+                    "public_key",
+                    format!("is the same key as client {owner}"),
+                );
+            }
+            if c.address.is_empty() {
+                self.push(p, "address", "required (e.g. 10.8.0.2/32)");
+            }
+            for a in &c.address {
+                let Some(net) = self.check(p, "address", parse_cidr(a)) else {
+                    continue;
+                };
+                let pool = if net.addr().is_ipv4() { pool4 } else { pool6 };
+                match pool {
+                    Some(pool) if pool.trunc().contains(&net) => {}
+                    Some(pool) => self.push(
+                        p,
+                        "address",
+                        format!("{net} is outside the server pool {}", pool.trunc()),
+                    ),
+                    // A missing or bad server address is reported on the server.
+                    None if net.addr().is_ipv4() || s.address6.is_some() => {}
+                    None => self.push(
+                        p,
+                        "address",
+                        format!("{net}: the server has no IPv6 address (address6)"),
+                    ),
+                }
+                let (a, b) = net_range(&net);
+                ranges.push((a, b, net.addr().is_ipv6(), format!("client {p}")));
+            }
+            if let Some(e) = &c.expires {
+                self.check(p, "expires", parse_expiry(e));
+            }
+            if let Some(q) = &c.quota {
+                self.check(p, "quota", parse_size(q));
+            }
+            if let Some(u) = &c.upstream
+                && !upstreams.contains(u.as_str())
+            {
+                self.push(p, "upstream", format!("no upstream named '{u}'"));
+            }
+            if c.default_or_default() == Action::Proxy && c.upstream.is_none() {
+                self.push(
+                    p,
+                    "default",
+                    "'proxy' needs the client's upstream to be set",
+                );
+            }
+        }
+        ranges.sort();
+        for pair in ranges.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            if a.2 == b.2 && b.0 <= a.1 && a.3 != b.3 {
+                let who = b.3.strip_prefix("client ").unwrap_or(&b.3);
+                self.push(who, "address", format!("overlaps an address of {}", a.3));
+            }
+        }
+    }
+
+    fn rules(&mut self, config: &Config) {
+        let clients: HashMap<&str, &super::model::Client> = config
+            .clients
+            .iter()
+            .map(|c| (c.name.as_str(), c))
+            .collect();
+        let upstreams: HashSet<&str> = config.upstreams.iter().map(|u| u.name.as_str()).collect();
+        let lists: HashSet<&str> = config.lists.iter().map(|l| l.name.as_str()).collect();
+        let mut anonymous = 0;
+        for r in &config.rules {
+            let p = section_path("rule", r.name.as_deref(), anonymous);
+            if r.name.is_none() {
+                anonymous += 1;
+            }
+            let p = p.as_str();
+            if let Some(n) = &r.name {
+                self.check(p, "name", check_name(n));
+            }
+            let client = clients.get(r.client.as_str());
+            if client.is_none() {
+                self.push(p, "client", format!("no client named '{}'", r.client));
+            }
+            if let Some(u) = &r.upstream
+                && !upstreams.contains(u.as_str())
+            {
+                self.push(p, "upstream", format!("no upstream named '{u}'"));
+            }
+            if r.action == Action::Proxy
+                && r.upstream.is_none()
+                && client.is_some_and(|c| c.upstream.is_none())
+            {
+                self.push(
+                    p,
+                    "upstream",
+                    "a proxy rule needs an upstream (here or on its client)",
+                );
+            }
+            for d in &r.domain {
+                self.check(p, "domain", DomainPattern::parse(d));
+            }
+            for c in &r.cidr {
+                self.check(p, "cidr", parse_cidr(c));
+            }
+            for port in &r.port {
+                self.check(p, "port", PortSpec::parse(port));
+            }
+            for g in &r.geoip {
+                self.check(p, "geoip", parse_geoip(g));
+            }
+            for l in &r.list {
+                if !lists.contains(l.as_str()) {
+                    self.push(p, "list", format!("no list named '{l}'"));
+                }
+            }
+            let matches_something = !(r.domain.is_empty()
+                && r.cidr.is_empty()
+                && r.port.is_empty()
+                && r.geoip.is_empty()
+                && r.list.is_empty());
+            if !matches_something {
+                self.push(
+                    p,
+                    "domain",
+                    "the rule matches nothing: give domain, cidr, port, geoip or list",
+                );
+            }
+        }
+    }
+
+    fn lists(&mut self, config: &Config) {
+        for l in &config.lists {
+            let p = l.name.as_str();
+            self.check(p, "name", check_name(&l.name));
+            if l.path.is_empty() {
+                self.push(p, "path", "required");
+            } else if !l.path.starts_with('/') {
+                self.push(p, "path", format!("'{}' is not an absolute path", l.path));
+            }
+            if let Some(u) = &l.url
+                && !is_fetch_url(u)
+            {
+                self.push(p, "url", format!("'{u}' is not an http(s) or file URL"));
+            }
+            let format = l.format.unwrap_or_default();
+            match (&l.category, format) {
+                (None, ListFormat::Geosite) => {
+                    self.push(p, "category", "required for format geosite (e.g. netflix)")
+                }
+                (Some(c), ListFormat::Geosite | ListFormat::V2fly) => {
+                    self.check(p, "category", crate::sources::v2fly::Selector::parse(c));
+                }
+                (Some(_), _) => self.push(p, "category", "only for formats geosite and v2fly"),
+                (None, _) => {}
+            }
+        }
+        if let Some(g) = &config.geoip {
+            let p = "geoip";
+            for (option, value) in [("path", &g.path), ("dir", &g.dir)] {
+                if let Some(v) = value
+                    && !v.starts_with('/')
+                {
+                    self.push(p, option, format!("'{v}' is not an absolute path"));
+                }
+            }
+            if let Some(u) = &g.url
+                && !is_fetch_url(u)
+            {
+                self.push(p, "url", format!("'{u}' is not an http(s) or file URL"));
+            }
+            if g.path.is_none() && g.url.is_none() {
+                self.push(p, "path", "give path, url or both");
+            }
+        }
+    }
+}
+
+/// What `lists update` can fetch: http(s), and file:// (a USB stick, tests).
+fn is_fetch_url(u: &str) -> bool {
+    ["http://", "https://", "file:///"]
+        .iter()
+        .any(|p| u.len() > p.len() && u.starts_with(p))
+}
+
+/// Names of clients, upstreams, rules and lists become uci section names.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.len() <= 32 && super::uci::valid_name(name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{name}' is not a name (1-32 letters, digits or _)"
+        ))
+    }
+}

@@ -1,0 +1,242 @@
+//! The compiled policy: a valid config turned into typed, per-client ordered rules
+//! with their targets, marks and kernel object names. The planner, the resolver
+//! and `explain` all read this one form, so they can never disagree.
+
+use ipnet::IpNet;
+
+use crate::config::{
+    Action, Config, ListFormat,
+    types::{DomainPattern, PortSpec, parse_cidr, parse_expiry, parse_geoip},
+};
+
+/// Our nftables table: `table inet wgsplit`.
+pub const NFT_TABLE: &str = "wgsplit";
+
+/// Where a rule or default sends traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// Through `config.upstreams[i]`.
+    Upstream(usize),
+    Direct,
+    Block,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompiledRule {
+    /// Position among the client's enabled rules (0-based): the evaluation order.
+    pub pos: usize,
+    /// Index in `config.rules`.
+    pub index: usize,
+    pub action: Action,
+    pub target: Target,
+    pub domains: Vec<DomainPattern>,
+    /// Names of `config list` sections (their entries are loaded by the resolver
+    /// for domain lists and by the planner for CIDR lists).
+    pub lists: Vec<String>,
+    pub cidrs: Vec<IpNet>,
+    pub ports: Vec<PortSpec>,
+    /// (negated, lowercase country code).
+    pub geoip: Vec<(bool, String)>,
+}
+
+impl CompiledRule {
+    /// Does this rule learn destinations from DNS answers (domains or domain lists)?
+    pub fn has_dns(&self, config: &Config) -> bool {
+        !self.domains.is_empty()
+            || self.lists.iter().any(|l| {
+                config
+                    .lists
+                    .iter()
+                    .find(|x| &x.name == l)
+                    .is_some_and(|x| x.format.unwrap_or_default() != ListFormat::Cidr)
+            })
+    }
+
+    /// Does the rule have any destination match (otherwise only ports match)?
+    pub fn has_destination(&self) -> bool {
+        !(self.domains.is_empty()
+            && self.lists.is_empty()
+            && self.cidrs.is_empty()
+            && self.geoip.is_empty())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientPolicy {
+    pub name: String,
+    /// Index in `config.clients`.
+    pub index: usize,
+    pub addresses: Vec<IpNet>,
+    /// Enabled and not expired: only active clients are peers and get routing.
+    pub active: bool,
+    pub expired: bool,
+    pub default: Target,
+    pub rules: Vec<CompiledRule>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub clients: Vec<ClientPolicy>,
+    pub marks: Marks,
+}
+
+/// The firewall marks wgsplit owns, inside `mask`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marks {
+    pub mask: u32,
+}
+
+impl Marks {
+    pub fn new(mask: u32) -> Self {
+        Self { mask }
+    }
+
+    fn value(&self, n: u32) -> u32 {
+        (n << self.mask.trailing_zeros()) & self.mask
+    }
+
+    /// The mark a target's connections carry. Direct and block are marked too, so
+    /// a connection's decision is kept in conntrack whatever it was.
+    pub fn of(&self, target: Target) -> u32 {
+        match target {
+            Target::Direct => self.value(1),
+            Target::Block => self.value(2),
+            Target::Upstream(i) => self.value(i as u32 + 3),
+        }
+    }
+}
+
+impl Policy {
+    pub fn client(&self, name: &str) -> Option<&ClientPolicy> {
+        self.clients.iter().find(|c| c.name == name)
+    }
+
+    /// The active client that owns a source address.
+    pub fn client_by_addr(&self, addr: std::net::IpAddr) -> Option<&ClientPolicy> {
+        self.clients
+            .iter()
+            .find(|c| c.active && c.addresses.iter().any(|n| n.contains(&addr)))
+    }
+}
+
+/// Compiles a config that passed validation. `now` is Unix seconds (for expiry).
+pub fn compile(config: &Config, now: i64) -> Policy {
+    let upstream_index = |name: &str| config.upstreams.iter().position(|u| u.name == name);
+    let clients = config
+        .clients
+        .iter()
+        .enumerate()
+        .map(|(index, c)| {
+            let client_upstream = c.upstream.as_deref().and_then(upstream_index);
+            let target = |action: Action, upstream: Option<usize>| match action {
+                Action::Direct => Target::Direct,
+                Action::Block => Target::Block,
+                // Validation guarantees a proxy rule has an upstream.
+                Action::Proxy => upstream.map_or(Target::Block, Target::Upstream),
+            };
+            let rules = config
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.client == c.name && r.enabled_or_default())
+                .enumerate()
+                .map(|(pos, (index, r))| CompiledRule {
+                    pos,
+                    index,
+                    action: r.action,
+                    target: target(
+                        r.action,
+                        r.upstream
+                            .as_deref()
+                            .and_then(upstream_index)
+                            .or(client_upstream),
+                    ),
+                    domains: r
+                        .domain
+                        .iter()
+                        .filter_map(|d| DomainPattern::parse(d).ok())
+                        .collect(),
+                    lists: r.list.clone(),
+                    cidrs: r.cidr.iter().filter_map(|x| parse_cidr(x).ok()).collect(),
+                    ports: r
+                        .port
+                        .iter()
+                        .filter_map(|p| PortSpec::parse(p).ok())
+                        .collect(),
+                    geoip: r.geoip.iter().filter_map(|g| parse_geoip(g).ok()).collect(),
+                })
+                .collect();
+            let expired = c
+                .expires
+                .as_deref()
+                .and_then(|e| parse_expiry(e).ok())
+                .is_some_and(|t| t < now);
+            ClientPolicy {
+                name: c.name.clone(),
+                index,
+                addresses: c
+                    .address
+                    .iter()
+                    .filter_map(|a| parse_cidr(a).ok())
+                    .collect(),
+                active: c.enabled_or_default() && !expired,
+                expired,
+                default: target(c.default_or_default(), client_upstream),
+                rules,
+            }
+        })
+        .collect();
+    Policy {
+        clients,
+        marks: Marks::new(config.server.fwmark_mask_or_default()),
+    }
+}
+
+/// Name of the nft set that holds the addresses DNS answered for a client's rule
+/// (`v6` picks the IPv6 twin). The resolver inserts into it; the planner creates it.
+pub fn dns_set_name(client: &str, pos: usize, v6: bool) -> String {
+    format!("{client}_r{pos}_dns{}", if v6 { 6 } else { 4 })
+}
+
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiles_the_example() {
+        let text = include_str!("../../examples/wgsplit.conf");
+        let config = crate::config::parse_valid(text).unwrap();
+        let p = compile(&config, 0);
+        let alice = p.client("alice").unwrap();
+        assert_eq!(alice.rules.len(), 2);
+        assert_eq!(alice.rules[0].target, Target::Upstream(0));
+        assert_eq!(alice.rules[1].target, Target::Block);
+        assert_eq!(alice.default, Target::Direct);
+        assert!(alice.rules[0].has_dns(&config));
+        let bob = p.client("bob").unwrap();
+        assert_eq!(bob.default, Target::Upstream(1));
+        assert_eq!(bob.rules[0].pos, 0);
+        let carol = p.client("carol").unwrap();
+        assert!(carol.active);
+        assert!(
+            !compile(&config, 2_000_000_000)
+                .client("carol")
+                .unwrap()
+                .active
+        );
+        assert_eq!(
+            p.client_by_addr("10.8.0.3".parse().unwrap()).unwrap().name,
+            "bob"
+        );
+        let m = Marks::new(0xff00_0000);
+        assert_eq!(m.of(Target::Direct), 0x0100_0000);
+        assert_eq!(m.of(Target::Upstream(0)), 0x0300_0000);
+        assert_eq!(dns_set_name("alice", 0, true), "alice_r0_dns6");
+    }
+}

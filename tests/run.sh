@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The test command: installs what it needs, then runs every suite.
+# Usage: sudo tests/run.sh [--quick]   (--quick: unit tests and lints only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. tests/lib/deps.sh
+install_deps
+
+passed=0 failed=0 failures=()
+suite() {
+    local name=$1; shift
+    echo "=== $name"
+    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$name"); fi
+}
+
+suite "rustfmt" cargo fmt --all -- --check
+suite "clippy" cargo clippy --all-targets --quiet -- -D warnings
+suite "cargo test" cargo test --quiet
+if [ "${1:-}" != "--quick" ]; then
+    for s in tests/suites/*.sh; do
+        [ -e "$s" ] || continue
+        suite "$(basename "$s" .sh)" bash "$s"
+    done
+fi
+
+echo
+[ ${#failures[@]} -eq 0 ] || echo "failed suites: ${failures[*]}"
+echo "suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
