@@ -9,6 +9,7 @@ WGSPLIT_VERSION = $(shell sed -n 's/^version = "\(.*\)"/\1/p' $(BR2_EXTERNAL_WGS
 WGSPLIT_SITE = $(BR2_EXTERNAL_WGSPLIT_PATH)/..
 WGSPLIT_SITE_METHOD = local
 WGSPLIT_LICENSE = GPL-2.0-or-later
+WGSPLIT_DEPENDENCIES = nftables
 WGSPLIT_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = \
 	--exclude /target --exclude /tests/out --exclude /board --exclude /fuzz
 
