@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 mapfile -t QARGS <"$DIR/qemu.args"
-CMDLINE="console=$CONSOLE panic=-1 quiet loglevel=3 $APPEND"
+CMDLINE="console=$CONSOLE panic=-1 quiet loglevel=3 $KAPPEND $APPEND"
 [ -z "$TEST" ] || CMDLINE="$CMDLINE wgsplit.test=$TEST"
 if [ -z "$TEST" ]; then
     exec "${QARGS[@]}" -kernel "$DIR/kernel" -initrd "$DIR/initramfs.cpio" -append "$CMDLINE"

@@ -121,14 +121,19 @@ alias, pre = {}, {}
 for line in open(os.path.join(mdir, "modules.alias")):
     f = line.split()
     if len(f) == 3 and f[0] == "alias":
-        alias.setdefault(f[1].replace("-", "_"), f[2].replace("-", "_"))
+        alias.setdefault(f[1].replace("-", "_"), []).append(f[2].replace("-", "_"))
 for line in open(os.path.join(mdir, "modules.softdep")):
     f = line.split()
     if len(f) > 3 and f[0] == "softdep" and f[2] == "pre:":
         pre[f[1].replace("-", "_")] = [w for w in f[3:] if not w.endswith(":")]
 def resolve(name):
+    """All modules that may provide NAME (an alias can have several, e.g. a
+    CPU-specific crc32c and the generic one: take them all, generic first)."""
     name = name.replace("-", "_")
-    return byname.get(name) or byname.get(alias.get(name, ""))
+    if name in byname:
+        return [byname[name]]
+    cands = sorted(alias.get(name, []), key=lambda m: (not m.endswith("_generic"), m))
+    return [byname[c] for c in cands if c in byname]
 order, seen = [], set()
 def visit(m):
     if m in seen:
@@ -137,8 +142,7 @@ def visit(m):
     for d in deps[m]:
         visit(d)
     for p in pre.get(os.path.basename(m).split(".ko")[0].replace("-", "_"), []):
-        r = resolve(p)
-        if r:
+        for r in resolve(p):
             visit(r)
     order.append(m)
 for w in wanted:
