@@ -53,6 +53,14 @@ in_ns cli wg set wgc0 private-key $K/client.key peer "$(cat $K/router.pub)" \
     endpoint 192.168.50.1:51820 allowed-ips 0.0.0.0/0
 addr cli wgc0 10.8.0.2/32
 in_ns cli ip route add default dev wgc0
+# When the router's wg0 is made anew, the client still holds a session the new
+# interface does not know, and WireGuard only re-handshakes after ~15 s of
+# silence: start the client's peer afresh instead (as a phone would reconnect).
+client_reconnect() {
+    in_ns cli wg set wgc0 peer "$(cat $K/router.pub)" remove
+    in_ns cli wg set wgc0 peer "$(cat $K/router.pub)" endpoint 192.168.50.1:51820 allowed-ips 0.0.0.0/0
+    in_ns cli ip route replace default dev wgc0
+}
 
 # The upstream (a VPN provider): WireGuard in, NAT out to the internet.
 in_ns up sysctl -qw net.ipv4.ip_forward=1
@@ -160,6 +168,7 @@ i=0
 while ! ready && [ $i -lt 600 ] && kill -0 $DPID 2>/dev/null; do usleep 50000; i=$((i + 1)); done
 if ready; then
     metric daemon_start_to_ready_s "$(elapsed "$t0")"
+    client_reconnect
     check "daemon brought routing up" true
 else
     check "daemon brought routing up" sh -c "cat /tmp/wgsplit.log; false"
@@ -224,8 +233,15 @@ check "after down nothing of wgsplit is left" sh -c \
     '! nft list table inet wgsplit 2>/dev/null && ! ip rule | grep -q fwmark && ! ip link show wg0 2>/dev/null'
 # The baseline once more (base, ruleset, base: the machine's noise shows).
 manual_up
+client_reconnect
 got=$(fetch $PROXIED 10)
 check "harness again after wgsplit down: hand-made path works (seen as $got)" [ "$got" = $UP_EXIT ]
+if [ "$got" != $UP_EXIT ]; then
+    echo "--- router state"; ip rule; ip -4 route show table all | grep -v '^local\|^broadcast'
+    wg show all latest-handshakes; in_ns up wg show all latest-handshakes; in_ns cli wg show all latest-handshakes
+    nft list ruleset | head -30; in_ns up ip -4 route
+    sysctl net.ipv4.ip_forward net.ipv4.conf.all.rp_filter net.ipv4.conf.all.src_valid_mark
+fi
 metric throughput_without_ruleset_again_mbit "$(throughput $PROXIED)"
 manual_down
 
