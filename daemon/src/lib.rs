@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod explain;
 pub mod keys;
 pub mod plan;
 pub mod policy;
