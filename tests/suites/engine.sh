@@ -88,7 +88,7 @@ check "carol never enters a tunnel (packets)" 0 "$(counter wse-router wse_count 
 check "the tunnel counter does count (alice > 0)" yes "$([ "$(counter wse-router wse_count alice_tunnel)" -gt 0 ] && echo yes)"
 
 echo "--- explain agrees with what the servers saw"
-goes() { wgsplit_r explain "$1" "$2" | head -1 | sed 's/.*: //'; }
+goes() { wgsplit_r explain "$1" "$2" | sed -n '1s/.*: //p'; }
 check "explain alice A:8080/tcp" "upstream up1" "$(goes alice $SRV_A4:8080/tcp)"
 check "explain alice B:8081/tcp" "upstream up2" "$(goes alice $SRV_B4:8081/tcp)"
 check "explain bob [A6]:8080" "upstream up2" "$(goes bob "[$SRV_A6]:8080")"
