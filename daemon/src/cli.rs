@@ -135,6 +135,7 @@ fn run(parser: &mut Parser) -> CmdResult {
         "down" => crate::daemon::cmd_down(parser, &ctx),
         "daemon" => crate::daemon::cmd_daemon(parser, &ctx),
         "status" => crate::daemon::cmd_status(parser, &ctx),
+        "explain" => crate::daemon::cmd_explain(parser, &ctx),
         "help" => {
             print!("{HELP}");
             Ok(())
