@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod keys;
 pub mod policy;
 pub mod sys;
