@@ -127,6 +127,8 @@ fn run(parser: &mut Parser) -> CmdResult {
             println!("{}", keys::encode(&keys::public_from_private(&private)));
             Ok(())
         }
+        // Hidden: the resolver alone, for tests and benchmarks.
+        "dns-serve" => crate::dns::cli::serve_command(parser, &ctx),
         "help" => {
             print!("{HELP}");
             Ok(())
