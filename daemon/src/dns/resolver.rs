@@ -544,6 +544,10 @@ impl Resolver {
         self.serve_on(&addrs).await
     }
 
+    pub async fn serve_on_owned(self: Arc<Self>, addrs: Vec<SocketAddr>) -> io::Result<()> {
+        self.serve_on(&addrs).await
+    }
+
     pub async fn serve_on(self: Arc<Self>, addrs: &[SocketAddr]) -> io::Result<()> {
         let mut tasks = JoinSet::new();
         for &a in addrs {
@@ -680,7 +684,19 @@ fn raw_udp(a: SocketAddr) -> io::Result<std::net::UdpSocket> {
     // SAFETY: fd is a fresh socket we own.
     let sock: std::net::UdpSocket = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
     freebind(sock.as_raw_fd(), a.is_ipv6());
+    let one: i32 = 1;
     let buf: i32 = 1 << 20;
+    // SAFETY: a valid fd and a pointer to a live c_int. SO_REUSEADDR lets us share
+    // port 53 with a dnsmasq bound to the wildcard address.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&one as *const i32).cast(),
+            4,
+        );
+    }
     // SAFETY: a valid fd and a pointer to a live c_int.
     unsafe {
         libc::setsockopt(
