@@ -231,7 +231,7 @@ pub type Service = Pin<Box<dyn Future<Output = Result<(), String>>>>;
 pub fn services(ctx: &ServiceContext) -> Vec<(&'static str, Service)> {
     let _ = ctx;
     vec![
-        // ("dns", Box::pin(crate::dns::serve(ctx.clone()))),
+        ("dns", Box::pin(crate::dns::serve(ctx.clone()))),
         // ("api", Box::pin(crate::api::serve(ctx.clone()))),
     ]
 }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod daemon;
+pub mod dns;
 pub mod health;
 pub mod explain;
 pub mod keys;
