@@ -28,6 +28,9 @@ Kernel:
   status [--json]           interfaces, upstream health, clients
   explain CLIENT DEST       which way DEST (address, addr:port/proto, domain) goes, and why
 
+Rule sources:
+  lists update|show|load    fetch and check GeoIP/domain lists, show them, load the country sets
+
 Clients and upstreams:
   client ...                add, list, show, enable, disable, remove, conf, qr (see client --help)
   upstream ...              import, list, show, remove (see upstream --help)
@@ -114,6 +117,7 @@ fn run(parser: &mut Parser) -> CmdResult {
     };
     match command.as_str() {
         "config" => config_command(parser, &ctx),
+        "lists" => crate::sources::cli::lists_command(parser, &ctx),
         "genkey" => {
             println!("{}", keys::encode(&keys::generate_private()));
             Ok(())

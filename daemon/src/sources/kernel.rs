@@ -90,7 +90,8 @@ pub fn sync_country(
 }
 
 /// Loads every country the config uses from the stored extracts in `dir`.
-/// Countries without stored data are reported, their sets left as they are.
+/// Countries without stored data, or whose load failed, are returned with the
+/// reason; their sets are left as they were.
 pub fn sync_all(
     io: &mut dyn SetIo,
     dir: &Path,
@@ -100,7 +101,12 @@ pub fn sync_all(
     let mut missing = BTreeMap::new();
     for cc in countries {
         match geoip::stored(dir, cc) {
-            Ok(Some(data)) => reports.extend(sync_country(io, cc, &data)?),
+            Ok(Some(data)) => match sync_country(io, cc, &data) {
+                Ok(r) => reports.extend(r),
+                Err(e) => {
+                    missing.insert(cc.clone(), SourceError::Io(e));
+                }
+            },
             Ok(None) => {
                 missing.insert(
                     cc.clone(),
