@@ -166,6 +166,7 @@ fn read_client(r: &mut Reader, name: String) -> Client {
         upstream: r.string("upstream"),
         default: r.choice("default"),
         description: r.string("description"),
+        quota: r.string("quota"),
     }
 }
 
@@ -410,6 +411,7 @@ pub fn to_sections(config: &Config) -> Vec<Section> {
         w.string("upstream", &c.upstream);
         w.choice("default", c.default);
         w.string("description", &c.description);
+        w.string("quota", &c.quota);
         out.push(w.section);
     }
     for r in &config.rules {

@@ -172,6 +172,9 @@ pub struct Client {
     pub default: Option<Action>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Monthly data quota (received + sent), e.g. `50G`; spent → disabled until the month ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ use super::{
     types::{
         DomainPattern, PortSpec, check_ifname, net_range, parse_cidr, parse_endpoint, parse_expiry,
         parse_geoip, parse_interface_address, parse_key, parse_public_host, parse_resolver,
+        parse_size,
     },
 };
 
@@ -278,6 +279,9 @@ impl Validator {
             }
             if let Some(e) = &c.expires {
                 self.check(p, "expires", parse_expiry(e));
+            }
+            if let Some(q) = &c.quota {
+                self.check(p, "quota", parse_size(q));
             }
             if let Some(u) = &c.upstream
                 && !upstreams.contains(u.as_str())
