@@ -21,7 +21,12 @@ usage: wgsplit lists update [--no-kernel]   fetch/extract what the rules use, ch
 pub fn lists_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
     let (args, flags) = positional_and_flags(parser, &["json", "no-kernel"])?;
     let config = ctx.load()?;
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["update"] => run_update(&config, !flags.iter().any(|f| f == "no-kernel")),
         ["show"] => show(&config, flags.iter().any(|f| f == "json")),
         ["load"] => load(&config, true).map(|_| ()),
@@ -34,9 +39,15 @@ pub fn lists_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
 
 /// Extracts countries never extracted yet from a local `path` (no download).
 fn extract_missing(config: &Config) -> Result<(), String> {
-    let Some(g) = &config.geoip else { return Ok(()) };
+    let Some(g) = &config.geoip else {
+        return Ok(());
+    };
     let missing = update::missing_countries(config);
-    let Some(path) = g.path.as_deref().filter(|p| std::path::Path::new(p).exists()) else {
+    let Some(path) = g
+        .path
+        .as_deref()
+        .filter(|p| std::path::Path::new(p).exists())
+    else {
         return Ok(());
     };
     if missing.is_empty() {
@@ -63,10 +74,17 @@ fn load(config: &Config, verbose: bool) -> Result<bool, Failure> {
         return Ok(true);
     }
     let mut io = nft::NftIo::open().map_err(|e| format!("nftables: {e}"))?;
-    let (reports, missing) = kernel::sync_all(&mut io as &mut dyn SetIo, &update::lists_dir(config), &countries)?;
+    let (reports, missing) = kernel::sync_all(
+        &mut io as &mut dyn SetIo,
+        &update::lists_dir(config),
+        &countries,
+    )?;
     for r in &reports {
         if r.missing {
-            eprintln!("{}: no such set in table inet wgsplit (run 'wgsplit apply')", r.set);
+            eprintln!(
+                "{}: no such set in table inet wgsplit (run 'wgsplit apply')",
+                r.set
+            );
         } else {
             eprintln!(
                 "{}: {} ranges (+{} -{}) in {:.1} ms",
@@ -99,7 +117,11 @@ fn run_update(config: &Config, kernel: bool) -> CmdResult {
         load(config, false)?;
     }
     if out.failed > 0 {
-        return Err(format!("{} source(s) failed; the previous data stays in use", out.failed).into());
+        return Err(format!(
+            "{} source(s) failed; the previous data stays in use",
+            out.failed
+        )
+        .into());
     }
     Ok(())
 }
@@ -128,7 +150,10 @@ fn show(config: &Config, json: bool) -> CmdResult {
                     std::path::Path::new(g.url.as_deref().or(g.path.as_deref()).unwrap_or("")),
                     g.format
                 ),
-                g.url.as_deref().map(|u| format!(" from {u}")).unwrap_or_default(),
+                g.url
+                    .as_deref()
+                    .map(|u| format!(" from {u}"))
+                    .unwrap_or_default(),
                 dir.display(),
                 g.update_hours_or_default()
             );
@@ -155,9 +180,15 @@ fn show(config: &Config, json: bool) -> CmdResult {
             "list {}: {:?}{} {}{}",
             l.name,
             l.format.unwrap_or_default(),
-            l.category.as_deref().map(|c| format!(" '{c}'")).unwrap_or_default(),
+            l.category
+                .as_deref()
+                .map(|c| format!(" '{c}'"))
+                .unwrap_or_default(),
             l.path,
-            l.url.as_deref().map(|u| format!(" from {u}")).unwrap_or_default(),
+            l.url
+                .as_deref()
+                .map(|u| format!(" from {u}"))
+                .unwrap_or_default(),
         );
         if let Some(s) = state.lists.get(&l.name) {
             println!("  last update: {}", describe(s));
@@ -172,7 +203,9 @@ fn describe(s: &update::SourceState) -> String {
         format!(
             "ok at {}{}",
             when(s.attempted),
-            s.entries.map(|n| format!(", {n} entries")).unwrap_or_default()
+            s.entries
+                .map(|n| format!(", {n} entries"))
+                .unwrap_or_default()
         )
     } else {
         format!(

@@ -20,6 +20,9 @@ use super::{
     ranges::{CountrySet, RangeSet},
 };
 
+/// Ranges per transaction when filling an empty set.
+pub const LOAD_CHUNK: usize = 8192;
+
 /// The kernel side, behind a trait so the plan is tested without root.
 pub trait SetIo {
     /// The set's ranges (inclusive), or `None` when the set does not exist.
@@ -75,7 +78,15 @@ pub fn sync_country(
             Some(current) => {
                 let current = RangeSet::from_ranges(current);
                 let (del, add) = current.diff(&desired);
-                if !(del.is_empty() && add.is_empty()) {
+                if current.is_empty() {
+                    // First load into an empty set: nothing to keep consistent
+                    // with, so it goes in chunks (bounded memory on the router).
+                    for chunk in add.chunks(LOAD_CHUNK) {
+                        io.swap(&set, v6, &[], chunk)
+                            .map_err(|e| format!("{set}: {e}"))?;
+                    }
+                } else if !(del.is_empty() && add.is_empty()) {
+                    // An update: one transaction, deletes then adds.
                     io.swap(&set, v6, &del, &add)
                         .map_err(|e| format!("{set}: {e}"))?;
                 }

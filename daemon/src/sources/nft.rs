@@ -4,18 +4,41 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{kernel::SetIo, nftdump};
-use crate::policy::NFT_TABLE;
+use crate::{
+    policy::NFT_TABLE,
+    sys::nftnl::{Elem, NftSock, Op},
+};
 
 pub struct NftIo {
     table: String,
+    sock: NftSock,
 }
 
 impl NftIo {
     pub fn open() -> std::io::Result<Self> {
         Ok(Self {
             table: NFT_TABLE.to_string(),
+            sock: NftSock::open()?,
         })
     }
+}
+
+/// Interval-set elements of inclusive ranges: the start, and the end flagged
+/// `interval_end` one past the range (none when the range reaches the last
+/// address).
+pub fn elems(ranges: &[(u128, u128)], v6: bool) -> Vec<Elem> {
+    let max = if v6 { u128::MAX } else { u128::from(u32::MAX) };
+    let mut out = Vec::with_capacity(ranges.len() * 2);
+    for &(s, e) in ranges {
+        out.push(Elem::addr(ip(s, v6)));
+        if e < max {
+            out.push(Elem {
+                interval_end: true,
+                ..Elem::addr(ip(e + 1, v6))
+            });
+        }
+    }
+    out
 }
 
 pub fn ip(v: u128, v6: bool) -> IpAddr {
@@ -38,10 +61,19 @@ impl SetIo for NftIo {
     fn swap(
         &mut self,
         set: &str,
-        _v6: bool,
-        _del: &[(u128, u128)],
-        _add: &[(u128, u128)],
+        v6: bool,
+        del: &[(u128, u128)],
+        add: &[(u128, u128)],
     ) -> Result<(), String> {
-        Err(format!("{set}: the netlink set writer (sys::nftnl) is not merged yet"))
+        let del = elems(del, v6);
+        let add = elems(add, v6);
+        let mut ops = Vec::with_capacity(2);
+        if !del.is_empty() {
+            ops.push(Op::Del { set, elems: &del });
+        }
+        if !add.is_empty() {
+            ops.push(Op::Add { set, elems: &add });
+        }
+        self.sock.apply(&ops).map_err(|e| e.to_string())
     }
 }
