@@ -131,6 +131,10 @@ fn run(parser: &mut Parser) -> CmdResult {
             println!("{}", keys::encode(&keys::public_from_private(&private)));
             Ok(())
         }
+        "apply" => crate::daemon::cmd_apply(parser, &ctx),
+        "down" => crate::daemon::cmd_down(parser, &ctx),
+        "daemon" => crate::daemon::cmd_daemon(parser, &ctx),
+        "status" => crate::daemon::cmd_status(parser, &ctx),
         "help" => {
             print!("{HELP}");
             Ok(())
