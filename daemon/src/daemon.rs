@@ -208,7 +208,7 @@ pub fn cmd_explain(parser: &mut Parser, ctx: &Context) -> CmdResult {
     Ok(())
 }
 
-fn say(msg: &str) {
+pub fn say(msg: &str) {
     let t = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
@@ -233,6 +233,10 @@ pub fn services(ctx: &ServiceContext) -> Vec<(&'static str, Service)> {
     vec![
         ("dns", Box::pin(crate::dns::serve(ctx.clone()))),
         // ("api", Box::pin(crate::api::serve(ctx.clone()))),
+        (
+            "clients",
+            Box::pin(crate::clients::service::serve(ctx.clone())),
+        ),
     ]
 }
 
@@ -259,7 +263,12 @@ pub fn cmd_daemon(parser: &mut Parser, ctx: &Context) -> CmdResult {
 }
 
 async fn apply_once(engine: &Engine, config: &Config, policy: &Policy, why: &str) {
-    let desired = Engine::desired(config, policy, Inputs::default());
+    // Upstream health from the monitor (clients::service): down upstreams follow on_down.
+    let inputs = Inputs {
+        health: crate::health::monitor::planner_health(),
+        ..Inputs::default()
+    };
+    let desired = Engine::desired(config, policy, inputs);
     match engine.apply(&desired).await {
         Ok(r) if r.ops.is_empty() => {}
         Ok(r) => {
