@@ -683,6 +683,35 @@ def rpcd_plugin_lists_methods_and_answers_json():
     assert out == {"error": "line 1: expected [Interface]"}, out
 
 
+@test
+def real_opkg_installs_both_packages():
+    """With OpenWrt's opkg built for the host (OPKG_CL=path to opkg-cl from openwrt/opkg-lede,
+    which needs libubox), install both packages into an offline root."""
+    opkg = os.environ.get("OPKG_CL")
+    if not opkg:
+        raise Skip("set OPKG_CL to an opkg-cl built from openwrt/opkg-lede to run it")
+    b = build()
+    root = Path(tempfile.mkdtemp(prefix="opkg-root-"))
+    (root / "var/lock").mkdir(parents=True)
+    (root / "usr/lib/opkg").mkdir(parents=True)
+    # the router already has (or can get) these
+    (root / "usr/lib/opkg/status").write_text("".join(
+        f"Package: {p}\nVersion: 1\nStatus: install user installed\nArchitecture: x86_64\nInstalled-Time: 1\n\n"
+        for p in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib", "luci-base")))
+    conf = root / "opkg.conf"
+    conf.write_text(f"dest root /\nlists_dir ext {root}/lists\n")
+    r = sh(opkg, "-f", conf, "-o", root, "--add-arch", "all:1", "--add-arch", "x86_64:10",
+           "install", b["main"], b["luci"])
+    try:
+        assert "Configuring wgsplit." in r.stdout and "Configuring luci-app-wgsplit." in r.stdout, r.stdout + r.stderr
+        assert (root / "etc/config/wgsplit").stat().st_mode & 0o777 == 0o600
+        assert (root / "usr/libexec/rpcd/wgsplit").stat().st_mode & 0o777 == 0o755
+        status = (root / "usr/lib/opkg/status").read_text()
+        assert re.search(r"Package: wgsplit\n(.+\n)*Conffiles:\n /etc/config/wgsplit [0-9a-f]{64}", status), status
+    finally:
+        shutil.rmtree(root)
+
+
 class Skip(Exception):
     pass
 
