@@ -331,6 +331,80 @@ def luci_ipk_contents():
     assert int(f["Installed-Size"]) == total
 
 
+def load_po2lmo():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("po2lmo", FEED / "po2lmo.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def lmo_lookup(lmo, key, sfh):
+    """Translate KEY with an .lmo catalog the way LuCI's loader does: whitespace-normalised
+    key, SuperFastHash seeded with its length, binary search of the sorted index."""
+    import struct
+    idx = struct.unpack(">I", lmo[-4:])[0]
+    n = (len(lmo) - idx - 4) // 16
+    recs = [struct.unpack(">IIII", lmo[idx + 16 * i: idx + 16 * i + 16]) for i in range(n)]
+    assert [r[0] for r in recs] == sorted(r[0] for r in recs), "index not sorted"
+    canon = " ".join(key.split()).encode()
+    h = sfh(canon, len(canon))
+    lo, hi = 0, n - 1
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if recs[mid][0] == h:
+            _, _, off, length = recs[mid]
+            return lmo[off:off + length].decode()
+        if recs[mid][0] < h:
+            lo = mid + 1
+        else:
+            hi = mid - 1
+    return None
+
+
+@test
+def i18n_ipks_hold_catalogs_luci_can_read():
+    b = build()
+    p2l = load_po2lmo()
+    for lang, code in (("zh_Hans", "zh-cn"), ("ru", "ru")):
+        ipk = next(b["dir"].glob(f"luci-i18n-wgsplit-{code}_*_all.ipk"))
+        names, parts = ipk_parts(ipk)
+        f, _ = control_fields(parts)
+        assert f["Package"] == f"luci-i18n-wgsplit-{code}" and f["Depends"] == "luci-app-wgsplit" and f["Architecture"] == "all"
+        t = tarfile.open(fileobj=io.BytesIO(parts["./data.tar.gz"]), mode="r:gz")
+        files = [m.name for m in t.getmembers() if m.isfile()]
+        assert files == [f"./usr/lib/lua/luci/i18n/wgsplit.{code}.lmo"], files
+        lmo = t.extractfile(files[0]).read()
+        po = (LUCI / "po" / lang / "wgsplit.po").read_text()
+        pairs = [(json.loads(a), json.loads(b_)) for a, b_ in re.findall(r'^msgid (".*")\nmsgstr (".*")$', po, re.M)]
+        pairs = [(k, v) for k, v in pairs if k]
+        assert len(pairs) > 150, len(pairs)
+        for k, v in pairs:
+            got = lmo_lookup(lmo, k, p2l.sfh_hash)
+            want = None if k == v else v
+            assert got == want, f"{lang}: {k!r} -> {got!r}, want {want!r}"
+        assert lmo_lookup(lmo, "not a message of ours", p2l.sfh_hash) is None
+        plural = re.search(r'Plural-Forms: ([^\\]*)', po).group(1)
+        assert plural.encode() in lmo, "Plural-Forms record missing"
+
+
+KNOWN_SFH = {
+    "a": 291415938, "ab": 1366002500, "abc": 3535673738, "abcd": 3671636187, "abcde": 1374488366,
+    "é": 3304826196, "ыы": 3482715798, "中": 2960337290, "中文": 4232330521,
+    "WireGuard Split": 4113710224, "Clients": 2974059812,
+}
+
+
+@test
+def po2lmo_hash_matches_known_values():
+    # SuperFastHash (seeded with the length) of short inputs, computed with LuCI's C sfh_hash
+    # (gcc, x86_64); covers the 1/2/3-byte tails and a signed-char tail byte.
+    sfh = load_po2lmo().sfh_hash
+    for text, want in KNOWN_SFH.items():
+        b = text.encode()
+        assert sfh(b, len(b)) == want, (text, sfh(b, len(b)), want)
+
+
 @test
 def builds_are_reproducible():
     b = build()
