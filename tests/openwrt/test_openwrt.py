@@ -791,9 +791,11 @@ def real_opkg_installs_both_packages():
     conf = root / "opkg.conf"
     conf.write_text(f"dest root /\nlists_dir ext {root}/lists\n")
     r = sh(opkg, "-f", conf, "-o", root, "--add-arch", "all:1", "--add-arch", "x86_64:10",
-           "install", b["main"], b["luci"])
+           "install", b["main"], b["luci"], *sorted(b["dir"].glob("luci-i18n-wgsplit-*.ipk")))
     try:
         assert "Configuring wgsplit." in r.stdout and "Configuring luci-app-wgsplit." in r.stdout, r.stdout + r.stderr
+        assert "Configuring luci-i18n-wgsplit-zh-cn." in r.stdout, r.stdout
+        assert (root / "usr/lib/lua/luci/i18n/wgsplit.ru.lmo").is_file()
         assert (root / "etc/config/wgsplit").stat().st_mode & 0o777 == 0o600
         assert (root / "usr/libexec/rpcd/wgsplit").stat().st_mode & 0o777 == 0o755
         status = (root / "usr/lib/opkg/status").read_text()
