@@ -3,7 +3,8 @@
 # Suites add their packages to WGSPLIT_APT_PACKAGES (one place, one apt-get call).
 
 WGSPLIT_APT_PACKAGES="${WGSPLIT_APT_PACKAGES:-} nftables iproute2 iperf3 iputils-ping
-  dnsmasq-base dnsperf conntrack wireguard-tools socat netcat-openbsd procps psmisc"
+  dnsmasq-base dnsperf conntrack wireguard-tools socat netcat-openbsd procps psmisc
+  python3 zbar-tools"
 
 install_deps() {
     local missing=()

@@ -1,0 +1,340 @@
+//! The engine's commands (`apply`, `down`, `status`) and the daemon loop: apply,
+//! then keep the kernel true — re-apply on SIGHUP, on a config change, on request
+//! from a service, and repair whatever someone removed.
+//!
+//! Other services (the DNS resolver, the REST API) plug in as one line each in
+//! [`services`]; they get a [`ServiceContext`] with the current config and a way
+//! to ask for a re-apply.
+
+use std::{
+    future::Future,
+    path::{Path, PathBuf},
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use lexopt::Parser;
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::{Notify, watch},
+};
+
+use crate::{
+    cli::{CmdResult, Context, Failure, positional_and_flags},
+    config::{self, Config},
+    plan::{self, Inputs, Op},
+    policy::{self, Policy},
+    sys::{Engine, nft},
+};
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::from(format!("tokio: {e}")))
+}
+
+fn print_ops(ops: &[Op]) {
+    for op in ops {
+        println!("{op}");
+    }
+}
+
+/// `wgsplit apply [--dry-run]`
+pub fn cmd_apply(parser: &mut Parser, ctx: &Context) -> CmdResult {
+    let (args, flags) = positional_and_flags(parser, &["dry-run"])?;
+    if !args.is_empty() {
+        return Err("usage: wgsplit apply [--dry-run]".into());
+    }
+    let dry = flags.iter().any(|f| f == "dry-run");
+    let config = ctx.load()?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let engine = Engine::new(config.server.backend.unwrap_or_default())?;
+        let policy = policy::compile(&config, policy::now_unix());
+        let desired = Engine::desired(&config, &policy, Inputs::default());
+        if dry {
+            let (_, ops) = engine.plan(&desired).await?;
+            print_ops(&ops);
+            println!("plan: {} changes", ops.len());
+            return Ok(());
+        }
+        let report = engine.apply(&desired).await?;
+        print_ops(&report.ops);
+        println!(
+            "applied: {} changes in {:.1} ms",
+            report.ops.len(),
+            report.millis
+        );
+        Ok::<(), String>(())
+    })?;
+    Ok(())
+}
+
+/// `wgsplit down`
+pub fn cmd_down(parser: &mut Parser, _ctx: &Context) -> CmdResult {
+    let (args, _) = positional_and_flags(parser, &[])?;
+    if !args.is_empty() {
+        return Err("usage: wgsplit down".into());
+    }
+    let rt = runtime()?;
+    rt.block_on(async {
+        let engine = Engine::new(config::Backend::Kernel)?;
+        let ops = engine.down().await?;
+        print_ops(&ops);
+        println!("down: removed {} objects", ops.len());
+        Ok::<(), String>(())
+    })?;
+    Ok(())
+}
+
+/// `wgsplit status [--json]`: interfaces, upstream state, clients, drift.
+pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
+    let (args, flags) = positional_and_flags(parser, &["json"])?;
+    if !args.is_empty() {
+        return Err("usage: wgsplit status [--json]".into());
+    }
+    let config = ctx.load()?;
+    let rt = runtime()?;
+    let json = flags.iter().any(|f| f == "json");
+    rt.block_on(async {
+        let engine = Engine::new(config.server.backend.unwrap_or_default())?;
+        let policy = policy::compile(&config, policy::now_unix());
+        let desired = Engine::desired(&config, &policy, Inputs::default());
+        let obs = engine.observe(Some(&desired)).await?;
+        let pending = plan::plan(&desired, &obs).map(|o| o.len()).unwrap_or(0);
+        let ifaces: Vec<serde_json::Value> = desired
+            .wg
+            .iter()
+            .map(|w| {
+                let l = obs.links.get(&w.name);
+                serde_json::json!({
+                    "interface": w.name,
+                    "role": w.role,
+                    "present": l.is_some(),
+                    "up": l.is_some_and(|l| l.up),
+                    "peers": obs.wg.get(&w.name).map_or(0, |d| d.peers.len()),
+                })
+            })
+            .collect();
+        let clients: Vec<serde_json::Value> = policy
+            .clients
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "name": c.name,
+                    "active": c.active,
+                    "expired": c.expired,
+                    "rules": c.rules.len(),
+                })
+            })
+            .collect();
+        let v = serde_json::json!({
+            "table": obs.nft.is_some(),
+            "interfaces": ifaces,
+            "clients": clients,
+            "rules": obs.rules.len(),
+            "routes": obs.routes.len(),
+            "pending_changes": pending,
+        });
+        if json {
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        } else {
+            println!(
+                "table inet {}: {}",
+                policy::NFT_TABLE,
+                if obs.nft.is_some() {
+                    "present"
+                } else {
+                    "absent"
+                }
+            );
+            for i in &ifaces {
+                println!(
+                    "{:<16} {:<22} {} peers={}",
+                    i["interface"].as_str().unwrap_or(""),
+                    i["role"].as_str().unwrap_or(""),
+                    if i["up"].as_bool() == Some(true) {
+                        "up"
+                    } else {
+                        "DOWN"
+                    },
+                    i["peers"]
+                );
+            }
+            for c in &clients {
+                println!(
+                    "client {:<16} {}",
+                    c["name"].as_str().unwrap_or(""),
+                    if c["active"].as_bool() == Some(true) {
+                        "active"
+                    } else {
+                        "inactive"
+                    }
+                );
+            }
+            println!(
+                "ip rules: {}, routes: {}",
+                obs.rules.len(),
+                obs.routes.len()
+            );
+            println!("pending changes: {pending} (0: the kernel matches the config)");
+        }
+        Ok::<(), String>(())
+    })?;
+    Ok(())
+}
+
+fn say(msg: &str) {
+    let t = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    eprintln!("[{t:.3}] wgsplit: {msg}");
+}
+
+/// What a service gets: the current config (and its compiled policy), and a way
+/// to ask the engine to re-apply (e.g. after the API changed the config file).
+#[derive(Clone)]
+pub struct ServiceContext {
+    pub config_path: PathBuf,
+    pub current: watch::Receiver<Arc<(Config, Policy)>>,
+    pub reapply: Arc<Notify>,
+}
+
+pub type Service = Pin<Box<dyn Future<Output = Result<(), String>>>>;
+
+/// The services that run beside the engine. Each is one line:
+/// `("name", Box::pin(crate::module::serve(ctx.clone()))),`
+pub fn services(ctx: &ServiceContext) -> Vec<(&'static str, Service)> {
+    let _ = ctx;
+    vec![
+        // ("dns", Box::pin(crate::dns::serve(ctx.clone()))),
+        // ("api", Box::pin(crate::api::serve(ctx.clone()))),
+    ]
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// How often the daemon checks the kernel against the config (repairs).
+const VERIFY_EVERY: Duration = Duration::from_secs(2);
+const POLL_CONFIG_EVERY: Duration = Duration::from_millis(500);
+
+/// `wgsplit daemon`
+pub fn cmd_daemon(parser: &mut Parser, ctx: &Context) -> CmdResult {
+    let (args, _) = positional_and_flags(parser, &[])?;
+    if !args.is_empty() {
+        return Err("usage: wgsplit daemon".into());
+    }
+    let config = ctx.load()?;
+    let rt = runtime()?;
+    let local = tokio::task::LocalSet::new();
+    local
+        .block_on(&rt, run_daemon(ctx.config_path.clone(), config))
+        .map_err(Failure::from)
+}
+
+async fn apply_once(engine: &Engine, config: &Config, policy: &Policy, why: &str) {
+    let desired = Engine::desired(config, policy, Inputs::default());
+    match engine.apply(&desired).await {
+        Ok(r) if r.ops.is_empty() => {}
+        Ok(r) => {
+            say(&format!(
+                "{why}: applied {} changes in {:.1} ms",
+                r.ops.len(),
+                r.millis
+            ));
+            for op in &r.ops {
+                for line in op.to_string().lines().take(12) {
+                    eprintln!("    {line}");
+                }
+            }
+        }
+        Err(e) => say(&format!("{why}: apply failed: {e}")),
+    }
+}
+
+async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
+    let engine = Engine::new(config.server.backend.unwrap_or_default())?;
+    let policy = policy::compile(&config, policy::now_unix());
+    let (tx, rx) = watch::channel(Arc::new((config, policy)));
+    let reapply = Arc::new(Notify::new());
+    let sctx = ServiceContext {
+        config_path: path.clone(),
+        current: rx,
+        reapply: reapply.clone(),
+    };
+    {
+        let cur = tx.borrow().clone();
+        say(&format!(
+            "starting: {} upstreams, {} clients, state file {}",
+            cur.0.upstreams.len(),
+            cur.0.clients.len(),
+            nft::state_path().display()
+        ));
+        apply_once(&engine, &cur.0, &cur.1, "start").await;
+    }
+    for (name, fut) in services(&sctx) {
+        tokio::task::spawn_local(async move {
+            if let Err(e) = fut.await {
+                say(&format!("service {name} stopped: {e}"));
+            }
+        });
+    }
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut seen_mtime = mtime(&path);
+    let mut poll = tokio::time::interval(POLL_CONFIG_EVERY);
+    let mut verify = tokio::time::interval(VERIFY_EVERY);
+    verify.tick().await;
+    let reload = |why: &str| -> bool {
+        match config::load(&path) {
+            Ok(c) => {
+                let p = policy::compile(&c, policy::now_unix());
+                tx.send_replace(Arc::new((c, p)));
+                true
+            }
+            Err(e) => {
+                say(&format!(
+                    "{why}: config not applied, keeping the previous one:\n{e}"
+                ));
+                false
+            }
+        }
+    };
+    loop {
+        let why = tokio::select! {
+            _ = hup.recv() => {
+                reload("SIGHUP");
+                "SIGHUP"
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = reapply.notified() => {
+                reload("re-apply request");
+                "re-apply request"
+            }
+            _ = poll.tick() => {
+                let m = mtime(&path);
+                if m == seen_mtime {
+                    continue;
+                }
+                seen_mtime = m;
+                if !reload("config change") {
+                    continue;
+                }
+                "config change"
+            }
+            _ = verify.tick() => "repair",
+        };
+        let cur = tx.borrow().clone();
+        // Expiry moves with the clock: recompile for every check.
+        let p = policy::compile(&cur.0, policy::now_unix());
+        apply_once(&engine, &cur.0, &p, why).await;
+    }
+    say("stopping (kernel state left in place; 'wgsplit down' removes it)");
+    Ok(())
+}

@@ -1,0 +1,821 @@
+//! The nftables side of the plan: the desired `table inet wgsplit` as data, and the
+//! difference between two of them as one `nft -f` script (one atomic transaction).
+//!
+//! Rules carry a fingerprint of their own text in their comment (`wgs:<hash>`), so
+//! the diff compares a chain's rules without parsing nft's listing back into text.
+//! Set elements are diffed against what the engine applied last (kept by `sys`);
+//! sets whose elements others fill (DNS-learned, GeoIP) are never touched.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt::Write as _,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
+
+use ipnet::IpNet;
+
+use super::{Inputs, fnv64};
+use crate::{
+    config::{
+        Config,
+        types::{Proto, net_range, parse_interface_address},
+    },
+    policy::{self, CompiledRule, NFT_TABLE, Policy, Target},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SetKind {
+    /// `type ipv4_addr; flags interval` (CIDR sets, GeoIP sets).
+    Net4,
+    Net6,
+    /// `type ipv4_addr : verdict; flags interval` (merged CIDR rules, client maps).
+    Map4,
+    Map6,
+    /// `type ipv4_addr; flags timeout` (DNS-learned, filled by the resolver).
+    Dns4,
+    Dns6,
+}
+
+impl SetKind {
+    pub fn is_map(self) -> bool {
+        matches!(self, Self::Map4 | Self::Map6)
+    }
+
+    fn addr_type(self) -> &'static str {
+        match self {
+            Self::Net4 | Self::Map4 | Self::Dns4 => "ipv4_addr",
+            _ => "ipv6_addr",
+        }
+    }
+
+    fn flag(self) -> &'static str {
+        match self {
+            Self::Dns4 | Self::Dns6 => "timeout",
+            _ => "interval",
+        }
+    }
+
+    /// The declaration inside `add set|map inet wgsplit NAME { … }`.
+    pub fn declaration(self) -> String {
+        let data = if self.is_map() { " : verdict" } else { "" };
+        format!("type {}{data}; flags {};", self.addr_type(), self.flag())
+    }
+
+    /// A comparable signature: (type, map data, flags), as nft's JSON listing shows them.
+    pub fn signature(self) -> String {
+        let data = if self.is_map() { "verdict" } else { "" };
+        format!("{}|{data}|{}", self.addr_type(), self.flag())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NftSet {
+    pub kind: SetKind,
+    /// `None`: filled by someone else (the resolver, rule sources); the engine
+    /// creates the set and never touches its elements.
+    pub elements: Option<BTreeSet<String>>,
+}
+
+/// A base chain's hook: (type, hook, priority).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseChain {
+    pub ty: &'static str,
+    pub hook: &'static str,
+    pub priority: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NftChain {
+    pub base: Option<BaseChain>,
+    /// Rule texts, in order (without the fingerprint comment).
+    pub rules: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NftState {
+    pub sets: BTreeMap<String, NftSet>,
+    pub chains: BTreeMap<String, NftChain>,
+}
+
+/// The fingerprint comment of a rule text.
+pub fn fingerprint(rule: &str) -> String {
+    format!("wgs:{:016x}", fnv64(rule.as_bytes()))
+}
+
+pub fn mark_chain(config: &Config, target: Target) -> String {
+    match target {
+        Target::Direct => "mark_direct".into(),
+        Target::Block => "mark_block".into(),
+        Target::Upstream(i) => format!("mark_up_{}", config.upstreams[i].name),
+    }
+}
+
+pub fn client_chain(name: &str) -> String {
+    format!("client_{name}")
+}
+
+/// Name of the verdict map holding the merged run of pure-CIDR rules starting at `pos`.
+pub fn cidr_map_name(client: &str, pos: usize, v6: bool) -> String {
+    format!("{client}_r{pos}_map{}", if v6 { 6 } else { 4 })
+}
+
+pub fn net_set_name(client: &str, pos: usize, v6: bool) -> String {
+    format!("{client}_r{pos}_net{}", if v6 { 6 } else { 4 })
+}
+
+pub fn geo_set_name(cc: &str, v6: bool) -> String {
+    format!("geo_{cc}_{}", if v6 { 6 } else { 4 })
+}
+
+/// A rule that only matches destination CIDRs (no ports, domains, GeoIP, domain
+/// lists): consecutive ones merge into one interval verdict map per family.
+pub fn is_pure_cidr(rule: &CompiledRule, config: &Config, inputs: &Inputs) -> bool {
+    rule.ports.is_empty()
+        && rule.domains.is_empty()
+        && rule.geoip.is_empty()
+        && !rule.has_dns(config)
+        && (!rule.cidrs.is_empty() || rule.lists.iter().any(|l| inputs.list_cidrs.contains_key(l)))
+}
+
+/// All CIDRs of a rule (its own and those of its CIDR lists).
+fn rule_cidrs(rule: &CompiledRule, inputs: &Inputs) -> Vec<IpNet> {
+    let mut v: Vec<IpNet> = rule.cidrs.iter().map(IpNet::trunc).collect();
+    for l in &rule.lists {
+        if let Some(nets) = inputs.list_cidrs.get(l) {
+            v.extend(nets.iter().map(IpNet::trunc));
+        }
+    }
+    v
+}
+
+fn family_nets(nets: &[IpNet], v6: bool) -> Vec<IpNet> {
+    let f: Vec<IpNet> = nets
+        .iter()
+        .filter(|n| matches!(n, IpNet::V6(_)) == v6)
+        .copied()
+        .collect();
+    IpNet::aggregate(&f)
+}
+
+fn addr_of(v: u128, v6: bool) -> IpAddr {
+    if v6 {
+        IpAddr::V6(Ipv6Addr::from(v))
+    } else {
+        IpAddr::V4(Ipv4Addr::from(v as u32))
+    }
+}
+
+/// Renders an address range as an nft element key: `a`, `a/len` or `a-b`.
+pub fn render_range(start: u128, end: u128, v6: bool) -> String {
+    let bits = if v6 { 128 } else { 32 };
+    if start == end {
+        return addr_of(start, v6).to_string();
+    }
+    let size = end.wrapping_sub(start).wrapping_add(1);
+    if size != 0 && size.is_power_of_two() && start.is_multiple_of(size) {
+        let len = bits - size.trailing_zeros();
+        return format!("{}/{len}", addr_of(start, v6));
+    }
+    if size == 0 || (!v6 && start == 0 && end == u32::MAX as u128) {
+        return format!("{}/0", addr_of(0, v6));
+    }
+    format!("{}-{}", addr_of(start, v6), addr_of(end, v6))
+}
+
+fn render_net(net: &IpNet) -> String {
+    let (s, e) = net_range(net);
+    render_range(s, e, matches!(net, IpNet::V6(_)))
+}
+
+/// First-match-wins over ordered (CIDRs, target) rules, as disjoint ranges with
+/// adjacent equal targets merged.
+pub fn disjoint_ranges(rules: &[(Vec<IpNet>, Target)], v6: bool) -> Vec<(u128, u128, Target)> {
+    // covered: start → end, disjoint.
+    let mut covered: BTreeMap<u128, u128> = BTreeMap::new();
+    let mut out: Vec<(u128, u128, Target)> = Vec::new();
+    for (nets, target) in rules {
+        for net in family_nets(nets, v6) {
+            let (s, e) = net_range(&net);
+            let mut gaps = Vec::new();
+            let mut cursor = s;
+            let mut done = false;
+            // A covered range starting before s may reach into [s, e].
+            if let Some((_, &pe)) = covered.range(..s).next_back()
+                && pe >= cursor
+            {
+                if pe >= e {
+                    done = true;
+                } else {
+                    cursor = pe + 1;
+                }
+            }
+            if !done {
+                for (&cs, &ce) in covered.range(s..=e) {
+                    if cs > cursor {
+                        gaps.push((cursor, cs - 1));
+                    }
+                    if ce >= e {
+                        done = true;
+                        break;
+                    }
+                    cursor = ce + 1;
+                }
+                if !done {
+                    gaps.push((cursor, e));
+                }
+            }
+            for (gs, ge) in gaps {
+                covered.insert(gs, ge);
+                out.push((gs, ge, *target));
+            }
+        }
+    }
+    out.sort_by_key(|r| r.0);
+    let mut merged: Vec<(u128, u128, Target)> = Vec::with_capacity(out.len());
+    for r in out {
+        if let Some(last) = merged.last_mut()
+            && last.2 == r.2
+            && last.1.checked_add(1) == Some(r.0)
+        {
+            last.1 = r.1;
+            continue;
+        }
+        merged.push(r);
+    }
+    merged
+}
+
+fn port_clauses(rule: &CompiledRule) -> Vec<String> {
+    if rule.ports.is_empty() {
+        return vec![String::new()];
+    }
+    let mut tcp = Vec::new();
+    let mut udp = Vec::new();
+    for p in &rule.ports {
+        let text = if p.first == p.last {
+            p.first.to_string()
+        } else {
+            format!("{}-{}", p.first, p.last)
+        };
+        match p.proto {
+            Proto::Tcp => tcp.push(text),
+            Proto::Udp => udp.push(text),
+            Proto::Any => {
+                tcp.push(text.clone());
+                udp.push(text);
+            }
+        }
+    }
+    let set = |v: &Vec<String>| {
+        if v.len() == 1 {
+            v[0].clone()
+        } else {
+            format!("{{ {} }}", v.join(", "))
+        }
+    };
+    if tcp == udp {
+        return vec![format!(
+            "meta l4proto {{ tcp, udp }} th dport {}",
+            set(&tcp)
+        )];
+    }
+    let mut out = Vec::new();
+    if !tcp.is_empty() {
+        out.push(format!("meta l4proto tcp th dport {}", set(&tcp)));
+    }
+    if !udp.is_empty() {
+        out.push(format!("meta l4proto udp th dport {}", set(&udp)));
+    }
+    out
+}
+
+/// Builds the desired table.
+pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
+    let mut st = NftState::default();
+    let server = &config.server;
+    let wg = server.interface_or_default();
+    let marks = policy.marks;
+    let mask = marks.mask;
+    let keep = !mask;
+    let chain = |st: &mut NftState, name: &str, base: Option<BaseChain>, rules: Vec<String>| {
+        st.chains.insert(name.to_string(), NftChain { base, rules });
+    };
+
+    // Mark chains: one per target.
+    let mut targets = vec![Target::Direct, Target::Block];
+    targets.extend((0..config.upstreams.len()).map(Target::Upstream));
+    for &t in &targets {
+        let m = marks.of(t);
+        chain(
+            &mut st,
+            &mark_chain(config, t),
+            None,
+            vec![format!(
+                "meta mark set meta mark and {keep:#010x} or {m:#010x} ct mark set ct mark and {keep:#010x} or {m:#010x} accept"
+            )],
+        );
+    }
+
+    // prerouting: restore, leave alone, dispatch by client.
+    let mut pre = Vec::new();
+    for &t in &targets {
+        let m = marks.of(t);
+        pre.push(format!(
+            "iifname \"{wg}\" ct mark and {mask:#010x} == {m:#010x} meta mark set meta mark and {keep:#010x} or {m:#010x} accept"
+        ));
+    }
+    pre.push(format!(
+        "iifname \"{wg}\" meta l4proto {{ tcp, udp }} th dport 53 return"
+    ));
+    for a in server.address.iter().chain(server.address6.iter()) {
+        if let Ok(net) = parse_interface_address(a) {
+            let fam = if matches!(net, IpNet::V6(_)) {
+                "ip6"
+            } else {
+                "ip"
+            };
+            pre.push(format!(
+                "iifname \"{wg}\" {fam} daddr {} return",
+                net.trunc()
+            ));
+        }
+    }
+    pre.push(format!("iifname \"{wg}\" ip saddr vmap @clients4"));
+    pre.push(format!("iifname \"{wg}\" ip6 saddr vmap @clients6"));
+    chain(
+        &mut st,
+        "prerouting",
+        Some(BaseChain {
+            ty: "filter",
+            hook: "prerouting",
+            priority: -150,
+        }),
+        pre,
+    );
+    chain(
+        &mut st,
+        "forward",
+        Some(BaseChain {
+            ty: "filter",
+            hook: "forward",
+            priority: 0,
+        }),
+        vec![format!(
+            "meta mark and {mask:#010x} == {:#010x} reject",
+            marks.of(Target::Block)
+        )],
+    );
+    chain(
+        &mut st,
+        "dstnat",
+        Some(BaseChain {
+            ty: "nat",
+            hook: "prerouting",
+            priority: -100,
+        }),
+        vec![format!(
+            "iifname \"{wg}\" meta l4proto {{ tcp, udp }} th dport 53 redirect to :{}",
+            server.dns_port_or_default()
+        )],
+    );
+    let masq = config
+        .upstreams
+        .iter()
+        .filter(|u| u.enabled_or_default())
+        .map(|u| format!("oifname \"{}\" masquerade", u.interface_or_default()))
+        .collect();
+    chain(
+        &mut st,
+        "srcnat",
+        Some(BaseChain {
+            ty: "nat",
+            hook: "postrouting",
+            priority: 100,
+        }),
+        masq,
+    );
+
+    let mut clients4 = BTreeSet::new();
+    let mut clients6 = BTreeSet::new();
+    for c in policy.clients.iter().filter(|c| c.active) {
+        let cname = client_chain(&c.name);
+        for a in &c.addresses {
+            let el = format!("{} : goto {cname}", render_net(&a.trunc()));
+            if matches!(a, IpNet::V6(_)) {
+                clients6.insert(el);
+            } else {
+                clients4.insert(el);
+            }
+        }
+        let mut rules = Vec::new();
+        let mut i = 0;
+        while i < c.rules.len() {
+            let r = &c.rules[i];
+            if is_pure_cidr(r, config, inputs) {
+                // Merge the run of pure-CIDR rules into one vmap per family.
+                let mut run = Vec::new();
+                let start = r.pos;
+                while i < c.rules.len() && is_pure_cidr(&c.rules[i], config, inputs) {
+                    run.push((rule_cidrs(&c.rules[i], inputs), c.rules[i].target));
+                    i += 1;
+                }
+                for v6 in [false, true] {
+                    let ranges = disjoint_ranges(&run, v6);
+                    if ranges.is_empty() {
+                        continue;
+                    }
+                    let name = cidr_map_name(&c.name, start, v6);
+                    let elements = ranges
+                        .iter()
+                        .map(|(s, e, t)| {
+                            format!(
+                                "{} : goto {}",
+                                render_range(*s, *e, v6),
+                                mark_chain(config, *t)
+                            )
+                        })
+                        .collect();
+                    st.sets.insert(
+                        name.clone(),
+                        NftSet {
+                            kind: if v6 { SetKind::Map6 } else { SetKind::Map4 },
+                            elements: Some(elements),
+                        },
+                    );
+                    let fam = if v6 { "ip6" } else { "ip" };
+                    rules.push(format!("{fam} daddr vmap @{name}"));
+                }
+                continue;
+            }
+            i += 1;
+            let goto = format!("goto {}", mark_chain(config, r.target));
+            let mut dests = Vec::new();
+            if r.has_destination() {
+                let cidrs = rule_cidrs(r, inputs);
+                for v6 in [false, true] {
+                    let nets = family_nets(&cidrs, v6);
+                    let fam = if v6 { "ip6" } else { "ip" };
+                    if nets.len() == 1 {
+                        dests.push(format!("{fam} daddr {}", render_net(&nets[0])));
+                    } else if !nets.is_empty() {
+                        let name = net_set_name(&c.name, r.pos, v6);
+                        st.sets.insert(
+                            name.clone(),
+                            NftSet {
+                                kind: if v6 { SetKind::Net6 } else { SetKind::Net4 },
+                                elements: Some(nets.iter().map(render_net).collect()),
+                            },
+                        );
+                        dests.push(format!("{fam} daddr @{name}"));
+                    }
+                }
+                if r.has_dns(config) {
+                    for v6 in [false, true] {
+                        let name = policy::dns_set_name(&c.name, r.pos, v6);
+                        st.sets.insert(
+                            name.clone(),
+                            NftSet {
+                                kind: if v6 { SetKind::Dns6 } else { SetKind::Dns4 },
+                                elements: None,
+                            },
+                        );
+                        let fam = if v6 { "ip6" } else { "ip" };
+                        dests.push(format!("{fam} daddr @{name}"));
+                    }
+                }
+                for (neg, cc) in &r.geoip {
+                    for v6 in [false, true] {
+                        let name = geo_set_name(cc, v6);
+                        st.sets.insert(
+                            name.clone(),
+                            NftSet {
+                                kind: if v6 { SetKind::Net6 } else { SetKind::Net4 },
+                                elements: None,
+                            },
+                        );
+                        let fam = if v6 { "ip6" } else { "ip" };
+                        let op = if *neg { "!= " } else { "" };
+                        dests.push(format!("{fam} daddr {op}@{name}"));
+                    }
+                }
+                if dests.is_empty() {
+                    // Only lists with nothing loaded yet: matches nothing for now.
+                    continue;
+                }
+            } else {
+                dests.push(String::new());
+            }
+            for d in &dests {
+                for p in port_clauses(r) {
+                    let text = [d.as_str(), p.as_str(), goto.as_str()]
+                        .iter()
+                        .filter(|s| !s.is_empty())
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    rules.push(text);
+                }
+            }
+        }
+        rules.push(format!("goto {}", mark_chain(config, c.default)));
+        chain(&mut st, &cname, None, rules);
+    }
+    st.sets.insert(
+        "clients4".into(),
+        NftSet {
+            kind: SetKind::Map4,
+            elements: Some(clients4),
+        },
+    );
+    st.sets.insert(
+        "clients6".into(),
+        NftSet {
+            kind: SetKind::Map6,
+            elements: Some(clients6),
+        },
+    );
+    st
+}
+
+/// What the kernel holds now, as far as the diff needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObservedNft {
+    pub sets: BTreeMap<String, ObservedSet>,
+    pub chains: BTreeMap<String, ObservedChain>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedSet {
+    /// `SetKind::signature` form.
+    pub signature: String,
+    /// Elements as the engine last wrote them, when known to still be true
+    /// (same set handle as recorded); `None` = unknown.
+    pub elements: Option<BTreeSet<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedChain {
+    pub base: Option<BaseChain>,
+    /// The comment of each rule, in order (`None` for rules without one).
+    pub comments: Vec<Option<String>>,
+}
+
+/// One nft transaction, as script lines. Element lists can be huge, so lines
+/// are kept apart from their printable summary.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NftBatch {
+    pub lines: Vec<String>,
+    /// Short form of each line for printing (element lists counted, not listed).
+    pub summary: Vec<String>,
+    pub elements_added: usize,
+    pub elements_deleted: usize,
+}
+
+impl NftBatch {
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    fn push(&mut self, line: String) {
+        self.summary.push(line.clone());
+        self.lines.push(line);
+    }
+
+    fn push_elements(&mut self, verb: &str, set: &str, elements: &[&String]) {
+        if elements.is_empty() {
+            return;
+        }
+        const CHUNK: usize = 4096;
+        for chunk in elements.chunks(CHUNK) {
+            let mut line = format!("{verb} element inet {NFT_TABLE} {set} {{ ");
+            for (i, e) in chunk.iter().enumerate() {
+                if i > 0 {
+                    line.push_str(", ");
+                }
+                line.push_str(e);
+            }
+            line.push_str(" }");
+            self.lines.push(line);
+        }
+        let shown: Vec<&str> = elements.iter().take(3).map(|s| s.as_str()).collect();
+        let more = if elements.len() > 3 {
+            format!(", … ({} elements)", elements.len())
+        } else {
+            String::new()
+        };
+        self.summary.push(format!(
+            "{verb} element inet {NFT_TABLE} {set} {{ {}{more} }}",
+            shown.join(", ")
+        ));
+    }
+
+    pub fn script(&self) -> String {
+        let mut s = String::new();
+        for l in &self.lines {
+            let _ = writeln!(s, "{l}");
+        }
+        s
+    }
+}
+
+fn base_decl(b: &BaseChain) -> String {
+    format!(
+        "{{ type {} hook {} priority {}; policy accept; }}",
+        b.ty, b.hook, b.priority
+    )
+}
+
+fn rule_line(chain: &str, rule: &str) -> String {
+    format!(
+        "add rule inet {NFT_TABLE} {chain} {rule} comment \"{}\"",
+        fingerprint(rule)
+    )
+}
+
+/// The whole table from nothing (also used for a rebuild).
+fn create_all(desired: &NftState, b: &mut NftBatch) {
+    // Chains before maps: an interval map's `goto` elements must find their chain
+    // already declared in the batch (nft 1.0.6 otherwise answers ENOENT).
+    for (name, c) in &desired.chains {
+        match &c.base {
+            Some(base) => b.push(format!(
+                "add chain inet {NFT_TABLE} {name} {}",
+                base_decl(base)
+            )),
+            None => b.push(format!("add chain inet {NFT_TABLE} {name}")),
+        }
+    }
+    for (name, set) in &desired.sets {
+        let what = if set.kind.is_map() { "map" } else { "set" };
+        b.push(format!(
+            "add {what} inet {NFT_TABLE} {name} {{ {} }}",
+            set.kind.declaration()
+        ));
+    }
+    for (name, set) in &desired.sets {
+        if let Some(els) = &set.elements {
+            let v: Vec<&String> = els.iter().collect();
+            b.elements_added += v.len();
+            b.push_elements("add", name, &v);
+        }
+    }
+    for (name, c) in &desired.chains {
+        for r in &c.rules {
+            b.push(rule_line(name, r));
+        }
+    }
+}
+
+/// The difference from `observed` (`None`: no table) to `desired`, as one batch.
+/// Touches only chains whose rules differ and elements that differ.
+pub fn diff(desired: &NftState, observed: Option<&ObservedNft>) -> NftBatch {
+    let mut b = NftBatch::default();
+    let Some(obs) = observed else {
+        b.push(format!("add table inet {NFT_TABLE}"));
+        create_all(desired, &mut b);
+        return b;
+    };
+    // Things the incremental path can't fix in place (a set of another type, a base
+    // chain on another hook): rebuild the whole table in the same transaction.
+    let incompatible = desired.sets.iter().any(|(n, s)| {
+        obs.sets
+            .get(n)
+            .is_some_and(|o| o.signature != s.kind.signature())
+    }) || desired
+        .chains
+        .iter()
+        .any(|(n, c)| obs.chains.get(n).is_some_and(|o| o.base != c.base));
+    if incompatible {
+        b.push(format!("add table inet {NFT_TABLE}"));
+        b.push(format!("delete table inet {NFT_TABLE}"));
+        b.push(format!("add table inet {NFT_TABLE}"));
+        create_all(desired, &mut b);
+        return b;
+    }
+
+    let changed: Vec<&String> = desired
+        .chains
+        .iter()
+        .filter(|(n, c)| {
+            obs.chains.get(*n).is_some_and(|o| {
+                o.comments.len() != c.rules.len()
+                    || o.comments
+                        .iter()
+                        .zip(&c.rules)
+                        .any(|(oc, r)| oc.as_deref() != Some(fingerprint(r).as_str()))
+            })
+        })
+        .map(|(n, _)| n)
+        .collect();
+    let gone_chains: Vec<&String> = obs
+        .chains
+        .keys()
+        .filter(|n| !desired.chains.contains_key(*n))
+        .collect();
+    // 1. empty the chains that change or go (drops their references to sets/chains).
+    for n in changed.iter().chain(&gone_chains) {
+        b.push(format!("flush chain inet {NFT_TABLE} {n}"));
+    }
+    // 2. elements out, sets gone.
+    let mut adds: Vec<(&String, Vec<&String>)> = Vec::new();
+    for (name, set) in &desired.sets {
+        let Some(want) = &set.elements else { continue };
+        match obs.sets.get(name) {
+            None => adds.push((name, want.iter().collect())),
+            Some(o) => match &o.elements {
+                None => {
+                    b.push(format!("flush set inet {NFT_TABLE} {name}"));
+                    adds.push((name, want.iter().collect()));
+                }
+                Some(have) => {
+                    let del: Vec<&String> = have.difference(want).collect();
+                    b.elements_deleted += del.len();
+                    b.push_elements("delete", name, &del);
+                    adds.push((name, want.difference(have).collect()));
+                }
+            },
+        }
+    }
+    for (name, o) in &obs.sets {
+        if !desired.sets.contains_key(name) {
+            let what = if o.signature.contains("|verdict|") {
+                "map"
+            } else {
+                "set"
+            };
+            b.push(format!("delete {what} inet {NFT_TABLE} {name}"));
+        }
+    }
+    // 3. chains gone.
+    for n in &gone_chains {
+        b.push(format!("delete chain inet {NFT_TABLE} {n}"));
+    }
+    // 4. new chains, then new sets (see create_all for the order).
+    let mut new_chains = Vec::new();
+    for (name, c) in &desired.chains {
+        if !obs.chains.contains_key(name) {
+            new_chains.push(name);
+            match &c.base {
+                Some(base) => b.push(format!(
+                    "add chain inet {NFT_TABLE} {name} {}",
+                    base_decl(base)
+                )),
+                None => b.push(format!("add chain inet {NFT_TABLE} {name}")),
+            }
+        }
+    }
+    for (name, set) in &desired.sets {
+        if !obs.sets.contains_key(name) {
+            let what = if set.kind.is_map() { "map" } else { "set" };
+            b.push(format!(
+                "add {what} inet {NFT_TABLE} {name} {{ {} }}",
+                set.kind.declaration()
+            ));
+        }
+    }
+    // 5. elements in (their verdicts may jump to the new chains).
+    for (name, els) in adds {
+        b.elements_added += els.len();
+        b.push_elements("add", name, &els);
+    }
+    // 6. rules of new and changed chains.
+    for n in new_chains.into_iter().chain(changed) {
+        for r in &desired.chains[n].rules {
+            b.push(rule_line(n, r));
+        }
+    }
+    b
+}
+
+/// The observed form of a desired table, as if it had just been applied
+/// (what `sys` records after a successful apply, and what tests diff against).
+pub fn as_observed(d: &NftState) -> ObservedNft {
+    ObservedNft {
+        sets: d
+            .sets
+            .iter()
+            .map(|(n, s)| {
+                (
+                    n.clone(),
+                    ObservedSet {
+                        signature: s.kind.signature(),
+                        elements: s.elements.clone(),
+                    },
+                )
+            })
+            .collect(),
+        chains: d
+            .chains
+            .iter()
+            .map(|(n, c)| {
+                (
+                    n.clone(),
+                    ObservedChain {
+                        base: c.base.clone(),
+                        comments: c.rules.iter().map(|r| Some(fingerprint(r))).collect(),
+                    },
+                )
+            })
+            .collect(),
+    }
+}

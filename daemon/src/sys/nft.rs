@@ -1,0 +1,245 @@
+//! nftables: one `nft -f -` transaction per change, a terse JSON listing to observe
+//! (`-t` leaves set elements out: the listing stays cheap however big the sets),
+//! and a small state file remembering which elements the engine wrote last.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io::Write,
+    path::PathBuf,
+    process::{Command, Stdio},
+};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{
+    plan::nft::{BaseChain, NftState, ObservedChain, ObservedNft, ObservedSet},
+    policy::NFT_TABLE,
+};
+
+fn nft_program() -> String {
+    std::env::var("WGSPLIT_NFT").unwrap_or_else(|_| "nft".to_string())
+}
+
+/// Runs one script as one transaction: all of it or none of it.
+pub fn run_script(script: &str) -> Result<(), String> {
+    let mut child = Command::new(nft_program())
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("run nft: {e}"))?;
+    child
+        .stdin
+        .take()
+        .ok_or("nft stdin")?
+        .write_all(script.as_bytes())
+        .map_err(|e| format!("write to nft: {e}"))?;
+    let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        // nft echoes the failing line with a caret; keep it short.
+        let msg: Vec<&str> = err.lines().take(6).collect();
+        Err(format!("nft rejected the transaction: {}", msg.join(" | ")))
+    }
+}
+
+/// Handles of the table and its sets, as listed (a set recreated by someone else
+/// gets a new handle, so its recorded elements are no longer trusted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handles {
+    pub table: u64,
+    pub sets: BTreeMap<String, u64>,
+}
+
+/// Lists `table inet wgsplit` tersely. `None` when there is no such table.
+pub fn list() -> Result<Option<(ObservedNft, Handles)>, String> {
+    let out = Command::new(nft_program())
+        .args(["-t", "-j", "list", "ruleset"])
+        .output()
+        .map_err(|e| format!("run nft: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "nft list ruleset: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("nft JSON: {e}"))?;
+    Ok(parse_listing(&v))
+}
+
+fn str_of<'a>(o: &'a Value, k: &str) -> &'a str {
+    o.get(k).and_then(Value::as_str).unwrap_or("")
+}
+
+fn ours(o: &Value) -> bool {
+    str_of(o, "family") == "inet" && str_of(o, "table") == NFT_TABLE
+}
+
+fn static_str(s: &str) -> &'static str {
+    match s {
+        "filter" => "filter",
+        "nat" => "nat",
+        "route" => "route",
+        "prerouting" => "prerouting",
+        "postrouting" => "postrouting",
+        "forward" => "forward",
+        "input" => "input",
+        "output" => "output",
+        _ => "other",
+    }
+}
+
+/// Parses `nft -j list ruleset` output into the observed form of our table.
+pub fn parse_listing(v: &Value) -> Option<(ObservedNft, Handles)> {
+    let items = v.get("nftables")?.as_array()?;
+    let mut found = false;
+    let mut obs = ObservedNft::default();
+    let mut handles = Handles::default();
+    for item in items {
+        if let Some(t) = item.get("table") {
+            if str_of(t, "family") == "inet" && str_of(t, "name") == NFT_TABLE {
+                found = true;
+                handles.table = t.get("handle").and_then(Value::as_u64).unwrap_or(0);
+            }
+        } else if let Some(s) = item.get("set").or_else(|| item.get("map")) {
+            if !ours(s) {
+                continue;
+            }
+            let flags: Vec<String> = match s.get("flags") {
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|f| f.as_str().map(String::from))
+                    .collect(),
+                Some(Value::String(f)) => vec![f.clone()],
+                _ => vec![],
+            };
+            let flag = if flags.iter().any(|f| f == "interval") {
+                "interval"
+            } else if flags.iter().any(|f| f == "timeout") {
+                "timeout"
+            } else {
+                ""
+            };
+            let ty = match s.get("type") {
+                Some(Value::String(t)) => t.clone(),
+                Some(other) => other.to_string(),
+                None => String::new(),
+            };
+            let data = s.get("map").and_then(Value::as_str).unwrap_or("");
+            let name = str_of(s, "name").to_string();
+            handles.sets.insert(
+                name.clone(),
+                s.get("handle").and_then(Value::as_u64).unwrap_or(0),
+            );
+            obs.sets.insert(
+                name,
+                ObservedSet {
+                    signature: format!("{ty}|{data}|{flag}"),
+                    elements: None,
+                },
+            );
+        } else if let Some(c) = item.get("chain") {
+            if !ours(c) {
+                continue;
+            }
+            let base = c.get("hook").and_then(Value::as_str).map(|hook| BaseChain {
+                ty: static_str(str_of(c, "type")),
+                hook: static_str(hook),
+                priority: c.get("prio").and_then(Value::as_i64).unwrap_or(0) as i32,
+            });
+            obs.chains.insert(
+                str_of(c, "name").to_string(),
+                ObservedChain {
+                    base,
+                    comments: Vec::new(),
+                },
+            );
+        } else if let Some(r) = item.get("rule") {
+            if !ours(r) {
+                continue;
+            }
+            if let Some(ch) = obs.chains.get_mut(str_of(r, "chain")) {
+                ch.comments
+                    .push(r.get("comment").and_then(Value::as_str).map(String::from));
+            }
+        }
+    }
+    found.then_some((obs, handles))
+}
+
+/// What the engine wrote last, per network namespace.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Recorded {
+    pub handles: Handles,
+    /// Elements of the sets the engine owns, as written.
+    pub elements: BTreeMap<String, BTreeSet<String>>,
+}
+
+fn state_dir() -> PathBuf {
+    std::env::var_os("WGSPLIT_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/run/wgsplit"))
+}
+
+/// The state file of this network namespace (namespaces share /run).
+pub fn state_path() -> PathBuf {
+    let ns = std::fs::read_link("/proc/self/ns/net")
+        .map(|p| {
+            p.to_string_lossy()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    state_dir().join(format!("nft-{ns}.json"))
+}
+
+pub fn load_recorded() -> Option<Recorded> {
+    let text = std::fs::read(state_path()).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+pub fn save_recorded(r: &Recorded) -> Result<(), String> {
+    let path = state_path();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let data = serde_json::to_vec(r).map_err(|e| e.to_string())?;
+    crate::config::write_atomic(&path, &data).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub fn forget_recorded() {
+    let _ = std::fs::remove_file(state_path());
+}
+
+/// Fills in element knowledge from the record where the set is provably the one
+/// the engine wrote (same table handle, same set handle).
+pub fn merge_recorded(obs: &mut ObservedNft, handles: &Handles, rec: Option<&Recorded>) {
+    let Some(rec) = rec else { return };
+    if rec.handles.table != handles.table {
+        return;
+    }
+    for (name, set) in obs.sets.iter_mut() {
+        if rec.handles.sets.get(name) == handles.sets.get(name)
+            && let Some(els) = rec.elements.get(name)
+        {
+            set.elements = Some(els.clone());
+        }
+    }
+}
+
+/// The record after `desired` was applied and listed with `handles`.
+pub fn record_for(desired: &NftState, handles: Handles) -> Recorded {
+    Recorded {
+        handles,
+        elements: desired
+            .sets
+            .iter()
+            .filter_map(|(n, s)| s.elements.clone().map(|e| (n.clone(), e)))
+            .collect(),
+    }
+}
