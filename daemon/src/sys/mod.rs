@@ -3,8 +3,8 @@
 
 pub mod net;
 pub mod nft;
-pub mod nftnl;
 pub mod nftelem;
+pub mod nftnl;
 pub mod wg;
 
 use std::{
