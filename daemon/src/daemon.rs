@@ -43,17 +43,28 @@ fn print_ops(ops: &[Op]) {
 
 /// `wgsplit apply [--dry-run]`
 pub fn cmd_apply(parser: &mut Parser, ctx: &Context) -> CmdResult {
-    let (args, flags) = positional_and_flags(parser, &["dry-run"])?;
+    let (args, flags) = positional_and_flags(parser, &["dry-run", "nft-script"])?;
     if !args.is_empty() {
-        return Err("usage: wgsplit apply [--dry-run]".into());
+        return Err("usage: wgsplit apply [--dry-run [--nft-script]]".into());
     }
     let dry = flags.iter().any(|f| f == "dry-run");
+    let script = flags.iter().any(|f| f == "nft-script");
     let config = ctx.load()?;
     let rt = runtime()?;
     rt.block_on(async {
         let engine = Engine::new(config.server.backend.unwrap_or_default())?;
         let policy = policy::compile(&config, policy::now_unix());
         let desired = Engine::desired(&config, &policy, Inputs::default());
+        if dry && script {
+            // The whole nft transaction, as `nft -f` would take it.
+            let (_, ops) = engine.plan(&desired).await?;
+            for op in &ops {
+                if let Op::Nft(b) = op {
+                    print!("{}", b.script());
+                }
+            }
+            return Ok(());
+        }
         if dry {
             let (_, ops) = engine.plan(&desired).await?;
             print_ops(&ops);
@@ -63,9 +74,14 @@ pub fn cmd_apply(parser: &mut Parser, ctx: &Context) -> CmdResult {
         let report = engine.apply(&desired).await?;
         print_ops(&report.ops);
         println!(
-            "applied: {} changes in {:.1} ms",
+            "applied: {} changes in {:.1} ms (observe {:.1} ms, plan {:.1} ms, kernel {:.1} ms; \
+             {} netlink requests)",
             report.ops.len(),
-            report.millis
+            report.millis,
+            report.observe_ms,
+            report.plan_ms,
+            report.kernel_ms,
+            report.netlink_requests
         );
         Ok::<(), String>(())
     })?;

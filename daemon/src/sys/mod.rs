@@ -47,7 +47,43 @@ impl fmt::Display for ApplyError {
 pub struct Report {
     pub ops: Vec<Op>,
     pub millis: f64,
+    pub observe_ms: f64,
+    pub plan_ms: f64,
+    pub kernel_ms: f64,
+    /// Netlink requests sent (dumps count one each; nft's own cache reads and
+    /// the userspace WireGuard socket are not netlink and not counted).
+    pub netlink_requests: usize,
 }
+
+/// Netlink requests an operation sends (see `Report::netlink_requests`).
+fn requests_of(op: &Op, backend: Backend) -> usize {
+    let wg = usize::from(backend == Backend::Kernel);
+    match op {
+        Op::CreateLink { .. } => 2 + wg,
+        Op::WgDevice { .. } | Op::WgPeerSet { .. } | Op::WgPeerRemove { .. } => wg,
+        Op::SetMtu { .. } | Op::SetUp { .. } | Op::AddAddress { .. } => 2,
+        Op::DelAddress { .. } => 3,
+        Op::AddRoute(r) | Op::DelRoute(r) => {
+            1 + usize::from(matches!(r.kind, plan::RouteKind::Dev(_)))
+        }
+        Op::AddRule(_) | Op::DelRule(_) => 1,
+        Op::Nft(b) => {
+            let structure = b.lines.iter().filter(|l| !l.contains(" element ")).count();
+            let elements: usize = b
+                .element_changes
+                .iter()
+                .map(|(_, _, e)| e.len().div_ceil(400))
+                .sum();
+            let batches = usize::from(structure > 0) + usize::from(elements > 0);
+            structure + elements + 2 * batches
+        }
+        Op::DeleteLink { .. } => 2,
+    }
+}
+
+/// Requests of one observation: link, address, 2 rule and 2 route dumps, and
+/// the terse nft listing (tables, chains, sets, rules, objects, flowtables).
+pub const OBSERVE_REQUESTS: usize = 6 + 6;
 
 pub struct Engine {
     pub net: net::Net,
@@ -165,7 +201,7 @@ impl Engine {
                 private_key,
                 listen_port,
             } => wg::set_device(name, b, private_key, *listen_port),
-            Op::WgPeerSet { dev, peer } => wg::set_peer(dev, b, peer),
+            Op::WgPeerSet { dev, peer } => wg::set_peers(dev, b, &[peer]),
             Op::WgPeerRemove {
                 dev, public_key, ..
             } => wg::remove_peer(dev, b, public_key),
@@ -253,9 +289,25 @@ impl Engine {
         desired_nft: Option<&NftState>,
     ) -> Result<(), ApplyError> {
         let mut undo: Vec<Op> = Vec::new();
-        for op in ops {
+        let mut i = 0;
+        while i < ops.len() {
+            let op = &ops[i];
             log::debug!("apply: {op}");
-            if let Err(reason) = self.run(op).await {
+            // Consecutive peers of one device go in one update.
+            let mut n = 1;
+            let result = if let Op::WgPeerSet { dev, .. } = op {
+                let mut peers = Vec::new();
+                while let Some(Op::WgPeerSet { dev: d, peer }) = ops.get(i + peers.len())
+                    && d == dev
+                {
+                    peers.push(peer);
+                }
+                n = peers.len();
+                wg::set_peers(dev, self.backend, &peers)
+            } else {
+                self.run(op).await
+            };
+            if let Err(reason) = result {
                 let mut rollback = Vec::new();
                 for u in undo.iter().rev() {
                     if let Err(e) = self.run(u).await {
@@ -268,17 +320,25 @@ impl Engine {
                     rollback,
                 });
             }
-            if let Some(inv) = Self::inverse(op, obs) {
-                undo.push(inv);
+            for done in &ops[i..i + n] {
+                if let Some(inv) = Self::inverse(done, obs) {
+                    undo.push(inv);
+                }
             }
+            i += n;
         }
         if let Some(d) = desired_nft
-            && ops.iter().any(|o| matches!(o, Op::Nft(_)))
+            && let Some(Op::Nft(batch)) = ops.iter().find(|o| matches!(o, Op::Nft(_)))
         {
-            // Remember what we wrote, keyed by the handles the kernel gave it.
-            match nft::list() {
-                Ok(Some((_, handles))) => {
-                    if let Err(e) = nft::save_recorded(&nft::record_for(d, handles)) {
+            // Remember what we wrote, keyed by the handles the kernel gave it. An
+            // element-only change keeps every handle: no need to list again.
+            let handles = match nft::load_recorded() {
+                Some(r) if batch.elements_only() => Ok(Some(r.handles)),
+                _ => nft::list().map(|l| l.map(|(_, h)| h)),
+            };
+            match handles {
+                Ok(Some(h)) => {
+                    if let Err(e) = nft::save_recorded(&nft::record_for(d, h)) {
                         log::warn!("state file: {e}");
                     }
                 }
@@ -291,16 +351,40 @@ impl Engine {
 
     /// Observe, plan, apply. Returns the operations done (empty: nothing to do).
     pub async fn apply(&self, desired: &Desired) -> Result<Report, String> {
+        let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
         let start = Instant::now();
-        let (obs, ops) = self.plan(desired).await?;
+        let obs = self.observe(Some(desired)).await?;
+        let observe_ms = ms(start);
+        let t = Instant::now();
+        let ops = plan::plan(desired, &obs).map_err(|refusals| {
+            format!(
+                "refusing to apply, nothing was changed:\n  {}",
+                refusals
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n  ")
+            )
+        })?;
+        let plan_ms = ms(t);
+        let t = Instant::now();
         if !ops.is_empty() {
             self.apply_ops(&ops, &obs, Some(&desired.nft))
                 .await
                 .map_err(|e| e.to_string())?;
         }
+        let netlink_requests = OBSERVE_REQUESTS
+            + ops
+                .iter()
+                .map(|o| requests_of(o, self.backend))
+                .sum::<usize>();
         Ok(Report {
             ops,
-            millis: start.elapsed().as_secs_f64() * 1000.0,
+            millis: ms(start),
+            observe_ms,
+            plan_ms,
+            kernel_ms: ms(t),
+            netlink_requests,
         })
     }
 
