@@ -276,13 +276,21 @@ pub fn cmd_daemon(parser: &mut Parser, ctx: &Context) -> CmdResult {
 
 async fn apply_once(engine: &Engine, config: &Config, policy: &Policy, why: &str) {
     let desired = Engine::desired(config, policy, Inputs::default());
-    match engine.apply(&desired).await {
+    // Periodic checks read the kernel; changes plan against what we applied last.
+    let result = if why == "repair" || why == "start" {
+        engine.apply(&desired).await
+    } else {
+        engine.apply_incremental(&desired).await
+    };
+    match result {
         Ok(r) if r.ops.is_empty() => {}
         Ok(r) => {
             say(&format!(
-                "{why}: applied {} changes in {:.1} ms",
+                "{why}: applied {} changes in {:.1} ms (kernel {:.1} ms, {} netlink requests)",
                 r.ops.len(),
-                r.millis
+                r.millis,
+                r.kernel_ms,
+                r.netlink_requests
             ));
             for op in &r.ops {
                 for line in op.to_string().lines().take(12) {

@@ -13,7 +13,7 @@ if [ "$(id -u)" != 0 ]; then echo "bench: run as root"; exit 1; fi
 . tests/lib/deps.sh
 install_deps >/dev/null
 quick=${1:-}
-cargo build --release --quiet -p wgsplit
+[ -n "${WSE_BENCH_NO_BUILD:-}" ] || cargo build --release --quiet -p wgsplit
 BIN=$PWD/target/release/wgsplit
 W=/tmp/wse-bench
 NS="wse-bench wse-bnft wse-bnaive wse-bcli wse-brtr wse-bsrv wse-bgen"
@@ -48,25 +48,24 @@ KEYFILE=$W/keys $GEN "$BIN" 250 200 wse-bwg0 wse-bu1 > $W/full.conf
 KEYFILE=$W/keys $GEN "$BIN" 250 200 wse-bwg0 wse-bu1 1 > $W/changed.conf
 KEYFILE=$W/keys $GEN "$BIN" 250 200 wse-bwg1 wse-bu2 > $W/full-nft.conf
 
-apply_in() { # ns conf → the "applied:" line; wall ms in $WALL
+apply_in() { # ns conf → the "applied:" line, then " wall <ms>" (whole process)
     local t0 out
     t0=$(now_ms)
     out=$(ip netns exec "$1" "$BIN" -c "$2" apply | tail -1)
-    WALL=$(awk -v a="$t0" -v b="$(now_ms)" 'BEGIN {printf "%.1f", b - a}')
-    echo "$out"
+    echo "$out wall $(awk -v a="$t0" -v b="$(now_ms)" 'BEGIN {printf "%.1f", b - a}')"
 }
 
 echo "bench: full apply (wgsplit)"
-full=$(apply_in wse-bench $W/full.conf); full_wall=$WALL
+full=$(apply_in wse-bench $W/full.conf); full_wall=$(echo "$full" | field wall)
 elements=$(ip netns exec wse-bench nft list ruleset | grep -o ': goto mark_' | wc -l)
-again=$(apply_in wse-bench $W/full.conf); again_wall=$WALL
+again=$(apply_in wse-bench $W/full.conf); again_wall=$(echo "$again" | field wall)
 echo "bench: one-rule change (wgsplit), 5 samples"
 ch_eng=() ch_kern=() ch_wall=()
 for i in 1 2 3 4 5; do
     conf=$W/changed.conf; [ $((i % 2)) = 0 ] && conf=$W/full.conf
     out=$(apply_in wse-bench $conf)
     ch_eng+=("$(echo "$out" | field 'changes in')"); ch_kern+=("$(echo "$out" | field 'kernel')")
-    ch_wall+=("$WALL"); ch_req=$(echo "$out" | field 'ms;')
+    ch_wall+=("$(echo "$out" | field wall)"); ch_req=$(echo "$out" | field 'ms;')
     changes=$(echo "$out" | field 'applied:')
 done
 ch_eng_m=$(printf '%s\n' "${ch_eng[@]}" | median)
@@ -75,7 +74,7 @@ ch_wall_m=$(printf '%s\n' "${ch_wall[@]}" | median)
 ch_req=$(echo "$out" | sed -n 's/.*; \([0-9]*\) netlink.*/\1/p')
 
 echo "bench: full apply with every element through nft -f (for comparison)"
-nftonly=$(WGSPLIT_NFT_ONLY=1 apply_in wse-bnft $W/full-nft.conf); nftonly_wall=$WALL
+nftonly=$(WGSPLIT_NFT_ONLY=1 apply_in wse-bnft $W/full-nft.conf)
 
 # The naive way: one nft process per element.
 sample=2000; [ "$quick" = --quick ] && sample=300
@@ -125,7 +124,7 @@ iperf() {
     ip netns exec wse-bsrv iperf3 -s -D >/dev/null 2>&1 || true
     sleep 0.3
     ip netns exec wse-bcli iperf3 -c 10.9.0.2 -t $secs -J 2>/dev/null \
-        | grep -A8 '"sum_received"' | sed -n 's/.*"bits_per_second": *\([0-9.e+]*\).*/\1/p' | head -1 \
+        | grep -A8 '"sum_received"' | sed -n 's/.*"bits_per_second":[[:space:]]*\([0-9.e+]*\).*/\1/p' | head -1 \
         | awk '{printf "%.0f", $1 / 1e6}'
     for p in $(ip netns pids wse-bsrv); do kill "$p" 2>/dev/null || true; done
     sleep 0.2

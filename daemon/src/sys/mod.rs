@@ -88,6 +88,13 @@ pub const OBSERVE_REQUESTS: usize = 6 + 6;
 pub struct Engine {
     pub net: net::Net,
     pub backend: Backend,
+    /// What the engine last wrote to nft (elements and handles), kept in memory
+    /// across applies of a long-running process; loaded from the state file once.
+    recorded: std::sync::Mutex<Option<nft::Recorded>>,
+    /// Handles seen by the last observation.
+    handles: std::sync::Mutex<Option<nft::Handles>>,
+    /// The kernel as the last successful apply left it (for incremental applies).
+    last: std::sync::Mutex<Option<Observed>>,
 }
 
 /// Resolves upstream endpoints (host names through the system resolver).
@@ -125,6 +132,9 @@ impl Engine {
         Ok(Self {
             net: net::Net::new()?,
             backend,
+            recorded: std::sync::Mutex::new(None),
+            handles: std::sync::Mutex::new(None),
+            last: std::sync::Mutex::new(None),
         })
     }
 
@@ -158,9 +168,17 @@ impl Engine {
             .into_iter()
             .filter(|(n, l)| l.ours || desired.is_some_and(|d| d.wg.iter().any(|w| &w.name == n)))
             .collect();
-        if let Some((mut n, handles)) = nft::list()? {
-            nft::merge_recorded(&mut n, &handles, nft::load_recorded().as_ref());
+        let listed = nft::list()?;
+        let mut rec = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+        if rec.is_none() {
+            *rec = nft::load_recorded();
+        }
+        if let Some((mut n, handles)) = listed {
+            nft::merge_recorded(&mut n, &handles, rec.as_ref());
             obs.nft = Some(n);
+            *self.handles.lock().unwrap_or_else(|e| e.into_inner()) = Some(handles);
+        } else {
+            *self.handles.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
         Ok(obs)
     }
@@ -332,18 +350,32 @@ impl Engine {
         {
             // Remember what we wrote, keyed by the handles the kernel gave it. An
             // element-only change keeps every handle: no need to list again.
-            let handles = match nft::load_recorded() {
-                Some(r) if batch.elements_only() => Ok(Some(r.handles)),
+            let known = self
+                .handles
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let handles = match known {
+                Some(h) if batch.elements_only() => Ok(Some(h)),
                 _ => nft::list().map(|l| l.map(|(_, h)| h)),
             };
+            let mut rec = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
             match handles {
                 Ok(Some(h)) => {
-                    if let Err(e) = nft::save_recorded(&nft::record_for(d, h)) {
+                    let r = nft::record_for(d, h);
+                    if let Err(e) = nft::save_recorded(&r) {
                         log::warn!("state file: {e}");
                     }
+                    *rec = Some(r);
                 }
-                Ok(None) => nft::forget_recorded(),
-                Err(e) => log::warn!("{e}"),
+                Ok(None) => {
+                    nft::forget_recorded();
+                    *rec = None;
+                }
+                Err(e) => {
+                    log::warn!("{e}");
+                    *rec = None;
+                }
             }
         }
         Ok(())
@@ -353,6 +385,7 @@ impl Engine {
     pub async fn apply(&self, desired: &Desired) -> Result<Report, String> {
         let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
         let start = Instant::now();
+        let _lock = nft::lock();
         let obs = self.observe(Some(desired)).await?;
         let observe_ms = ms(start);
         let t = Instant::now();
@@ -388,8 +421,46 @@ impl Engine {
         })
     }
 
+    /// Applies against the state the last apply left, without reading the kernel
+    /// first (the daemon's path for config changes: the periodic check catches
+    /// drift). Falls back to a full apply when there is no such state or the
+    /// incremental step fails.
+    pub async fn apply_incremental(&self, desired: &Desired) -> Result<Report, String> {
+        let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
+        let start = Instant::now();
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(obs) = last else {
+            return self.apply(desired).await;
+        };
+        let _lock = nft::lock();
+        let Ok(ops) = plan::plan(desired, &obs) else {
+            return self.apply(desired).await;
+        };
+        let plan_ms = ms(start);
+        let t = Instant::now();
+        if !ops.is_empty()
+            && let Err(e) = self.apply_ops(&ops, &obs, Some(&desired.nft)).await
+        {
+            log::warn!("incremental apply failed ({e}); applying in full");
+            drop(_lock);
+            return self.apply(desired).await;
+        }
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(plan::assume_applied(desired, &obs));
+        let netlink_requests = ops.iter().map(|o| requests_of(o, self.backend)).sum();
+        Ok(Report {
+            ops,
+            millis: ms(start),
+            observe_ms: 0.0,
+            plan_ms,
+            kernel_ms: ms(t),
+            netlink_requests,
+        })
+    }
+
     /// Removes everything wgsplit created (table, rules, routes, links), nothing else.
     pub async fn down(&self) -> Result<Vec<Op>, String> {
+        let _lock = nft::lock();
         let obs = self.observe(None).await?;
         let ops = plan::plan_down(&obs);
         let mut errors = Vec::new();
@@ -399,6 +470,8 @@ impl Engine {
             }
         }
         nft::forget_recorded();
+        *self.recorded.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if errors.is_empty() {
             Ok(ops)
         } else {

@@ -241,6 +241,30 @@ pub fn state_path() -> PathBuf {
     state_dir().join(format!("nft-{ns}.json"))
 }
 
+/// Serialises applies in one network namespace (the daemon and a CLI `apply`):
+/// an exclusive lock held until the returned file is dropped.
+pub fn lock() -> Option<std::fs::File> {
+    let path = state_path().with_extension("lock");
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).ok()?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .ok()?;
+    // SAFETY: flock(2) on a descriptor we own; blocks until the lock is free.
+    let rc = unsafe { flock(std::os::fd::AsRawFd::as_raw_fd(&f), LOCK_EX) };
+    (rc == 0).then_some(f)
+}
+
+const LOCK_EX: i32 = 2;
+
+unsafe extern "C" {
+    fn flock(fd: i32, op: i32) -> i32;
+}
+
 pub fn load_recorded() -> Option<Recorded> {
     let text = std::fs::read(state_path()).ok()?;
     serde_json::from_slice(&text).ok()
