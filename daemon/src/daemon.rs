@@ -275,7 +275,9 @@ pub fn cmd_daemon(parser: &mut Parser, ctx: &Context) -> CmdResult {
 }
 
 async fn apply_once(engine: &Engine, config: &Config, policy: &Policy, why: &str) {
+    let t0 = std::time::Instant::now();
     let desired = Engine::desired(config, policy, Inputs::default());
+    let desired_ms = t0.elapsed().as_secs_f64() * 1000.0;
     // Periodic checks read the kernel; changes plan against what we applied last.
     let result = if why == "repair" || why == "start" {
         engine.apply(&desired).await
@@ -286,7 +288,8 @@ async fn apply_once(engine: &Engine, config: &Config, policy: &Policy, why: &str
         Ok(r) if r.ops.is_empty() => {}
         Ok(r) => {
             say(&format!(
-                "{why}: applied {} changes in {:.1} ms (kernel {:.1} ms, {} netlink requests)",
+                "{why}: applied {} changes in {:.1} ms (kernel {:.1} ms, {} netlink requests; \
+                 desired state built in {desired_ms:.1} ms)",
                 r.ops.len(),
                 r.millis,
                 r.kernel_ms,
@@ -337,8 +340,10 @@ async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
     let mut verify = tokio::time::interval(VERIFY_EVERY);
     verify.tick().await;
     let reload = |why: &str| -> bool {
+        let t = std::time::Instant::now();
         match config::load(&path) {
             Ok(c) => {
+                log::debug!("config parsed in {:?}", t.elapsed());
                 let p = policy::compile(&c, policy::now_unix());
                 tx.send_replace(Arc::new((c, p)));
                 true

@@ -73,6 +73,23 @@ ch_kern_m=$(printf '%s\n' "${ch_kern[@]}" | median)
 ch_wall_m=$(printf '%s\n' "${ch_wall[@]}" | median)
 ch_req=$(echo "$out" | sed -n 's/.*; \([0-9]*\) netlink.*/\1/p')
 
+echo "bench: one-rule change through the daemon (config file replaced), 5 samples"
+cp $W/full.conf $W/live.conf
+ip netns exec wse-bench "$BIN" -c $W/live.conf daemon >$W/daemon.log 2>&1 &
+dpid=$!
+for i in $(seq 100); do grep -q starting $W/daemon.log && break; sleep 0.1; done
+sleep 3
+for i in 1 2 3 4 5; do
+    conf=$W/changed.conf; [ $((i % 2)) = 0 ] && conf=$W/full.conf
+    cp $conf $W/live.conf.new && mv $W/live.conf.new $W/live.conf
+    for j in $(seq 100); do [ "$(grep -c 'config change: applied' $W/daemon.log)" -ge $i ] && break; sleep 0.1; done
+done
+kill -TERM $dpid; wait $dpid || true
+d_eng=$(grep 'config change: applied' $W/daemon.log | field 'changes in' | median)
+d_kern=$(grep 'config change: applied' $W/daemon.log | field 'kernel' | median)
+d_des=$(grep 'config change: applied' $W/daemon.log | field 'built in' | median)
+d_req=$(grep 'config change: applied' $W/daemon.log | tail -1 | sed -n 's/.*, \([0-9]*\) netlink.*/\1/p')
+
 echo "bench: full apply with every element through nft -f (for comparison)"
 nftonly=$(WGSPLIT_NFT_ONLY=1 apply_in wse-bnft $W/full-nft.conf)
 
@@ -155,6 +172,8 @@ cat <<EOF
 | second apply (no changes) | $(echo "$again" | field 'changes in') ms, wall $again_wall ms | — | |
 | one-rule change, engine time (median of 5) | $ch_eng_m ms (kernel part $ch_kern_m ms) | $naive_change ms (nft delete + nft add in the loaded table) | $(awk -v a="$naive_change" -v b="$ch_eng_m" 'BEGIN {printf "%.0f×", a / b}') |
 | one-rule change, whole process incl. config parse (wall) | $ch_wall_m ms | | |
+| one-rule change in the daemon: plan + kernel (median of 5) | $d_eng ms (kernel $d_kern ms; $d_req netlink requests) | $naive_change ms | $(awk -v a="$naive_change" -v b="$d_eng" 'BEGIN {printf "%.0f×", a / b}') |
+| … plus building the desired state from the parsed config | $d_des ms | | |
 | netlink requests, one-rule change | $ch_req | ≥ 6 | |
 
 == Kernel engine: data path (iperf3 over veth through the router, ${secs}s × 3 rounds, median) ==
