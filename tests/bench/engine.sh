@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ "$(id -u)" != 0 ]; then echo "bench: run as root"; exit 1; fi
+WGSPLIT_APT_PACKAGES="${WGSPLIT_APT_PACKAGES:-} strace"
 . tests/lib/deps.sh
 install_deps >/dev/null
 quick=${1:-}
