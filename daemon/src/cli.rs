@@ -28,9 +28,13 @@ Kernel:
   status [--json]           interfaces, upstream health, clients
   explain CLIENT DEST       which way DEST (address, addr:port/proto, domain) goes, and why
 
+Rule sources:
+  lists update|show|load    fetch and check GeoIP/domain lists, show them, load the country sets
+
 Clients and upstreams:
-  client ...                add, list, show, enable, disable, remove, conf, qr (see client --help)
-  upstream ...              import, list, show, remove (see upstream --help)
+  client ...                add, list, show, set, enable, disable, rename, remove, conf, qr
+  upstream ...              import, list, show, set, enable, disable, remove (see upstream --help)
+  api [--listen ADDR]       serve the REST API alone (no kernel changes)
 
 Keys:
   genkey                    print a new private key
@@ -114,6 +118,10 @@ fn run(parser: &mut Parser) -> CmdResult {
     };
     match command.as_str() {
         "config" => config_command(parser, &ctx),
+        "lists" => crate::sources::cli::lists_command(parser, &ctx),
+        "client" => crate::clients::cli::client_command(parser, &ctx),
+        "upstream" => crate::clients::cli::upstream_command(parser, &ctx),
+        "api" => crate::clients::cli::api_command(parser, &ctx),
         "genkey" => {
             println!("{}", keys::encode(&keys::generate_private()));
             Ok(())
@@ -127,6 +135,8 @@ fn run(parser: &mut Parser) -> CmdResult {
             println!("{}", keys::encode(&keys::public_from_private(&private)));
             Ok(())
         }
+        // Hidden: the resolver alone, for tests and benchmarks.
+        "dns-serve" => crate::dns::cli::serve_command(parser, &ctx),
         "apply" => crate::daemon::cmd_apply(parser, &ctx),
         "down" => crate::daemon::cmd_down(parser, &ctx),
         "daemon" => crate::daemon::cmd_daemon(parser, &ctx),

@@ -224,7 +224,7 @@ pub fn cmd_explain(parser: &mut Parser, ctx: &Context) -> CmdResult {
     Ok(())
 }
 
-fn say(msg: &str) {
+pub fn say(msg: &str) {
     let t = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
@@ -247,8 +247,12 @@ pub type Service = Pin<Box<dyn Future<Output = Result<(), String>>>>;
 pub fn services(ctx: &ServiceContext) -> Vec<(&'static str, Service)> {
     let _ = ctx;
     vec![
-        // ("dns", Box::pin(crate::dns::serve(ctx.clone()))),
+        ("dns", Box::pin(crate::dns::serve(ctx.clone()))),
         // ("api", Box::pin(crate::api::serve(ctx.clone()))),
+        (
+            "clients",
+            Box::pin(crate::clients::service::serve(ctx.clone())),
+        ),
     ]
 }
 
@@ -276,7 +280,12 @@ pub fn cmd_daemon(parser: &mut Parser, ctx: &Context) -> CmdResult {
 
 async fn apply_once(engine: &Engine, config: &Config, policy: &Policy, why: &str) {
     let t0 = std::time::Instant::now();
-    let desired = Engine::desired(config, policy, Inputs::default());
+    // Upstream health from the monitor (clients::service): down upstreams follow on_down.
+    let inputs = Inputs {
+        health: crate::health::monitor::planner_health(),
+        ..Inputs::default()
+    };
+    let desired = Engine::desired(config, policy, inputs);
     let desired_ms = t0.elapsed().as_secs_f64() * 1000.0;
     // Periodic checks read the kernel; changes plan against what we applied last.
     let result = if why == "repair" || why == "start" {

@@ -4,11 +4,16 @@
 //! kernel state and diffs it (pure); `sys` is the only code that touches the
 //! kernel; `dns` answers queries and fills the sets; `api` serves HTTP.
 
+pub mod api;
 pub mod cli;
+pub mod clients;
 pub mod config;
 pub mod daemon;
+pub mod dns;
 pub mod explain;
+pub mod health;
 pub mod keys;
 pub mod plan;
 pub mod policy;
+pub mod sources;
 pub mod sys;

@@ -7,7 +7,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
     Problem,
-    model::{Client, Config, List, Rule, Server, Upstream},
+    model::{Client, Config, Geoip, List, Rule, Server, Upstream},
     uci::{Opt, Section, Value},
 };
 
@@ -19,31 +19,38 @@ pub fn section_path(kind: &str, name: Option<&str>, index: usize) -> String {
     }
 }
 
-/// Reads sections into the model; every problem found on the way is returned
-/// beside the (partial) config so validation can still report the rest.
-pub fn from_sections(sections: &[Section]) -> (Config, Vec<Problem>) {
-    let mut problems = Vec::new();
-    let mut config = Config::default();
-    let mut servers = 0;
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    let mut names: HashMap<&str, usize> = HashMap::new();
+/// Reads sections into the model one at a time; every problem found on the way is
+/// kept beside the (partial) config so validation can still report the rest.
+#[derive(Default)]
+pub struct Builder {
+    config: Config,
+    problems: Vec<Problem>,
+    servers: usize,
+    counts: HashMap<String, usize>,
+    names: HashMap<String, usize>,
+}
 
-    for section in sections {
-        let index = counts.entry(section.kind.as_str()).or_default();
+impl Builder {
+    pub fn add(&mut self, section: Section) {
+        let problems = &mut self.problems;
+        let config = &mut self.config;
+        let index = self.counts.entry(section.kind.clone()).or_default();
         let path = section_path(&section.kind, section.name.as_deref(), *index);
         *index += 1;
         if let Some(name) = &section.name
-            && let Some(first) = names.insert(name.as_str(), section.line)
+            && let Some(first) = self.names.insert(name.clone(), section.line)
         {
             problems.push(Problem::new(
                 &path,
                 format!("section name already used on line {first}"),
             ));
         }
-        let mut r = Reader::new(section, path, &mut problems);
-        match section.kind.as_str() {
+        // The section is consumed: values move into the model instead of being copied.
+        let kind = section.kind.clone();
+        let mut r = Reader::new(section, path, problems);
+        match kind.as_str() {
             "server" => {
-                servers += 1;
+                self.servers += 1;
                 config.server = read_server(&mut r);
             }
             "upstream" => {
@@ -68,22 +75,40 @@ pub fn from_sections(sections: &[Section]) -> (Config, Vec<Problem>) {
                     config.lists.push(list);
                 }
             }
+            "geoip" => {
+                if config.geoip.is_some() {
+                    r.problem("only one 'config geoip' section is allowed".into());
+                }
+                config.geoip = Some(read_geoip(&mut r));
+            }
             other => {
                 r.problem(format!(
-                    "unknown section type '{other}' (expected server, upstream, client, rule or list)"
+                    "unknown section type '{other}' (expected server, upstream, client, rule, list or geoip)"
                 ));
-                continue;
+                return;
             }
         }
         r.finish();
     }
-    if servers != 1 {
-        problems.push(Problem::new(
-            "server",
-            format!("exactly one 'config server' section is needed, found {servers}"),
-        ));
+
+    pub fn finish(mut self) -> (Config, Vec<Problem>) {
+        if self.servers != 1 {
+            self.problems.push(Problem::new(
+                "server",
+                format!(
+                    "exactly one 'config server' section is needed, found {}",
+                    self.servers
+                ),
+            ));
+        }
+        (self.config, self.problems)
     }
-    (config, problems)
+}
+
+pub fn from_sections(sections: Vec<Section>) -> (Config, Vec<Problem>) {
+    let mut builder = Builder::default();
+    sections.into_iter().for_each(|s| builder.add(s));
+    builder.finish()
 }
 
 fn read_server(r: &mut Reader) -> Server {
@@ -141,14 +166,16 @@ fn read_client(r: &mut Reader, name: String) -> Client {
         upstream: r.string("upstream"),
         default: r.choice("default"),
         description: r.string("description"),
+        quota: r.string("quota"),
     }
 }
 
 fn read_rule(r: &mut Reader) -> Option<Rule> {
     let client = r.string("client");
+    let action_given = r.options.iter().flatten().any(|o| o.name == "action");
     let action = r.choice("action");
     let rule = Rule {
-        name: r.section.name.clone(),
+        name: r.name.clone(),
         client: client.clone().unwrap_or_default(),
         action: action.unwrap_or_default(),
         upstream: r.string("upstream"),
@@ -163,7 +190,7 @@ fn read_rule(r: &mut Reader) -> Option<Rule> {
     if client.is_none() {
         r.field_problem("client", "required");
     }
-    if action.is_none() && !r.has("action") {
+    if action.is_none() && !action_given {
         r.field_problem("action", "required (proxy, direct or block)");
     }
     Some(rule)
@@ -176,6 +203,7 @@ fn read_list(r: &mut Reader, name: String) -> Option<List> {
         path: path.clone().unwrap_or_default(),
         format: r.choice("format"),
         url: r.string("url"),
+        category: r.string("category"),
     };
     if path.is_none() {
         r.field_problem("path", "required");
@@ -183,20 +211,32 @@ fn read_list(r: &mut Reader, name: String) -> Option<List> {
     Some(list)
 }
 
-/// Reads one section's options, remembering which were used so the rest can be
+fn read_geoip(r: &mut Reader) -> Geoip {
+    Geoip {
+        path: r.string("path"),
+        format: r.choice("format"),
+        url: r.string("url"),
+        dir: r.string("dir"),
+        update_hours: r.number("update_hours"),
+    }
+}
+
+/// Reads one section's options, taking each out as it is used so the rest can be
 /// reported as unknown.
 struct Reader<'a> {
-    section: &'a Section,
+    kind: String,
+    name: Option<String>,
+    options: Vec<Option<Opt>>,
     path: String,
-    used: Vec<bool>,
     problems: &'a mut Vec<Problem>,
 }
 
 impl<'a> Reader<'a> {
-    fn new(section: &'a Section, path: String, problems: &'a mut Vec<Problem>) -> Self {
+    fn new(section: Section, path: String, problems: &'a mut Vec<Problem>) -> Self {
         Self {
-            used: vec![false; section.options.len()],
-            section,
+            kind: section.kind,
+            name: section.name,
+            options: section.options.into_iter().map(Some).collect(),
             path,
             problems,
         }
@@ -212,29 +252,26 @@ impl<'a> Reader<'a> {
     }
 
     fn required_name(&mut self) -> Option<String> {
-        let name = self.section.name.clone();
+        let name = self.name.clone();
         if name.is_none() {
             self.problem(format!(
                 "a '{}' section needs a name: config {} '<name>'",
-                self.section.kind, self.section.kind
+                self.kind, self.kind
             ));
         }
         name
     }
 
-    fn has(&self, name: &str) -> bool {
-        self.section.options.iter().any(|o| o.name == name)
-    }
-
-    fn take(&mut self, name: &str) -> Option<&'a Opt> {
-        let i = self.section.options.iter().position(|o| o.name == name)?;
-        self.used[i] = true;
-        Some(&self.section.options[i])
+    fn take(&mut self, name: &str) -> Option<Opt> {
+        self.options
+            .iter_mut()
+            .find(|o| o.as_ref().is_some_and(|o| o.name == name))?
+            .take()
     }
 
     fn string(&mut self, name: &str) -> Option<String> {
-        match &self.take(name)?.value {
-            Value::Single(v) => Some(v.clone()),
+        match self.take(name)?.value {
+            Value::Single(v) => Some(v),
             Value::List(_) => {
                 self.field_problem(name, "is a single value; use 'option', not 'list'");
                 None
@@ -244,10 +281,10 @@ impl<'a> Reader<'a> {
 
     /// A list; a single `option` counts as a one-item list, as LuCI may write it.
     fn list(&mut self, name: &str) -> Vec<String> {
-        match self.take(name).map(|o| &o.value) {
+        match self.take(name).map(|o| o.value) {
             None => Vec::new(),
-            Some(Value::Single(v)) => vec![v.clone()],
-            Some(Value::List(items)) => items.clone(),
+            Some(Value::Single(v)) => vec![v],
+            Some(Value::List(items)) => items,
         }
     }
 
@@ -290,8 +327,8 @@ impl<'a> Reader<'a> {
     }
 
     fn finish(self) {
-        for (opt, used) in self.section.options.iter().zip(&self.used) {
-            if !used {
+        for opt in self.options.into_iter().flatten() {
+            {
                 self.problems.push(Problem::new(
                     &format!("{}.{}", self.path, opt.name),
                     format!("unknown option (line {})", opt.line),
@@ -317,7 +354,8 @@ choice_names! {
     super::model::BlockAnswer => ["nxdomain", "null"];
     super::model::Action => ["proxy", "direct", "block"];
     super::model::OnDown => ["block", "direct", "failover"];
-    super::model::ListFormat => ["domains", "cidr", "dnsmasq", "v2fly"];
+    super::model::ListFormat => ["domains", "cidr", "dnsmasq", "v2fly", "geosite"];
+    super::model::GeoipFormat => ["mmdb", "dat", "csv", "dir"];
 }
 
 pub fn to_sections(config: &Config) -> Vec<Section> {
@@ -373,6 +411,7 @@ pub fn to_sections(config: &Config) -> Vec<Section> {
         w.string("upstream", &c.upstream);
         w.choice("default", c.default);
         w.string("description", &c.description);
+        w.string("quota", &c.quota);
         out.push(w.section);
     }
     for r in &config.rules {
@@ -394,6 +433,16 @@ pub fn to_sections(config: &Config) -> Vec<Section> {
         w.string("path", &Some(l.path.clone()));
         w.choice("format", l.format);
         w.string("url", &l.url);
+        w.string("category", &l.category);
+        out.push(w.section);
+    }
+    if let Some(g) = &config.geoip {
+        let mut w = Writer::new("geoip", Some("geoip"));
+        w.string("path", &g.path);
+        w.choice("format", g.format);
+        w.string("url", &g.url);
+        w.string("dir", &g.dir);
+        w.number("update_hours", g.update_hours);
         out.push(w.section);
     }
     out

@@ -76,8 +76,9 @@ impl std::error::Error for Error {}
 
 /// Parses and validates UCI text, reporting every problem at once.
 pub fn parse_valid(text: &str) -> Result<Config, Error> {
-    let sections = uci::parse(text).map_err(Error::Syntax)?;
-    let (config, mut problems) = convert::from_sections(&sections);
+    let mut builder = convert::Builder::default();
+    uci::parse_each(text, |s| builder.add(s)).map_err(Error::Syntax)?;
+    let (config, mut problems) = builder.finish();
     // A value that failed to read is left out of the model; don't report it twice.
     let seen: std::collections::HashSet<String> = problems.iter().map(|p| p.path.clone()).collect();
     problems.extend(

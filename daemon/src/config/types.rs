@@ -298,6 +298,62 @@ pub fn parse_expiry(text: &str) -> Result<i64, String> {
     Ok(day_start + h * 3600 + mi * 60 + s - offset)
 }
 
+/// A byte count: `500M`, `50G`, `1T`, `1048576` (K, M, G, T are powers of 1024;
+/// a trailing `B` or `iB` is accepted). Zero is refused: leave the option out instead.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || format!("'{text}' is not a size (e.g. 500M, 50G, 1T)");
+    let lower = text.trim().to_ascii_lowercase();
+    let t = lower.as_str();
+    let t = t
+        .strip_suffix("ib")
+        .or_else(|| t.strip_suffix('b'))
+        .unwrap_or(t);
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(bad()),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    if n == 0 {
+        return Err(format!(
+            "'{text}': a quota of zero; leave the option out for none"
+        ));
+    }
+    n.checked_mul(1u64 << shift).ok_or_else(bad)
+}
+
+/// Unix seconds → (year, month) in UTC.
+pub fn year_month(unix: i64) -> (i64, i64) {
+    let days = unix.div_euclid(86400);
+    let (y, m, _) = civil_from_days(days);
+    (y, m)
+}
+
+/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
 fn days_in_month(y: i64, m: i64) -> i64 {
     match m {
         2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
@@ -388,6 +444,21 @@ mod tests {
         ] {
             assert!(parse_expiry(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn sizes_and_months() {
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert_eq!(parse_size("50G").unwrap(), 50 << 30);
+        assert_eq!(parse_size("500MiB").unwrap(), 500 << 20);
+        assert_eq!(parse_size("2tb").unwrap(), 2 << 40);
+        for bad in ["", "0", "G", "5X", "-1G", "1.5G", "99999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert_eq!(year_month(0), (1970, 1));
+        assert_eq!(year_month(951868800), (2000, 3));
+        assert_eq!(year_month(951868799), (2000, 2));
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
     }
 
     #[test]

@@ -56,7 +56,15 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 pub fn parse(text: &str) -> Result<Vec<Section>, ParseError> {
-    let mut sections: Vec<Section> = Vec::new();
+    let mut sections = Vec::new();
+    parse_each(text, |s| sections.push(s))?;
+    Ok(sections)
+}
+
+/// Parses section by section, handing each to `each` once it is complete, so a
+/// large file never holds all its sections in memory at once.
+pub fn parse_each(text: &str, mut each: impl FnMut(Section)) -> Result<(), ParseError> {
+    let mut current: Option<Section> = None;
     let mut lexer = Lexer::new(text);
     while let Some((line, words)) = lexer.next_statement()? {
         let err = |message: String| ParseError { line, message };
@@ -83,15 +91,17 @@ pub fn parse(text: &str) -> Result<Vec<Section>, ParseError> {
                         "invalid section name '{name}' (letters, digits and _ only)"
                     )));
                 }
-                sections.push(Section {
+                if let Some(done) = current.replace(Section {
                     kind: kind.clone(),
                     name,
                     line,
                     options: Vec::new(),
-                });
+                }) {
+                    each(done);
+                }
             }
             "option" | "list" => {
-                let Some(section) = sections.last_mut() else {
+                let Some(section) = current.as_mut() else {
                     return Err(err(format!("'{keyword}' before any 'config' line")));
                 };
                 let [name, value] = args else {
@@ -134,7 +144,10 @@ pub fn parse(text: &str) -> Result<Vec<Section>, ParseError> {
             other => return Err(err(format!("unknown keyword '{other}'"))),
         }
     }
-    Ok(sections)
+    if let Some(done) = current {
+        each(done);
+    }
+    Ok(())
 }
 
 struct Lexer<'a> {

@@ -4,6 +4,7 @@
 pub mod net;
 pub mod nft;
 pub mod nftelem;
+pub mod nftnl;
 pub mod wg;
 
 use std::{

@@ -1,0 +1,152 @@
+//! The API's secret: a random token made at first start and kept 0600, compared
+//! in constant time; and short-lived sessions for the built-in pages.
+
+use std::{
+    collections::HashMap,
+    fs,
+    io::Write,
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt},
+    path::{Path, PathBuf},
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+pub const DEFAULT_TOKEN_PATH: &str = "/etc/wgsplit/api.token";
+
+/// `$WGSPLIT_API_TOKEN_FILE`, else /etc/wgsplit/api.token.
+pub fn token_path() -> PathBuf {
+    std::env::var_os("WGSPLIT_API_TOKEN_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_TOKEN_PATH))
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn read_token(path: &Path) -> std::io::Result<String> {
+    let token = fs::read_to_string(path)?.trim().to_string();
+    if token.len() < 16 {
+        return Err(std::io::Error::other(format!(
+            "{}: the token is shorter than 16 characters",
+            path.display()
+        )));
+    }
+    Ok(token)
+}
+
+/// Reads the token, or makes one (256 random bits, hex) in a new 0600 file.
+pub fn load_or_create(path: &Path) -> std::io::Result<String> {
+    match read_token(path) {
+        Ok(t) => return Ok(t),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        Err(_) => {}
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let token = random_hex(32);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(format!("{token}\n").as_bytes())?;
+    file.sync_all()?;
+    Ok(token)
+}
+
+/// Compares without an early exit, so timing does not reveal a prefix.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() ^ b.len()) as u8 | ((a.len() ^ b.len()) >> 8) as u8;
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0xff);
+        diff |= x ^ y;
+    }
+    diff == 0
+}
+
+pub const SESSION_TTL: Duration = Duration::from_secs(3600);
+const MAX_SESSIONS: usize = 64;
+
+/// Sessions made by `POST /api/session` with the token, for browsers.
+#[derive(Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<String, Instant>>,
+}
+
+impl Sessions {
+    pub fn create(&self) -> String {
+        let id = random_hex(32);
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        map.retain(|_, t| now.duration_since(*t) < SESSION_TTL);
+        if map.len() >= MAX_SESSIONS
+            && let Some(oldest) = map.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone())
+        {
+            map.remove(&oldest);
+        }
+        map.insert(id.clone(), now);
+        id
+    }
+
+    pub fn valid(&self, id: &str) -> bool {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        // Compare against every live session, each in constant time.
+        map.iter().fold(false, |found, (k, t)| {
+            found
+                | (constant_time_eq(k.as_bytes(), id.as_bytes())
+                    && now.duration_since(*t) < SESSION_TTL)
+        })
+    }
+
+    pub fn remove(&self, id: &str) {
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn token_is_made_once_and_private() {
+        let dir = std::env::temp_dir().join(format!("wsa-token-{}", std::process::id()));
+        let path = dir.join("sub/api.token");
+        let t1 = load_or_create(&path).unwrap();
+        assert_eq!(t1.len(), 64);
+        assert_eq!(load_or_create(&path).unwrap(), t1);
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        fs::write(&path, "short").unwrap();
+        assert!(load_or_create(&path).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"", b"a"));
+        assert!(!constant_time_eq(&[0u8; 256], &[]));
+        let s = Sessions::default();
+        let id = s.create();
+        assert!(s.valid(&id));
+        assert!(!s.valid("nope"));
+        s.remove(&id);
+        assert!(!s.valid(&id));
+    }
+}

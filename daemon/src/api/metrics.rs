@@ -1,0 +1,224 @@
+//! `/metrics` in the Prometheus text format: per-client traffic and handshake
+//! age, upstream health, the API's own request counts; other parts of the
+//! daemon (the DNS resolver) add theirs through `Hooks::metrics`.
+
+use std::{collections::HashMap, fmt::Write as _, sync::Mutex, time::Duration};
+
+use crate::{
+    clients::live::{self, PeerStats},
+    config::Config,
+    health::{State, UpstreamHealth},
+};
+
+/// A label value with `\`, `"` and newlines escaped.
+pub fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn head(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+pub fn clients(out: &mut String, c: &Config, stats: &PeerStats) {
+    let now = crate::policy::now_unix();
+    let peers: Vec<_> = c
+        .clients
+        .iter()
+        .map(|x| (x, live::client_peer(c, x, stats)))
+        .collect();
+    head(
+        out,
+        "wgsplit_client_active",
+        "gauge",
+        "1 if the client is enabled and not expired",
+    );
+    for (x, _) in &peers {
+        let _ = writeln!(
+            out,
+            "wgsplit_client_active{{client=\"{}\"}} {}",
+            label(&x.name),
+            u8::from(live::client_state(x, now) == "enabled")
+        );
+    }
+    head(
+        out,
+        "wgsplit_client_online",
+        "gauge",
+        "1 if the last handshake is under 180 s old",
+    );
+    for (x, p) in &peers {
+        let _ = writeln!(
+            out,
+            "wgsplit_client_online{{client=\"{}\"}} {}",
+            label(&x.name),
+            u8::from(p.is_some_and(|p| p.online))
+        );
+    }
+    for (metric, help, get) in [
+        (
+            "wgsplit_client_receive_bytes_total",
+            "bytes received from the client (kernel peer counter)",
+            (|p: &live::PeerInfo| p.rx) as fn(&live::PeerInfo) -> u64,
+        ),
+        (
+            "wgsplit_client_transmit_bytes_total",
+            "bytes sent to the client (kernel peer counter)",
+            |p: &live::PeerInfo| p.tx,
+        ),
+    ] {
+        head(out, metric, "counter", help);
+        for (x, p) in &peers {
+            if let Some(p) = p {
+                let _ = writeln!(out, "{metric}{{client=\"{}\"}} {}", label(&x.name), get(p));
+            }
+        }
+    }
+    head(
+        out,
+        "wgsplit_client_handshake_age_seconds",
+        "gauge",
+        "seconds since the client's last handshake (absent: never)",
+    );
+    for (x, p) in &peers {
+        if let Some(age) = p.and_then(|p| p.handshake_age) {
+            let _ = writeln!(
+                out,
+                "wgsplit_client_handshake_age_seconds{{client=\"{}\"}} {age}",
+                label(&x.name)
+            );
+        }
+    }
+}
+
+pub fn upstreams(out: &mut String, c: &Config, health: &HashMap<String, UpstreamHealth>) {
+    head(
+        out,
+        "wgsplit_upstream_state",
+        "gauge",
+        "1 for the upstream's current health state",
+    );
+    for u in &c.upstreams {
+        let cur = health.get(&u.name).map(|h| h.state).unwrap_or_default();
+        for (s, name) in [
+            (State::Up, "up"),
+            (State::Degraded, "degraded"),
+            (State::Down, "down"),
+            (State::Unknown, "unknown"),
+        ] {
+            let _ = writeln!(
+                out,
+                "wgsplit_upstream_state{{upstream=\"{}\",state=\"{name}\"}} {}",
+                label(&u.name),
+                u8::from(cur == s)
+            );
+        }
+    }
+    head(
+        out,
+        "wgsplit_upstream_handshake_age_seconds",
+        "gauge",
+        "seconds since the upstream's last handshake",
+    );
+    for u in &c.upstreams {
+        if let Some(age) = health.get(&u.name).and_then(|h| h.handshake_age) {
+            let _ = writeln!(
+                out,
+                "wgsplit_upstream_handshake_age_seconds{{upstream=\"{}\"}} {age}",
+                label(&u.name)
+            );
+        }
+    }
+    head(
+        out,
+        "wgsplit_upstream_probe_seconds",
+        "gauge",
+        "round trip of the last successful probe through the tunnel",
+    );
+    for u in &c.upstreams {
+        if let Some(ms) = health.get(&u.name).and_then(|h| h.probe_ms) {
+            let _ = writeln!(
+                out,
+                "wgsplit_upstream_probe_seconds{{upstream=\"{}\"}} {:.3}",
+                label(&u.name),
+                ms as f64 / 1000.0
+            );
+        }
+    }
+}
+
+/// Requests served by status code, and their total time.
+#[derive(Default)]
+pub struct Counters {
+    inner: Mutex<(HashMap<u16, u64>, Duration)>,
+}
+
+impl Counters {
+    pub fn record(&self, status: u16, took: Duration) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        *g.0.entry(status).or_default() += 1;
+        g.1 += took;
+    }
+
+    pub fn write(&self, out: &mut String) {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        head(
+            out,
+            "wgsplit_api_requests_total",
+            "counter",
+            "API requests by status code",
+        );
+        let mut codes: Vec<_> = g.0.iter().collect();
+        codes.sort();
+        for (code, n) in codes {
+            let _ = writeln!(out, "wgsplit_api_requests_total{{code=\"{code}\"}} {n}");
+        }
+        head(
+            out,
+            "wgsplit_api_request_seconds_total",
+            "counter",
+            "time spent answering API requests",
+        );
+        let _ = writeln!(
+            out,
+            "wgsplit_api_request_seconds_total {:.6}",
+            g.1.as_secs_f64()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_format() {
+        let c = crate::clients::tests::example();
+        let mut stats = PeerStats::default();
+        let alice = live::client_public_key(&c.clients[0]).unwrap();
+        stats.peers.insert(
+            alice,
+            live::PeerInfo {
+                online: true,
+                handshake_age: Some(7),
+                rx: 10,
+                tx: 20,
+                endpoint: None,
+            },
+        );
+        let mut out = String::new();
+        clients(&mut out, &c, &stats);
+        assert!(out.contains("wgsplit_client_receive_bytes_total{client=\"alice\"} 10\n"));
+        assert!(out.contains("wgsplit_client_handshake_age_seconds{client=\"alice\"} 7\n"));
+        assert!(out.contains("wgsplit_client_online{client=\"bob\"} 0\n"));
+        upstreams(&mut out, &c, &HashMap::new());
+        assert!(out.contains("wgsplit_upstream_state{upstream=\"us1\",state=\"unknown\"} 1\n"));
+        assert_eq!(label("a\"b\\c"), "a\\\"b\\\\c");
+        // Every sample line is `name{labels} value`.
+        for line in out.lines().filter(|l| !l.starts_with('#')) {
+            let (_, value) = line.rsplit_once(' ').unwrap();
+            value.parse::<f64>().unwrap();
+        }
+    }
+}

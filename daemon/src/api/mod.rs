@@ -1,0 +1,896 @@
+//! The REST API: JSON over HTTP (tiny_http) on its own threads inside
+//! `wgsplit daemon`, for clients, upstreams, rules, status, stats and
+//! `explain`, plus `/metrics` for Prometheus. The OpenAPI document
+//! (`openapi.json` beside this file) is served at `/api/openapi.json`.
+//!
+//! Secure by default: it listens on `server.api_listen` (loopback), every route
+//! but the OpenAPI document needs the token (`Authorization: Bearer …`) or a
+//! session cookie made with it; bodies are capped in size and read time; bad
+//! input is a 400 naming the field and writes nothing; writes go through the
+//! one-writer [`Store`].
+
+pub mod auth;
+pub mod client;
+pub mod metrics;
+
+use std::{
+    collections::HashMap,
+    io::Read,
+    net::SocketAddr,
+    sync::{Arc, mpsc},
+    thread,
+    time::Duration,
+};
+
+use serde_json::{Value, json};
+use tiny_http::{Header, Method, Request, Response, Server};
+
+use crate::{
+    clients::{self, EditError, NewClient, conf, import, live, qr, store::Store},
+    config::{self, Config, Problem, Rule, Upstream},
+    health::UpstreamHealth,
+};
+
+pub const OPENAPI: &str = include_str!("openapi.json");
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 1 << 20;
+/// Longest time a client may take to send its body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+const WORKERS: usize = 4;
+
+type StatusFn = dyn Fn(&Config) -> Value + Send + Sync;
+type HistoryFn = dyn Fn(&str) -> Option<Value> + Send + Sync;
+type ExplainFn = dyn Fn(&Config, &str, &str) -> Result<Value, String> + Send + Sync;
+
+/// What the daemon plugs in: the API itself only edits the config and reads
+/// the kernel; applying, status details and `explain` come from the engine.
+pub struct Hooks {
+    /// Called after every successful write: make the kernel match the config.
+    pub reload: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
+    /// Upstream health as the monitor last decided it.
+    pub health: Box<dyn Fn() -> HashMap<String, UpstreamHealth> + Send + Sync>,
+    /// Extra fields for `GET /api/status` (the engine's view of the kernel).
+    pub status: Option<Box<StatusFn>>,
+    pub explain: Option<Box<ExplainFn>>,
+    /// Per-client traffic history, JSON (from the stats collector).
+    pub history: Option<Box<HistoryFn>>,
+    /// Extra Prometheus text appended to `/metrics` (the DNS resolver's counters).
+    pub metrics: Vec<Box<dyn Fn() -> String + Send + Sync>>,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Self {
+            reload: Box::new(|| Ok(())),
+            health: Box::new(|| crate::health::read_state().unwrap_or_default()),
+            status: None,
+            explain: None,
+            history: None,
+            metrics: Vec::new(),
+        }
+    }
+}
+
+pub struct Api {
+    pub store: Arc<Store>,
+    token: String,
+    sessions: auth::Sessions,
+    pub hooks: Hooks,
+    pub counters: metrics::Counters,
+}
+
+/// A running API: its address and the server (dropping it stops accepting).
+pub struct Handle {
+    pub addr: SocketAddr,
+    server: Arc<Server>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Handle {
+    pub fn stop(self) {
+        self.server.unblock();
+        for _ in 1..self.threads.len() {
+            self.server.unblock();
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Api {
+    pub fn new(store: Arc<Store>, token: String, hooks: Hooks) -> Self {
+        Self {
+            store,
+            token,
+            sessions: auth::Sessions::default(),
+            hooks,
+            counters: metrics::Counters::default(),
+        }
+    }
+
+    /// Listens on `listen` and serves on worker threads until stopped.
+    pub fn start(self: Arc<Self>, listen: SocketAddr) -> Result<Handle, String> {
+        let server = Arc::new(Server::http(listen).map_err(|e| format!("API on {listen}: {e}"))?);
+        let addr = server
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| "API: not an IP listener".to_string())?;
+        let threads = (0..WORKERS)
+            .map(|i| {
+                let (api, server) = (self.clone(), server.clone());
+                thread::Builder::new()
+                    .name(format!("api-{i}"))
+                    .spawn(move || {
+                        while let Ok(rq) = server.recv() {
+                            api.serve(rq);
+                        }
+                    })
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Handle {
+            addr,
+            server,
+            threads,
+        })
+    }
+
+    fn serve(&self, mut rq: Request) {
+        let started = std::time::Instant::now();
+        let method = rq.method().clone();
+        let url = rq.url().to_string();
+        let (path, query) = match url.split_once('?') {
+            Some((p, q)) => (p.to_string(), parse_query(q)),
+            None => (url.clone(), HashMap::new()),
+        };
+        let header = |name: &'static str| -> Option<String> {
+            rq.headers()
+                .iter()
+                .find(|h| h.field.equiv(name))
+                .map(|h| h.value.as_str().to_string())
+        };
+        let authorization = header("Authorization");
+        let cookie = header("Cookie");
+        let content_type = header("Content-Type");
+        let length = rq.body_length();
+
+        let reply = if length.is_some_and(|n| n > MAX_BODY) {
+            Reply::error(413, format!("the body is larger than {MAX_BODY} bytes"))
+        } else {
+            let body = if length == Some(0) || matches!(method, Method::Get | Method::Head) {
+                Ok(Vec::new())
+            } else {
+                match read_body(rq) {
+                    Body::Read(back, body) => {
+                        rq = back;
+                        Ok(body)
+                    }
+                    Body::TimedOut => {
+                        crate::daemon::say(&format!(
+                            "API: {method} {path}: body not sent in time; dropped"
+                        ));
+                        return;
+                    }
+                    Body::Refused(back, e) => {
+                        rq = back;
+                        Err(e)
+                    }
+                }
+            };
+            match body {
+                Err(reply) => reply,
+                Ok(body) => {
+                    let ctx = RequestCtx {
+                        method: &method,
+                        path: &path,
+                        query: &query,
+                        authorization: authorization.as_deref(),
+                        cookie: cookie.as_deref(),
+                        content_type: content_type.as_deref(),
+                        body: &body,
+                    };
+                    self.route(&ctx)
+                }
+            }
+        };
+        self.counters.record(reply.status, started.elapsed());
+        log::debug!("API {method} {path} -> {}", reply.status);
+        let _ = rq.respond(reply.into_response());
+    }
+
+    fn authorized(&self, ctx: &RequestCtx) -> bool {
+        if let Some(token) = ctx
+            .authorization
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .map(str::trim)
+        {
+            return auth::constant_time_eq(token.as_bytes(), self.token.as_bytes());
+        }
+        session_cookie(ctx.cookie).is_some_and(|s| self.sessions.valid(s))
+    }
+
+    fn route(&self, ctx: &RequestCtx) -> Reply {
+        let segs: Vec<&str> = ctx
+            .path
+            .trim_end_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
+        let m = ctx.method;
+        // Public: the API's own description, and logging in.
+        match (m, segs.as_slice()) {
+            (Method::Get, ["api", "openapi.json"]) => {
+                return Reply::raw(200, "application/json", OPENAPI.as_bytes().to_vec());
+            }
+            (Method::Post, ["api", "session"]) => return self.login(ctx),
+            _ => {}
+        }
+        if !self.authorized(ctx) {
+            let mut r = Reply::error(
+                401,
+                "missing or wrong token: send 'Authorization: Bearer <token>' (the token is in the API token file)",
+            );
+            r.headers.push(("WWW-Authenticate", "Bearer".into()));
+            return r;
+        }
+        // Bodies of writes must be JSON (a form post from another site can't be),
+        // except the wg-quick text of an upstream import.
+        let is_write = matches!(m, Method::Post | Method::Patch | Method::Put);
+        let import = matches!(segs.as_slice(), ["api", "upstreams", "import"]);
+        if is_write
+            && !ctx.body.is_empty()
+            && !import
+            && !ctx.content_type.is_some_and(|c| {
+                c.starts_with("application/json") || c.starts_with("application/merge-patch+json")
+            })
+        {
+            return Reply::error(415, "send the body as Content-Type: application/json");
+        }
+        self.dispatch(ctx, m, &segs)
+            .unwrap_or_else(ApiError::into_reply)
+    }
+
+    fn dispatch(&self, ctx: &RequestCtx, m: &Method, segs: &[&str]) -> Result<Reply, ApiError> {
+        match (m, segs) {
+            (Method::Delete, ["api", "session"]) => {
+                if let Some(s) = session_cookie(ctx.cookie) {
+                    self.sessions.remove(s);
+                }
+                Ok(Reply::json(200, json!({"ok": true})))
+            }
+            (Method::Get, ["metrics"]) => Ok(Reply::raw(
+                200,
+                "text/plain; version=0.0.4",
+                self.metrics().into_bytes(),
+            )),
+            (Method::Get, ["api", "status"]) => self.status(),
+            (Method::Post, ["api", "reload"]) => {
+                self.reload().map(|_| Reply::json(200, json!({"ok": true})))
+            }
+            (Method::Get, ["api", "config"]) => {
+                let c = self.store.load()?;
+                Ok(Reply::json(
+                    200,
+                    serde_json::to_value(&c).unwrap_or(Value::Null),
+                ))
+            }
+            (Method::Put, ["api", "config"]) => self.put_config(ctx),
+            (Method::Get, ["api", "explain"]) => self.explain(ctx),
+
+            (Method::Get, ["api", "clients"]) => {
+                let c = self.store.load()?;
+                let stats = live::peer_stats(&c);
+                let list: Vec<Value> = c
+                    .clients
+                    .iter()
+                    .map(|x| live::client_json(&c, x, &stats))
+                    .collect();
+                Ok(Reply::json(200, Value::Array(list)))
+            }
+            (Method::Post, ["api", "clients"]) => {
+                let new: NewClient = parse_body(ctx.body)?;
+                let (client, c) = self.write(|c| clients::add_client(c, new))?;
+                let stats = live::peer_stats(&c);
+                Ok(Reply::json(201, live::client_json(&c, &client, &stats)))
+            }
+            (Method::Get, ["api", "clients", name]) => {
+                let c = self.store.load()?;
+                let i = clients::client_index(&c, name)?;
+                let stats = live::peer_stats(&c);
+                Ok(Reply::json(
+                    200,
+                    live::client_json(&c, &c.clients[i], &stats),
+                ))
+            }
+            (Method::Patch, ["api", "clients", name]) => {
+                let patch: Value = parse_body(ctx.body)?;
+                let (client, c) = self.write(|c| clients::patch_client(c, name, &patch))?;
+                let stats = live::peer_stats(&c);
+                Ok(Reply::json(200, live::client_json(&c, &client, &stats)))
+            }
+            (Method::Delete, ["api", "clients", name]) => {
+                let ((_, rules), _) = self.write(|c| clients::remove_client(c, name))?;
+                Ok(Reply::json(
+                    200,
+                    json!({"removed": name, "rules_removed": rules}),
+                ))
+            }
+            (Method::Post, ["api", "clients", name, verb @ ("enable" | "disable")]) => {
+                let on = *verb == "enable";
+                self.write(|c| clients::set_client_enabled(c, name, on))?;
+                Ok(Reply::json(200, json!({"name": name, "enabled": on})))
+            }
+            (Method::Get, ["api", "clients", name, "config"]) => {
+                let c = self.store.load()?;
+                let text = conf::render(&c, name, flag(ctx, "split"))?;
+                let mut r = Reply::raw(200, "text/plain; charset=utf-8", text.into_bytes());
+                r.headers.push((
+                    "Content-Disposition",
+                    format!("attachment; filename=\"{name}.conf\""),
+                ));
+                Ok(r)
+            }
+            (Method::Get, ["api", "clients", name, file @ ("qr.svg" | "qr.png")]) => {
+                let c = self.store.load()?;
+                let text = conf::render(&c, name, flag(ctx, "split"))?;
+                let (format, mime) = if *file == "qr.svg" {
+                    (qr::Format::Svg, "image/svg+xml")
+                } else {
+                    (qr::Format::Png, "image/png")
+                };
+                let bytes = qr::render(&text, format).map_err(|e| ApiError::Status(500, e))?;
+                Ok(Reply::raw(200, mime, bytes))
+            }
+            (Method::Get, ["api", "clients", name, "history"]) => {
+                let c = self.store.load()?;
+                clients::client_index(&c, name)?;
+                match self.hooks.history.as_ref().and_then(|h| h(name)) {
+                    Some(v) => Ok(Reply::json(200, v)),
+                    None => Err(ApiError::Status(
+                        503,
+                        "no traffic history: it is collected by 'wgsplit daemon'".into(),
+                    )),
+                }
+            }
+
+            (Method::Get, ["api", "upstreams"]) => {
+                let c = self.store.load()?;
+                let health = (self.hooks.health)();
+                let list: Vec<Value> = c
+                    .upstreams
+                    .iter()
+                    .map(|u| live::upstream_json(u, &health))
+                    .collect();
+                Ok(Reply::json(200, Value::Array(list)))
+            }
+            (Method::Post, ["api", "upstreams"]) => {
+                let up: Upstream = parse_body(ctx.body)?;
+                let (_, c) = self.write(|c| clients::add_upstream(c, up.clone()))?;
+                let i = clients::upstream_index(&c, &up.name)?;
+                Ok(Reply::json(
+                    201,
+                    live::upstream_json(&c.upstreams[i], &(self.hooks.health)()),
+                ))
+            }
+            (Method::Post, ["api", "upstreams", "import"]) => self.import(ctx),
+            (Method::Get, ["api", "upstreams", name]) => {
+                let c = self.store.load()?;
+                let i = clients::upstream_index(&c, name)?;
+                let mut v = live::upstream_json(&c.upstreams[i], &(self.hooks.health)());
+                v["used_by"] = json!(clients::upstream_users(&c, name));
+                Ok(Reply::json(200, v))
+            }
+            (Method::Patch, ["api", "upstreams", name]) => {
+                let patch: Value = parse_body(ctx.body)?;
+                let (u, _) = self.write(|c| clients::patch_upstream(c, name, &patch))?;
+                Ok(Reply::json(
+                    200,
+                    live::upstream_json(&u, &(self.hooks.health)()),
+                ))
+            }
+            (Method::Delete, ["api", "upstreams", name]) => {
+                self.write(|c| clients::remove_upstream(c, name))?;
+                Ok(Reply::json(200, json!({"removed": name})))
+            }
+            (Method::Post, ["api", "upstreams", name, verb @ ("enable" | "disable")]) => {
+                let on = *verb == "enable";
+                self.write(|c| clients::set_upstream_enabled(c, name, on))?;
+                Ok(Reply::json(200, json!({"name": name, "enabled": on})))
+            }
+
+            (Method::Get, ["api", "rules"]) => {
+                let c = self.store.load()?;
+                let list: Vec<Value> = c
+                    .rules
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| rule_json(i, r))
+                    .collect();
+                Ok(Reply::json(200, Value::Array(list)))
+            }
+            (Method::Post, ["api", "rules"]) => {
+                let rule: Rule = parse_body(ctx.body)?;
+                let position = match ctx.query.get("position") {
+                    None => None,
+                    Some(p) => Some(p.parse::<usize>().map_err(|_| {
+                        ApiError::Edit(EditError::Invalid(vec![Problem::new(
+                            "position",
+                            format!("'{p}' is not a position (0, 1, …)"),
+                        )]))
+                    })?),
+                };
+                let (i, c) = self.write(|c| clients::add_rule(c, rule, position))?;
+                Ok(Reply::json(201, rule_json(i, &c.rules[i])))
+            }
+            (Method::Get, ["api", "rules", id]) => {
+                let c = self.store.load()?;
+                let i = clients::rule_index(&c, id)?;
+                Ok(Reply::json(200, rule_json(i, &c.rules[i])))
+            }
+            (Method::Patch, ["api", "rules", id]) => {
+                let patch: Value = parse_body(ctx.body)?;
+                let (r, c) = self.write(|c| clients::patch_rule(c, id, &patch))?;
+                let i = c.rules.iter().position(|x| x == &r).unwrap_or_default();
+                Ok(Reply::json(200, rule_json(i, &r)))
+            }
+            (Method::Delete, ["api", "rules", id]) => {
+                let (r, _) = self.write(|c| clients::remove_rule(c, id))?;
+                Ok(Reply::json(200, json!({"removed": rule_json(0, &r)})))
+            }
+            _ => Err(ApiError::Status(
+                if known_path(segs) { 405 } else { 404 },
+                format!("no route for {} {}", m, ctx.path),
+            )),
+        }
+    }
+
+    /// One edit under the writer lock, then the engine re-applies.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Config) -> Result<T, EditError>,
+    ) -> Result<(T, Config), ApiError> {
+        let out = self.store.edit(f)?;
+        self.reload()?;
+        Ok(out)
+    }
+
+    fn reload(&self) -> Result<(), ApiError> {
+        (self.hooks.reload)().map_err(|e| {
+            ApiError::Status(
+                500,
+                format!("the config was written, but applying it failed: {e}"),
+            )
+        })
+    }
+
+    fn login(&self, ctx: &RequestCtx) -> Reply {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Login {
+            token: String,
+        }
+        let login: Login = match parse_body(ctx.body) {
+            Ok(l) => l,
+            Err(e) => return e.into_reply(),
+        };
+        if !auth::constant_time_eq(login.token.as_bytes(), self.token.as_bytes()) {
+            return Reply::error(401, "wrong token");
+        }
+        let id = self.sessions.create();
+        let mut r = Reply::json(
+            200,
+            json!({"ok": true, "expires_in": auth::SESSION_TTL.as_secs()}),
+        );
+        r.headers.push((
+            "Set-Cookie",
+            format!(
+                "wgsplit_session={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+                auth::SESSION_TTL.as_secs()
+            ),
+        ));
+        r
+    }
+
+    fn status(&self) -> Result<Reply, ApiError> {
+        let c = self.store.load()?;
+        let stats = live::peer_stats(&c);
+        let now = crate::policy::now_unix();
+        let health = (self.hooks.health)();
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        let mut online = 0;
+        for x in &c.clients {
+            *counts.entry(live::client_state(x, now)).or_default() += 1;
+            if live::client_peer(&c, x, &stats).is_some_and(|p| p.online) {
+                online += 1;
+            }
+        }
+        let mut v = json!({
+            "server": {
+                "interface": c.server.interface_or_default(),
+                "listen_port": c.server.listen_port_or_default(),
+                "address": c.server.address,
+                "address6": c.server.address6,
+                "live": stats.available,
+                "note": if stats.available { Value::Null } else { json!(stats.note) },
+            },
+            "clients": {
+                "total": c.clients.len(),
+                "enabled": counts.get("enabled").copied().unwrap_or(0),
+                "disabled": counts.get("disabled").copied().unwrap_or(0),
+                "expired": counts.get("expired").copied().unwrap_or(0),
+                "online": online,
+            },
+            "upstreams": c.upstreams.iter().map(|u| live::upstream_json(u, &health)).collect::<Vec<_>>(),
+            "rules": c.rules.len(),
+        });
+        if let Some(extra) = &self.hooks.status {
+            v["engine"] = extra(&c);
+        }
+        Ok(Reply::json(200, v))
+    }
+
+    fn put_config(&self, ctx: &RequestCtx) -> Result<Reply, ApiError> {
+        let text = std::str::from_utf8(ctx.body)
+            .map_err(|_| ApiError::Status(400, "the body is not UTF-8".into()))?;
+        let new = config::from_json(text).map_err(EditError::from)?;
+        let (_, c) = self.write(|c| {
+            *c = new;
+            Ok(())
+        })?;
+        Ok(Reply::json(
+            200,
+            json!({"ok": true, "clients": c.clients.len(), "upstreams": c.upstreams.len(), "rules": c.rules.len()}),
+        ))
+    }
+
+    fn import(&self, ctx: &RequestCtx) -> Result<Reply, ApiError> {
+        let name = ctx.query.get("name").ok_or_else(|| {
+            ApiError::Edit(EditError::Invalid(vec![Problem::new(
+                "name",
+                "required: POST /api/upstreams/import?name=NAME with the wg-quick file as the body",
+            )]))
+        })?;
+        let text = std::str::from_utf8(ctx.body)
+            .map_err(|_| ApiError::Status(400, "the body is not UTF-8".into()))?;
+        let on_down = match ctx.query.get("on_down") {
+            None => None,
+            Some(d) => Some(serde_json::from_value(json!(d)).map_err(|_| {
+                ApiError::Edit(EditError::Invalid(vec![Problem::new(
+                    "on_down",
+                    format!("'{d}' is not one of: block, direct, failover"),
+                )]))
+            })?),
+        };
+        let failover = ctx.query.get("failover").cloned();
+        let (imp, c) = self.write(|c| {
+            let mut imp = import::parse_wg_quick(c, name, text)?;
+            imp.upstream.on_down = on_down;
+            imp.upstream.failover = failover;
+            clients::add_upstream(c, imp.upstream.clone())?;
+            Ok(imp)
+        })?;
+        let i = clients::upstream_index(&c, name)?;
+        let mut v = live::upstream_json(&c.upstreams[i], &(self.hooks.health)());
+        v["notes"] = json!(imp.notes);
+        Ok(Reply::json(201, v))
+    }
+
+    fn explain(&self, ctx: &RequestCtx) -> Result<Reply, ApiError> {
+        let (Some(client), Some(dest)) = (ctx.query.get("client"), ctx.query.get("dest")) else {
+            return Err(ApiError::Edit(EditError::Invalid(vec![Problem::new(
+                "client",
+                "required: /api/explain?client=NAME&dest=DESTINATION",
+            )])));
+        };
+        let c = self.store.load()?;
+        clients::client_index(&c, client)?;
+        match &self.hooks.explain {
+            Some(f) => f(&c, client, dest)
+                .map(|v| Reply::json(200, v))
+                .map_err(|e| ApiError::Edit(EditError::Invalid(vec![Problem::new("dest", e)]))),
+            None => Err(ApiError::Status(
+                503,
+                "explain is not available in this build".into(),
+            )),
+        }
+    }
+
+    fn metrics(&self) -> String {
+        let c = self.store.load().ok();
+        let mut out = String::new();
+        if let Some(c) = &c {
+            let stats = live::peer_stats(c);
+            metrics::clients(&mut out, c, &stats);
+            metrics::upstreams(&mut out, c, &(self.hooks.health)());
+        }
+        self.counters.write(&mut out);
+        for hook in &self.hooks.metrics {
+            out.push_str(&hook());
+        }
+        out
+    }
+}
+
+struct RequestCtx<'a> {
+    method: &'a Method,
+    path: &'a str,
+    query: &'a HashMap<String, String>,
+    authorization: Option<&'a str>,
+    cookie: Option<&'a str>,
+    content_type: Option<&'a str>,
+    body: &'a [u8],
+}
+
+fn flag(ctx: &RequestCtx, name: &str) -> bool {
+    ctx.query
+        .get(name)
+        .is_some_and(|v| matches!(v.as_str(), "" | "1" | "true" | "yes"))
+}
+
+fn session_cookie(cookie: Option<&str>) -> Option<&str> {
+    cookie?
+        .split(';')
+        .map(str::trim)
+        .find_map(|c| c.strip_prefix("wgsplit_session="))
+}
+
+fn known_path(segs: &[&str]) -> bool {
+    matches!(
+        segs,
+        ["metrics"]
+            | [
+                "api",
+                "status"
+                    | "reload"
+                    | "config"
+                    | "explain"
+                    | "clients"
+                    | "upstreams"
+                    | "rules"
+                    | "session"
+                    | "openapi.json"
+            ]
+            | ["api", "clients" | "upstreams" | "rules", _]
+            | [
+                "api",
+                "clients",
+                _,
+                "enable" | "disable" | "config" | "qr.svg" | "qr.png" | "history"
+            ]
+            | ["api", "upstreams", _, "enable" | "disable"]
+    )
+}
+
+fn rule_json(index: usize, r: &Rule) -> Value {
+    let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+    v["index"] = json!(index);
+    v
+}
+
+/// `a=1&b=x%20y` → map (last value wins; `+` is a space).
+pub fn parse_query(q: &str) -> HashMap<String, String> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            x => out.push(x),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+enum Body {
+    Read(Request, Vec<u8>),
+    /// A reply to send instead (too large, unreadable).
+    Refused(Request, Reply),
+    /// Not sent in time: the request is dropped.
+    TimedOut,
+}
+
+/// Reads the body on a helper thread so a client that stalls can't hold a
+/// worker longer than [`BODY_TIMEOUT`].
+fn read_body(rq: Request) -> Body {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut rq = rq;
+        let mut body = Vec::new();
+        let result = rq
+            .as_reader()
+            .take(MAX_BODY as u64 + 1)
+            .read_to_end(&mut body);
+        let _ = tx.send((rq, result.map(|_| body)));
+    });
+    match rx.recv_timeout(BODY_TIMEOUT) {
+        Ok((rq, Ok(body))) if body.len() > MAX_BODY => Body::Refused(
+            rq,
+            Reply::error(413, format!("the body is larger than {MAX_BODY} bytes")),
+        ),
+        Ok((rq, Ok(body))) => Body::Read(rq, body),
+        Ok((rq, Err(e))) => Body::Refused(rq, Reply::error(400, format!("reading the body: {e}"))),
+        Err(_) => Body::TimedOut,
+    }
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::Status(400, "a JSON body is required".into()));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let path = if inner.is_syntax() || inner.is_eof() {
+            "body".to_string()
+        } else if path == "." || path.is_empty() {
+            // A missing field is reported at the top: name it from the message.
+            let m = inner.to_string();
+            m.split('`')
+                .nth(1)
+                .map(String::from)
+                .unwrap_or_else(|| "body".into())
+        } else {
+            path
+        };
+        ApiError::Edit(EditError::Invalid(vec![Problem::new(
+            &path,
+            inner.to_string(),
+        )]))
+    })
+}
+
+enum ApiError {
+    Edit(EditError),
+    Status(u16, String),
+}
+
+impl From<EditError> for ApiError {
+    fn from(e: EditError) -> Self {
+        Self::Edit(e)
+    }
+}
+
+impl ApiError {
+    fn into_reply(self) -> Reply {
+        match self {
+            Self::Status(s, m) => Reply::error(s, m),
+            Self::Edit(EditError::NotFound(m)) => Reply::error(404, m),
+            Self::Edit(EditError::Conflict(m)) => Reply::error(409, m),
+            Self::Edit(EditError::Io(m)) => Reply::error(500, m),
+            Self::Edit(EditError::Invalid(problems)) => {
+                let list: Vec<Value> = problems
+                    .iter()
+                    .map(|p| {
+                        json!({
+                            "path": p.path,
+                            "field": p.path.rsplit('.').next().unwrap_or(&p.path),
+                            "message": p.message,
+                        })
+                    })
+                    .collect();
+                let message = problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                Reply::json(400, json!({"error": message, "problems": list}))
+            }
+        }
+    }
+}
+
+struct Reply {
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    fn json(status: u16, v: Value) -> Self {
+        let mut body = serde_json::to_vec_pretty(&v).unwrap_or_default();
+        body.push(b'\n');
+        Self::raw(status, "application/json", body)
+    }
+
+    fn raw(status: u16, content_type: &'static str, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            content_type,
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    fn error(status: u16, message: impl Into<String>) -> Self {
+        Self::json(status, json!({"error": message.into()}))
+    }
+
+    fn into_response(self) -> Response<std::io::Cursor<Vec<u8>>> {
+        let mut r = Response::from_data(self.body).with_status_code(self.status);
+        let mut add = |k: &str, v: &str| {
+            if let Ok(h) = Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+                r.add_header(h);
+            }
+        };
+        add("Content-Type", self.content_type);
+        add("Cache-Control", "no-store");
+        add("X-Content-Type-Options", "nosniff");
+        for (k, v) in &self.headers {
+            add(k, v);
+        }
+        r
+    }
+}
+
+/// Starts the API for `wgsplit daemon` (or `wgsplit api`): reads or makes the
+/// token, then listens on `server.api_listen` unless `listen` overrides it.
+pub fn start(
+    config_path: &std::path::Path,
+    listen: Option<SocketAddr>,
+    hooks: Hooks,
+) -> Result<(Arc<Api>, Handle), String> {
+    let store = Arc::new(Store::new(config_path));
+    let config = store.load().map_err(|e| e.to_string())?;
+    let listen = match listen {
+        Some(l) => l,
+        None => config
+            .server
+            .api_listen_or_default()
+            .parse()
+            .map_err(|_| "server.api_listen: not address:port".to_string())?,
+    };
+    let token_path = auth::token_path();
+    let token = auth::load_or_create(&token_path)
+        .map_err(|e| format!("API token {}: {e}", token_path.display()))?;
+    let api = Arc::new(Api::new(store, token, hooks));
+    let handle = api.clone().start(listen)?;
+    Ok((api, handle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_and_openapi() {
+        let q = parse_query("client=alice&dest=a%2Eb+c&split");
+        assert_eq!(q["dest"], "a.b c");
+        assert_eq!(q["split"], "");
+        assert_eq!(percent_decode("100%"), "100%");
+        let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+        assert!(doc["paths"]["/api/clients"]["post"].is_object());
+    }
+
+    #[test]
+    fn cookies() {
+        assert_eq!(
+            session_cookie(Some("a=b; wgsplit_session=xyz")),
+            Some("xyz")
+        );
+        assert_eq!(session_cookie(Some("a=b")), None);
+    }
+}

@@ -1,0 +1,241 @@
+//! What the kernel and the running daemon say about clients and upstreams:
+//! per-peer counters (wireguard-control `Device::get`), health as the daemon
+//! last wrote it, and the hand-off of a config change to the daemon.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use serde_json::{Value, json};
+
+use crate::{
+    config::{Backend, Client, Config, Upstream, types::parse_key},
+    health, keys, policy,
+};
+
+/// A peer is online when its last handshake is this recent (WireGuard
+/// re-handshakes every 2 minutes while traffic flows; 180 s is REJECT_AFTER_TIME).
+pub const ONLINE_SECS: u64 = 180;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PeerInfo {
+    pub online: bool,
+    pub handshake_age: Option<u64>,
+    pub rx: u64,
+    pub tx: u64,
+    pub endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PeerStats {
+    /// Could the server interface be read at all?
+    pub available: bool,
+    pub note: String,
+    /// By base64 public key.
+    pub peers: HashMap<String, PeerInfo>,
+}
+
+pub fn wg_backend(config: &Config) -> wireguard_control::Backend {
+    match config.server.backend.unwrap_or_default() {
+        Backend::Kernel => wireguard_control::Backend::Kernel,
+        Backend::Userspace => wireguard_control::Backend::Userspace,
+    }
+}
+
+/// Seconds since the last handshake. The kernel reports a timestamp;
+/// boringtun's UAPI reports the age itself, which wireguard-control hands on
+/// as a time since the epoch.
+pub fn handshake_age(t: Option<SystemTime>, userspace: bool) -> Option<u64> {
+    let t = t?;
+    let since_epoch = t.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    if userspace {
+        Some(since_epoch)
+    } else {
+        Some(
+            SystemTime::now()
+                .duration_since(t)
+                .unwrap_or(Duration::ZERO)
+                .as_secs(),
+        )
+    }
+}
+
+/// Reads every peer of a WireGuard interface.
+pub fn device_peers(
+    ifname: &str,
+    backend: wireguard_control::Backend,
+) -> Result<HashMap<String, PeerInfo>, String> {
+    let name: wireguard_control::InterfaceName =
+        ifname.parse().map_err(|e| format!("{ifname}: {e}"))?;
+    let dev =
+        wireguard_control::Device::get(&name, backend).map_err(|e| format!("{ifname}: {e}"))?;
+    let userspace = backend == wireguard_control::Backend::Userspace;
+    Ok(dev
+        .peers
+        .into_iter()
+        .map(|p| {
+            let age = handshake_age(p.stats.last_handshake_time, userspace);
+            (
+                p.config.public_key.to_base64(),
+                PeerInfo {
+                    online: age.is_some_and(|a| a <= ONLINE_SECS),
+                    handshake_age: age,
+                    rx: p.stats.rx_bytes,
+                    tx: p.stats.tx_bytes,
+                    endpoint: p.config.endpoint.map(|e| e.to_string()),
+                },
+            )
+        })
+        .collect())
+}
+
+pub fn peer_stats(config: &Config) -> PeerStats {
+    let ifname = config.server.interface_or_default();
+    match device_peers(ifname, wg_backend(config)) {
+        Ok(peers) => PeerStats {
+            available: true,
+            note: String::new(),
+            peers,
+        },
+        Err(e) => PeerStats {
+            available: false,
+            note: format!("no live data: {e}"),
+            peers: HashMap::new(),
+        },
+    }
+}
+
+/// The client's public key, given or derived from its private key.
+pub fn client_public_key(c: &Client) -> Option<String> {
+    match (&c.public_key, &c.private_key) {
+        (Some(k), _) => Some(k.clone()),
+        (None, Some(k)) => parse_key(k)
+            .ok()
+            .map(|k| keys::encode(&keys::public_from_private(&k))),
+        _ => None,
+    }
+}
+
+pub fn client_peer<'a>(_config: &Config, c: &Client, stats: &'a PeerStats) -> Option<&'a PeerInfo> {
+    client_public_key(c).and_then(|k| stats.peers.get(&k))
+}
+
+/// `enabled`, `disabled` or `expired`, as the policy sees it now.
+pub fn client_state(c: &Client, now: i64) -> &'static str {
+    let expired = c
+        .expires
+        .as_deref()
+        .and_then(|e| crate::config::types::parse_expiry(e).ok())
+        .is_some_and(|t| t < now);
+    if expired {
+        "expired"
+    } else if !c.enabled_or_default() {
+        "disabled"
+    } else {
+        "enabled"
+    }
+}
+
+/// A client as the CLI's `--json` and the API show it: the config fields
+/// without the private key, its state and its live peer data.
+pub fn client_json(config: &Config, c: &Client, stats: &PeerStats) -> Value {
+    let mut v = serde_json::to_value(c).expect("the model always serialises");
+    let obj = v.as_object_mut().expect("a client is an object");
+    obj.remove("private_key");
+    if obj.remove("preshared_key").is_some() {
+        obj.insert("psk".into(), json!(true));
+    }
+    obj.insert("public_key".into(), json!(client_public_key(c)));
+    obj.insert("state".into(), json!(client_state(c, policy::now_unix())));
+    obj.insert("has_config".into(), json!(c.private_key.is_some()));
+    let peer = client_peer(config, c, stats);
+    obj.insert(
+        "peer".into(),
+        match peer {
+            Some(p) => json!({
+                "online": p.online,
+                "handshake_age": p.handshake_age,
+                "rx": p.rx,
+                "tx": p.tx,
+                "endpoint": p.endpoint,
+            }),
+            None => Value::Null,
+        },
+    );
+    v
+}
+
+/// Upstream health as the daemon last recorded it (empty when no daemon runs).
+pub fn upstream_health(_config: &Config) -> HashMap<String, health::UpstreamHealth> {
+    health::read_state().unwrap_or_default()
+}
+
+pub fn upstream_json(u: &Upstream, health: &HashMap<String, health::UpstreamHealth>) -> Value {
+    let mut v = serde_json::to_value(u).expect("the model always serialises");
+    let obj = v.as_object_mut().expect("an upstream is an object");
+    obj.remove("private_key");
+    if obj.remove("preshared_key").is_some() {
+        obj.insert("psk".into(), json!(true));
+    }
+    obj.insert("interface".into(), json!(u.interface_or_default()));
+    obj.insert(
+        "health".into(),
+        health
+            .get(&u.name)
+            .map(|h| serde_json::to_value(h).unwrap_or(Value::Null))
+            .unwrap_or(Value::Null),
+    );
+    v
+}
+
+/// After the CLI wrote the config: a running daemon is told to re-apply
+/// (through its API); without one, the engine applies the change here when
+/// wgsplit's server interface is up (peers are reconciled one by one, so the
+/// other clients' sessions are untouched); otherwise it waits for `wgsplit apply`.
+pub fn after_write(_path: &std::path::Path, config: &Config) -> Result<(), String> {
+    match crate::api::client::notify_reload(config) {
+        Ok(()) => {
+            eprintln!("the running daemon applies the change");
+            return Ok(());
+        }
+        Err(crate::api::client::NotifyError::Failed(e)) => {
+            return Err(format!(
+                "config written, but the daemon did not apply it: {e}"
+            ));
+        }
+        Err(crate::api::client::NotifyError::NoDaemon) => {}
+    }
+    let ifname = config.server.interface_or_default();
+    if device_peers(ifname, wg_backend(config)).is_err() {
+        eprintln!("{ifname} is not up: 'wgsplit apply' (or the daemon) brings the kernel in line");
+        return Ok(());
+    }
+    let report = apply_now(config)?;
+    eprintln!(
+        "applied: {} changes in {:.1} ms",
+        report.ops.len(),
+        report.millis
+    );
+    Ok(())
+}
+
+/// One engine apply of `config`, with upstream health as the daemon last saw it.
+pub fn apply_now(config: &Config) -> Result<crate::sys::Report, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio: {e}"))?;
+    rt.block_on(async {
+        let engine = crate::sys::Engine::new(config.server.backend.unwrap_or_default())?;
+        let policy = policy::compile(config, policy::now_unix());
+        let inputs = crate::plan::Inputs {
+            health: health::read_state()
+                .map(|h| health::monitor::to_planner(&h))
+                .unwrap_or_default(),
+            ..Default::default()
+        };
+        let desired = crate::sys::Engine::desired(config, &policy, inputs);
+        engine.apply(&desired).await
+    })
+}

@@ -1,0 +1,191 @@
+//! What `wgsplit daemon` runs for clients and upstreams, on threads of their
+//! own beside the engine: the traffic collector (history, quotas), the
+//! upstream health monitor and the REST API. They talk to the engine through
+//! one callback, `reapply`.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use super::{
+    live,
+    stats::{Collector, QuotaEvent},
+    store::Store,
+};
+use crate::{
+    api,
+    health::{self, UpstreamHealth},
+    policy,
+};
+
+pub struct Running {
+    pub api: Option<api::Handle>,
+    pub health: Arc<Mutex<HashMap<String, UpstreamHealth>>>,
+    pub collector: Arc<Mutex<Collector>>,
+}
+
+fn stats_interval() -> Duration {
+    std::env::var("WGSPLIT_STATS_EVERY")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .map(Duration::from_secs_f64)
+        .unwrap_or(Duration::from_secs(30))
+}
+
+pub fn stats_path() -> PathBuf {
+    health::run_dir().join("stats.bin")
+}
+
+const FLUSH_EVERY: Duration = Duration::from_secs(300);
+
+/// One collector round: sample, then enforce quotas. Returns whether the
+/// config changed.
+pub fn collect_once(store: &Store, collector: &Mutex<Collector>) -> bool {
+    let Ok(config) = store.load() else {
+        return false;
+    };
+    let Ok(peers) = live::device_peers(
+        config.server.interface_or_default(),
+        live::wg_backend(&config),
+    ) else {
+        return false;
+    };
+    let events = collector.lock().unwrap_or_else(|e| e.into_inner()).sample(
+        &config,
+        &peers,
+        policy::now_unix(),
+    );
+    let mut changed = false;
+    for ev in events {
+        let (name, on) = match &ev {
+            QuotaEvent::Spent {
+                client,
+                used,
+                quota,
+            } => {
+                crate::daemon::say(&format!(
+                    "client {client}: monthly quota spent ({} of {}): disabled until the month ends",
+                    super::cli::human_bytes(*used),
+                    super::cli::human_bytes(*quota)
+                ));
+                (client.clone(), false)
+            }
+            QuotaEvent::NewMonth { client } => {
+                crate::daemon::say(&format!(
+                    "client {client}: a new month, quota renewed: enabled again"
+                ));
+                (client.clone(), true)
+            }
+        };
+        match store.edit(|c| super::set_client_enabled(c, &name, on)) {
+            Ok(_) => changed = true,
+            Err(e) => crate::daemon::say(&format!("client {name}: {e}")),
+        }
+    }
+    changed
+}
+
+/// Starts the collector, the health monitor and (unless `api_listen` is
+/// `None`… it is always on in the daemon) the API.
+pub fn start(
+    config_path: &Path,
+    reapply: Arc<dyn Fn() + Send + Sync>,
+    extra: api::Hooks,
+) -> Result<Running, String> {
+    let store = Arc::new(Store::new(config_path));
+    let health = Arc::new(Mutex::new(HashMap::new()));
+    let collector = Arc::new(Mutex::new(
+        Collector::load(&stats_path()).unwrap_or_default(),
+    ));
+
+    {
+        let (store, health, reapply) = (store.clone(), health.clone(), reapply.clone());
+        std::thread::Builder::new()
+            .name("health".into())
+            .spawn(move || health::monitor::run(store, health, reapply))
+            .map_err(|e| e.to_string())?;
+    }
+    {
+        let (store, collector, reapply) = (store.clone(), collector.clone(), reapply.clone());
+        std::thread::Builder::new()
+            .name("stats".into())
+            .spawn(move || {
+                let mut flushed = Instant::now();
+                loop {
+                    if collect_once(&store, &collector) {
+                        reapply();
+                    }
+                    if flushed.elapsed() >= FLUSH_EVERY {
+                        flushed = Instant::now();
+                        let c = collector.lock().unwrap_or_else(|e| e.into_inner());
+                        if let Err(e) = c.save(&stats_path()) {
+                            crate::daemon::say(&format!(
+                                "traffic history {}: {e}",
+                                stats_path().display()
+                            ));
+                        }
+                    }
+                    std::thread::sleep(stats_interval());
+                }
+            })
+            .map_err(|e| e.to_string())?;
+    }
+
+    let hooks = {
+        let (h, col, st, re) = (
+            health.clone(),
+            collector.clone(),
+            store.clone(),
+            reapply.clone(),
+        );
+        api::Hooks {
+            reload: Box::new(move || {
+                re();
+                Ok(())
+            }),
+            health: Box::new(move || h.lock().unwrap_or_else(|e| e.into_inner()).clone()),
+            history: Some(Box::new(move |name| {
+                let config = st.load().ok()?;
+                col.lock().unwrap_or_else(|e| e.into_inner()).history_json(
+                    &config,
+                    name,
+                    policy::now_unix(),
+                )
+            })),
+            ..extra
+        }
+    };
+    let (_, handle) = api::start(config_path, None, hooks)?;
+    Ok(Running {
+        api: Some(handle),
+        health,
+        collector,
+    })
+}
+
+impl Running {
+    /// Keeps the history across a daemon restart (tmpfs: not across reboots).
+    pub fn flush(&self) {
+        let c = self.collector.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = c.save(&stats_path()) {
+            crate::daemon::say(&format!("traffic history {}: {e}", stats_path().display()));
+        }
+    }
+}
+
+/// The daemon's service entry (`daemon::services`): starts the threads and
+/// lives as long as the daemon.
+pub async fn serve(ctx: crate::daemon::ServiceContext) -> Result<(), String> {
+    let notify = ctx.reapply.clone();
+    let reapply: Arc<dyn Fn() + Send + Sync> = Arc::new(move || notify.notify_one());
+    let running = start(&ctx.config_path, reapply, api::Hooks::default())?;
+    if let Some(h) = &running.api {
+        crate::daemon::say(&format!("API listening on http://{}", h.addr));
+    }
+    std::future::pending::<()>().await;
+    running.flush();
+    Ok(())
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for a bounded time (default 60 s each), seeded with the
+# config corpus. Usage: tests/fuzz.sh [SECONDS]. Needs the nightly toolchain.
+set -euo pipefail
+cd "$(dirname "$0")/../daemon"
+seconds=${1:-60}
+export PATH="$HOME/.cargo/bin:$PATH"
+rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
+command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+corpus=$(mktemp -d)
+trap 'rm -rf "$corpus"' EXIT
+for target in $(cargo +nightly fuzz list); do
+    mkdir -p "$corpus/$target"
+    case $target in
+        uci_parse) cp tests/fixtures/config/*/*.uci "$corpus/$target/" ;;
+        json_import)
+            for f in tests/fixtures/config/good/*.uci; do
+                ../target/release/wgsplit -c "$f" config export > "$corpus/$target/$(basename "$f").json" 2>/dev/null || true
+            done ;;
+    esac
+    echo "=== fuzz $target for ${seconds}s"
+    cargo +nightly fuzz run "$target" "$corpus/$target" -- -max_total_time="$seconds" -max_len=4096 2>&1 | tail -3
+done
