@@ -75,13 +75,14 @@ pub fn cmd_apply(parser: &mut Parser, ctx: &Context) -> CmdResult {
         print_ops(&report.ops);
         println!(
             "applied: {} changes in {:.1} ms (observe {:.1} ms, plan {:.1} ms, kernel {:.1} ms; \
-             {} netlink requests)",
+             {} netlink requests; cpu {:.1} ms)",
             report.ops.len(),
             report.millis,
             report.observe_ms,
             report.plan_ms,
             report.kernel_ms,
-            report.netlink_requests
+            report.netlink_requests,
+            report.cpu_ms
         );
         Ok::<(), String>(())
     })?;
@@ -280,6 +281,7 @@ pub fn cmd_daemon(parser: &mut Parser, ctx: &Context) -> CmdResult {
 
 async fn apply_once(engine: &Engine, config: &Config, policy: &Policy, why: &str) {
     let t0 = std::time::Instant::now();
+    let cpu0 = crate::sys::thread_cpu_ms();
     // Upstream health from the monitor (clients::service): down upstreams follow on_down.
     let inputs = Inputs {
         health: crate::health::monitor::planner_health(),
@@ -287,6 +289,7 @@ async fn apply_once(engine: &Engine, config: &Config, policy: &Policy, why: &str
     };
     let desired = Engine::desired(config, policy, inputs);
     let desired_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let desired_cpu = crate::sys::thread_cpu_ms() - cpu0;
     // Periodic checks read the kernel; changes plan against what we applied last.
     let result = if why == "repair" || why == "start" {
         engine.apply(&desired).await
@@ -297,12 +300,13 @@ async fn apply_once(engine: &Engine, config: &Config, policy: &Policy, why: &str
         Ok(r) if r.ops.is_empty() => {}
         Ok(r) => {
             say(&format!(
-                "{why}: applied {} changes in {:.1} ms (kernel {:.1} ms, {} netlink requests; \
-                 desired state built in {desired_ms:.1} ms)",
+                "{why}: applied {} changes in {:.1} ms (kernel {:.1} ms, {} netlink requests, \
+                 cpu {:.1} ms; desired state built in {desired_ms:.1} ms, cpu {desired_cpu:.1} ms)",
                 r.ops.len(),
                 r.millis,
                 r.kernel_ms,
-                r.netlink_requests
+                r.netlink_requests,
+                r.cpu_ms
             ));
             for op in &r.ops {
                 for line in op.to_string().lines().take(12) {

@@ -61,17 +61,19 @@ full=$(apply_in wse-bench $W/full.conf); full_wall=$(echo "$full" | field wall)
 elements=$(ip netns exec wse-bench nft list ruleset | grep -o ': goto mark_' | wc -l)
 again=$(apply_in wse-bench $W/full.conf); again_wall=$(echo "$again" | field wall)
 echo "bench: one-rule change (wgsplit), 5 samples"
-ch_eng=() ch_kern=() ch_wall=()
+ch_eng=() ch_kern=() ch_wall=() ch_cpu=()
 for i in 1 2 3 4 5; do
     conf=$W/changed.conf; [ $((i % 2)) = 0 ] && conf=$W/full.conf
     out=$(apply_in wse-bench $conf)
     ch_eng+=("$(echo "$out" | field 'changes in')"); ch_kern+=("$(echo "$out" | field 'kernel')")
+    ch_cpu+=("$(echo "$out" | field 'cpu')")
     ch_wall+=("$(echo "$out" | field wall)"); ch_req=$(echo "$out" | field 'ms;')
     changes=$(echo "$out" | field 'applied:')
 done
 ch_eng_m=$(printf '%s\n' "${ch_eng[@]}" | median)
 ch_kern_m=$(printf '%s\n' "${ch_kern[@]}" | median)
 ch_wall_m=$(printf '%s\n' "${ch_wall[@]}" | median)
+ch_cpu_m=$(printf '%s\n' "${ch_cpu[@]}" | median)
 ch_req=$(echo "$out" | sed -n 's/.*; \([0-9]*\) netlink.*/\1/p')
 
 echo "bench: one-rule change through the daemon (config file replaced), 5 samples"
@@ -89,6 +91,8 @@ kill -TERM $dpid; wait $dpid || true
 d_eng=$(grep 'config change: applied' $W/daemon.log | field 'changes in' | median)
 d_kern=$(grep 'config change: applied' $W/daemon.log | field 'kernel' | median)
 d_des=$(grep 'config change: applied' $W/daemon.log | field 'built in' | median)
+d_cpu=$(grep 'config change: applied' $W/daemon.log | sed -n 's/.*requests, cpu \([0-9.]*\) ms.*/\1/p' | median)
+d_dcpu=$(grep 'config change: applied' $W/daemon.log | sed -n 's/.*built in [0-9.]* ms, cpu \([0-9.]*\) ms.*/\1/p' | median)
 d_req=$(grep 'config change: applied' $W/daemon.log | tail -1 | sed -n 's/.*, \([0-9]*\) netlink.*/\1/p')
 
 echo "bench: full apply with every element through nft -f (for comparison)"
@@ -148,7 +152,7 @@ iperf() {
     sleep 0.2
 }
 base=() with=()
-for round in 1 2 3; do
+for round in 1 2 3 4 5; do
     ip netns exec wse-brtr nft delete table inet wgsplit 2>/dev/null || true
     base+=("$(iperf)")
     ip netns exec wse-brtr nft -f $W/dp.nft
@@ -157,29 +161,34 @@ done
 marked=$(ip netns exec wse-brtr conntrack -L 2>/dev/null | grep -c 'mark=16777216' || true)
 base_m=$(printf '%s\n' "${base[@]}" | median)
 with_m=$(printf '%s\n' "${with[@]}" | median)
+base_b=$(printf '%s\n' "${base[@]}" | sort -n | tail -1)
+with_b=$(printf '%s\n' "${with[@]}" | sort -n | tail -1)
 
 full_ms=$(echo "$full" | field 'changes in')
+full_cpu=$(echo "$full" | field 'cpu')
 full_req=$(echo "$full" | sed -n 's/.*; \([0-9]*\) netlink.*/\1/p')
 naive_full=$(awk -v p="$naive_per" -v n="$elements" 'BEGIN {printf "%.0f", p * n}')
 cat <<EOF
 
+machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end (other jobs share it)
 == Kernel engine: control plane (250 clients × 200 CIDR rules = $elements map elements) ==
 | job | wgsplit | naive (one nft process per element) | ratio |
 |---|---|---|---|
-| full apply from nothing (engine time) | $full_ms ms | $naive_full ms (${naive_per} ms × $elements, extrapolated from $sample) | $(awk -v a="$naive_full" -v b="$full_ms" 'BEGIN {printf "%.0f×", a / b}') |
+| full apply from nothing (engine time) | $full_ms ms (cpu $full_cpu ms + nft process) | $naive_full ms (${naive_per} ms × $elements, extrapolated from $sample) | $(awk -v a="$naive_full" -v b="$full_ms" 'BEGIN {printf "%.0f×", a / b}') |
 | full apply, whole process (wall) | $full_wall ms | — | |
 | full apply, all elements through nft -f instead | $(echo "$nftonly" | field 'changes in') ms | | |
 | netlink requests, full apply | $full_req | ≥ $((elements * 3)) (3 per element; strace: $naive_sends netlink sends per nft process) | |
 | second apply (no changes) | $(echo "$again" | field 'changes in') ms, wall $again_wall ms | — | |
-| one-rule change, engine time (median of 5) | $ch_eng_m ms (kernel part $ch_kern_m ms) | $naive_change ms (nft delete + nft add in the loaded table) | $(awk -v a="$naive_change" -v b="$ch_eng_m" 'BEGIN {printf "%.0f×", a / b}') |
+| one-rule change, engine time (median of 5) | $ch_eng_m ms (kernel part $ch_kern_m ms; cpu $ch_cpu_m ms) | $naive_change ms (nft delete + nft add in the loaded table) | $(awk -v a="$naive_change" -v b="$ch_eng_m" 'BEGIN {printf "%.0f×", a / b}') |
 | one-rule change, whole process incl. config parse (wall) | $ch_wall_m ms | | |
-| one-rule change in the daemon: plan + kernel (median of 5) | $d_eng ms (kernel $d_kern ms; $d_req netlink requests) | $naive_change ms | $(awk -v a="$naive_change" -v b="$d_eng" 'BEGIN {printf "%.0f×", a / b}') |
-| … plus building the desired state from the parsed config | $d_des ms | | |
+| one-rule change in the daemon: plan + kernel (median of 5) | $d_eng ms (kernel $d_kern ms; cpu $d_cpu ms; $d_req netlink requests) | $naive_change ms | $(awk -v a="$naive_change" -v b="$d_eng" 'BEGIN {printf "%.0f×", a / b}') |
+| … plus building the desired state from the parsed config | $d_des ms (cpu $d_dcpu ms) | | |
 | netlink requests, one-rule change | $ch_req | ≥ 6 | |
 
-== Kernel engine: data path (iperf3 over veth through the router, ${secs}s × 3 rounds, median) ==
+== Kernel engine: data path (iperf3 over veth through the router, ${secs}s × 5 alternating rounds) ==
 | | no ruleset | engine ruleset ($dp_elements elements) | ratio |
 |---|---|---|---|
-| throughput | $base_m Mbit/s | $with_m Mbit/s | $(awk -v a="$with_m" -v b="$base_m" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
+| throughput, median | $base_m Mbit/s | $with_m Mbit/s | $(awk -v a="$with_m" -v b="$base_m" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
+| throughput, best round | $base_b Mbit/s | $with_b Mbit/s | $(awk -v a="$with_b" -v b="$base_b" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
 (samples: base ${base[*]}; with ${with[*]}; conntrack entries carrying the direct mark: $marked)
 EOF

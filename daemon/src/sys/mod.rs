@@ -54,6 +54,29 @@ pub struct Report {
     /// Netlink requests sent (dumps count one each; nft's own cache reads and
     /// the userspace WireGuard socket are not netlink and not counted).
     pub netlink_requests: usize,
+    /// CPU time of this thread during the apply (child `nft` processes excluded):
+    /// the engine's own work, whatever else the machine is doing.
+    pub cpu_ms: f64,
+}
+
+/// CPU time of the calling thread, in milliseconds.
+pub fn thread_cpu_ms() -> f64 {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into memory we own.
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.sec as f64 * 1000.0 + ts.nsec as f64 / 1e6
 }
 
 /// Netlink requests an operation sends (see `Report::netlink_requests`).
@@ -386,6 +409,7 @@ impl Engine {
     pub async fn apply(&self, desired: &Desired) -> Result<Report, String> {
         let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
         let start = Instant::now();
+        let cpu0 = thread_cpu_ms();
         let _lock = nft::lock();
         let obs = self.observe(Some(desired)).await?;
         let observe_ms = ms(start);
@@ -419,6 +443,7 @@ impl Engine {
             plan_ms,
             kernel_ms: ms(t),
             netlink_requests,
+            cpu_ms: thread_cpu_ms() - cpu0,
         })
     }
 
@@ -429,6 +454,7 @@ impl Engine {
     pub async fn apply_incremental(&self, desired: &Desired) -> Result<Report, String> {
         let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
         let start = Instant::now();
+        let cpu0 = thread_cpu_ms();
         let last = self.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let Some(obs) = last else {
             return self.apply(desired).await;
@@ -456,6 +482,7 @@ impl Engine {
             plan_ms,
             kernel_ms: ms(t),
             netlink_requests,
+            cpu_ms: thread_cpu_ms() - cpu0,
         })
     }
 
