@@ -280,9 +280,8 @@ impl Resolver {
         };
         let client = state.policy.client_by_addr(ip).map(|c| c.index);
         let matched = match (client, q.plain) {
-            (Some(c), true) => {
-                NameHashes::from_lower(q.name.as_bytes()).and_then(|h| state.rules.first(c, &h))
-            }
+            (Some(c), true) => NameHashes::from_lower(q.name.as_bytes())
+                .and_then(|h| state.rules.first(c, &h, &q.name)),
             _ => None,
         };
         let target = matched
@@ -407,7 +406,7 @@ impl Resolver {
         let mut best = name_match;
         for c in cnames {
             if let Some(m) =
-                NameHashes::from_lower(c.as_bytes()).and_then(|h| state.rules.first(client, &h))
+                NameHashes::from_lower(c.as_bytes()).and_then(|h| state.rules.first(client, &h, c))
                 && best.is_none_or(|b| m.pos < b.pos)
             {
                 best = Some(m);
