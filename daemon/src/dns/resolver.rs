@@ -257,6 +257,17 @@ impl Resolver {
         }
     }
 
+    /// The request path up to the point where an upstream would be asked: returns
+    /// the answer made locally (error, block, cache hit), or `None` when the packet
+    /// is dropped or would be forwarded. For the fuzz target.
+    #[doc(hidden)]
+    pub fn answer_locally(&self, request: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
+        match self.fast(request, src, false) {
+            Step::Reply(r) => Some(r),
+            Step::Drop | Step::Forward(_) => None,
+        }
+    }
+
     /// Everything that needs no upstream: parse, match, block, cache hit.
     fn fast(&self, request: &[u8], src: SocketAddr, tcp: bool) -> Step {
         self.stats.queries.fetch_add(1, Relaxed);
