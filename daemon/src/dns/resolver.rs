@@ -40,6 +40,8 @@ const BUDGET: Duration = Duration::from_millis(2000);
 const CACHE_BYTES: usize = 4 << 20;
 /// Elements we remember having put in the kernel (to skip needless refreshes).
 const MEMO_MAX: usize = 200_000;
+/// How long we trust that an element we wrote is still in the kernel.
+const MEMO_TRUST: Duration = Duration::from_secs(30);
 
 /// Counters (monotonic) for the API and the tests.
 #[derive(Debug, Default)]
@@ -91,8 +93,8 @@ pub struct Resolver {
     state: RwLock<Arc<State>>,
     cache: Mutex<Cache>,
     nft: Mutex<Option<NftSock>>,
-    /// (set, address) → when its kernel element expires.
-    memo: Mutex<HashMap<(Arc<str>, IpAddr), Instant>>,
+    /// (set, address) → (when we last wrote its kernel element, when that expires).
+    memo: Mutex<HashMap<(Arc<str>, IpAddr), (Instant, Instant)>>,
     set_names: Mutex<HashMap<(usize, usize, bool), Arc<str>>>,
     latencies: Mutex<Vec<u32>>,
     pub stats: Stats,
@@ -461,7 +463,7 @@ impl Resolver {
         {
             let mut memo = self.memo.lock().unwrap();
             if memo.len() > MEMO_MAX {
-                memo.retain(|_, exp| *exp > now);
+                memo.retain(|_, (_, exp)| *exp > now);
                 if memo.len() > MEMO_MAX {
                     memo.clear();
                 }
@@ -471,15 +473,16 @@ impl Resolver {
                 let until = now + Duration::from_secs(secs as u64);
                 let set = if ip.is_ipv6() { &set6 } else { &set4 };
                 let k = (set.clone(), ip);
-                // Already there for long enough (a second of slack).
-                if memo
-                    .get(&k)
-                    .is_some_and(|e| *e + Duration::from_secs(1) >= until)
-                {
+                // Written recently and already there for long enough (a second of
+                // slack): skip. "Recently" bounds how long an element someone else
+                // removed (a set re-created by a repair) stays missing.
+                if memo.get(&k).is_some_and(|(at, e)| {
+                    now.duration_since(*at) < MEMO_TRUST && *e + Duration::from_secs(1) >= until
+                }) {
                     self.stats.set_skipped.fetch_add(1, Relaxed);
                     continue;
                 }
-                memo.insert(k, until);
+                memo.insert(k, (now, until));
                 let e = Elem::with_timeout(ip, secs as u64 * 1000);
                 if ip.is_ipv6() { v6.push(e) } else { v4.push(e) }
             }
