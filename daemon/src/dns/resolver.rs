@@ -43,6 +43,9 @@ const MEMO_MAX: usize = 200_000;
 /// How long we trust that an element we wrote is still in the kernel.
 const MEMO_TRUST: Duration = Duration::from_secs(30);
 
+/// (set, address) → (when we last wrote the element, when it expires there).
+type Memo = HashMap<(Arc<str>, IpAddr), (Instant, Instant)>;
+
 /// Counters (monotonic) for the API and the tests.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -94,7 +97,7 @@ pub struct Resolver {
     cache: Mutex<Cache>,
     nft: Mutex<Option<NftSock>>,
     /// (set, address) → (when we last wrote its kernel element, when that expires).
-    memo: Mutex<HashMap<(Arc<str>, IpAddr), (Instant, Instant)>>,
+    memo: Mutex<Memo>,
     set_names: Mutex<HashMap<(usize, usize, bool), Arc<str>>>,
     latencies: Mutex<Vec<u32>>,
     pub stats: Stats,
