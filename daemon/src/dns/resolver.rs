@@ -39,7 +39,7 @@ const ATTEMPT: Duration = Duration::from_millis(800);
 const BUDGET: Duration = Duration::from_millis(2000);
 const CACHE_BYTES: usize = 4 << 20;
 /// Elements we remember having put in the kernel (to skip needless refreshes).
-const MEMO_MAX: usize = 200_000;
+const MEMO_MAX: usize = 16_384;
 /// How long we trust that an element we wrote is still in the kernel.
 const MEMO_TRUST: Duration = Duration::from_secs(30);
 
@@ -467,8 +467,9 @@ impl Resolver {
             let mut memo = self.memo.lock().unwrap();
             if memo.len() > MEMO_MAX {
                 memo.retain(|_, (_, exp)| *exp > now);
-                if memo.len() > MEMO_MAX {
-                    memo.clear();
+                if memo.len() > MEMO_MAX / 2 {
+                    // Release the memory too (clear() keeps the capacity).
+                    *memo = HashMap::new();
                 }
             }
             for &(ip, ttl) in addrs {
@@ -524,7 +525,7 @@ impl Resolver {
                 if let Some(t) = received {
                     let us = t.elapsed().as_micros().min(u32::MAX as u128) as u32;
                     let mut l = self.latencies.lock().unwrap();
-                    if l.len() >= 100_000 {
+                    if l.len() >= 10_000 {
                         l.clear();
                     }
                     l.push(us);
