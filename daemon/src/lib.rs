@@ -10,6 +10,7 @@ pub mod clients;
 pub mod config;
 pub mod daemon;
 pub mod dns;
+pub mod explain;
 pub mod health;
 pub mod keys;
 pub mod plan;
