@@ -1,0 +1,275 @@
+//! Per-client domain rules for the resolver: each client's rules that learn from
+//! DNS, in order, each with its inline domains and its named domain lists
+//! (shared between rules and clients: a list is loaded once).
+
+use std::{collections::HashMap, sync::Arc};
+
+use super::matcher::{Kind, NameHashes, NameSet};
+use crate::{
+    config::{Config, ListFormat},
+    policy::{Policy, Target},
+};
+
+/// A loaded domain list: hashed names, plus v2fly `keyword:` entries (checked by
+/// substring; few in practice). `regexp:` entries are counted and not matched.
+#[derive(Debug, Clone, Default)]
+pub struct DomainList {
+    pub names: NameSet,
+    pub keywords: Vec<Box<str>>,
+    pub skipped_regexps: usize,
+}
+
+impl DomainList {
+    #[inline]
+    fn matches(&self, q: &NameHashes, name: &str) -> bool {
+        self.names.matches(q) || self.keywords.iter().any(|k| name.contains(&**k))
+    }
+}
+
+/// Loads every domain list some rule refers to, in any domain format (`domains`,
+/// `dnsmasq`, `v2fly`, `geosite`: read by `sources::domains`). A list that fails
+/// to load is reported and left out (its rules then match by inline domains only).
+pub fn load_lists(config: &Config) -> (HashMap<String, Arc<DomainList>>, Vec<String>) {
+    use crate::sources::domains::{DomainKind, for_each};
+    let mut out = HashMap::new();
+    let mut problems = Vec::new();
+    for list in &config.lists {
+        if list.format.unwrap_or_default() == ListFormat::Cidr
+            || !config.rules.iter().any(|r| r.list.contains(&list.name))
+        {
+            continue;
+        }
+        let size = std::fs::metadata(&list.path).map_or(0, |m| m.len());
+        let mut l = DomainList {
+            names: NameSet::with_capacity((size / 24) as usize),
+            ..Default::default()
+        };
+        let r = for_each(list, &mut |e| match e.kind {
+            DomainKind::Domain => {
+                l.names.insert(&e.value, Kind::Suffix);
+            }
+            DomainKind::Full => {
+                l.names.insert(&e.value, Kind::Exact);
+            }
+            DomainKind::Keyword => l.keywords.push(e.value.into()),
+            DomainKind::Regexp => l.skipped_regexps += 1,
+        });
+        match r {
+            Ok(_) => {
+                if l.skipped_regexps > 0 {
+                    problems.push(format!(
+                        "list {}: {} regexp entries are not matched by the resolver",
+                        list.name, l.skipped_regexps
+                    ));
+                }
+                out.insert(list.name.clone(), Arc::new(l));
+            }
+            Err(e) => problems.push(format!("list {}: {e}", list.name)),
+        }
+    }
+    (out, problems)
+}
+
+#[derive(Debug, Clone)]
+struct RuleSets {
+    pos: usize,
+    target: Target,
+    inline: NameSet,
+    lists: Vec<Arc<DomainList>>,
+}
+
+/// The first rule of a client that matched a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Matched {
+    pub pos: usize,
+    pub target: Target,
+}
+
+/// Every client's DNS-learning rules, indexed like `policy.clients`.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    clients: Vec<Vec<RuleSets>>,
+}
+
+impl Rules {
+    pub fn build(policy: &Policy, lists: &HashMap<String, Arc<DomainList>>) -> Self {
+        let clients = policy
+            .clients
+            .iter()
+            .map(|c| {
+                c.rules
+                    .iter()
+                    .filter_map(|r| {
+                        let mut inline = NameSet::new();
+                        for d in &r.domains {
+                            inline.insert_pattern(d);
+                        }
+                        let lists: Vec<_> = r
+                            .lists
+                            .iter()
+                            .filter_map(|l| lists.get(l).cloned())
+                            .collect();
+                        (!inline.is_empty() || !lists.is_empty()).then_some(RuleSets {
+                            pos: r.pos,
+                            target: r.target,
+                            inline,
+                            lists,
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        Self { clients }
+    }
+
+    /// The first rule of client `client` (its index in the policy) matching the
+    /// name (`q`: its hashes; `name`: lowercase, no final dot).
+    #[inline]
+    pub fn first(&self, client: usize, q: &NameHashes, name: &str) -> Option<Matched> {
+        self.clients.get(client)?.iter().find_map(|r| {
+            (r.inline.matches(q) || r.lists.iter().any(|l| l.matches(q, name))).then_some(Matched {
+                pos: r.pos,
+                target: r.target,
+            })
+        })
+    }
+
+    /// Does any client have a DNS rule?
+    pub fn is_empty(&self) -> bool {
+        self.clients.iter().all(|c| c.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_pick_the_first_match_per_client() {
+        let dir = std::env::temp_dir().join(format!("wgsplit-dns-rules-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let list = dir.join("stream.txt");
+        std::fs::write(&list, "netflix.com\n=nflxvideo.net\n").unwrap();
+        let dm = dir.join("dm.conf");
+        std::fs::write(&dm, "server=/bank.example/10.0.0.1\n").unwrap();
+        let v2 = dir.join("v2.txt");
+        std::fs::write(
+            &v2,
+            "full:only.example\nkeyword:tracker\ndomain:cdn.example\n",
+        )
+        .unwrap();
+        let text = format!(
+            "config server 'server'\n option address '10.8.0.1/24'\n option private_key 'yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk='\n\
+             config upstream 'us'\n option private_key 'yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk='\n list address '10.64.0.2/32'\n option public_key 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='\n option endpoint '192.0.2.1:51820'\n\
+             config client 'alice'\n option public_key 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='\n list address '10.8.0.2/32'\n option upstream 'us'\n\
+             config client 'bob'\n option public_key 'TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0='\n list address '10.8.0.3/32'\n option upstream 'us'\n\
+             config rule\n option client 'alice'\n option action 'direct'\n list domain '=www.netflix.com'\n list list 'bank'\n\
+             config rule\n option client 'alice'\n option action 'proxy'\n list list 'stream'\n\
+             config rule\n option client 'bob'\n option action 'block'\n list domain '*.netflix.com'\n\
+             config rule\n option client 'bob'\n option action 'direct'\n list list 'v2'\n\
+             config list 'stream'\n option path '{}'\n\
+             config list 'bank'\n option path '{}'\n option format 'dnsmasq'\n\
+             config list 'v2'\n option path '{}'\n option format 'v2fly'\n",
+            list.display(),
+            dm.display(),
+            v2.display()
+        );
+        let config = crate::config::parse_valid(&text).unwrap_or_else(|e| panic!("{e}"));
+        let policy = crate::policy::compile(&config, 0);
+        let (lists, problems) = load_lists(&config);
+        assert!(problems.is_empty(), "{problems:?}");
+        let rules = Rules::build(&policy, &lists);
+        let q = |n: &str| (NameHashes::new(n).unwrap(), n.to_string());
+        let alice = 0;
+        let bob = 1;
+        assert_eq!(
+            {
+                let (h, n) = q("www.netflix.com");
+                rules.first(alice, &h, &n)
+            }
+            .unwrap()
+            .pos,
+            0
+        );
+        assert_eq!(
+            {
+                let (h, n) = q("netflix.com");
+                rules.first(alice, &h, &n)
+            }
+            .unwrap()
+            .pos,
+            1
+        );
+        assert_eq!(
+            {
+                let (h, n) = q("a.netflix.com");
+                rules.first(alice, &h, &n)
+            }
+            .unwrap()
+            .target,
+            Target::Upstream(0)
+        );
+        assert_eq!(
+            {
+                let (h, n) = q("nflxvideo.net");
+                rules.first(alice, &h, &n)
+            }
+            .unwrap()
+            .pos,
+            1
+        );
+        assert!(
+            {
+                let (h, n) = q("x.nflxvideo.net");
+                rules.first(alice, &h, &n)
+            }
+            .is_none()
+        );
+        assert_eq!(
+            {
+                let (h, n) = q("online.bank.example");
+                rules.first(alice, &h, &n)
+            }
+            .unwrap()
+            .pos,
+            0
+        );
+        assert!(
+            {
+                let (h, n) = q("netflix.com");
+                rules.first(bob, &h, &n)
+            }
+            .is_none()
+        );
+        assert_eq!(
+            {
+                let (h, n) = q("www.netflix.com");
+                rules.first(bob, &h, &n)
+            }
+            .unwrap()
+            .target,
+            Target::Block
+        );
+        assert!(
+            {
+                let (h, n) = q("netflix.com");
+                rules.first(5, &h, &n)
+            }
+            .is_none()
+        );
+        for (name, hit) in [
+            ("only.example", true),
+            ("x.only.example", false),
+            ("a.trackerhub.io", true),
+            ("x.cdn.example", true),
+        ] {
+            let (h, n) = q(name);
+            assert_eq!(
+                rules.first(bob, &h, &n).map(|m| m.pos),
+                hit.then_some(1),
+                "{name}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
