@@ -103,6 +103,7 @@ KVER=$(basename "$(compgen -G "$STAGE/lib/modules/*" | head -1)")
 WORK=$OUT/rootfs
 rm -rf "$WORK" && mkdir -p "$WORK"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,run,tmp,etc/config,root,lib/modules,test,var}
 ln -s ../run "$WORK/var/run"
+ln -s ../sbin/wgsplit "$WORK/usr/bin/wgsplit"  # where Buildroot's package puts it
 
 # Kernel modules: the closure of what wgsplit and the tests need, in load order.
 MODS=(wireguard veth nf_tables nft_ct nft_nat nft_chain_nat nft_masq nft_redir
@@ -175,6 +176,9 @@ install -m 0755 "$BIN" "$WORK/usr/sbin/wgsplit"
 python3 "$ROOT/image/lib/elfcopy.py" "$STAGE" "$WORK" usr/bin/wg usr/sbin/nft >/dev/null
 install -m 0755 "$ROOT/image/rootfs/init" "$WORK/init"
 install -m 0755 "$ROOT/image/rootfs/wsi-netns" "$WORK/bin/wsi-netns"
+# The Buildroot package's init script, so the image exercises it too.
+install -D -m 0755 "$ROOT/board/package/wgsplit/S95wgsplit" "$WORK/etc/init.d/S95wgsplit"
+mkdir -p "$WORK/var/log"
 echo "wgsplit-$ARCH" >"$WORK/etc/hostname"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$WORK/etc/passwd"
 printf 'root:x:0:\n' >"$WORK/etc/group"
