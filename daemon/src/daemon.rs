@@ -207,8 +207,11 @@ pub type Service = Pin<Box<dyn Future<Output = Result<(), String>>>>;
 /// The services that run beside the engine. Each is one line:
 /// `("name", Box::pin(crate::module::serve(ctx.clone()))),`
 pub fn services(ctx: &ServiceContext) -> Vec<(&'static str, Service)> {
-    let _ = ctx;
     vec![
+        (
+            "lists",
+            Box::pin(crate::sources::service::serve(ctx.clone())),
+        ),
         // ("dns", Box::pin(crate::dns::serve(ctx.clone()))),
         // ("api", Box::pin(crate::api::serve(ctx.clone()))),
     ]

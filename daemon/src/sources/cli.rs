@@ -16,10 +16,11 @@ use crate::{
 pub const USAGE: &str = "\
 usage: wgsplit lists update [--no-kernel]   fetch/extract what the rules use, check it, swap the kernel sets
        wgsplit lists show [--json]          sources, extracted countries and lists, last update
-       wgsplit lists load                   load the extracted countries into the kernel sets";
+       wgsplit lists load                   load the extracted countries into the kernel sets
+       wgsplit lists entries NAME... [--count]  the domain entries of lists (or just how many)";
 
 pub fn lists_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
-    let (args, flags) = positional_and_flags(parser, &["json", "no-kernel"])?;
+    let (args, flags) = positional_and_flags(parser, &["json", "no-kernel", "count"])?;
     let config = ctx.load()?;
     match args
         .iter()
@@ -29,7 +30,13 @@ pub fn lists_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
     {
         ["update"] => run_update(&config, !flags.iter().any(|f| f == "no-kernel")),
         ["show"] => show(&config, flags.iter().any(|f| f == "json")),
-        ["load"] => load(&config, true).map(|_| ()),
+        ["load"] => match load(&config, true)? {
+            true => Ok(()),
+            false => Err("some countries were not loaded".into()),
+        },
+        ["entries", names @ ..] if !names.is_empty() => {
+            entries(&config, names, flags.iter().any(|f| f == "count"))
+        }
         _ => Err(Failure {
             message: USAGE.into(),
             code: 2,
@@ -87,12 +94,13 @@ fn load(config: &Config, verbose: bool) -> Result<bool, Failure> {
             );
         } else {
             eprintln!(
-                "{}: {} ranges (+{} -{}) in {:.1} ms",
+                "{}: {} ranges (+{} -{}) in {:.1} ms (reading the set back: {:.1} ms)",
                 r.set,
                 r.ranges,
                 r.added,
                 r.deleted,
-                r.took.as_secs_f64() * 1e3
+                r.took.as_secs_f64() * 1e3,
+                r.read.as_secs_f64() * 1e3
             );
         }
     }
@@ -100,6 +108,31 @@ fn load(config: &Config, verbose: bool) -> Result<bool, Failure> {
         eprintln!("geoip {cc}: {e}");
     }
     Ok(missing.is_empty() && reports.iter().all(|r| !r.missing))
+}
+
+fn entries(config: &Config, names: &[&str], count_only: bool) -> CmdResult {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for name in names {
+        let list = config
+            .lists
+            .iter()
+            .find(|l| l.name == *name)
+            .ok_or_else(|| format!("no list named '{name}'"))?;
+        let t = std::time::Instant::now();
+        let n = super::domains::for_each(list, &mut |e| {
+            if !count_only {
+                let _ = writeln!(out, "{e}");
+            }
+        })
+        .map_err(|e| format!("list {name}: {e}"))?;
+        eprintln!(
+            "list {name}: {n} entries in {:.1} ms",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    out.flush().map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 fn run_update(config: &Config, kernel: bool) -> CmdResult {
