@@ -143,8 +143,10 @@ write_config "file://$TMP/src/dbip-country.mmdb" mmdb
 echo "--- lists update: download (file://), extract only what the rules use, load the kernel"
 if out=$(w lists update 2>&1); then ok "lists update"; else bad "lists update: $out"; fi
 echo "$out" | sed 's/^/     /'
-check "only the used country is kept" "blocked.conf geo_us.txt geosite.dat state.json" \
+check "only the used country is kept" "blocked.conf geo_us.loaded geo_us.txt geosite.dat loaded.json state.json" \
     "$(ls "$TMP/lists" | sort | tr '\n' ' ' | sed 's/ $//')"
+check "what the kernel holds is a hard link to the extract (no extra space)" "$(stat -c %i "$TMP/lists/geo_us.txt")" \
+    "$(stat -c %i "$TMP/lists/geo_us.loaded")"
 check "the mmdb download is not kept (no path)" "0" "$(ls "$TMP/lists" | grep -c mmdb)"
 check "geo_us_4 holds DB-IP's US IPv4 ranges" "63940" "$(set_ranges geo_us_4)"
 check "geo_us_6 holds DB-IP's US IPv6 ranges" "33418" "$(set_ranges geo_us_6)"
