@@ -137,6 +137,7 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
             "rules": obs.rules.len(),
             "routes": obs.routes.len(),
             "pending_changes": pending,
+            "lists": crate::sources::update::status_json(&config),
         });
         if json {
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -180,6 +181,9 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
                 obs.routes.len()
             );
             println!("pending changes: {pending} (0: the kernel matches the config)");
+            for l in crate::sources::update::status_lines(&config) {
+                println!("{l}");
+            }
         }
         Ok::<(), String>(())
     })?;

@@ -347,6 +347,37 @@ pub fn update_lists(config: &Config, state: &mut State, now: i64, out: &mut Outc
     }
 }
 
+/// The rule-sources part of `wgsplit status --json`: the state file.
+pub fn status_json(config: &Config) -> serde_json::Value {
+    serde_json::to_value(read_state(&lists_dir(config))).unwrap_or_default()
+}
+
+/// The rule-sources lines of `wgsplit status`: one per source, failures first.
+pub fn status_lines(config: &Config) -> Vec<String> {
+    let state = read_state(&lists_dir(config));
+    let line = |name: &str, s: &SourceState| {
+        if s.ok {
+            format!("{name}: updated {}", super::cli::format_time(s.attempted))
+        } else {
+            format!(
+                "{name}: update FAILED at {} ({}); keeping data from {}",
+                super::cli::format_time(s.attempted),
+                s.error.as_deref().unwrap_or("?"),
+                s.updated.map_or("never".into(), super::cli::format_time)
+            )
+        }
+    };
+    let mut out: Vec<String> = state.geoip.iter().map(|s| line("geoip", s)).collect();
+    out.extend(
+        state
+            .lists
+            .iter()
+            .map(|(n, s)| line(&format!("list {n}"), s)),
+    );
+    out.sort_by_key(|l| !l.contains("FAILED"));
+    out
+}
+
 /// Countries whose stored extract is missing (to extract from `path` at start).
 pub fn missing_countries(config: &Config) -> BTreeSet<String> {
     let dir = lists_dir(config);
@@ -429,6 +460,9 @@ mod tests {
         assert!(leftovers.is_empty(), "{leftovers:?}");
         write_state(&dir, &state).unwrap();
         assert_eq!(read_state(&dir), state);
+        let lines = status_lines(&config);
+        assert!(lines[0].starts_with("geoip: update FAILED"), "{lines:?}");
+        assert_eq!(status_json(&config)["geoip"]["ok"], false);
         assert!(due(&config, &state, 200 + 24 * 3600));
         assert!(!due(&config, &state, 300));
     }
