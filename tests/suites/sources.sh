@@ -152,6 +152,11 @@ check "geo_us_4 holds DB-IP's US IPv4 ranges" "63940" "$(set_ranges geo_us_4)"
 check "geo_us_6 holds DB-IP's US IPv6 ranges" "33418" "$(set_ranges geo_us_6)"
 check "state: geoip ok" "True" "$(state_field 's["geoip"]["ok"]')"
 check "state: netflix entries" "28" "$(state_field 's["lists"]["netflix"]["entries"]')"
+size=$(stat -c %s "$TMP/lists/geosite.dat")
+check "geosite.dat kept with only the used categories ($size of $(stat -c %s "$WSL_GEOSITE_DAT") bytes)" "yes" \
+    "$([ "$size" -lt 200000 ] && echo yes)"
+cats=$(w lists entries netflix ads --count 2>&1)
+check "the pruned file gives the same entries" "28 761" "$(echo "$cats" | grep -o '[0-9]* entries' | awk '{print $1}' | paste -sd' ')"
 
 echo "--- a country rule: US through the upstream, RU direct"
 in_ns ping -c 3 -i 0.2 -W 0.2 8.8.8.8 >/dev/null 2>&1

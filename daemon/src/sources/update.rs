@@ -275,6 +275,10 @@ fn count_entries(list: &List, path: &Path) -> Result<usize, SourceError> {
     domains::for_each(&candidate, &mut |_| {})
 }
 
+fn lists_at(config: &Config, path: &str) -> usize {
+    config.lists.iter().filter(|l| l.path == path).count()
+}
+
 /// Updates every list with a URL. Lists sharing a path and URL (several
 /// categories of one geosite.dat) are fetched once and must all pass.
 pub fn update_lists(config: &Config, state: &mut State, now: i64, out: &mut Outcome) {
@@ -312,7 +316,32 @@ pub fn update_lists(config: &Config, state: &mut State, now: i64, out: &mut Outc
                 }
                 counts.push((l.name.clone(), n));
             }
-            std::fs::rename(&tmp, &path).map_err(|e| SourceError::Io(format!("{path}: {e}")))?;
+            // A geosite.dat keeps only the categories lists of this path use.
+            let geosite: Vec<&List> = config
+                .lists
+                .iter()
+                .filter(|l| l.path == path && l.format == Some(ListFormat::Geosite))
+                .collect();
+            if !geosite.is_empty() && geosite.len() == lists_at(config, &path) {
+                let wanted: BTreeSet<String> = geosite
+                    .iter()
+                    .filter_map(|l| l.category.as_deref())
+                    .filter_map(|c| super::v2fly::Selector::parse(c).ok())
+                    .map(|s| s.name)
+                    .collect();
+                let pruned = PathBuf::from(format!("{path}.pruned"));
+                let r = super::geosite::prune(&tmp, &pruned, &wanted);
+                let _ = std::fs::remove_file(&tmp);
+                if let Err(e) = r {
+                    let _ = std::fs::remove_file(&pruned);
+                    return Err(e);
+                }
+                std::fs::rename(&pruned, &path)
+                    .map_err(|e| SourceError::Io(format!("{path}: {e}")))?;
+            } else {
+                std::fs::rename(&tmp, &path)
+                    .map_err(|e| SourceError::Io(format!("{path}: {e}")))?;
+            }
             Ok(counts)
         })();
         match result {
