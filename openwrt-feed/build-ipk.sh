@@ -10,15 +10,16 @@
 #           (`opkg print-architecture` on the router shows it)
 #   OUTDIR  where the packages go (default: ./dist)
 #
-# Writes wgsplit_<ver>_<ARCH>.ipk and luci-app-wgsplit_<ver>_all.ipk in the
-# format OpenWrt's own ipkg-build produces and opkg reads: a gzip'd tar
-# holding ./debian-binary, ./data.tar.gz and ./control.tar.gz.
+# Writes wgsplit_<ver>_<ARCH>.ipk, luci-app-wgsplit_<ver>_all.ipk and one
+# luci-i18n-wgsplit-<lang>_<ver>_all.ipk per translation (compiled with
+# po2lmo.py; needs python3), in the format OpenWrt's own ipkg-build produces
+# and opkg reads: a gzip'd tar of ./debian-binary, ./data.tar.gz, ./control.tar.gz.
 # OpenWrt 25's .apk (apk-tools v3, ADB format) is not built here: it needs
 # `apk mkpkg` from apk-tools 3, which this script does not have; use the SDK
 # (the feed's Makefiles build both formats there).
 set -eu
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 2 ] || usage
 BIN=$1
 ARCH=$2
@@ -164,3 +165,46 @@ SH
 chmod 0755 "$C/postinst"
 chmod 0644 "$C/control"
 pack luci-app-wgsplit "$LUCI_VERSION" all "$D" "$C"
+
+# ---- luci-i18n-wgsplit-<lang> ----------------------------------------------
+# One package per luci-app/po/<lang>/wgsplit.po, named and laid out as LuCI's
+# luci.mk does it: /usr/lib/lua/luci/i18n/wgsplit.<code>.lmo.
+for po in "$LUCIDIR"/po/*/wgsplit.po; do
+	[ -f "$po" ] || continue
+	lang=$(basename "$(dirname "$po")")
+	case "$lang" in
+		zh_Hans) code=zh-cn ;;
+		zh_Hant) code=zh-tw ;;
+		*) code=$(printf '%s' "$lang" | tr 'A-Z_' 'a-z-') ;;
+	esac
+	D=$WORK/i18n-$code/data
+	C=$WORK/i18n-$code/control
+	mkdir -p "$C" "$D/usr/lib/lua/luci/i18n"
+	python3 "$HERE/po2lmo.py" "$po" "$D/usr/lib/lua/luci/i18n/wgsplit.$code.lmo"
+	find "$D" -type d -exec chmod 0755 {} +
+	chmod 0644 "$D/usr/lib/lua/luci/i18n/wgsplit.$code.lmo"
+	{
+		echo "Package: luci-i18n-wgsplit-$code"
+		echo "Version: $LUCI_VERSION"
+		echo "Depends: luci-app-wgsplit"
+		echo "Source: feeds/wgsplit/luci/luci-app-wgsplit"
+		echo "SourceName: luci-app-wgsplit"
+		echo "License: $(mkvar PKG_LICENSE "$LUCIDIR/Makefile")"
+		echo "Section: luci"
+		echo "SourceDateEpoch: $SOURCE_DATE_EPOCH"
+		echo "Maintainer: $(mkvar PKG_MAINTAINER "$LUCIDIR/Makefile")"
+		echo "Architecture: all"
+		echo "Installed-Size: 0"
+		echo "Description:  Translation for luci-app-wgsplit ($lang)"
+	} > "$C/control"
+	cat > "$C/postinst" <<-'SH'
+	#!/bin/sh
+	[ -n "${IPKG_INSTROOT}" ] && exit 0
+	rm -f /tmp/luci-indexcache /tmp/luci-indexcache.*
+	rm -rf /tmp/luci-modulecache/
+	exit 0
+	SH
+	chmod 0755 "$C/postinst"
+	chmod 0644 "$C/control"
+	pack "luci-i18n-wgsplit-$code" "$LUCI_VERSION" all "$D" "$C"
+done

@@ -135,10 +135,13 @@ fn run(parser: &mut Parser) -> CmdResult {
             println!("{}", keys::encode(&keys::public_from_private(&private)));
             Ok(())
         }
+        // Hidden: the resolver alone, for tests and benchmarks.
+        "dns-serve" => crate::dns::cli::serve_command(parser, &ctx),
         "apply" => crate::daemon::cmd_apply(parser, &ctx),
         "down" => crate::daemon::cmd_down(parser, &ctx),
         "daemon" => crate::daemon::cmd_daemon(parser, &ctx),
         "status" => crate::daemon::cmd_status(parser, &ctx),
+        "explain" => crate::daemon::cmd_explain(parser, &ctx),
         "help" => {
             print!("{HELP}");
             Ok(())

@@ -4,12 +4,13 @@
 # check them, run the init/hotplug/uci-defaults scripts against stand-in
 # procd/uci, and the rpcd plugin against a stand-in CLI.
 #
-#   tests/openwrt/run.sh            # builds target/release/wgsplit if needed
+#   tests/openwrt/run.sh            # uses target/{release,debug}/wgsplit, builds debug if neither
 #   WGSPLIT_BIN=path tests/openwrt/run.sh
 #
 # Ends with 'N passed, M failed'; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=tests/lib/deps.sh
 . tests/lib/deps.sh
 install_deps_openwrt
 
@@ -20,8 +21,9 @@ if [ -z "$BIN" ]; then
 	done
 fi
 if [ -z "$BIN" ]; then
-	cargo build --release -p wgsplit >&2
-	BIN=target/release/wgsplit
+	# a debug build shares its cache with cargo test/clippy; any binary packages the same
+	cargo build -p wgsplit >&2
+	BIN=target/debug/wgsplit
 fi
 echo "openwrt tests: packaging $BIN" >&2
 mkdir -p tests/out/openwrt

@@ -3,6 +3,12 @@
 
 Usage: test_openwrt.py BINARY   (a host-built wgsplit, packaged as x86_64)
 
+Optional, with OpenWrt's own tools built for the host:
+  REAL_UCI=path/to/uci       run the uci-defaults tests with OpenWrt's uci
+                             (openwrt/uci + libubox) instead of the stand-in
+  OPKG_CL=path/to/opkg-cl    install both packages with OpenWrt's opkg
+                             (openwrt/opkg-lede) into an offline root
+
 Prints one line per check and ends with 'N passed, M failed'.
 """
 import gzip
@@ -325,6 +331,80 @@ def luci_ipk_contents():
     assert int(f["Installed-Size"]) == total
 
 
+def load_po2lmo():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("po2lmo", FEED / "po2lmo.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def lmo_lookup(lmo, key, sfh):
+    """Translate KEY with an .lmo catalog the way LuCI's loader does: whitespace-normalised
+    key, SuperFastHash seeded with its length, binary search of the sorted index."""
+    import struct
+    idx = struct.unpack(">I", lmo[-4:])[0]
+    n = (len(lmo) - idx - 4) // 16
+    recs = [struct.unpack(">IIII", lmo[idx + 16 * i: idx + 16 * i + 16]) for i in range(n)]
+    assert [r[0] for r in recs] == sorted(r[0] for r in recs), "index not sorted"
+    canon = " ".join(key.split()).encode()
+    h = sfh(canon, len(canon))
+    lo, hi = 0, n - 1
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if recs[mid][0] == h:
+            _, _, off, length = recs[mid]
+            return lmo[off:off + length].decode()
+        if recs[mid][0] < h:
+            lo = mid + 1
+        else:
+            hi = mid - 1
+    return None
+
+
+@test
+def i18n_ipks_hold_catalogs_luci_can_read():
+    b = build()
+    p2l = load_po2lmo()
+    for lang, code in (("zh_Hans", "zh-cn"), ("ru", "ru")):
+        ipk = next(b["dir"].glob(f"luci-i18n-wgsplit-{code}_*_all.ipk"))
+        names, parts = ipk_parts(ipk)
+        f, _ = control_fields(parts)
+        assert f["Package"] == f"luci-i18n-wgsplit-{code}" and f["Depends"] == "luci-app-wgsplit" and f["Architecture"] == "all"
+        t = tarfile.open(fileobj=io.BytesIO(parts["./data.tar.gz"]), mode="r:gz")
+        files = [m.name for m in t.getmembers() if m.isfile()]
+        assert files == [f"./usr/lib/lua/luci/i18n/wgsplit.{code}.lmo"], files
+        lmo = t.extractfile(files[0]).read()
+        po = (LUCI / "po" / lang / "wgsplit.po").read_text()
+        pairs = [(json.loads(a), json.loads(b_)) for a, b_ in re.findall(r'^msgid (".*")\nmsgstr (".*")$', po, re.M)]
+        pairs = [(k, v) for k, v in pairs if k]
+        assert len(pairs) > 150, len(pairs)
+        for k, v in pairs:
+            got = lmo_lookup(lmo, k, p2l.sfh_hash)
+            want = None if k == v else v
+            assert got == want, f"{lang}: {k!r} -> {got!r}, want {want!r}"
+        assert lmo_lookup(lmo, "not a message of ours", p2l.sfh_hash) is None
+        plural = re.search(r'Plural-Forms: ([^\\]*)', po).group(1)
+        assert plural.encode() in lmo, "Plural-Forms record missing"
+
+
+KNOWN_SFH = {
+    "a": 291415938, "ab": 1366002500, "abc": 3535673738, "abcd": 3671636187, "abcde": 1374488366,
+    "é": 3304826196, "ыы": 3482715798, "中": 2960337290, "中文": 4232330521,
+    "WireGuard Split": 4113710224, "Clients": 2974059812,
+}
+
+
+@test
+def po2lmo_hash_matches_known_values():
+    # SuperFastHash (seeded with the length) of short inputs, computed with LuCI's C sfh_hash
+    # (gcc, x86_64); covers the 1/2/3-byte tails and a signed-char tail byte.
+    sfh = load_po2lmo().sfh_hash
+    for text, want in KNOWN_SFH.items():
+        b = text.encode()
+        assert sfh(b, len(b)) == want, (text, sfh(b, len(b)), want)
+
+
 @test
 def builds_are_reproducible():
     b = build()
@@ -431,6 +511,15 @@ class Env:
                         FAKE_ENABLED="1" if enabled else "0",
                         UCI_CONFDIR=str(self.dir / "config"), UCI_SAVEDIR=str(self.dir / "save"))
         (self.dir / "config").mkdir()
+        (self.dir / "save").mkdir()
+        real = os.environ.get("REAL_UCI")
+        if real:
+            # OpenWrt's own uci CLI (built from openwrt/uci) instead of the stand-in
+            wrap = self.dir / "realbin"
+            wrap.mkdir()
+            (wrap / "uci").write_text(f'#!/bin/sh\nexec {real} -c "$UCI_CONFDIR" -t "$UCI_SAVEDIR" "$@"\n')
+            (wrap / "uci").chmod(0o755)
+            self.env["PATH"] = f"{wrap}:{self.env['PATH']}"
 
     def init(self, action):
         return sh(*ASH, FAKE / "rc.common", FILES / "wgsplit.init", action, env=self.env)
@@ -604,7 +693,8 @@ def uci_defaults_keys_firewall_dnsmasq_and_is_rerunnable():
     assert rules["Allow-wgsplit-WireGuard"]["dest_port"] == ["51820"] and rules["Allow-wgsplit-WireGuard"]["src"] == ["wan"]
     dm = [s for s in parse_uci(first["dhcp"]) if s["type"] == "dnsmasq"][0]["opts"]
     assert dm["notinterface"] == ["wg0"] and dm["nonwildcard"] == ["1"], dm
-    assert not list((e.dir / "save").glob("*")), "uncommitted uci changes left behind"
+    left = sh("uci", "changes", env=e.env)
+    assert left.returncode == 0 and left.stdout.strip() == "", f"uncommitted uci changes left: {left.stdout}"
 
     # run again (sysupgrade, reinstall): nothing changes, the key is kept
     env_key = e.env["FAKE_KEY"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
@@ -681,6 +771,37 @@ def rpcd_plugin_lists_methods_and_answers_json():
     assert out == {"error": "no client named nobody"}, out
     out = json.loads(rpcd("upstream_import", {"name": "bad", "conf": "junk"}).stdout)
     assert out == {"error": "line 1: expected [Interface]"}, out
+
+
+@test
+def real_opkg_installs_both_packages():
+    """With OpenWrt's opkg built for the host (OPKG_CL=path to opkg-cl from openwrt/opkg-lede,
+    which needs libubox), install both packages into an offline root."""
+    opkg = os.environ.get("OPKG_CL")
+    if not opkg:
+        raise Skip("set OPKG_CL to an opkg-cl built from openwrt/opkg-lede to run it")
+    b = build()
+    root = Path(tempfile.mkdtemp(prefix="opkg-root-"))
+    (root / "var/lock").mkdir(parents=True)
+    (root / "usr/lib/opkg").mkdir(parents=True)
+    # the router already has (or can get) these
+    (root / "usr/lib/opkg/status").write_text("".join(
+        f"Package: {p}\nVersion: 1\nStatus: install user installed\nArchitecture: x86_64\nInstalled-Time: 1\n\n"
+        for p in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib", "luci-base")))
+    conf = root / "opkg.conf"
+    conf.write_text(f"dest root /\nlists_dir ext {root}/lists\n")
+    r = sh(opkg, "-f", conf, "-o", root, "--add-arch", "all:1", "--add-arch", "x86_64:10",
+           "install", b["main"], b["luci"], *sorted(b["dir"].glob("luci-i18n-wgsplit-*.ipk")))
+    try:
+        assert "Configuring wgsplit." in r.stdout and "Configuring luci-app-wgsplit." in r.stdout, r.stdout + r.stderr
+        assert "Configuring luci-i18n-wgsplit-zh-cn." in r.stdout, r.stdout
+        assert (root / "usr/lib/lua/luci/i18n/wgsplit.ru.lmo").is_file()
+        assert (root / "etc/config/wgsplit").stat().st_mode & 0o777 == 0o600
+        assert (root / "usr/libexec/rpcd/wgsplit").stat().st_mode & 0o777 == 0o755
+        status = (root / "usr/lib/opkg/status").read_text()
+        assert re.search(r"Package: wgsplit\n(.+\n)*Conffiles:\n /etc/config/wgsplit [0-9a-f]{64}", status), status
+    finally:
+        shutil.rmtree(root)
 
 
 class Skip(Exception):

@@ -17,7 +17,8 @@ pub const USAGE: &str = "\
 usage: wgsplit lists update [--no-kernel]   fetch/extract what the rules use, check it, swap the kernel sets
        wgsplit lists show [--json]          sources, extracted countries and lists, last update
        wgsplit lists load                   load the extracted countries into the kernel sets
-       wgsplit lists entries NAME... [--count]  the domain entries of lists (or just how many)";
+       wgsplit lists entries NAME... [--count]  the domain entries of lists (or just how many)
+       wgsplit lists match FILE NAME...     how many names of FILE (one a line) the lists match, and how fast";
 
 pub fn lists_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
     let (args, flags) = positional_and_flags(parser, &["json", "no-kernel", "count"])?;
@@ -34,6 +35,7 @@ pub fn lists_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
             true => Ok(()),
             false => Err("some countries were not loaded".into()),
         },
+        ["match", file, names @ ..] if !names.is_empty() => match_names(&config, file, names),
         ["entries", names @ ..] if !names.is_empty() => {
             entries(&config, names, flags.iter().any(|f| f == "count"))
         }
@@ -132,6 +134,59 @@ fn entries(config: &Config, names: &[&str], count_only: bool) -> CmdResult {
         );
     }
     out.flush().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn match_names(config: &Config, file: &str, names: &[&str]) -> CmdResult {
+    use std::io::BufRead;
+
+    use crate::dns::matcher::NameHashes;
+    let t = std::time::Instant::now();
+    let mut sets = Vec::new();
+    for name in names {
+        let list = config
+            .lists
+            .iter()
+            .find(|l| l.name == *name)
+            .ok_or_else(|| format!("no list named '{name}'"))?;
+        let (set, skipped) =
+            super::domains::name_set(list).map_err(|e| format!("list {name}: {e}"))?;
+        eprintln!(
+            "list {name}: {} names ({} KB){}",
+            set.len(),
+            set.memory() / 1024,
+            if skipped > 0 {
+                format!(", {skipped} keyword/regexp entries left out")
+            } else {
+                String::new()
+            }
+        );
+        sets.push(set);
+    }
+    let load = t.elapsed();
+    let queries: Vec<String> =
+        std::io::BufReader::new(std::fs::File::open(file).map_err(|e| format!("{file}: {e}"))?)
+            .lines()
+            .map_while(Result::ok)
+            .collect();
+    let t = std::time::Instant::now();
+    let mut hits = 0usize;
+    for q in &queries {
+        if let Some(h) = NameHashes::new(q)
+            && sets.iter().any(|s| s.matches(&h))
+        {
+            hits += 1;
+        }
+    }
+    let took = t.elapsed();
+    println!(
+        "loaded in {:.1} ms; {} of {} names matched in {:.1} ms ({:.2} M names/s)",
+        load.as_secs_f64() * 1e3,
+        hits,
+        queries.len(),
+        took.as_secs_f64() * 1e3,
+        queries.len() as f64 / took.as_secs_f64() / 1e6
+    );
     Ok(())
 }
 
