@@ -211,6 +211,28 @@ for i in $(seq "$RUNS"); do
     timed "$TMP/million" "$BIN" -c "$TMP/wgsplit" lists entries million --count
 done
 CATS_S=$(col "$TMP/cats" 1) CATS_KB=$(col "$TMP/cats" 2)
+# Match rate through the resolver's matcher: 1 M queries, half subdomains of
+# listed names, half unlisted names.
+python3 - "$TMP/million.txt" "$TMP/queries.txt" <<'PY'
+import random, sys
+random.seed(2)
+names = [l.strip() for l in open(sys.argv[1])]
+with open(sys.argv[2], "w") as f:
+    for i in range(1_000_000):
+        if i % 2:
+            f.write("www." + random.choice(names) + "\n")
+        else:
+            f.write(f"host{i}.unlisted{i % 1000}.example\n")
+PY
+: > "$TMP/match"
+for i in $(seq "$RUNS"); do
+    timed "$TMP/match" "$BIN" -c "$TMP/wgsplit" lists match "$TMP/queries.txt" million
+    grep -o '[0-9.]* M names/s' "$TMP/cmd.out" | awk '{print $1}' >> "$TMP/match_rate"
+    MATCH_OUT=$(grep matched "$TMP/cmd.out")
+    MATCH_MEM=$(grep -o '([0-9]* KB)' "$TMP/cmd.out" | tr -d '()')
+done
+MATCH_RATE=$(median < "$TMP/match_rate") MATCH_KB=$(col "$TMP/match" 2)
+MATCH_HITS=$(echo "$MATCH_OUT" | grep -o '[0-9]* of [0-9]* names')
 MIL_S=$(col "$TMP/million" 1) MIL_KB=$(col "$TMP/million" 2)
 CATS_N=$(echo "$CATS_OUT" | grep -o '[0-9]* entries' | awk '{s+=$1} END {print s}')
 
@@ -238,7 +260,7 @@ cat <<TABLE
 |---|---|---|---|---|
 | load US (63,940 v4 + 33,418 v6 ranges): time | ${NFT_S} s | ${WSL_S} s | $(ratio "$WSL_S" "$NFT_S") | ≤ 0.5 |
 | load US: peak RSS | $((NFT_KB / 1024)) MB | $((WSL_KB / 1024)) MB | $(ratio "$WSL_KB" "$NFT_KB") | ≤ 0.25 |
-| atomic update of US $DIFF: whole command | ${NFTU_S} s (flush + add all) | ${WSLU_S} s (read CSV, dump, diff, swap) | $(ratio "$WSLU_S" "$NFTU_S") | — |
+| atomic update of US $DIFF: whole command | ${NFTU_S} s (flush + add all) | ${WSLU_S} s (read CSV, diff from the last load, swap) | $(ratio "$WSLU_S" "$NFTU_S") | — |
 | atomic update: the one-batch swap of geo_us_4 (diff applied) | — | ${SWAP_MS} ms (+ ${READ_MS} ms reading the set back) | — | — |
 | atomic update: peak RSS | $((NFTU_KB / 1024)) MB | $((WSLU_KB / 1024)) MB | $(ratio "$WSLU_KB" "$NFTU_KB") | — |
 | packets misrouted during $((2 * RUNS)) updates (1 kHz flow) | $NFT_MIS of $((NFT_MIS + NFT_PKT)) | $WSL_MIS of $((WSL_MIS + WSL_PKT)) | — | 0 |
@@ -247,6 +269,7 @@ cat <<TABLE
 |---|---|---|
 | extract US + CN + RU from the DB-IP mmdb (8 MB) | ${EXTRACT_S} s | $((EXTRACT_KB / 1024)) MB |
 | geosite.dat: netflix + google + category-ads-all ($CATS_N entries) | ${CATS_S} s | $((CATS_KB / 1024)) MB |
+| resolver matcher with those 1 M names loaded: 1 M queries ($MATCH_HITS matched; table $MATCH_MEM) | $MATCH_RATE M names/s | $((MATCH_KB / 1024)) MB (whole process) |
 | plain list of 1,000,000 names (parse + check, streamed) | ${MIL_S} s ($(awk -v s="$MIL_S" 'BEGIN {printf "%.1f", 1 / s}') M names/s) | $((MIL_KB / 1024)) MB |
 | kernel memory (slab) of US + CN + RU sets ($SETS ranges) | — | $((SLAB_KB / 1024)) MB ($(awk -v k="$SLAB_KB" -v n="$SETS" 'BEGIN {printf "%.0f", k * 1024 / n}') B/range) |
 TABLE
