@@ -154,6 +154,7 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
             "rules": obs.rules.len(),
             "routes": obs.routes.len(),
             "pending_changes": pending,
+            "lists": crate::sources::update::status_json(&config),
         });
         if json {
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -197,6 +198,9 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
                 obs.routes.len()
             );
             println!("pending changes: {pending} (0: the kernel matches the config)");
+            for l in crate::sources::update::status_lines(&config) {
+                println!("{l}");
+            }
         }
         Ok::<(), String>(())
     })?;
@@ -246,8 +250,11 @@ pub type Service = Pin<Box<dyn Future<Output = Result<(), String>>>>;
 /// The services that run beside the engine. Each is one line:
 /// `("name", Box::pin(crate::module::serve(ctx.clone()))),`
 pub fn services(ctx: &ServiceContext) -> Vec<(&'static str, Service)> {
-    let _ = ctx;
     vec![
+        (
+            "lists",
+            Box::pin(crate::sources::service::serve(ctx.clone())),
+        ),
         ("dns", Box::pin(crate::dns::serve(ctx.clone()))),
         // ("api", Box::pin(crate::api::serve(ctx.clone()))),
         (
