@@ -179,7 +179,8 @@ w config check >/dev/null 2>&1 && ok "config valid" || bad "config: $(w config c
 
 in_ns wsa-router "${DAEMON_ENV[@]}" "$BIN" --config "$DIR/wgsplit" daemon >"$DIR/daemon.log" 2>&1 &
 wait_for 15 "daemon API up" test -s "$DIR/api.token"
-wait_for 15 "API answers with the token" bash -c "[ \"\$(in_ns() { ip netns exec \"\$1\" \"\${@:2}\"; }; in_ns wsa-router curl -s -o /dev/null -w '%{http_code}' -H \"Authorization: Bearer \$(cat $DIR/api.token)\" http://127.0.0.1:8274/api/status)\" = 200 ]"
+api_ok() { [ "$(api GET /api/status | python3 -c 'import json,sys; print(json.load(sys.stdin)["clients"]["total"])' 2>/dev/null)" = 0 ]; }
+wait_for 15 "API answers with the token" api_ok
 
 out=$(w client add alice --upstream up1 --default direct 2>&1)
 [[ $out == *"daemon applies"* ]] && ok "client add told the daemon" || bad "client add: $out"
