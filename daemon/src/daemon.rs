@@ -186,6 +186,28 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
     Ok(())
 }
 
+/// `wgsplit explain CLIENT DEST [--json]`
+pub fn cmd_explain(parser: &mut Parser, ctx: &Context) -> CmdResult {
+    let (args, flags) = positional_and_flags(parser, &["json"])?;
+    let [client, dest] = args.as_slice() else {
+        return Err(Failure {
+            message: "usage: wgsplit explain CLIENT DEST [--json]   \
+                      (DEST: address, addr:port/proto, or domain)"
+                .into(),
+            code: 2,
+        });
+    };
+    let config = ctx.load()?;
+    let policy = policy::compile(&config, policy::now_unix());
+    let e = crate::explain::explain(&config, &policy, client, dest)?;
+    if flags.iter().any(|f| f == "json") {
+        println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
+    } else {
+        print!("{e}");
+    }
+    Ok(())
+}
+
 pub fn say(msg: &str) {
     let t = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -209,7 +231,7 @@ pub type Service = Pin<Box<dyn Future<Output = Result<(), String>>>>;
 pub fn services(ctx: &ServiceContext) -> Vec<(&'static str, Service)> {
     let _ = ctx;
     vec![
-        // ("dns", Box::pin(crate::dns::serve(ctx.clone()))),
+        ("dns", Box::pin(crate::dns::serve(ctx.clone()))),
         // ("api", Box::pin(crate::api::serve(ctx.clone()))),
         (
             "clients",

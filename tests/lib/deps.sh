@@ -24,3 +24,37 @@ install_deps() {
     export PATH="$HOME/.cargo/bin:$PATH"
     rustup component add clippy rustfmt >/dev/null 2>&1 || true
 }
+
+# OpenWrt package and LuCI app tests (tests/openwrt, tests/luci).
+WGSPLIT_APT_PACKAGES="$WGSPLIT_APT_PACKAGES shellcheck busybox python3 gettext chromium chromium-driver fonts-dejavu-core fonts-wqy-microhei"
+
+# Only what one of those suites needs, so each runs alone quickly.
+_deps_apt() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "deps: installing ${missing[*]}" >&2
+    # a partly failing update (e.g. one foreign-architecture index) still leaves usable lists
+    apt-get update -qq >&2 || echo "deps: apt-get update reported errors, going on" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+install_deps_openwrt() {
+    _deps_apt shellcheck nftables python3 busybox
+}
+install_deps_luci() {
+    # node and npm may come from elsewhere than Debian's packages
+    command -v node >/dev/null 2>&1 || _deps_apt nodejs
+    command -v npm >/dev/null 2>&1 || _deps_apt npm
+    _deps_apt chromium chromium-driver fonts-dejavu-core fonts-wqy-microhei python3 gettext
+}
+
+# Image tests (tests/image/run.sh): QEMU, the cross toolchains, Debian's kernels
+# for other architectures and the musl sysroots are installed (and cached) by
+# image/cross-build.sh and image/build-image.sh themselves; this is the rest.
+install_deps_image() {
+    # shellcheck source=image/lib/host-deps.sh
+    source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/image/lib/host-deps.sh"
+    wgs_apt_install wireguard-tools python3 cpio kmod xz-utils binutils file
+}

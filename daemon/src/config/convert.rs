@@ -7,7 +7,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
     Problem,
-    model::{Client, Config, List, Rule, Server, Upstream},
+    model::{Client, Config, Geoip, List, Rule, Server, Upstream},
     uci::{Opt, Section, Value},
 };
 
@@ -75,9 +75,15 @@ impl Builder {
                     config.lists.push(list);
                 }
             }
+            "geoip" => {
+                if config.geoip.is_some() {
+                    r.problem("only one 'config geoip' section is allowed".into());
+                }
+                config.geoip = Some(read_geoip(&mut r));
+            }
             other => {
                 r.problem(format!(
-                    "unknown section type '{other}' (expected server, upstream, client, rule or list)"
+                    "unknown section type '{other}' (expected server, upstream, client, rule, list or geoip)"
                 ));
                 return;
             }
@@ -197,11 +203,22 @@ fn read_list(r: &mut Reader, name: String) -> Option<List> {
         path: path.clone().unwrap_or_default(),
         format: r.choice("format"),
         url: r.string("url"),
+        category: r.string("category"),
     };
     if path.is_none() {
         r.field_problem("path", "required");
     }
     Some(list)
+}
+
+fn read_geoip(r: &mut Reader) -> Geoip {
+    Geoip {
+        path: r.string("path"),
+        format: r.choice("format"),
+        url: r.string("url"),
+        dir: r.string("dir"),
+        update_hours: r.number("update_hours"),
+    }
 }
 
 /// Reads one section's options, taking each out as it is used so the rest can be
@@ -337,7 +354,8 @@ choice_names! {
     super::model::BlockAnswer => ["nxdomain", "null"];
     super::model::Action => ["proxy", "direct", "block"];
     super::model::OnDown => ["block", "direct", "failover"];
-    super::model::ListFormat => ["domains", "cidr", "dnsmasq", "v2fly"];
+    super::model::ListFormat => ["domains", "cidr", "dnsmasq", "v2fly", "geosite"];
+    super::model::GeoipFormat => ["mmdb", "dat", "csv", "dir"];
 }
 
 pub fn to_sections(config: &Config) -> Vec<Section> {
@@ -415,6 +433,16 @@ pub fn to_sections(config: &Config) -> Vec<Section> {
         w.string("path", &Some(l.path.clone()));
         w.choice("format", l.format);
         w.string("url", &l.url);
+        w.string("category", &l.category);
+        out.push(w.section);
+    }
+    if let Some(g) = &config.geoip {
+        let mut w = Writer::new("geoip", Some("geoip"));
+        w.string("path", &g.path);
+        w.choice("format", g.format);
+        w.string("url", &g.url);
+        w.string("dir", &g.dir);
+        w.number("update_hours", g.update_hours);
         out.push(w.section);
     }
     out

@@ -18,6 +18,9 @@ pub struct Config {
     pub rules: Vec<Rule>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lists: Vec<List>,
+    /// Where `geoip` rules get their countries (`config geoip 'geoip'`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geoip: Option<Geoip>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -68,6 +71,8 @@ pub enum ListFormat {
     Cidr,
     Dnsmasq,
     V2fly,
+    /// v2fly `geosite.dat` / `dlc.dat`; `category` picks the entry.
+    Geosite,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -207,6 +212,57 @@ pub struct List {
     pub format: Option<ListFormat>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// `geosite`/`v2fly`: the category (`netflix`, `category-ads-all@ads`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+}
+
+/// The GeoIP database `geoip` rules use.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Geoip {
+    /// The database on the router (kept); without it a download is extracted
+    /// and dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<GeoipFormat>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Folder for downloads and the extracted per-country ranges (tmpfs or overlay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
+    /// Hours between scheduled `lists update` runs (0: only on demand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_hours: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GeoipFormat {
+    /// MaxMind DB: DB-IP lite country, GeoLite2/GeoIP2 country.
+    #[default]
+    Mmdb,
+    /// v2fly / Loyalsoldier `geoip.dat`.
+    Dat,
+    /// `start,end,CC` rows (ip-location-db, IPFire).
+    Csv,
+    /// A folder of per-country CIDR files (`us.zone`, `us.txt`).
+    Dir,
+}
+
+pub const DEFAULT_LISTS_DIR: &str = "/tmp/wgsplit/lists";
+
+impl Geoip {
+    pub fn dir_or_default(&self) -> &str {
+        self.dir.as_deref().unwrap_or(DEFAULT_LISTS_DIR)
+    }
+    pub fn update_hours_or_default(&self) -> u32 {
+        self.update_hours.unwrap_or(24)
+    }
+    pub fn format_or_default(&self) -> GeoipFormat {
+        self.format.unwrap_or_default()
+    }
 }
 
 pub const DEFAULT_FWMARK_MASK: u32 = 0xff00_0000;

@@ -10,7 +10,7 @@ use crate::keys;
 use super::{
     Problem,
     convert::section_path,
-    model::{Action, Config, OnDown, parse_u32},
+    model::{Action, Config, ListFormat, OnDown, parse_u32},
     types::{
         DomainPattern, PortSpec, check_ifname, net_range, parse_cidr, parse_endpoint, parse_expiry,
         parse_geoip, parse_interface_address, parse_key, parse_public_host, parse_resolver,
@@ -385,12 +385,48 @@ impl Validator {
                 self.push(p, "path", format!("'{}' is not an absolute path", l.path));
             }
             if let Some(u) = &l.url
-                && !(u.starts_with("http://") || u.starts_with("https://"))
+                && !is_fetch_url(u)
             {
-                self.push(p, "url", format!("'{u}' is not an http(s) URL"));
+                self.push(p, "url", format!("'{u}' is not an http(s) or file URL"));
+            }
+            let format = l.format.unwrap_or_default();
+            match (&l.category, format) {
+                (None, ListFormat::Geosite) => {
+                    self.push(p, "category", "required for format geosite (e.g. netflix)")
+                }
+                (Some(c), ListFormat::Geosite | ListFormat::V2fly) => {
+                    self.check(p, "category", crate::sources::v2fly::Selector::parse(c));
+                }
+                (Some(_), _) => self.push(p, "category", "only for formats geosite and v2fly"),
+                (None, _) => {}
+            }
+        }
+        if let Some(g) = &config.geoip {
+            let p = "geoip";
+            for (option, value) in [("path", &g.path), ("dir", &g.dir)] {
+                if let Some(v) = value
+                    && !v.starts_with('/')
+                {
+                    self.push(p, option, format!("'{v}' is not an absolute path"));
+                }
+            }
+            if let Some(u) = &g.url
+                && !is_fetch_url(u)
+            {
+                self.push(p, "url", format!("'{u}' is not an http(s) or file URL"));
+            }
+            if g.path.is_none() && g.url.is_none() {
+                self.push(p, "path", "give path, url or both");
             }
         }
     }
+}
+
+/// What `lists update` can fetch: http(s), and file:// (a USB stick, tests).
+fn is_fetch_url(u: &str) -> bool {
+    ["http://", "https://", "file:///"]
+        .iter()
+        .any(|p| u.len() > p.len() && u.starts_with(p))
 }
 
 /// Names of clients, upstreams, rules and lists become uci section names.

@@ -300,6 +300,7 @@ fn cidr_lists_feed_the_rule() {
         path: "/tmp/none".into(),
         format: Some(config::ListFormat::Cidr),
         url: None,
+        category: None,
     });
     c.rules.push(config::Rule {
         client: "carol".into(),

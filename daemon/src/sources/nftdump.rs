@@ -1,0 +1,261 @@
+//! Reads the elements of one nft set back from the kernel (`NFT_MSG_GETSETELEM`
+//! dump over `NETLINK_NETFILTER`), so an update is diffed against what the
+//! kernel really holds, not against what some earlier process believed it
+//! loaded. Read-only; writes go through `sys::nftnl`.
+
+use std::{
+    io,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+};
+
+const NETLINK_NETFILTER: i32 = 12;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_DUMP: u16 = 0x300;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NFNL_SUBSYS_NFTABLES: u16 = 10;
+const NFT_MSG_GETSETELEM: u16 = 13;
+const NFT_MSG_NEWSETELEM: u16 = 12;
+const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
+const NFTA_SET_ELEM_LIST_SET: u16 = 2;
+const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
+const NFTA_LIST_ELEM: u16 = 1;
+const NFTA_SET_ELEM_KEY: u16 = 1;
+const NFTA_SET_ELEM_FLAGS: u16 = 3;
+const NFTA_DATA_VALUE: u16 = 1;
+const NFT_SET_ELEM_INTERVAL_END: u32 = 1;
+pub const NFPROTO_INET: u8 = 1;
+
+/// One element as the kernel holds it: the key (big-endian bytes as a number),
+/// its width in bytes, and whether it closes a range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawElem {
+    pub key: u128,
+    pub width: u8,
+    pub interval_end: bool,
+}
+
+fn cvt(r: isize) -> io::Result<usize> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+fn push_attr(buf: &mut Vec<u8>, kind: u16, data: &[u8]) {
+    let len = 4 + data.len();
+    buf.extend_from_slice(&(len as u16).to_ne_bytes());
+    buf.extend_from_slice(&kind.to_ne_bytes());
+    buf.extend_from_slice(data);
+    while !buf.len().is_multiple_of(4) {
+        buf.push(0);
+    }
+}
+
+/// Iterates the attributes of `buf`: (type without flags, payload).
+fn attrs(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at + 4 > buf.len() {
+            return None;
+        }
+        let len = u16::from_ne_bytes([buf[at], buf[at + 1]]) as usize;
+        let kind = u16::from_ne_bytes([buf[at + 2], buf[at + 3]]) & 0x3fff;
+        if len < 4 || at + len > buf.len() {
+            return None;
+        }
+        let data = &buf[at + 4..at + len];
+        at += (len + 3) & !3;
+        Some((kind, data))
+    })
+}
+
+/// Every element of `family`/`table`/`set`.
+pub fn dump(family: u8, table: &str, set: &str) -> io::Result<Vec<RawElem>> {
+    // SAFETY: plain socket(2); checked, then owned.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            NETLINK_NETFILTER,
+        )
+    };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let seq = 1u32;
+    let mut msg = Vec::with_capacity(128);
+    msg.extend_from_slice(&[0; 16]);
+    msg.extend_from_slice(&[family, 0, 0, 0]);
+    let mut t = table.as_bytes().to_vec();
+    t.push(0);
+    push_attr(&mut msg, NFTA_SET_ELEM_LIST_TABLE, &t);
+    let mut s = set.as_bytes().to_vec();
+    s.push(0);
+    push_attr(&mut msg, NFTA_SET_ELEM_LIST_SET, &s);
+    let len = msg.len() as u32;
+    msg[0..4].copy_from_slice(&len.to_ne_bytes());
+    msg[4..6].copy_from_slice(&(NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETSETELEM).to_ne_bytes());
+    msg[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    msg[8..12].copy_from_slice(&seq.to_ne_bytes());
+    // SAFETY: sockaddr_nl is plain data; zeroed addresses the kernel.
+    let mut to: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    to.nl_family = libc::AF_NETLINK as u16;
+    // SAFETY: valid fd, buffer and address of the given sizes.
+    cvt(unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            msg.as_ptr().cast(),
+            msg.len(),
+            0,
+            (&to as *const libc::sockaddr_nl).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    })?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        // SAFETY: valid fd and buffer.
+        let n = cvt(unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) })?;
+        let mut at = 0;
+        while at + 16 <= n {
+            let len = u32::from_ne_bytes(buf[at..at + 4].try_into().expect("4")) as usize;
+            let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
+            if len < 16 || at + len > n {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "bad netlink message",
+                ));
+            }
+            let body = &buf[at + 16..at + len];
+            match kind {
+                NLMSG_DONE => return Ok(out),
+                NLMSG_ERROR => {
+                    let errno = i32::from_ne_bytes(body[0..4].try_into().expect("4"));
+                    if errno == 0 {
+                        return Ok(out);
+                    }
+                    return Err(io::Error::from_raw_os_error(-errno));
+                }
+                k if k == (NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWSETELEM) && body.len() >= 4 => {
+                    for (a, data) in attrs(&body[4..]) {
+                        if a != NFTA_SET_ELEM_LIST_ELEMENTS {
+                            continue;
+                        }
+                        for (e, elem) in attrs(data) {
+                            if e != NFTA_LIST_ELEM {
+                                continue;
+                            }
+                            let mut key = 0u128;
+                            let mut width = 0u8;
+                            let mut end = false;
+                            for (f, v) in attrs(elem) {
+                                match f {
+                                    NFTA_SET_ELEM_KEY => {
+                                        for (d, val) in attrs(v) {
+                                            if d == NFTA_DATA_VALUE && val.len() <= 16 {
+                                                key = val
+                                                    .iter()
+                                                    .fold(0u128, |a, &b| a << 8 | u128::from(b));
+                                                width = val.len() as u8;
+                                            }
+                                        }
+                                    }
+                                    NFTA_SET_ELEM_FLAGS if v.len() >= 4 => {
+                                        let flags =
+                                            u32::from_be_bytes(v[0..4].try_into().expect("4"));
+                                        end = flags & NFT_SET_ELEM_INTERVAL_END != 0;
+                                    }
+                                    _ => {}
+                                }
+                            }
+                            out.push(RawElem {
+                                key,
+                                width,
+                                interval_end: end,
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+            at += (len + 3) & !3;
+        }
+    }
+}
+
+/// Turns interval elements (starts, and ends flagged `interval_end` one past the
+/// range) back into inclusive ranges of `width`-byte keys (4 or 16).
+pub fn to_ranges(elems: &[RawElem], width: usize) -> Result<Vec<(u128, u128)>, String> {
+    let max = if width == 4 {
+        u128::from(u32::MAX)
+    } else {
+        u128::MAX
+    };
+    let mut keys: Vec<(u128, bool)> = Vec::with_capacity(elems.len());
+    for e in elems {
+        if usize::from(e.width) != width {
+            return Err(format!(
+                "element of {} bytes in a {width}-byte set",
+                e.width
+            ));
+        }
+        keys.push((e.key, e.interval_end));
+    }
+    // Ends before starts at the same key (adjacent ranges).
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    let mut out = Vec::new();
+    let mut open: Option<u128> = None;
+    for (k, end) in keys {
+        match (end, open) {
+            (false, None) => open = Some(k),
+            (true, Some(s)) if k > s => {
+                out.push((s, k - 1));
+                open = None;
+            }
+            // The kernel also reports an interval end at 0 in some versions.
+            (true, None) => {}
+            (false, Some(s)) => {
+                // A start while one is open: the previous one was a single key
+                // without an end element, or an open range.
+                return Err(format!(
+                    "range starting at {s:#x} is not closed before {k:#x}"
+                ));
+            }
+            (true, Some(_)) => return Err("empty range".into()),
+        }
+    }
+    if let Some(s) = open {
+        out.push((s, max));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_from_elements() {
+        let e = |k: u32, end: bool| RawElem {
+            key: k.into(),
+            width: 4,
+            interval_end: end,
+        };
+        let elems = vec![
+            e(30, true),
+            e(10, false),
+            e(20, true),
+            e(20, false),
+            e(40, false),
+        ];
+        assert_eq!(
+            to_ranges(&elems, 4).unwrap(),
+            vec![(10, 19), (20, 29), (40, u128::from(u32::MAX))]
+        );
+        assert!(to_ranges(&[e(1, false), e(2, false)], 4).is_err());
+    }
+}

@@ -1,0 +1,237 @@
+//! Plain-text address sources, read line by line:
+//! - CIDR / range lists: one `1.2.3.0/24`, `1.2.3.4`, or `1.2.3.0-1.2.3.255` per
+//!   line (`#` and `;` comments) — `config list` files of format `cidr`, and
+//!   per-country files (`us.zone`, `us.txt`, `us.cidr`) in a GeoIP folder;
+//! - country CSV: `start,end,CC` with addresses or integers (ip-location-db's
+//!   `dbip-country-ipv4.csv` / `-num.csv`, IPFire/tor `geoip` files).
+
+use std::{
+    collections::{HashMap, HashSet},
+    fs::File,
+    io::{BufRead, BufReader},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::Path,
+};
+
+use super::{SourceError, ranges::CountryBuilder};
+
+fn open(path: &Path) -> Result<BufReader<File>, SourceError> {
+    File::open(path)
+        .map(|f| BufReader::with_capacity(64 * 1024, f))
+        .map_err(|e| SourceError::Io(format!("{}: {e}", path.display())))
+}
+
+/// Reads every line, handing each trimmed, comment-free, non-empty line to `f`
+/// with its number. Stops at the first error, naming the line.
+pub fn for_each_line(
+    path: &Path,
+    mut f: impl FnMut(&str) -> Result<(), String>,
+) -> Result<(), SourceError> {
+    let mut r = open(path)?;
+    let mut line = Vec::new();
+    let mut n = 0;
+    loop {
+        line.clear();
+        let got = r
+            .read_until(b'\n', &mut line)
+            .map_err(|e| SourceError::Io(e.to_string()))?;
+        if got == 0 {
+            return Ok(());
+        }
+        n += 1;
+        if line.len() > 4096 {
+            return Err(SourceError::Format(format!(
+                "{}:{n}: line too long (not a text list?)",
+                path.display()
+            )));
+        }
+        let text = std::str::from_utf8(&line)
+            .map_err(|_| SourceError::Format(format!("{}:{n}: not UTF-8 text", path.display())))?;
+        let text = strip_comment(text).trim();
+        if text.is_empty() || text.starts_with(';') {
+            continue;
+        }
+        f(text).map_err(|e| SourceError::Format(format!("{}:{n}: {e}", path.display())))?;
+    }
+}
+
+/// Cuts a `#` comment: at the line start or after whitespace (dnsmasq values
+/// such as `4#inet#fw4#set` keep theirs).
+fn strip_comment(line: &str) -> &str {
+    let b = line.as_bytes();
+    match (0..b.len()).find(|&i| b[i] == b'#' && (i == 0 || b[i - 1].is_ascii_whitespace())) {
+        Some(i) => &line[..i],
+        None => line,
+    }
+}
+
+/// `1.2.3.0/24`, `1.2.3.4`, `1.2.3.0-1.2.3.255`, `::/0` → pushed into `b`.
+pub fn push_net(b: &mut CountryBuilder, text: &str) -> Result<(), String> {
+    if let Some((a, len)) = text.split_once('/') {
+        let ip: IpAddr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{text}' is not a CIDR"))?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let len: u32 = len
+            .trim()
+            .parse()
+            .ok()
+            .filter(|l| *l <= max)
+            .ok_or_else(|| format!("'{text}' has a bad prefix length"))?;
+        b.push_cidr(ip, len);
+        Ok(())
+    } else if let Some((s, e)) = text.split_once('-') {
+        let s: IpAddr = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{text}' is not a range"))?;
+        let e: IpAddr = e
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{text}' is not a range"))?;
+        b.push_range(s, e)
+    } else {
+        let ip: IpAddr = text
+            .parse()
+            .map_err(|_| format!("'{text}' is not an address"))?;
+        b.push_range(ip, ip)
+    }
+}
+
+/// A CIDR/range list file.
+pub fn read_nets(path: &Path) -> Result<CountryBuilder, SourceError> {
+    let mut b = CountryBuilder::default();
+    for_each_line(path, |l| push_net(&mut b, l))?;
+    Ok(b)
+}
+
+/// An address column: dotted / colon form, or an integer (the `-num.csv` files).
+fn csv_addr(text: &str, v6_hint: bool) -> Result<IpAddr, String> {
+    let t = text.trim().trim_matches('"');
+    if let Ok(ip) = t.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    let n: u128 = t.parse().map_err(|_| format!("'{t}' is not an address"))?;
+    Ok(if !v6_hint && n <= u128::from(u32::MAX) {
+        IpAddr::V4(Ipv4Addr::from(n as u32))
+    } else {
+        IpAddr::V6(Ipv6Addr::from(n))
+    })
+}
+
+/// Reads a `start,end,CC` CSV. `v6` says how integer columns are meant (the
+/// `ipv6-num` files); files named `*ipv6*` set it. Returns the row count.
+pub fn extract_csv(
+    path: &Path,
+    wanted: Option<&HashSet<[u8; 2]>>,
+    out: &mut HashMap<[u8; 2], CountryBuilder>,
+) -> Result<usize, SourceError> {
+    let v6 = path.to_string_lossy().contains("ipv6");
+    let mut rows = 0;
+    for_each_line(path, |l| {
+        let mut cols = l.split(',');
+        let (Some(s), Some(e), Some(cc)) = (cols.next(), cols.next(), cols.next()) else {
+            return Err(format!("'{l}' is not start,end,country"));
+        };
+        rows += 1;
+        let cc = cc.trim().trim_matches('"').as_bytes();
+        if cc.len() != 2
+            || !cc.iter().all(u8::is_ascii_alphabetic)
+            || cc.eq_ignore_ascii_case(b"zz")
+        {
+            // ZZ, "-", empty: unassigned space.
+            return Ok(());
+        }
+        let cc = [cc[0].to_ascii_lowercase(), cc[1].to_ascii_lowercase()];
+        if wanted.is_some_and(|w| !w.contains(&cc)) {
+            return Ok(());
+        }
+        let (s, e) = (csv_addr(s, v6)?, csv_addr(e, v6)?);
+        out.entry(cc).or_default().push_range(s, e)
+    })?;
+    Ok(rows)
+}
+
+/// A folder of per-country files: `<cc>.<anything>` (`us.zone`, `us-aggregated.zone`,
+/// `us.txt`), each a CIDR/range list. Returns how many files were read.
+pub fn extract_dir(
+    dir: &Path,
+    wanted: Option<&HashSet<[u8; 2]>>,
+    out: &mut HashMap<[u8; 2], CountryBuilder>,
+) -> Result<usize, SourceError> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| SourceError::Io(format!("{}: {e}", dir.display())))?;
+    let mut files = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| SourceError::Io(e.to_string()))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let b = name.as_bytes();
+        if b.len() < 3
+            || !b[..2].iter().all(u8::is_ascii_alphabetic)
+            || b[2].is_ascii_alphanumeric()
+        {
+            continue;
+        }
+        let cc = [b[0].to_ascii_lowercase(), b[1].to_ascii_lowercase()];
+        if wanted.is_some_and(|w| !w.contains(&cc)) {
+            continue;
+        }
+        let builder = out.entry(cc).or_default();
+        for_each_line(&entry.path(), |l| push_net(builder, l))?;
+        files += 1;
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::mmdb::tests::tempfile_path::TempPath;
+
+    #[test]
+    fn csv_both_forms() {
+        let f = TempPath::new("csv");
+        std::fs::write(
+            &f.0,
+            "1.0.0.0,1.0.0.255,AU\n1.0.1.0,1.0.3.255,CN\n16778240,16779263,au\n2001::,2001::ffff,US\n3.0.0.0,3.0.0.9,ZZ\n",
+        )
+        .unwrap();
+        let mut out = HashMap::new();
+        assert_eq!(extract_csv(&f.0, None, &mut out).unwrap(), 5);
+        let au = out.remove(b"au").unwrap().build();
+        assert_eq!(au.v4.len(), 2);
+        assert!(au.contains("1.0.5.1".parse().unwrap()));
+        assert!(out.remove(b"us").unwrap().build().v6.len() == 1);
+        assert!(out.contains_key(b"cn"));
+        assert!(!out.contains_key(b"zz"));
+
+        std::fs::write(&f.0, "1.0.0.0,1.0.0.255,AU\nbroken line\n").unwrap();
+        let err = extract_csv(&f.0, None, &mut HashMap::new()).unwrap_err();
+        assert!(err.to_string().contains(":2:"), "{err}");
+    }
+
+    #[test]
+    fn cidr_lists_and_dirs() {
+        let d = TempPath::new("dir");
+        std::fs::create_dir(&d.0).unwrap();
+        std::fs::write(
+            d.0.join("us.zone"),
+            "# US\n1.2.3.0/24\n1.2.4.0 - 1.2.4.255\n5.5.5.5\n2001:db8::/32 # v6\n",
+        )
+        .unwrap();
+        std::fs::write(d.0.join("cn-aggregated.zone"), "9.0.0.0/8\n").unwrap();
+        std::fs::write(d.0.join("README"), "not a country\n").unwrap();
+        let mut out = HashMap::new();
+        assert_eq!(extract_dir(&d.0, None, &mut out).unwrap(), 2);
+        let us = out.remove(b"us").unwrap().build();
+        assert_eq!(us.v4.ranges().len(), 2);
+        assert_eq!(us.v6.len(), 1);
+        std::fs::write(d.0.join("us.zone"), "1.2.3.0/33\n").unwrap();
+        assert!(extract_dir(&d.0, None, &mut HashMap::new()).is_err());
+        let mut b = CountryBuilder::default();
+        assert!(push_net(&mut b, "1.2.3.4-::1").is_err());
+        assert!(push_net(&mut b, "hello").is_err());
+    }
+}

@@ -1,0 +1,435 @@
+//! `wgsplit lists update`: fetch what has a URL with the tools the router has,
+//! check it, keep the last good copy, extract only what the rules use, and
+//! record the outcome in a small JSON state file that `lists show` and `status`
+//! read. The kernel swap is done by the caller (see [`super::kernel`]).
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use serde::{Deserialize, Serialize};
+
+use super::{SourceError, domains, geoip, ranges::CountrySet};
+use crate::config::{Config, DEFAULT_LISTS_DIR, List, ListFormat};
+
+/// Largest download accepted (a full DB-IP mmdb is ~8 MB, dlc.dat ~2.5 MB,
+/// Loyalsoldier's geoip.dat ~20 MB).
+pub const MAX_BYTES: u64 = 96 << 20;
+/// A new copy may not shrink below this share of the previous one.
+pub const MIN_RATIO: f64 = 0.5;
+pub const STATE_FILE: &str = "state.json";
+
+/// The outcome of the last update of one source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceState {
+    /// Unix seconds of the last attempt and of the last success.
+    pub attempted: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<i64>,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// GeoIP: country → [IPv4 ranges, IPv6 ranges]; a list: its entry count.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub countries: BTreeMap<String, [usize; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geoip: Option<SourceState>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lists: BTreeMap<String, SourceState>,
+}
+
+/// The lists folder of a config.
+pub fn lists_dir(config: &Config) -> PathBuf {
+    PathBuf::from(
+        config
+            .geoip
+            .as_ref()
+            .map_or(DEFAULT_LISTS_DIR, |g| g.dir_or_default()),
+    )
+}
+
+pub fn read_state(dir: &Path) -> State {
+    std::fs::read_to_string(dir.join(STATE_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+pub fn write_state(dir: &Path, state: &State) -> Result<(), SourceError> {
+    std::fs::create_dir_all(dir).map_err(|e| SourceError::Io(format!("{}: {e}", dir.display())))?;
+    let text = serde_json::to_string_pretty(state).expect("plain data");
+    crate::config::write_atomic(&dir.join(STATE_FILE), text.as_bytes())
+        .map_err(|e| SourceError::Io(e.to_string()))
+}
+
+/// Is a scheduled update due? (`update_hours` 0 = never.)
+pub fn due(config: &Config, state: &State, now: i64) -> bool {
+    let hours = config
+        .geoip
+        .as_ref()
+        .map_or(24, |g| g.update_hours_or_default());
+    if hours == 0 {
+        return false;
+    }
+    let has_url = config.geoip.as_ref().is_some_and(|g| g.url.is_some())
+        || config.lists.iter().any(|l| l.url.is_some());
+    let last = state
+        .geoip
+        .iter()
+        .chain(state.lists.values())
+        .map(|s| s.attempted)
+        .min()
+        .unwrap_or(0);
+    has_url && now - last >= i64::from(hours) * 3600
+}
+
+/// Downloads `url` to `dest` with the first tool the system has
+/// (uclient-fetch, wget, curl), or copies a `file:///` URL.
+pub fn fetch(url: &str, dest: &Path) -> Result<u64, SourceError> {
+    let _ = std::fs::remove_file(dest);
+    if let Some(path) = url.strip_prefix("file://") {
+        std::fs::copy(path, dest).map_err(|e| SourceError::Io(format!("{url}: {e}")))?;
+    } else {
+        let d = dest.to_string_lossy();
+        let tools: [(&str, Vec<&str>); 3] = [
+            ("uclient-fetch", vec!["-q", "-T", "60", "-O", &d, url]),
+            ("wget", vec!["-q", "-T", "60", "-O", &d, url]),
+            (
+                "curl",
+                vec![
+                    "-fsSL",
+                    "--max-time",
+                    "600",
+                    "--max-filesize",
+                    "100663296",
+                    "-o",
+                    &d,
+                    url,
+                ],
+            ),
+        ];
+        let (tool, args) = tools.iter().find(|(t, _)| on_path(t)).ok_or_else(|| {
+            SourceError::Io("no download tool (uclient-fetch, wget or curl)".into())
+        })?;
+        let out = Command::new(tool)
+            .args(args)
+            .output()
+            .map_err(|e| SourceError::Io(format!("{tool}: {e}")))?;
+        if !out.status.success() {
+            let _ = std::fs::remove_file(dest);
+            let msg = String::from_utf8_lossy(&out.stderr);
+            return Err(SourceError::Io(format!(
+                "{tool} {url}: {} {}",
+                out.status,
+                msg.lines().last().unwrap_or("").trim()
+            )));
+        }
+    }
+    let size = std::fs::metadata(dest)
+        .map_err(|e| SourceError::Io(format!("{}: {e}", dest.display())))?
+        .len();
+    if size == 0 || size > MAX_BYTES {
+        let _ = std::fs::remove_file(dest);
+        return Err(SourceError::Check(format!("{url}: {size} bytes")));
+    }
+    Ok(size)
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+}
+
+/// Checks new country data against the previous extract: every used country
+/// must be present, and none may shrink below [`MIN_RATIO`] of what it was.
+pub fn check_countries(
+    new: &BTreeMap<String, CountrySet>,
+    old: &BTreeMap<String, [usize; 2]>,
+) -> Result<(), SourceError> {
+    if !new.is_empty() && new.values().all(CountrySet::is_empty) {
+        return Err(SourceError::Check(
+            "none of the used countries is in the file".into(),
+        ));
+    }
+    for (cc, set) in new {
+        let before = old.get(cc).copied().unwrap_or([0, 0]);
+        let now = [set.v4.len(), set.v6.len()];
+        for (fam, b, n) in [("IPv4", before[0], now[0]), ("IPv6", before[1], now[1])] {
+            if (n as f64) < (b as f64) * MIN_RATIO {
+                return Err(SourceError::Check(format!(
+                    "{cc} {fam} would shrink from {b} to {n} ranges"
+                )));
+            }
+        }
+        if set.v4.is_empty() && set.v6.is_empty() {
+            return Err(SourceError::Check(format!("{cc} is not in the file")));
+        }
+    }
+    Ok(())
+}
+
+/// What an update did, for the command's output.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Countries extracted (and stored) this run.
+    pub countries: BTreeMap<String, CountrySet>,
+    pub messages: Vec<String>,
+    pub failed: usize,
+}
+
+/// Updates the GeoIP extract: fetch (if a URL), extract the used countries,
+/// check, store. On any failure the stored data stays as it was.
+pub fn update_geoip(config: &Config, state: &mut State, now: i64, out: &mut Outcome) {
+    let Some(g) = &config.geoip else { return };
+    let dir = lists_dir(config);
+    let wanted = geoip::used_countries(config);
+    let previous = state.geoip.clone().unwrap_or_default();
+    let mut s = SourceState {
+        attempted: now,
+        updated: previous.updated,
+        countries: previous.countries.clone(),
+        ..Default::default()
+    };
+    let result = (|| -> Result<BTreeMap<String, CountrySet>, SourceError> {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| SourceError::Io(format!("{}: {e}", dir.display())))?;
+        let (source, temporary) = match (&g.url, &g.path) {
+            (Some(url), path) => {
+                let name = url.rsplit('/').next().unwrap_or("geoip");
+                let tmp = dir.join(format!(".download-{name}"));
+                fetch(url, &tmp)?;
+                (tmp, path.clone())
+            }
+            (None, Some(path)) => (PathBuf::from(path), None),
+            (None, None) => return Err(SourceError::Check("no path or url".into())),
+        };
+        let format = geoip::detect(
+            Path::new(g.url.as_deref().or(g.path.as_deref()).unwrap_or("")),
+            g.format,
+        );
+        let extracted = geoip::extract(&source, format, Some(&wanted));
+        let checked = extracted.and_then(|x| check_countries(&x, &previous.countries).map(|()| x));
+        if g.url.is_some() {
+            match (&checked, temporary) {
+                // Keep the good download where the config says; else drop it.
+                (Ok(_), Some(path)) => std::fs::rename(&source, &path)
+                    .map_err(|e| SourceError::Io(format!("{path}: {e}")))?,
+                _ => {
+                    let _ = std::fs::remove_file(&source);
+                }
+            }
+        }
+        let data = checked?;
+        for (cc, set) in &data {
+            geoip::store(&dir, cc, set)?;
+        }
+        Ok(data)
+    })();
+    match result {
+        Ok(data) => {
+            s.ok = true;
+            s.updated = Some(now);
+            s.countries = data
+                .iter()
+                .map(|(cc, c)| (cc.clone(), [c.v4.len(), c.v6.len()]))
+                .collect();
+            for (cc, c) in &data {
+                out.messages.push(format!(
+                    "geoip {cc}: {} IPv4 + {} IPv6 ranges",
+                    c.v4.len(),
+                    c.v6.len()
+                ));
+            }
+            out.countries = data;
+        }
+        Err(e) => {
+            s.ok = false;
+            s.error = Some(e.to_string());
+            out.failed += 1;
+            out.messages
+                .push(format!("geoip: {e} (keeping the previous data)"));
+        }
+    }
+    state.geoip = Some(s);
+}
+
+/// Counts the domain entries of a list file read as `list` (the file may be a
+/// candidate download at another path).
+fn count_entries(list: &List, path: &Path) -> Result<usize, SourceError> {
+    let candidate = List {
+        path: path.to_string_lossy().into_owned(),
+        ..list.clone()
+    };
+    if list.format.unwrap_or_default() == ListFormat::Cidr {
+        let b = super::plain::read_nets(path)?;
+        return Ok(b.build().len());
+    }
+    domains::for_each(&candidate, &mut |_| {})
+}
+
+/// Updates every list with a URL. Lists sharing a path and URL (several
+/// categories of one geosite.dat) are fetched once and must all pass.
+pub fn update_lists(config: &Config, state: &mut State, now: i64, out: &mut Outcome) {
+    let mut groups: BTreeMap<(String, String), Vec<&List>> = BTreeMap::new();
+    for l in &config.lists {
+        if let Some(url) = &l.url {
+            groups
+                .entry((l.path.clone(), url.clone()))
+                .or_default()
+                .push(l);
+        }
+    }
+    for ((path, url), lists) in groups {
+        let tmp = PathBuf::from(format!("{path}.download"));
+        let result = (|| -> Result<Vec<(String, usize)>, SourceError> {
+            if let Some(parent) = Path::new(&path).parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| SourceError::Io(format!("{}: {e}", parent.display())))?;
+            }
+            fetch(&url, &tmp)?;
+            let mut counts = Vec::new();
+            for l in &lists {
+                let n = count_entries(l, &tmp)
+                    .map_err(|e| SourceError::Check(format!("list {}: {e}", l.name)))?;
+                let before = state
+                    .lists
+                    .get(&l.name)
+                    .and_then(|s| s.entries)
+                    .unwrap_or(0);
+                if n == 0 || (n as f64) < before as f64 * MIN_RATIO {
+                    return Err(SourceError::Check(format!(
+                        "list {} would go from {before} to {n} entries",
+                        l.name
+                    )));
+                }
+                counts.push((l.name.clone(), n));
+            }
+            std::fs::rename(&tmp, &path).map_err(|e| SourceError::Io(format!("{path}: {e}")))?;
+            Ok(counts)
+        })();
+        match result {
+            Ok(counts) => {
+                for (name, n) in counts {
+                    out.messages.push(format!("list {name}: {n} entries"));
+                    state.lists.insert(
+                        name,
+                        SourceState {
+                            attempted: now,
+                            updated: Some(now),
+                            ok: true,
+                            entries: Some(n),
+                            ..Default::default()
+                        },
+                    );
+                }
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                out.failed += 1;
+                for l in lists {
+                    out.messages
+                        .push(format!("list {}: {e} (keeping the previous copy)", l.name));
+                    let s = state.lists.entry(l.name.clone()).or_default();
+                    s.attempted = now;
+                    s.ok = false;
+                    s.error = Some(e.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// Countries whose stored extract is missing (to extract from `path` at start).
+pub fn missing_countries(config: &Config) -> BTreeSet<String> {
+    let dir = lists_dir(config);
+    geoip::used_countries(config)
+        .into_iter()
+        .filter(|cc| !geoip::country_file(&dir, cc).exists())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::{mmdb::tests::tempfile_path::TempPath, ranges::CountryBuilder};
+
+    fn set(v4: usize) -> CountrySet {
+        let mut b = CountryBuilder::default();
+        for i in 0..v4 {
+            b.v4.push((i as u32 * 4, i as u32 * 4 + 1));
+        }
+        b.build()
+    }
+
+    #[test]
+    fn shrinking_is_refused() {
+        let old: BTreeMap<String, [usize; 2]> = [("us".to_string(), [100, 0])].into();
+        let ok: BTreeMap<String, CountrySet> = [("us".to_string(), set(60))].into();
+        assert!(check_countries(&ok, &old).is_ok());
+        let bad: BTreeMap<String, CountrySet> = [("us".to_string(), set(40))].into();
+        assert!(matches!(
+            check_countries(&bad, &old),
+            Err(SourceError::Check(_))
+        ));
+        let gone: BTreeMap<String, CountrySet> = [("us".to_string(), set(0))].into();
+        assert!(check_countries(&gone, &BTreeMap::new()).is_err());
+    }
+
+    #[test]
+    fn geoip_update_keeps_old_data_on_failure() {
+        let d = TempPath::new("update");
+        std::fs::create_dir(&d.0).unwrap();
+        let src = d.0.join("src-ipv4.csv");
+        std::fs::write(&src, "1.0.0.0,1.0.0.255,US\n2.0.0.0,2.0.0.255,US\n").unwrap();
+        let text = format!(
+            "config server\n\toption address 10.9.0.1/24\n\toption private_key '4EqAuesGDDDllVFRw6LW42qz0RGOaO4UN+emBozZgU0='\n\
+             config geoip 'geoip'\n\toption url 'file://{}'\n\toption dir '{}/lists'\n\toption format csv\n\
+             config client 'c'\n\tlist address '10.9.0.2/32'\n\toption public_key 'HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw='\n\
+             config rule\n\toption client 'c'\n\toption action 'block'\n\tlist geoip 'us'\n",
+            src.display(),
+            d.0.display()
+        );
+        let config = crate::config::parse_valid(&text).unwrap();
+        let dir = lists_dir(&config);
+        let mut state = State::default();
+        let mut out = Outcome::default();
+        update_geoip(&config, &mut state, 100, &mut out);
+        assert_eq!(out.failed, 0, "{:?}", out.messages);
+        assert_eq!(state.geoip.as_ref().unwrap().countries["us"], [2, 0]);
+        let before = std::fs::read_to_string(geoip::country_file(&dir, "us")).unwrap();
+        // Truncated/garbage, then shrunk: both refused, the extract unchanged.
+        for bad in ["1.0.0.0,1.0.0.2", "1.0.0.0,1.0.0.255,CN\n"] {
+            std::fs::write(&src, bad).unwrap();
+            let mut out = Outcome::default();
+            update_geoip(&config, &mut state, 200, &mut out);
+            assert_eq!(out.failed, 1);
+            let s = state.geoip.as_ref().unwrap();
+            assert!(!s.ok && s.error.is_some());
+            assert_eq!(s.updated, Some(100));
+            assert_eq!(s.countries["us"], [2, 0]);
+            assert_eq!(
+                std::fs::read_to_string(geoip::country_file(&dir, "us")).unwrap(),
+                before
+            );
+        }
+        // No download left behind.
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".download"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        write_state(&dir, &state).unwrap();
+        assert_eq!(read_state(&dir), state);
+        assert!(due(&config, &state, 200 + 24 * 3600));
+        assert!(!due(&config, &state, 300));
+    }
+}

@@ -1,0 +1,67 @@
+'use strict';
+'require view';
+'require uci';
+'require ui';
+'require wgsplit.common as common';
+
+return view.extend({
+	load: function() {
+		return uci.load('wgsplit');
+	},
+
+	handleExplain: function(clientEl, destEl, outEl) {
+		const client = clientEl.value, dest = destEl.value.trim();
+		const okDest = dest !== '' && (common.checks.cidr(dest) === true || common.checks.domain(dest) === true);
+		if (!client || !okDest) {
+			outEl.replaceChildren(E('div', { 'class': 'alert-message warning' },
+				_('Pick a client and enter a domain or an IP address.')));
+			return Promise.resolve();
+		}
+		outEl.replaceChildren(E('em', { 'class': 'spinning' }, _('Asking wgsplit…')));
+		return common.callExplain(client, dest).then(function(res) {
+			if (!L.isObject(res) || res.error) {
+				outEl.replaceChildren(E('div', { 'class': 'alert-message warning' },
+					_('No answer: %s').format((res && res.error) || _('unknown error'))));
+				return;
+			}
+			const rows = [
+				[ _('Client'), res.client || client ],
+				[ _('Destination'), res.dest || dest ],
+				[ _('Addresses'), Array.isArray(res.addresses) ? res.addresses.join(', ') : (res.addresses || '-') ],
+				[ _('Action'), E('strong', { 'id': 'wgsplit-explain-action' }, res.action || '-') ],
+				[ _('Route'), res.route || res.via || res.upstream || '-' ],
+				[ _('Decided by'), res.rule || (res.default ? _('the client\'s default') : '-') ]
+			];
+			if (res.reason)
+				rows.push([ _('Why'), res.reason ]);
+			outEl.replaceChildren(E('table', { 'class': 'table', 'id': 'wgsplit-explain-result' },
+				rows.map(r => E('tr', { 'class': 'tr' }, [ E('td', { 'class': 'td left', 'style': 'width:33%' }, r[0]), E('td', { 'class': 'td left' }, r[1]) ]))));
+		});
+	},
+
+	render: function() {
+		const clients = uci.sections('wgsplit', 'client').map(c => c['.name']);
+		const clientEl = E('select', { 'class': 'cbi-input-select', 'id': 'wgsplit-explain-client' },
+			clients.map(c => E('option', { 'value': c }, c)));
+		const destEl = E('input', { 'type': 'text', 'class': 'cbi-input-text', 'id': 'wgsplit-explain-dest', 'placeholder': 'netflix.com / 8.8.8.8' });
+		const outEl = E('div', { 'id': 'wgsplit-explain-out' });
+
+		return E('div', { 'class': 'cbi-map' }, [
+			E('h2', _('WireGuard Split: Explain')),
+			E('div', { 'class': 'cbi-map-descr' },
+				_('Which way does a connection go? Pick a client and a destination to see the route and the rule that decided it.')),
+			E('div', { 'class': 'cbi-section' }, [
+				E('div', { 'class': 'cbi-value' }, [ E('label', { 'class': 'cbi-value-title' }, _('Client')), E('div', { 'class': 'cbi-value-field' }, clientEl) ]),
+				E('div', { 'class': 'cbi-value' }, [ E('label', { 'class': 'cbi-value-title' }, _('Destination')), E('div', { 'class': 'cbi-value-field' }, destEl) ]),
+				E('div', { 'class': 'cbi-value' }, [ E('label', { 'class': 'cbi-value-title' }, ''), E('div', { 'class': 'cbi-value-field' },
+					E('button', { 'class': 'btn cbi-button cbi-button-action', 'id': 'wgsplit-explain-go',
+						'click': ui.createHandlerFn(this, 'handleExplain', clientEl, destEl, outEl) }, _('Explain'))) ]),
+				outEl
+			])
+		]);
+	},
+
+	handleSaveApply: null,
+	handleSave: null,
+	handleReset: null
+});

@@ -1,0 +1,329 @@
+'use strict';
+'require baseclass';
+'require rpc';
+
+/*
+ * Shared pieces of the wgsplit pages: the rpc calls into the rpcd plugin
+ * (/usr/libexec/rpcd/wgsplit, which runs the wgsplit CLI) and the value
+ * checks, kept the same as `wgsplit config check` (see the README's config
+ * reference) so a form that saves is a config the daemon accepts.
+ */
+
+const callStatus = rpc.declare({
+	object: 'wgsplit',
+	method: 'status',
+	expect: { }
+});
+
+const callExplain = rpc.declare({
+	object: 'wgsplit',
+	method: 'explain',
+	params: [ 'client', 'dest' ],
+	expect: { }
+});
+
+const callClientConf = rpc.declare({
+	object: 'wgsplit',
+	method: 'client_conf',
+	params: [ 'name' ],
+	expect: { }
+});
+
+const callClientQr = rpc.declare({
+	object: 'wgsplit',
+	method: 'client_qr',
+	params: [ 'name' ],
+	expect: { }
+});
+
+const callUpstreamImport = rpc.declare({
+	object: 'wgsplit',
+	method: 'upstream_import',
+	params: [ 'name', 'conf' ],
+	expect: { }
+});
+
+const callGenkey = rpc.declare({
+	object: 'wgsplit',
+	method: 'genkey',
+	expect: { }
+});
+
+const callConfigCheck = rpc.declare({
+	object: 'wgsplit',
+	method: 'config_check',
+	expect: { }
+});
+
+/* ---- value checks: each returns true or an error message ---- */
+
+const RE_NAME = /^[A-Za-z0-9_]{1,32}$/;
+const RE_IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+const RE_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$/;
+const RE_LABEL = /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
+
+function parseIPv4(s) {
+	const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+	if (!m)
+		return null;
+	const b = m.slice(1).map(Number);
+	if (b.some(x => x > 255) || m.slice(1).some(x => x.length > 1 && x[0] == '0'))
+		return null;
+	return ((b[0] << 24) >>> 0) + (b[1] << 16) + (b[2] << 8) + b[3];
+}
+
+function isIPv6(s) {
+	if (!/^[0-9A-Fa-f:.]+$/.test(s) || s.indexOf(':') < 0)
+		return false;
+	const dbl = s.split('::');
+	if (dbl.length > 2)
+		return false;
+	let groups = 0;
+	for (const part of dbl) {
+		if (part === '')
+			continue;
+		const g = part.split(':');
+		for (let i = 0; i < g.length; i++) {
+			if (i == g.length - 1 && g[i].indexOf('.') >= 0 && part === dbl[dbl.length - 1]) {
+				if (parseIPv4(g[i]) === null)
+					return false;
+				groups += 2;
+			}
+			else if (/^[0-9A-Fa-f]{1,4}$/.test(g[i]))
+				groups++;
+			else
+				return false;
+		}
+	}
+	return dbl.length == 2 ? groups < 8 : groups == 8;
+}
+
+function checkCidr(value, family) {
+	const parts = String(value).split('/');
+	if (parts.length > 2)
+		return _('Expecting an IP address or CIDR, e.g. 8.8.8.0/24 or 2001:db8::/32');
+	const v4 = parseIPv4(parts[0]) !== null, v6 = !v4 && isIPv6(parts[0]);
+	if (!v4 && !v6)
+		return _('Expecting an IP address or CIDR, e.g. 8.8.8.0/24 or 2001:db8::/32');
+	if ((family == 4 && !v4) || (family == 6 && !v6))
+		return family == 4 ? _('Expecting an IPv4 address') : _('Expecting an IPv6 address');
+	if (parts.length == 2) {
+		if (!/^\d{1,3}$/.test(parts[1]) || +parts[1] > (v4 ? 32 : 128))
+			return _('Prefix length must be 0–%d').format(v4 ? 32 : 128);
+	}
+	return true;
+}
+
+function checkHostPort(value, portRequired) {
+	let host = String(value), port = null;
+	let m = /^\[([^\]]+)\](?::(\d+))?$/.exec(host);
+	if (m) {
+		if (!isIPv6(m[1]))
+			return _('Expecting [IPv6]:port');
+		port = m[2];
+	}
+	else if (isIPv6(host)) {
+		port = null;
+	}
+	else {
+		m = /^([^:]+)(?::(\d+))?$/.exec(host);
+		if (!m)
+			return _('Expecting host:port');
+		host = m[1];
+		port = m[2];
+		if (parseIPv4(host) === null) {
+			const labels = host.replace(/\.$/, '').split('.');
+			if (host.length > 253 || !labels.every(l => RE_LABEL.test(l)) || /^\d+$/.test(labels[labels.length - 1]))
+				return _('Expecting a host name or IP address');
+		}
+	}
+	if (port == null)
+		return portRequired ? _('A port is required, e.g. vpn.example.net:51820') : true;
+	if (!(+port >= 1 && +port <= 65535))
+		return _('Port must be 1–65535');
+	return true;
+}
+
+const checks = {
+	name(value) {
+		return RE_NAME.test(value) ? true : _('Use letters, digits and _ (at most 32)');
+	},
+
+	ifname(value) {
+		return (value == null || value === '' || RE_IFNAME.test(value))
+			? true : _('Interface names have at most 15 letters, digits, _ . -');
+	},
+
+	key(value) {
+		return (value == null || value === '' || RE_KEY.test(value))
+			? true : _('Expecting a base64 WireGuard key (44 characters ending in =)');
+	},
+
+	domain(value) {
+		let d = String(value);
+		if (d.startsWith('*.'))
+			d = d.substring(2);
+		else if (d.startsWith('='))
+			d = d.substring(1);
+		d = d.replace(/\.$/, '');
+		// as the daemon: labels of letters, digits, - and _, at most 63 each
+		if (d === '' || d.length > 253 || !d.split('.').every(l => /^[A-Za-z0-9_-]{1,63}$/.test(l)))
+			return _('Expecting a domain: google.com, *.google.com or =google.com');
+		return true;
+	},
+
+	cidr(value) { return checkCidr(value, 0); },
+	cidr4(value) { return checkCidr(value, 4); },
+	cidr6(value) { return checkCidr(value, 6); },
+
+	cidrPrefix(value, family) {
+		const r = checkCidr(value, family);
+		if (r !== true)
+			return r;
+		return String(value).indexOf('/') > 0 ? true : _('A prefix length is required, e.g. 10.8.0.1/24');
+	},
+
+	port(value) {
+		const m = /^(?:(tcp|udp):)?(\d{1,5})(?:-(\d{1,5}))?$/.exec(String(value));
+		if (!m)
+			return _('Expecting tcp:443, udp:5000-6000 or 443');
+		const lo = +m[2], hi = m[3] != null ? +m[3] : lo;
+		if (lo < 1 || hi > 65535 || lo > hi)
+			return _('Ports are 1–65535, low-high');
+		return true;
+	},
+
+	geoip(value) {
+		return /^!?[A-Za-z]{2}$/.test(value) ? true : _('Expecting a two-letter country code (us) or !cn');
+	},
+
+	expires(value) {
+		if (value == null || value === '')
+			return true;
+		let m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+		if (!m)
+			m = /^(\d{4})-(\d{2})-(\d{2})[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.exec(value);
+		if (!m)
+			return _('Expecting YYYY-MM-DD or an RFC 3339 time');
+		const d = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3]));
+		if (d.getUTCMonth() != +m[2] - 1 || d.getUTCDate() != +m[3])
+			return _('No such date');
+		return true;
+	},
+
+	endpoint(value) { return checkHostPort(value, true); },
+	serverEndpoint(value) { return checkHostPort(value, false); },
+
+	ipPort(value) {
+		let m = /^\[([^\]]+)\]:(\d+)$/.exec(value) || /^([^:]+):(\d+)$/.exec(value);
+		if (!m && (parseIPv4(value) !== null || isIPv6(value)))
+			return true;
+		if (!m || (parseIPv4(m[1]) === null && !isIPv6(m[1])))
+			return _('Expecting an IP address, optionally with :port');
+		return (+m[2] >= 1 && +m[2] <= 65535) ? true : _('Port must be 1–65535');
+	},
+
+	socketAddr(value) {
+		const m = /^\[([^\]]+)\]:(\d+)$/.exec(value) || /^([^:\[\]]+):(\d+)$/.exec(value);
+		if (!m || (parseIPv4(m[1]) === null && !isIPv6(m[1])))
+			return _('Expecting IP:port, e.g. 127.0.0.1:8274 or [::1]:8274');
+		return (+m[2] >= 1 && +m[2] <= 65535) ? true : _('Port must be 1–65535');
+	},
+
+	ipAddr(value) {
+		return (parseIPv4(value) !== null || isIPv6(value)) ? true : _('Expecting an IP address');
+	},
+
+	hexMask(value) {
+		return /^0x[0-9A-Fa-f]{1,8}$/.test(value) && parseInt(value, 16) != 0
+			? true : _('Expecting a non-zero 32-bit hex mask, e.g. 0xff000000');
+	},
+
+	path(value) {
+		return /^\/[^\0]*$/.test(value) ? true : _('Expecting an absolute path on the router');
+	},
+
+	url(value) {
+		return (value == null || value === '' || /^https?:\/\/[^\s\/]+(\/\S*)?$/.test(value))
+			? true : _('Expecting an http:// or https:// URL');
+	}
+};
+
+/* Address inside an IPv4 pool "a.b.c.d/len"? (IPv6 pools are left to the daemon.) */
+function inPool4(addr, pool) {
+	const a = parseIPv4(String(addr).split('/')[0]);
+	const p = String(pool || '').split('/');
+	const base = parseIPv4(p[0]), len = +p[1];
+	if (a === null || base === null || !(len >= 0 && len <= 32))
+		return true;
+	const mask = len == 0 ? 0 : ((~0 << (32 - len)) >>> 0);
+	return ((a & mask) >>> 0) == ((base & mask) >>> 0);
+}
+
+/* Next free /32 in the server pool, for a new client. */
+function nextAddress(pool, used) {
+	const p = String(pool || '').split('/');
+	const base = parseIPv4(p[0]), len = +p[1];
+	if (base === null || !(len >= 8 && len <= 30))
+		return null;
+	const mask = (~0 << (32 - len)) >>> 0;
+	const net = (base & mask) >>> 0, bcast = (net | (~mask >>> 0)) >>> 0;
+	const taken = {};
+	taken[base] = true;
+	for (const u of used || [])
+		taken[parseIPv4(String(u).split('/')[0])] = true;
+	for (let a = net + 1; a < bcast; a++)
+		if (!taken[a])
+			return [ a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255 ].join('.') + '/32';
+	return null;
+}
+
+/* Wrap a check as a LuCI validate function; empty values pass (rmempty handles "required"). */
+function validator(check, arg) {
+	return function(section_id, value) {
+		if (value == null || value === '')
+			return true;
+		return checks[check](value, arg);
+	};
+}
+
+function formatBytes(n) {
+	n = +n || 0;
+	const u = [ 'B', 'KiB', 'MiB', 'GiB', 'TiB' ];
+	let i = 0;
+	while (n >= 1024 && i < u.length - 1) {
+		n /= 1024;
+		i++;
+	}
+	return (i ? n.toFixed(1) : String(n)) + ' ' + u[i];
+}
+
+function formatAgo(ts) {
+	ts = +ts || 0;
+	if (ts <= 0)
+		return _('never');
+	const s = Math.max(0, Math.floor(Date.now() / 1000 - ts));
+	if (s < 60)
+		return _('%ds ago').format(s);
+	if (s < 3600)
+		return _('%dm ago').format(Math.floor(s / 60));
+	if (s < 86400)
+		return _('%dh ago').format(Math.floor(s / 3600));
+	return _('%dd ago').format(Math.floor(s / 86400));
+}
+
+return baseclass.extend({
+	callStatus: callStatus,
+	callExplain: callExplain,
+	callClientConf: callClientConf,
+	callClientQr: callClientQr,
+	callUpstreamImport: callUpstreamImport,
+	callGenkey: callGenkey,
+	callConfigCheck: callConfigCheck,
+	checks: checks,
+	validator: validator,
+	inPool4: inPool4,
+	nextAddress: nextAddress,
+	formatBytes: formatBytes,
+	formatAgo: formatAgo
+});

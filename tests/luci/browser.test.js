@@ -1,0 +1,391 @@
+'use strict';
+/*
+ * luci-app-wgsplit in headless Chromium: every page renders against the LuCI
+ * stand-in (server.js + stub/), screenshots go to tests/out/luci/, and the
+ * main flows (add a client, add a rule, QR/config, import an upstream, edit
+ * an upstream's down policy, explain, server settings) produce the expected
+ * uci changes and ubus calls, recorded by the stand-in server.
+ *
+ *   node tests/luci/browser.test.js        prints 'N passed, M failed'
+ * Env: CHROMIUM (default /usr/bin/chromium), WGSPLIT_BIN (for config check).
+ */
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const cp = require('child_process');
+const { chromium } = require('playwright-core');
+const server = require('./server.js');
+
+const ROOT = path.resolve(__dirname, '../..');
+const OUT = path.join(ROOT, 'tests/out/luci');
+fs.mkdirSync(OUT, { recursive: true });
+const GENKEY = 'QGxSYnKElJ6us8DJ0ubo+AwWICo0PkhSXGZwdH6ImJI=';
+
+let ctx, srv;
+
+function assert(cond, msg) { if (!cond) throw new Error(msg); }
+function eq(a, b, msg) {
+	if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`${msg}: got ${JSON.stringify(a)}, want ${JSON.stringify(b)}`);
+}
+const id = s => `[id="${s}"]`;
+const saved = () => srv.state.calls.saves.flat();
+const hasCall = (call) => saved().some(c => JSON.stringify(c) === JSON.stringify(call));
+
+async function open(view, lang) {
+	srv = await server.start(0);
+	const page = await ctx.newPage();
+	page.errors = [];
+	page.on('pageerror', e => page.errors.push('pageerror: ' + e.message));
+	page.on('console', m => { if (m.type() == 'error') page.errors.push('console: ' + m.text()); });
+	await page.goto(`http://127.0.0.1:${srv.port}/?view=wgsplit/${view}` + (lang ? '&lang=' + lang : ''));
+	await page.waitForSelector('body[data-view-ready], body[data-view-error]', { timeout: 15000 });
+	const err = await page.getAttribute('body', 'data-view-error');
+	assert(!err, 'view failed: ' + err);
+	return page;
+}
+
+async function close(page) {
+	const errs = page.errors;
+	await page.close();
+	srv.server.close();
+	assert(!errs.length, 'browser errors:\n   ' + errs.join('\n   '));
+}
+
+async function shot(page, name) {
+	await page.screenshot({ path: path.join(OUT, name + '.png'), fullPage: true });
+}
+
+function findBinary() {
+	return [ process.env.WGSPLIT_BIN, path.join(ROOT, 'target/release/wgsplit'), path.join(ROOT, 'target/debug/wgsplit') ]
+		.find(c => c && fs.existsSync(c)) || null;
+}
+
+/* `wgsplit config check` on a config text, or null when the binary has no working check */
+function configCheck(text) {
+	const bin = findBinary();
+	if (!bin) return null;
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wgsplit-luci-'));
+	const run = t => {
+		fs.writeFileSync(path.join(dir, 'wgsplit'), t);
+		const r = cp.spawnSync(bin, [ '--config', path.join(dir, 'wgsplit'), 'config', 'check' ], { encoding: 'utf8' });
+		return { ok: r.status === 0, out: (r.stdout || '') + (r.stderr || '') };
+	};
+	const probe = run("config server 'server'\n\toption no_such_option 'x'\n");
+	const res = (!probe.ok && /no_such_option/.test(probe.out)) ? run(text) : null;
+	fs.rmSync(dir, { recursive: true, force: true });
+	return res;
+}
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+test('overview shows server, upstream health and clients with traffic', async () => {
+	const page = await open('overview');
+	const up = await page.locator('#wgsplit-upstreams tr').allInnerTexts();
+	assert(up.some(r => /us1\s+up\s+us1\.example\.net:51820\s+4\ds ago\s+700\.0 MiB\s+50\.0 MiB\s+block/.test(r)), 'us1 row: ' + up.join(' | '));
+	assert(up.some(r => /eu1\s+down/.test(r) && /never/.test(r) && /direct/.test(r)), 'eu1 row: ' + up.join(' | '));
+	const cl = await page.locator('#wgsplit-clients tr').allInnerTexts();
+	assert(cl.some(r => /alice\s+online\s+us1/.test(r) && /1\.2 GiB/.test(r)), 'alice row: ' + cl.join(' | '));
+	assert(cl.some(r => /bob\s+offline\s+eu1/.test(r) && /3d ago/.test(r)), 'bob row: ' + cl.join(' | '));
+	const srvRow = await page.locator('#wgsplit-server').innerText();
+	assert(/wg0\s+running\s+51820\s+10\.8\.0\.1\/24/.test(srvRow), 'server row: ' + srvRow);
+	// the poller refreshes the same tables
+	const before = srv.state.calls.ubus.filter(c => c.method == 'status').length;
+	await page.evaluate(() => L.stub.poll.run());
+	await page.waitForSelector('#wgsplit-upstreams');
+	eq(srv.state.calls.ubus.filter(c => c.method == 'status').length, before + 1, 'poll calls status');
+	await shot(page, 'overview');
+	await close(page);
+});
+
+test('clients page lists clients with status and traffic', async () => {
+	const page = await open('clients');
+	const rows = await page.locator('#cbi-wgsplit-client tr.cbi-section-table-row').allInnerTexts();
+	eq(rows.length, 2, 'client rows');
+	assert(/alice\s+online\s+↓ 1\.2 GiB ↑ 87\.0 MiB/.test(rows[0]), rows[0]);
+	assert(/bob\s+offline/.test(rows[1]) && /proxy \(upstream\)/.test(rows[1]), rows[1]);
+	const rules = await page.locator('#cbi-wgsplit-rule tr.cbi-section-table-row').allInnerTexts();
+	assert(/alice\s+proxy/.test(rules[0]) && /netflix\.com/.test(rules[0]) && /8\.8\.8\.0\/24/.test(rules[0]), rules[0]);
+	await shot(page, 'clients');
+	await close(page);
+});
+
+test('adding a client through the page writes the expected uci changes', async () => {
+	const page = await open('clients');
+	// a bad name is refused before anything is added
+	await page.fill('#cbi-wgsplit-client .cbi-section-create-name', 'bad-name');
+	await page.click('#cbi-wgsplit-client .cbi-section-create .cbi-button-add');
+	assert(await page.locator('#cbi-wgsplit-client .cbi-section-create-name.cbi-input-invalid').count() == 1, 'bad name not flagged');
+	assert(await page.locator('#modal').count() == 0, 'modal opened for a bad name');
+
+	await page.fill('#cbi-wgsplit-client .cbi-section-create-name', 'carol');
+	await page.click('#cbi-wgsplit-client .cbi-section-create .cbi-button-add');
+	await page.waitForSelector('#modal');
+	// prefilled: next free pool address and a fresh key from `wgsplit genkey`
+	eq(await page.inputValue(id('widget.cbid.wgsplit.carol.address') + ' input'), '10.8.0.4/32', 'suggested address');
+	eq(await page.inputValue(id('widget.cbid.wgsplit.carol.private_key')), GENKEY, 'generated key');
+	await page.selectOption(id('widget.cbid.wgsplit.carol.upstream'), 'us1');
+	await page.selectOption(id('widget.cbid.wgsplit.carol.default'), 'proxy');
+	await page.fill(id('widget.cbid.wgsplit.carol.expires'), '2027-01-31');
+	await page.fill(id('widget.cbid.wgsplit.carol.description'), 'Carol laptop');
+	await shot(page, 'clients-add');
+	await page.click('#modal .cbi-button-positive');
+	await page.waitForSelector('#modal', { state: 'detached', timeout: 5000 }).catch(async e => {
+		throw new Error('modal stayed open: ' + await page.innerText('#modal .cbi-modal-error'));
+	});
+	await page.waitForSelector('tr[data-sid="carol"]');
+
+	for (const c of [
+		[ 'add', 'wgsplit', 'client', 'carol' ],
+		[ 'set', 'wgsplit', 'carol', 'address', [ '10.8.0.4/32' ] ],
+		[ 'set', 'wgsplit', 'carol', 'private_key', GENKEY ],
+		[ 'set', 'wgsplit', 'carol', 'upstream', 'us1' ],
+		[ 'set', 'wgsplit', 'carol', 'default', 'proxy' ],
+		[ 'set', 'wgsplit', 'carol', 'expires', '2027-01-31' ],
+		[ 'set', 'wgsplit', 'carol', 'description', 'Carol laptop' ]
+	]) assert(hasCall(c), 'missing uci call ' + JSON.stringify(c) + '\n   saved: ' + JSON.stringify(saved()));
+	const carolOpts = saved().filter(c => c[0] == 'set' && c[2] == 'carol').map(c => c[3]).sort();
+	eq(carolOpts, [ 'address', 'default', 'description', 'enabled', 'expires', 'private_key', 'upstream' ], 'options written for carol');
+	assert(!saved().some(c => c[2] != 'carol' && c[0] != 'add'), 'other sections touched: ' + JSON.stringify(saved()));
+
+	// an invalid value keeps the modal open and writes nothing
+	await page.fill('#cbi-wgsplit-client .cbi-section-create-name', 'dave');
+	await page.click('#cbi-wgsplit-client .cbi-section-create .cbi-button-add');
+	await page.waitForSelector('#modal');
+	eq(await page.inputValue(id('widget.cbid.wgsplit.dave.address') + ' input'), '10.8.0.5/32', 'next address for dave');
+	await page.fill(id('widget.cbid.wgsplit.dave.expires'), '2027-13-45');
+	await page.click('#modal .cbi-button-positive');
+	await page.waitForSelector('#modal .cbi-modal-error:not(:empty)');
+	const err = await page.innerText('#modal .cbi-modal-error');
+	assert(/Expires/.test(err), 'error names the field: ' + err);
+	await shot(page, 'clients-invalid');
+	await page.click('#modal .right button:has-text("Dismiss")');
+	await page.waitForSelector('#modal', { state: 'detached' });
+	assert(await page.locator('tr[data-sid="dave"]').count() == 0, 'dismissed client still listed');
+
+	await page.click('#btn-save-apply');
+	await page.waitForFunction(() => true);
+	for (let i = 0; i < 50 && !srv.state.calls.applies.length; i++) await page.waitForTimeout(100);
+	eq(srv.state.calls.applies.length, 1, 'apply calls');
+	const applied = srv.state.calls.applies[0];
+	assert(/config client 'carol'\n\tlist address '10\.8\.0\.4\/32'/.test(applied), 'applied config lacks carol:\n' + applied);
+	assert(!/'dave'/.test(applied), 'dismissed client dave was applied');
+	fs.writeFileSync(path.join(OUT, 'wgsplit.after-add-client'), applied);
+	const chk = configCheck(applied);
+	if (chk) assert(chk.ok, 'wgsplit config check rejects the saved config:\n' + chk.out);
+	await close(page);
+});
+
+test('adding a rule validates matches like config check and saves them', async () => {
+	const page = await open('clients');
+	await page.click('#cbi-wgsplit-rule .cbi-section-create .cbi-button-add');
+	await page.waitForSelector('#modal');
+	const sid = await page.getAttribute('#modal .cbi-section-node', 'data-section-id');
+	const w = o => id(`widget.cbid.wgsplit.${sid}.${o}`);
+	await page.selectOption(w('client'), 'bob');
+	await page.selectOption(w('action'), 'proxy');
+	assert(await page.isVisible(w('upstream')), 'upstream shown for proxy');
+	await page.fill(w('domain') + ' input', 'bad..domain');
+	await page.click('#modal .cbi-button-positive');
+	await page.waitForSelector('#modal .cbi-modal-error:not(:empty)');
+	assert(/Domains/.test(await page.innerText('#modal .cbi-modal-error')), 'domain error');
+	await page.fill(w('domain') + ' input', '*.example.org');
+	await page.click(w('domain') + ' .cbi-button-add');
+	await page.fill(w('domain') + ' .item:nth-child(2) input', 'netflix.com');
+	await page.fill(w('port') + ' input', 'tcp:99999');
+	await page.click('#modal .cbi-button-positive');
+	await page.waitForFunction(() => /Ports/.test(document.querySelector('#modal .cbi-modal-error').textContent));
+	await page.fill(w('port') + ' input', 'tcp:443');
+	await page.fill(w('geoip') + ' input', '!cn');
+	await page.selectOption(w('action'), 'direct');
+	assert(!(await page.isVisible(w('upstream'))), 'upstream hidden unless proxy');
+	await shot(page, 'rules-add');
+	await page.click('#modal .cbi-button-positive');
+	await page.waitForSelector('#modal', { state: 'detached' });
+	for (const c of [
+		[ 'add', 'wgsplit', 'rule', sid ],
+		[ 'set', 'wgsplit', sid, 'client', 'bob' ],
+		[ 'set', 'wgsplit', sid, 'action', 'direct' ],
+		[ 'set', 'wgsplit', sid, 'domain', [ '*.example.org', 'netflix.com' ] ],
+		[ 'set', 'wgsplit', sid, 'port', [ 'tcp:443' ] ],
+		[ 'set', 'wgsplit', sid, 'geoip', [ '!cn' ] ]
+	]) assert(hasCall(c), 'missing ' + JSON.stringify(c) + '\n   saved: ' + JSON.stringify(saved()));
+	assert(!hasCall([ 'set', 'wgsplit', sid, 'upstream', '' ]) && !saved().some(c => c[2] == sid && c[3] == 'upstream'), 'inactive upstream written');
+	await close(page);
+});
+
+test('client config button shows the QR code and the config', async () => {
+	const page = await open('clients');
+	await page.click('tr[data-sid="alice"] button:has-text("Config")');
+	await page.waitForSelector('#modal .wgsplit-qr svg');
+	const conf = await page.innerText('#modal pre.wgsplit-conf');
+	assert(/\[Interface\][\s\S]*\[Peer\][\s\S]*Endpoint = vpn\.example\.net:51820/.test(conf), conf);
+	const calls = srv.state.calls.ubus.filter(c => c.method.startsWith('client_'));
+	eq(calls.map(c => [ c.method, c.args ]), [ [ 'client_conf', { name: 'alice' } ], [ 'client_qr', { name: 'alice' } ] ], 'ubus calls');
+	await shot(page, 'clients-qr');
+	await close(page);
+});
+
+test('upstreams page shows health and edits the down policy', async () => {
+	const page = await open('upstreams');
+	const rows = await page.locator('#cbi-wgsplit-upstream tr.cbi-section-table-row').allInnerTexts();
+	assert(/us1\s+up · 4\ds ago/.test(rows[0]) && /block/.test(rows[0]), rows[0]);
+	assert(/eu1\s+down · never/.test(rows[1]) && /direct/.test(rows[1]), rows[1]);
+	await shot(page, 'upstreams');
+
+	await page.click('tr[data-sid="us1"] .cbi-button-edit');
+	await page.waitForSelector('#modal');
+	const w = o => id(`widget.cbid.wgsplit.us1.${o}`);
+	assert(!(await page.isVisible(w('failover'))), 'failover shown while on_down=block');
+	await page.selectOption(w('on_down'), 'failover');
+	assert(await page.isVisible(w('failover')), 'failover hidden for on_down=failover');
+	await page.selectOption(w('failover'), 'us1');
+	await page.click('#modal .cbi-button-positive');
+	await page.waitForFunction(() => /itself/.test(document.querySelector('#modal .cbi-modal-error').textContent));
+	await page.selectOption(w('failover'), 'eu1');
+	await shot(page, 'upstreams-edit');
+	await page.click('#modal .cbi-button-positive');
+	await page.waitForSelector('#modal', { state: 'detached' });
+	assert(hasCall([ 'set', 'wgsplit', 'us1', 'on_down', 'failover' ]) && hasCall([ 'set', 'wgsplit', 'us1', 'failover', 'eu1' ]),
+		'saved: ' + JSON.stringify(saved()));
+	// back to block: the failover option goes away
+	await page.click('tr[data-sid="us1"] .cbi-button-edit');
+	await page.waitForSelector('#modal');
+	await page.selectOption(w('on_down'), 'block');
+	await page.click('#modal .cbi-button-positive');
+	await page.waitForSelector('#modal', { state: 'detached' });
+	assert(hasCall([ 'unset', 'wgsplit', 'us1', 'failover' ]), 'failover not removed: ' + JSON.stringify(saved()));
+	await close(page);
+});
+
+test('importing a provider .conf calls upstream_import', async () => {
+	const page = await open('upstreams');
+	const conf = '[Interface]\nPrivateKey = SlVga3aBjJeirbjDztnk7/oFEBsmMTxHUl1oc36JlJ8=\nAddress = 10.66.0.2/32\nDNS = 10.66.0.1\n\n' +
+		'[Peer]\nPublicKey = b3qFkJumsbzH0t3o8/4JFB8qNUBLVmFsd4KNmKOuucQ=\nEndpoint = nl1.example.net:51820\nAllowedIPs = 0.0.0.0/0\n';
+	await page.click('#wgsplit-import');
+	await page.waitForSelector('#modal #wgsplit-import-conf');
+	await page.fill('#wgsplit-import-name', 'bad name');
+	await page.fill('#wgsplit-import-conf', conf);
+	await page.click('#wgsplit-import-go');
+	await page.waitForFunction(() => document.querySelector('.wgsplit-import-error').textContent != '');
+	eq(srv.state.calls.ubus.filter(c => c.method == 'upstream_import').length, 0, 'import with a bad name');
+	await page.fill('#wgsplit-import-name', 'us1');
+	await page.click('#wgsplit-import-go');
+	await page.waitForFunction(() => /already/.test(document.querySelector('.wgsplit-import-error').textContent));
+	// upload a file instead of pasting
+	const file = path.join(os.tmpdir(), 'nl1.conf');
+	fs.writeFileSync(file, conf);
+	await page.fill('#wgsplit-import-name', '');
+	await page.fill('#wgsplit-import-conf', '');
+	await page.setInputFiles('#wgsplit-import-file', file);
+	await page.waitForFunction(() => document.querySelector('#wgsplit-import-conf').value.length > 0);
+	eq(await page.inputValue('#wgsplit-import-name'), 'nl1', 'name from file name');
+	await shot(page, 'upstreams-import');
+	await Promise.all([ page.waitForNavigation(), page.click('#wgsplit-import-go') ]);
+	fs.rmSync(file);
+	const calls = srv.state.calls.ubus.filter(c => c.method == 'upstream_import');
+	eq(calls.map(c => c.args), [ { name: 'nl1', conf: conf } ], 'upstream_import args');
+	await page.waitForSelector('body[data-view-ready]');
+	await close(page);
+});
+
+test('explain shows the route and the rule for a client and destination', async () => {
+	const page = await open('explain');
+	await page.selectOption('#wgsplit-explain-client', 'alice');
+	await page.fill('#wgsplit-explain-dest', 'bad dest!');
+	await page.click('#wgsplit-explain-go');
+	await page.waitForSelector('#wgsplit-explain-out .alert-message');
+	eq(srv.state.calls.ubus.filter(c => c.method == 'explain').length, 0, 'explain with a bad destination');
+	await page.fill('#wgsplit-explain-dest', 'www.netflix.com');
+	await page.click('#wgsplit-explain-go');
+	await page.waitForSelector('#wgsplit-explain-result');
+	eq(await page.innerText('#wgsplit-explain-action'), 'proxy', 'action');
+	const t = await page.innerText('#wgsplit-explain-result');
+	assert(/upstream us1/.test(t) && /rule #1 \(domain netflix\.com\)/.test(t), t);
+	eq(srv.state.calls.ubus.filter(c => c.method == 'explain').map(c => c.args), [ { client: 'alice', dest: 'www.netflix.com' } ], 'explain args');
+	await shot(page, 'explain');
+	await close(page);
+});
+
+test('settings page validates and saves server options', async () => {
+	const page = await open('settings');
+	const w = o => id(`widget.cbid.wgsplit.server.${o}`);
+	eq(await page.inputValue(w('address')), '10.8.0.1/24', 'address shown');
+	await shot(page, 'settings');
+	await page.fill(w('listen_port'), '70000');
+	await page.click('#btn-save-apply');
+	await page.waitForSelector('#notifications .alert-message');
+	assert(/Listen port/.test(await page.innerText('#notifications')), 'error names the field');
+	eq(srv.state.calls.applies.length, 0, 'applied with an invalid port');
+	await page.fill(w('listen_port'), '51821');
+	await page.click('ul.cbi-tabmenu li[data-tab="dns"]');
+	await page.fill(w('dns_server') + ' input', '9.9.9.9:53');
+	await shot(page, 'settings-dns');
+	await page.click('#btn-save-apply');
+	for (let i = 0; i < 50 && !srv.state.calls.applies.length; i++) await page.waitForTimeout(100);
+	eq(srv.state.calls.applies.length, 1, 'applies');
+	assert(hasCall([ 'set', 'wgsplit', 'server', 'listen_port', '51821' ]), 'saved: ' + JSON.stringify(saved()));
+	assert(hasCall([ 'set', 'wgsplit', 'server', 'dns_server', [ '9.9.9.9:53' ] ]), 'saved: ' + JSON.stringify(saved()));
+	// like LuCI, a list whose option is unset saves the value it shows (its default)
+	const touched = [ ...new Set(saved().map(c => c[3])) ].sort();
+	eq(touched, [ 'backend', 'block_answer', 'dns_server', 'listen_port' ], 'options written');
+	assert(hasCall([ 'set', 'wgsplit', 'server', 'backend', 'kernel' ]) && hasCall([ 'set', 'wgsplit', 'server', 'block_answer', 'nxdomain' ]), 'defaults');
+	const chk = configCheck(srv.state.calls.applies[0]);
+	if (chk) assert(chk.ok, 'config check rejects the saved settings:\n' + chk.out);
+	await page.evaluate(() => document.querySelector('#notifications').replaceChildren());
+	await close(page);
+});
+
+for (const lang of [ 'zh_Hans', 'ru' ]) {
+	test(`pages render translated (${lang})`, async () => {
+		const cat = server.catalog(lang);
+		for (const view of [ 'overview', 'clients', 'upstreams', 'settings' ]) {
+			const page = await open(view, lang);
+			const title = { overview: 'WireGuard Split: Overview', clients: 'WireGuard Split: Clients',
+				upstreams: 'WireGuard Split: Upstreams', settings: 'WireGuard Split: Settings' }[view];
+			eq(await page.innerText('#view h2'), cat[title], `${view} title`);
+			const text = await page.innerText('#view');
+			// no English string of the catalog is left on the page (short ones may be part of others)
+			const left = Object.keys(cat).filter(k => k.length > 12 && !/%/.test(k) && cat[k] != k && text.includes(k));
+			assert(!left.length, `${view}: untranslated: ${left.join(' | ')}`);
+			await shot(page, `${view}-${lang}`);
+			await close(page);
+		}
+	});
+}
+
+(async () => {
+	const exe = process.env.CHROMIUM || '/usr/bin/chromium';
+	const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'wgsplit-chromium-'));
+	let passed = 0, failed = 0;
+	try {
+		ctx = await chromium.launchPersistentContext(profile, {
+			executablePath: exe, headless: true, viewport: { width: 1280, height: 860 },
+			args: [ '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+				'--disable-background-networking', '--disable-component-update', '--disable-sync' ]
+		});
+	}
+	catch (e) {
+		console.log('FAIL launching Chromium (' + exe + '): ' + e.message);
+		console.log('0 passed, 1 failed');
+		process.exit(1);
+	}
+	for (const t of tests) {
+		try {
+			await t.fn();
+			console.log('ok   ' + t.name);
+			passed++;
+		}
+		catch (e) {
+			console.log('FAIL ' + t.name + ': ' + e.message);
+			failed++;
+			if (srv) srv.server.close();
+			for (const p of ctx.pages()) await p.close().catch(() => {});
+		}
+	}
+	await ctx.close();
+	fs.rmSync(profile, { recursive: true, force: true });
+	console.log(`screenshots: ${OUT}`);
+	console.log(`${passed} passed, ${failed} failed`);
+	process.exit(failed ? 1 : 0);
+})();

@@ -1,0 +1,162 @@
+'use strict';
+/*
+ * Stand-in for a router running LuCI, for the browser tests: serves the
+ * luci-app-wgsplit resources, the LuCI stand-in (stub/), the uci data of
+ * /etc/config/wgsplit (from fixtures/wgsplit) and the ubus `wgsplit` object
+ * (canned answers shaped like the CLI's). Records every uci save/apply and
+ * ubus call; GET /__calls returns them, GET /__uci the current config text.
+ *
+ *   node server.js [PORT]      (listens on 127.0.0.1 only)
+ */
+const http = require('http');
+const fs = require('fs');
+const path = require('path');
+const uciText = require('./uci.js');
+
+const ROOT = path.resolve(__dirname, '../..');
+const RES = path.join(ROOT, 'luci-app/htdocs/luci-static/resources');
+const STUB = path.join(__dirname, 'stub');
+const FIX = path.join(__dirname, 'fixtures');
+
+const PAGES = [ 'overview', 'clients', 'upstreams', 'explain', 'settings' ];
+
+const SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 29 29" width="232" height="232" shape-rendering="crispEdges">' +
+	'<rect width="29" height="29" fill="#fff"/><path fill="#000" d="M1 1h7v7h-7zM2 2v5h5v-5zM3 3h3v3h-3zM21 1h7v7h-7zM22 2v5h5v-5zM23 3h3v3h-3z' +
+	'M1 21h7v7h-7zM2 22v5h5v-5zM3 23h3v3h-3zM10 1h2v2h-2zM13 3h3v1h-3zM10 10h9v1h-9zM12 13h4v4h-4zM20 20h3v3h-3zM24 24h3v3h-3zM10 24h2v3h-2z"/></svg>';
+
+function makeState() {
+	return {
+		config: uciText.parse(fs.readFileSync(path.join(FIX, 'wgsplit'), 'utf8')),
+		calls: { saves: [], applies: [], ubus: [] }
+	};
+}
+
+function status(state) {
+	const now = Math.floor(Date.now() / 1000);
+	const secs = state.config;
+	const server = secs.find(s => s['.type'] == 'server') || {};
+	const online = { alice: true };
+	return {
+		server: { interface: server.interface || 'wg0', listen_port: +(server.listen_port || 51820), address: server.address,
+			public_key: 'Ci4jqZMBlmW8mVrJTHyrfYGbTvhVYfBy2PtwiA9O2Vw=', running: true },
+		upstreams: secs.filter(s => s['.type'] == 'upstream').map((u, i) => ({
+			name: u['.name'], interface: u.interface || 'wgs_' + u['.name'], enabled: u.enabled != '0',
+			up: i == 0, endpoint: u.endpoint, latest_handshake: i == 0 ? now - 42 : 0,
+			rx_bytes: i == 0 ? 734003200 : 0, tx_bytes: i == 0 ? 52428800 : 0, on_down: u.on_down || 'block'
+		})),
+		clients: secs.filter(s => s['.type'] == 'client').map(c => ({
+			name: c['.name'], enabled: c.enabled != '0', online: !!online[c['.name']], upstream: c.upstream || null,
+			endpoint: online[c['.name']] ? '198.51.100.7:41234' : null,
+			latest_handshake: online[c['.name']] ? now - 12 : now - 86400 * 3,
+			rx_bytes: online[c['.name']] ? 1288490188 : 4096, tx_bytes: online[c['.name']] ? 91226112 : 2048
+		}))
+	};
+}
+
+function ubus(state, object, method, args) {
+	if (object != 'wgsplit') return { __rpc_error: 'Object not found' };
+	switch (method) {
+	case 'status': return status(state);
+	case 'explain':
+		if (!state.config.find(s => s['.type'] == 'client' && s['.name'] == args.client))
+			return { error: 'no client named ' + args.client };
+		return /netflix\.com$/.test(args.dest)
+			? { client: args.client, dest: args.dest, addresses: [ '198.51.100.20' ], action: 'proxy', route: 'upstream us1 (wgs_us1, table 20001)', rule: 'rule #1 (domain netflix.com)' }
+			: { client: args.client, dest: args.dest, addresses: [ '192.0.2.1' ], action: 'direct', route: 'WAN', default: true };
+	case 'client_conf':
+		return { conf: '[Interface]\nPrivateKey = 3un0/woVICs2QUxXYm14g46ZpK+6xdDb5vH8BxIdKDM=\nAddress = 10.8.0.2/32\nDNS = 10.8.0.1\n\n' +
+			'[Peer]\nPublicKey = Ci4jqZMBlmW8mVrJTHyrfYGbTvhVYfBy2PtwiA9O2Vw=\nEndpoint = vpn.example.net:51820\nAllowedIPs = 0.0.0.0/0, ::/0\n' };
+	case 'client_qr': return { svg: SVG };
+	case 'genkey': return { private_key: 'QGxSYnKElJ6us8DJ0ubo+AwWICo0PkhSXGZwdH6ImJI=' };
+	case 'upstream_import':
+		if (!/\[Peer\]/.test(args.conf || '')) return { error: 'line 1: expected [Interface]' };
+		return { ok: true, name: args.name };
+	case 'config_check': return { ok: true, output: '' };
+	}
+	return { __rpc_error: 'Method not found' };
+}
+
+const TYPES = { '.js': 'application/javascript', '.css': 'text/css', '.html': 'text/html', '.svg': 'image/svg+xml' };
+
+/* msgid -> msgstr of luci-app/po/LANG/wgsplit.po (single-line entries, as ours are) */
+function catalog(lang) {
+	const file = path.join(ROOT, 'luci-app/po', lang, 'wgsplit.po');
+	if (!/^[A-Za-z_]+$/.test(lang) || !fs.existsSync(file)) return null;
+	const out = {};
+	let id = null;
+	for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+		let m = /^msgid (".*")$/.exec(line);
+		if (m) { id = JSON.parse(m[1]); continue; }
+		m = /^msgstr (".*")$/.exec(line);
+		if (m && id) out[id] = JSON.parse(m[1]);
+		if (m) id = null;
+	}
+	return out;
+}
+
+function page(view, lang) {
+	const tabs = PAGES.map(p => `<li class="${p == view ? 'active' : ''}"><a href="/?view=wgsplit/${p}">${p[0].toUpperCase() + p.slice(1)}</a></li>`).join('');
+	return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>wgsplit - LuCI</title>
+<link rel="stylesheet" href="/stub/luci.css"></head><body>
+<header><span class="brand">OpenWrt</span><span class="host">router.lan</span></header>
+<div id="maincontainer"><nav><div class="crumb">Services &raquo; WireGuard Split</div><ul class="tabs">${tabs}</ul></nav>
+<div id="notifications"></div><div id="view"><p class="spinning">Loading view…</p></div></div>
+<script src="/stub/luci.js"></script>
+<script>L.setCatalog(${JSON.stringify(lang ? catalog(lang) : {})});
+L.bootView(${JSON.stringify('wgsplit/' + view)}).catch(function(e) {
+  document.getElementById('view').textContent = 'VIEW ERROR: ' + e.message;
+  document.body.setAttribute('data-view-error', e.stack || e.message);
+});</script></body></html>`;
+}
+
+function start(port, state) {
+	state = state || makeState();
+	const srv = http.createServer((req, res) => {
+		const url = new URL(req.url, 'http://127.0.0.1');
+		const send = (code, type, body) => { res.writeHead(code, { 'Content-Type': type, 'Cache-Control': 'no-store' }); res.end(body); };
+		const json = (obj) => send(200, 'application/json', JSON.stringify(obj));
+		let body = '';
+		req.on('data', d => body += d);
+		req.on('end', () => {
+			const p = url.pathname;
+			if (p == '/') {
+				const v = (url.searchParams.get('view') || 'wgsplit/overview').replace(/^wgsplit\//, '');
+				const lang = url.searchParams.get('lang');
+				if (lang && !catalog(lang)) return send(404, 'text/plain', 'no such language');
+				return PAGES.includes(v) ? send(200, 'text/html', page(v, lang)) : send(404, 'text/plain', 'no such view');
+			}
+			const file = p.startsWith('/luci-static/resources/') ? path.join(RES, p.slice(23))
+				: p.startsWith('/stub/') ? path.join(STUB, p.slice(6)) : null;
+			if (file) {
+				if (!file.startsWith(RES) && !file.startsWith(STUB)) return send(403, 'text/plain', 'no');
+				return fs.readFile(file, (err, data) => err ? send(404, 'text/plain', 'not found') : send(200, TYPES[path.extname(file)] || 'application/octet-stream', data));
+			}
+			if (p == '/favicon.ico') return send(204, 'image/x-icon', '');
+			if (p == '/uci/wgsplit') return json(state.config);
+			if (p == '/uci/save' && req.method == 'POST') {
+				const b = JSON.parse(body);
+				state.calls.saves.push(b.changes);
+				if (b.state && b.state.wgsplit) state.config = b.state.wgsplit;
+				return json({});
+			}
+			if (p == '/uci/apply' && req.method == 'POST') {
+				state.calls.applies.push(uciText.serialize(state.config));
+				return json({});
+			}
+			if (p == '/ubus' && req.method == 'POST') {
+				const b = JSON.parse(body);
+				state.calls.ubus.push(b);
+				return json(ubus(state, b.object, b.method, b.args || {}));
+			}
+			if (p == '/__calls') return json(state.calls);
+			if (p == '/__uci') return send(200, 'text/plain', uciText.serialize(state.config));
+			send(404, 'text/plain', 'not found');
+		});
+	});
+	return new Promise(resolve => srv.listen(port || 0, '127.0.0.1', () => resolve({ server: srv, port: srv.address().port, state })));
+}
+
+module.exports = { start, makeState, catalog, PAGES };
+
+if (require.main === module)
+	start(+process.argv[2] || 8088).then(s => console.log('http://127.0.0.1:' + s.port + '/'));

@@ -1,0 +1,887 @@
+/*
+ * A small stand-in for the LuCI JavaScript runtime, for testing the
+ * luci-app-wgsplit views outside a router. It implements the parts of
+ * LuCI's API the views use, with LuCI's names and calling conventions:
+ *
+ *   L (require, bind, isObject, toArray, resolveDefault, resource, url),
+ *   E(), _(), String.prototype.format, and the modules baseclass, view,
+ *   form (Map, NamedSection, TypedSection, GridSection, Value, Flag,
+ *   ListValue, DynamicList, DummyValue, TextValue), uci, rpc, ui, poll, dom.
+ *
+ * Two modes:
+ *  - browser: renders real DOM; uci data and rpc answers come from the test
+ *    server (tests/luci/server.js), and every uci.set/add/remove/save call is
+ *    recorded there;
+ *  - node (require this file): no DOM; forms record their declarations so a
+ *    test can read which options each section type writes.
+ *
+ * Not LuCI's code: written for these tests, behaviour kept close to LuCI's
+ * where the views depend on it (module loading with 'require' lines,
+ * GridSection add/edit modal, option parse/validate/depends rules).
+ */
+(function(global) {
+	'use strict';
+
+	const inBrowser = typeof document !== 'undefined';
+	const recorded = [];           // uci calls, in order
+	let rpcHandler = null;         // node mode: function(object, method, args) -> result
+
+	/* ---------------- helpers ---------------- */
+
+	function isObject(v) { return v != null && typeof v == 'object' && !Array.isArray(v); }
+	function toArray(v) {
+		if (v == null) return [];
+		if (Array.isArray(v)) return v;
+		return String(v).trim() === '' ? [] : String(v).trim().split(/\s+/);
+	}
+
+	String.prototype.format = function() {
+		const args = arguments;
+		let i = 0;
+		return this.replace(/%(?:(\d+)\$)?([-+ 0#]*)(\d*)(?:\.(\d+))?([sdqhfx%]|1024mB)/g, function(m, pos, flags, width, prec, conv) {
+			if (conv == '%') return '%';
+			const a = pos ? args[+pos - 1] : args[i++];
+			switch (conv) {
+			case 'd': return String(Math.floor(+a || 0));
+			case 'f': return prec != null ? (+a).toFixed(+prec) : String(+a);
+			case 'x': return (+a >>> 0).toString(16);
+			case 'h': return String(a == null ? '' : a).replace(/[<>&"']/g, c => '&#' + c.charCodeAt(0) + ';');
+			case 'q': return String(a == null ? '' : a).replace(/["']/g, c => '&#' + c.charCodeAt(0) + ';');
+			case '1024mB': return String(a) + ' B';
+			default: return String(a == null ? '' : a);
+			}
+		});
+	};
+
+	/* translations: the catalog the page loaded (msgid -> msgstr), as LuCI's _() */
+	let catalog = {};
+	function _(s) { return (catalog[s] != null && catalog[s] !== '') ? catalog[s] : s; }
+	function N_(n, s, p) { return n == 1 ? s : p; }
+
+	/* E(tag, attrs, children): LuCI's element builder */
+	function E(tag, attrs, children) {
+		if (!inBrowser) {
+			// node mode: an inert element, enough for views to build their trees
+			const kids = [];
+			return { tag: tag, attrs: attrs, children: kids, content: children,
+				appendChild: c => (kids.push(c), c), insertBefore: c => (kids.push(c), c),
+				replaceChildren: () => {}, querySelector: () => null, querySelectorAll: () => [],
+				setAttribute: () => {}, addEventListener: () => {}, classList: { add() {}, remove() {}, toggle() {} } };
+		}
+		if (Array.isArray(tag) || tag == null) {
+			const frag = document.createDocumentFragment();
+			appendChildren(frag, Array.isArray(tag) ? tag : attrs);
+			return frag;
+		}
+		const el = document.createElement(tag);
+		if (!isObject(attrs) || attrs instanceof Node) {
+			children = attrs;
+			attrs = null;
+		}
+		for (const k in (attrs || {})) {
+			const v = attrs[k];
+			if (v == null) continue;
+			if (typeof v == 'function') el.addEventListener(k, v);
+			else if (k == 'style' && isObject(v)) Object.assign(el.style, v);
+			else el.setAttribute(k, typeof v == 'object' ? JSON.stringify(v) : v);
+		}
+		appendChildren(el, children);
+		return el;
+	}
+
+	function appendChildren(el, children) {
+		if (children == null) return;
+		if (!Array.isArray(children)) children = [ children ];
+		for (const c of children) {
+			if (c == null || c === false) continue;
+			if (Array.isArray(c)) appendChildren(el, c);
+			else if (typeof c == 'object' && c.nodeType) el.appendChild(c);
+			else el.appendChild(document.createTextNode(String(c)));
+		}
+	}
+
+	/* ---------------- class system ---------------- */
+
+	function extend(Base, props) {
+		class C extends Base {}
+		for (const k of Object.keys(props || {}))
+			C.prototype[k] = props[k];
+		C.extend = function(p) { return extend(C, p); };
+		return C;
+	}
+	class BaseClass {
+		super(method, args) {
+			return Object.getPrototypeOf(Object.getPrototypeOf(this))[method].apply(this, args || []);
+		}
+	}
+	BaseClass.extend = function(p) { return extend(BaseClass, p); };
+
+	/* ---------------- transport ---------------- */
+
+	function post(url, body) {
+		return fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
+			.then(r => r.json());
+	}
+
+	/* ---------------- rpc ---------------- */
+
+	const rpc = {
+		declare: function(d) {
+			return function() {
+				const args = {};
+				(d.params || []).forEach((p, i) => { if (arguments[i] !== undefined) args[p] = arguments[i]; });
+				const p = inBrowser
+					? post('/ubus', { object: d.object, method: d.method, args: args })
+					: Promise.resolve(rpcHandler ? rpcHandler(d.object, d.method, args) : {});
+				return p.then(function(res) {
+					if (res && res.__rpc_error) throw new Error(res.__rpc_error);
+					if (isObject(d.expect)) {
+						const keys = Object.keys(d.expect);
+						if (keys.length == 1) return (res && res[keys[0]] !== undefined) ? res[keys[0]] : d.expect[keys[0]];
+					}
+					return res;
+				});
+			};
+		}
+	};
+
+	/* ---------------- uci ---------------- */
+
+	const uci = {
+		state: {},      // conf -> { sid: section }
+		order: {},      // conf -> [sid]
+		changes: [],    // not yet saved
+		counter: 0,
+
+		load: function(conf) {
+			if (this.state[conf]) return Promise.resolve([ conf ]);
+			const p = inBrowser ? fetch('/uci/' + conf).then(r => r.json()) : Promise.resolve(uci.fixtures[conf] || []);
+			return p.then(secs => {
+				this.state[conf] = {};
+				this.order[conf] = [];
+				for (const s of secs) {
+					const sid = s['.name'];
+					this.state[conf][sid] = Object.assign({}, s);
+					this.order[conf].push(sid);
+				}
+				return [ conf ];
+			});
+		},
+		unload: function(conf) { delete this.state[conf]; delete this.order[conf]; return Promise.resolve(); },
+		fixtures: {},
+
+		record: function(call) {
+			recorded.push(call);
+			this.changes.push(call);
+		},
+		sections: function(conf, type, cb) {
+			const out = (this.order[conf] || []).map(sid => this.state[conf][sid])
+				.filter(s => !type || s['.type'] == type);
+			if (cb) out.forEach(s => cb(s, s['.name']));
+			return out;
+		},
+		get: function(conf, sid, opt) {
+			const s = (this.state[conf] || {})[sid];
+			if (!s) return null;
+			if (opt == null) return s['.type'];
+			return s[opt] !== undefined ? s[opt] : null;
+		},
+		get_first: function(conf, type, opt) {
+			const s = this.sections(conf, type)[0];
+			return s ? (opt == null ? s : this.get(conf, s['.name'], opt)) : null;
+		},
+		set: function(conf, sid, opt, val) {
+			const s = (this.state[conf] || {})[sid];
+			if (!s) return;
+			if (val == null || val === '' || (Array.isArray(val) && !val.length)) {
+				if (s[opt] === undefined) return;
+				delete s[opt];
+				this.record([ 'unset', conf, sid, opt ]);
+			}
+			else {
+				s[opt] = Array.isArray(val) ? val.slice() : String(val);
+				this.record([ 'set', conf, sid, opt, s[opt] ]);
+			}
+		},
+		unset: function(conf, sid, opt) { this.set(conf, sid, opt, null); },
+		add: function(conf, type, name) {
+			const sid = name || ('new' + (this.counter++).toString(16));
+			this.state[conf] = this.state[conf] || {};
+			this.order[conf] = this.order[conf] || [];
+			this.state[conf][sid] = { '.name': sid, '.type': type, '.anonymous': !name };
+			this.order[conf].push(sid);
+			this.record([ 'add', conf, type, sid ]);
+			return sid;
+		},
+		remove: function(conf, sid) {
+			if (!(this.state[conf] || {})[sid]) return;
+			delete this.state[conf][sid];
+			this.order[conf] = this.order[conf].filter(s => s != sid);
+			this.record([ 'remove', conf, sid ]);
+		},
+		move: function(conf, sid1, sid2, after) {
+			const o = this.order[conf].filter(s => s != sid1);
+			let i = sid2 == null ? o.length : o.indexOf(sid2) + (after ? 1 : 0);
+			o.splice(i, 0, sid1);
+			this.order[conf] = o;
+			this.record([ 'move', conf, sid1, sid2, !!after ]);
+		},
+		save: function() {
+			const ch = this.changes;
+			this.changes = [];
+			if (!inBrowser || !ch.length) return Promise.resolve();
+			const full = {};
+			for (const c in this.state)
+				full[c] = this.order[c].map(sid => this.state[c][sid]);
+			return post('/uci/save', { changes: ch, state: full });
+		},
+		apply: function() {
+			return inBrowser ? post('/uci/apply', {}) : Promise.resolve();
+		}
+	};
+
+	/* ---------------- datatypes (the ones the views use) ---------------- */
+
+	function v4(s) {
+		const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
+		return !!m && m.slice(1).every(x => +x <= 255);
+	}
+	function v6(s) { return /^[0-9a-fA-F:.]+$/.test(s) && s.indexOf(':') >= 0 && (s.match(/::/g) || []).length <= 1; }
+	function cidr(s, fam) {
+		const p = String(s).split('/');
+		if (p.length > 2 || (p.length == 2 && !/^\d+$/.test(p[1]))) return false;
+		if ((fam != 6) && v4(p[0])) return p.length == 1 || +p[1] <= 32;
+		if ((fam != 4) && v6(p[0])) return p.length == 1 || +p[1] <= 128;
+		return false;
+	}
+	const datatypes = {
+		string: () => true,
+		uinteger: v => /^\d+$/.test(v),
+		port: v => /^\d+$/.test(v) && +v <= 65535,
+		range: (v, a, b) => /^-?\d+$/.test(v) && +v >= +a && +v <= +b,
+		maxlength: (v, n) => String(v).length <= +n,
+		uciname: v => /^[a-zA-Z0-9_]+$/.test(v),
+		ipaddr: v => v4(v) || v6(v),
+		cidr: v => cidr(v, 0),
+		cidr4: v => cidr(v, 4),
+		cidr6: v => cidr(v, 6)
+	};
+	function checkDatatype(dt, value) {
+		if (!dt) return true;
+		const m = /^(\w+)(?:\((.*)\))?$/.exec(dt);
+		if (!m || !datatypes[m[1]]) throw new Error('stand-in: unsupported datatype ' + dt);
+		const args = m[2] != null ? m[2].split(',') : [];
+		return datatypes[m[1]].apply(null, [ value ].concat(args)) ? true : _('Expecting: %s').format(dt);
+	}
+
+	/* ---------------- ui / poll / dom ---------------- */
+
+	const ui = {
+		showModal: function(title, children) {
+			if (!inBrowser) return;
+			ui.hideModal();
+			const modal = E('div', { 'class': 'modal', 'id': 'modal' }, [ title ? E('h4', title) : null, children ]);
+			document.body.appendChild(E('div', { 'id': 'modal_overlay' }, modal));
+			document.body.classList.add('modal-overlay-active');
+			return modal;
+		},
+		hideModal: function() {
+			if (!inBrowser) return;
+			const o = document.getElementById('modal_overlay');
+			if (o) o.remove();
+			document.body.classList.remove('modal-overlay-active');
+		},
+		addNotification: function(title, children, cls) {
+			if (!inBrowser) return;
+			const n = E('div', { 'class': 'alert-message ' + (cls || '') }, [ title ? E('h4', title) : null, children ]);
+			document.getElementById('notifications').appendChild(n);
+			return n;
+		},
+		createHandlerFn: function(ctx, fn) {
+			const args = Array.prototype.slice.call(arguments, 2);
+			if (typeof fn == 'string') fn = ctx[fn];
+			return function(ev) {
+				const btn = ev && ev.currentTarget;
+				const r = fn.apply(ctx, args.concat([ ev ]));
+				if (btn && r && typeof r.then == 'function') {
+					btn.classList.add('spinning');
+					btn.disabled = true;
+					r.finally(() => { btn.classList.remove('spinning'); btn.disabled = false; });
+				}
+				return r;
+			};
+		},
+		itemlist: function(node, items) {
+			for (let i = 0; i < items.length; i += 2)
+				node.appendChild(E('span', [ E('strong', items[i] + ': '), items[i + 1] ]));
+			return node;
+		},
+		changes: { apply: function() { return uci.apply(); } }
+	};
+
+	const polls = [];
+	const poll = {
+		add: function(fn, interval) { polls.push({ fn: fn, interval: interval }); },
+		remove: function() {},
+		start: function() {},
+		stop: function() {},
+		run: function() { return Promise.all(polls.map(p => p.fn())); }
+	};
+
+	const dom = {
+		content: function(node, children) {
+			while (node.firstChild) node.removeChild(node.firstChild);
+			appendChildren(node, children);
+			return node;
+		},
+		append: function(node, children) { appendChildren(node, children); return node; }
+	};
+
+	/* ---------------- form ---------------- */
+
+	const form = {};
+
+	class AbstractValue extends BaseClass {
+		constructor(section, option, title, description) {
+			super();
+			this.section = section;
+			this.map = section.map;
+			this.option = option;
+			this.title = title;
+			this.description = description;
+			this.deps = [];
+			this.keylist = [];
+			this.vallist = [];
+			this.rmempty = true;
+			this.modalonly = null;
+			this.tab = null;
+		}
+		depends(field, value) {
+			let d = field;
+			if (typeof field == 'string') {
+				d = {};
+				d[field] = value;
+			}
+			this.deps.push(d);
+		}
+		value(key, label) {
+			this.keylist.push(String(key));
+			this.vallist.push(label != null ? label : key);
+		}
+		cfgvalue(sid) {
+			return uci.get(this.map.config, sid, this.option);
+		}
+		textvalue(sid) {
+			let v = this.cfgvalue(sid);
+			if (v == null) v = this.default;
+			if (Array.isArray(v)) v = v.join(', ');
+			const i = this.keylist.indexOf(String(v));
+			return i >= 0 ? this.vallist[i] : (v == null || v === '' ? '-' : v);
+		}
+		isActive(sid) {
+			if (!this.deps.length) return true;
+			return this.deps.some(d => Object.keys(d).every(k => {
+				const o = this.section.children.filter(c => c.option == k)[0];
+				const v = o ? o.formvalue(sid) : uci.get(this.map.config, sid, k);
+				return String(v == null ? '' : v) == String(d[k]);
+			}));
+		}
+		widget(sid) { return this.nodes && this.nodes[sid]; }
+		validateValue(sid, value) {
+			const items = Array.isArray(value) ? value : [ value ];
+			for (const v of items) {
+				if (v == null || v === '') continue;
+				const dt = checkDatatype(this.datatype, v);
+				if (dt !== true) return dt;
+				if (this.validate) {
+					const r = this.validate(sid, v);
+					if (r !== true) return r;
+				}
+			}
+			if (this.validate && !Array.isArray(value) && (value == null || value === '')) {
+				const r = this.validate(sid, value);
+				if (r !== true) return r;
+			}
+			if (!this.rmempty && !this.optional && (value == null || value === '' || (Array.isArray(value) && !value.length)))
+				return _('This field is required');
+			return true;
+		}
+		/* write the form value to uci, as LuCI's AbstractValue.parse does */
+		parse(sid) {
+			if (!this.isActive(sid)) {
+				if (uci.get(this.map.config, sid, this.option) != null) uci.unset(this.map.config, sid, this.option);
+				return Promise.resolve();
+			}
+			const fv = this.formvalue(sid);
+			const err = this.validateValue(sid, fv);
+			if (err !== true)
+				return Promise.reject(new Error((this.title || this.option) + ': ' + err));
+			const cv = this.cfgvalue(sid);
+			const empty = fv == null || fv === '' || (Array.isArray(fv) && !fv.length);
+			if (!empty) {
+				if (JSON.stringify(cv) != JSON.stringify(fv)) uci.set(this.map.config, sid, this.option, fv);
+			}
+			else if (cv != null) {
+				uci.unset(this.map.config, sid, this.option);
+			}
+			return Promise.resolve();
+		}
+		formvalue(sid) {
+			const w = this.widget(sid);
+			if (!w) {
+				const cv = this.cfgvalue(sid);
+				return cv != null ? cv : (this.default != null ? this.default : null);
+			}
+			return w.getValue();
+		}
+		/* DOM for editing one section's value: { node, getValue } */
+		renderWidget(sid) {
+			let cv = this.cfgvalue(sid);
+			if (cv == null && this.default != null) cv = this.default;
+			const id = 'widget.cbid.%s.%s.%s'.format(this.map.config, sid, this.option);
+			const input = E('input', {
+				'type': this.password ? 'password' : 'text', 'class': 'cbi-input-text', 'id': id,
+				'name': 'cbid.%s.%s.%s'.format(this.map.config, sid, this.option),
+				'placeholder': this.placeholder || '', 'value': cv == null ? '' : cv
+			});
+			return { node: input, input: input, getValue: () => input.value.trim() };
+		}
+		renderRow(sid) {
+			const w = this.renderWidget(sid);
+			this.nodes = this.nodes || {};
+			this.nodes[sid] = w;
+			const err = E('div', { 'class': 'cbi-value-error' });
+			const row = E('div', { 'class': 'cbi-value', 'data-name': this.option, 'data-widget': this.constructor.name }, [
+				E('label', { 'class': 'cbi-value-title' }, this.title || this.option),
+				E('div', { 'class': 'cbi-value-field' }, [
+					w.node, err,
+					(this.description && !this.section.nodescriptions_in_modal) ? E('div', { 'class': 'cbi-value-description' }, this.description) : null
+				])
+			]);
+			const check = () => {
+				const r = this.isActive(sid) ? this.validateValue(sid, this.formvalue(sid)) : true;
+				err.textContent = r === true ? '' : r;
+				row.classList.toggle('cbi-value-invalid', r !== true);
+			};
+			row.addEventListener('input', () => { check(); this.section.updateDepends(sid); });
+			row.addEventListener('change', () => { check(); this.section.updateDepends(sid); });
+			this.rows = this.rows || {};
+			this.rows[sid] = row;
+			return row;
+		}
+	}
+	form.AbstractValue = AbstractValue;
+
+	class Value extends AbstractValue {}
+	class TextValue extends AbstractValue {
+		renderWidget(sid) {
+			const ta = E('textarea', { 'class': 'cbi-input-textarea', 'rows': this.rows || 6 }, this.cfgvalue(sid) || '');
+			return { node: ta, getValue: () => ta.value };
+		}
+	}
+	class ListValue extends AbstractValue {
+		renderWidget(sid) {
+			let cv = this.cfgvalue(sid);
+			if (cv == null) cv = this.default != null ? this.default : (this.keylist[0] || '');
+			const sel = E('select', { 'class': 'cbi-input-select', 'id': 'widget.cbid.%s.%s.%s'.format(this.map.config, sid, this.option) },
+				this.keylist.map((k, i) => E('option', { 'value': k }, this.vallist[i])));
+			sel.value = cv;
+			return { node: sel, input: sel, getValue: () => sel.value };
+		}
+	}
+	class Flag extends AbstractValue {
+		constructor(...a) {
+			super(...a);
+			this.enabled = '1';
+			this.disabled = '0';
+			this.default = this.disabled;
+		}
+		renderWidget(sid) {
+			let cv = this.cfgvalue(sid);
+			if (cv == null) cv = this.default;
+			const cb = E('input', { 'type': 'checkbox', 'class': 'cbi-input-checkbox', 'id': 'widget.cbid.%s.%s.%s'.format(this.map.config, sid, this.option) });
+			cb.checked = cv == this.enabled;
+			return { node: cb, input: cb, getValue: () => cb.checked ? this.enabled : this.disabled };
+		}
+		textvalue(sid) {
+			const cv = this.cfgvalue(sid);
+			return (cv != null ? cv : this.default) == this.enabled ? _('Yes') : _('No');
+		}
+	}
+	class DynamicList extends AbstractValue {
+		renderWidget(sid) {
+			let cv = this.cfgvalue(sid);
+			if (cv == null) cv = this.default;
+			const box = E('div', { 'class': 'cbi-dynlist', 'id': 'widget.cbid.%s.%s.%s'.format(this.map.config, sid, this.option) });
+			const addItem = (v) => {
+				const inp = E('input', { 'type': 'text', 'class': 'cbi-input-text', 'value': v || '', 'placeholder': this.placeholder || '',
+					'list': this.keylist.length ? box.id + '.choices' : null });
+				box.insertBefore(E('div', { 'class': 'item' }, inp), adder);
+				return inp;
+			};
+			const adder = E('button', { 'class': 'cbi-button cbi-button-add', 'type': 'button', 'click': () => addItem('').focus() }, '+');
+			box.appendChild(adder);
+			toArray(cv).forEach(addItem);
+			if (!toArray(cv).length) addItem('');
+			if (this.keylist.length) {
+				const dl = E('datalist', { 'id': box.id + '.choices' }, this.keylist.map(k => E('option', { 'value': k })));
+				box.appendChild(dl);
+			}
+			return {
+				node: box,
+				getValue: () => Array.prototype.map.call(box.querySelectorAll('input'), i => i.value.trim()).filter(v => v !== '')
+			};
+		}
+	}
+	class DummyValue extends AbstractValue {
+		parse() { return Promise.resolve(); }
+		renderWidget(sid) {
+			const t = this.textvalue(sid);
+			return { node: E('div', {}, t), getValue: () => null };
+		}
+	}
+	Object.assign(form, { Value, TextValue, ListValue, Flag, DynamicList, DummyValue });
+
+	class AbstractSection extends BaseClass {
+		constructor(map, sectiontype, title, description) {
+			super();
+			this.map = map;
+			this.sectiontype = sectiontype;
+			this.title = title;
+			this.description = description;
+			this.children = [];
+			this.tabs = null;
+		}
+		option(cls, name, title, description) {
+			if (!(cls.prototype instanceof AbstractValue)) throw new Error('stand-in: not an option class');
+			const o = new cls(this, name, title, description);
+			this.children.push(o);
+			if (this.map.recording) this.map.recording.push({ sectiontype: this.sectiontype, option: o });
+			return o;
+		}
+		tab(name, title) {
+			this.tabs = this.tabs || [];
+			this.tabs.push({ name: name, title: title });
+		}
+		taboption(tab, cls, name, title, description) {
+			const o = this.option(cls, name, title, description);
+			o.tab = tab;
+			return o;
+		}
+		formvalue(sid, opt) {
+			const o = this.children.filter(c => c.option == opt)[0];
+			return o ? o.formvalue(sid) : null;
+		}
+		cfgsections() {
+			return uci.sections(this.map.config, this.sectiontype).map(s => s['.name'])
+				.filter(sid => !this.filter || this.filter(sid));
+		}
+		updateDepends(sid) {
+			for (const o of this.children) {
+				if (o.rows && o.rows[sid]) o.rows[sid].style.display = o.isActive(sid) ? '' : 'none';
+			}
+		}
+		parse() {
+			return Promise.all(this.cfgsections().map(sid => this.parseSection(sid)));
+		}
+		parseSection(sid) {
+			return this.children.reduce((p, o) => p.then(() => o.nodes && o.nodes[sid] ? o.parse(sid) : null), Promise.resolve());
+		}
+		renderOptions(sid, filterFn) {
+			const opts = this.children.filter(o => !filterFn || filterFn(o));
+			const rows = opts.map(o => o.renderRow(sid));
+			let body;
+			if (this.tabs) {
+				const panes = this.tabs.map((t, i) => E('div', { 'class': 'cbi-tabcontainer', 'data-tab': t.name, 'style': i ? 'display:none' : '' },
+					opts.map((o, j) => o.tab == t.name ? rows[j] : null)));
+				const menu = E('ul', { 'class': 'cbi-tabmenu' }, this.tabs.map((t, i) => E('li', {
+					'class': i ? 'cbi-tab-disabled' : 'cbi-tab', 'data-tab': t.name,
+					'click': (ev) => {
+						menu.querySelectorAll('li').forEach(li => li.className = li == ev.currentTarget ? 'cbi-tab' : 'cbi-tab-disabled');
+						panes.forEach(p => p.style.display = p.getAttribute('data-tab') == t.name ? '' : 'none');
+					}
+				}, E('a', {}, t.title))));
+				body = [ menu, panes ];
+			}
+			else {
+				body = rows;
+			}
+			setTimeout(() => this.updateDepends(sid), 0);
+			return E('div', { 'class': 'cbi-section-node', 'data-section-id': sid }, body);
+		}
+	}
+
+	class NamedSection extends AbstractSection {
+		constructor(map, section, sectiontype, title, description) {
+			super(map, sectiontype, title, description);
+			this.section = section;
+		}
+		cfgsections() { return [ this.section ]; }
+		render() {
+			return E('fieldset', { 'class': 'cbi-section', 'id': 'cbi-%s-%s'.format(this.map.config, this.section) }, [
+				this.title ? E('h3', this.title) : null,
+				this.description ? E('div', { 'class': 'cbi-section-descr' }, this.description) : null,
+				this.renderOptions(this.section)
+			]);
+		}
+	}
+
+	class TypedSection extends AbstractSection {
+		renderSectionAdd(extra_class) {
+			const box = E('div', { 'class': 'cbi-section-create' + (extra_class ? ' ' + extra_class : '') });
+			const title = this.addbtntitle || _('Add');
+			if (this.anonymous) {
+				box.appendChild(E('button', { 'class': 'cbi-button cbi-button-add', 'title': title,
+					'click': ui.createHandlerFn(this, 'handleAdd') }, title));
+			}
+			else {
+				const nameEl = E('input', { 'type': 'text', 'class': 'cbi-section-create-name', 'placeholder': _('New name'),
+					'input': () => nameEl.classList.remove('cbi-input-invalid') });
+				box.appendChild(nameEl);
+				box.appendChild(E('button', { 'class': 'cbi-button cbi-button-add', 'title': title,
+					'click': ui.createHandlerFn(this, function(ev) {
+						const name = nameEl.value.trim();
+						if (!/^[a-zA-Z0-9_]+$/.test(name) || uci.get(this.map.config, name) != null) {
+							nameEl.classList.add('cbi-input-invalid');
+							return;
+						}
+						return this.handleAdd(ev, name);
+					}) }, title));
+			}
+			return box;
+		}
+		handleAdd(ev, name) {
+			uci.add(this.map.config, this.sectiontype, name);
+			return this.map.rerender();
+		}
+		handleRemove(sid) {
+			uci.remove(this.map.config, sid);
+			return this.map.rerender();
+		}
+		render() {
+			return E('fieldset', { 'class': 'cbi-section', 'id': 'cbi-%s-%s'.format(this.map.config, this.sectiontype) }, [
+				this.title ? E('h3', this.title) : null,
+				this.description ? E('div', { 'class': 'cbi-section-descr' }, this.description) : null,
+				this.cfgsections().map(sid => this.renderOptions(sid)),
+				this.addremove ? this.renderSectionAdd() : null
+			]);
+		}
+	}
+
+	class GridSection extends TypedSection {
+		handleAdd(ev, name) {
+			const sid = uci.add(this.map.config, this.sectiontype, name);
+			this.addedSection = sid;
+			return this.renderMoreOptionsModal(sid);
+		}
+		renderRowActions(sid) {
+			return E('td', { 'class': 'td cbi-section-table-cell nowrap cbi-section-actions' }, E('div', {}, [
+				E('button', { 'class': 'cbi-button cbi-button-edit', 'title': _('Edit'),
+					'click': ui.createHandlerFn(this, 'renderMoreOptionsModal', sid) }, _('Edit')),
+				this.addremove ? E('button', { 'class': 'cbi-button cbi-button-remove', 'title': _('Delete'),
+					'click': ui.createHandlerFn(this, 'handleRemove', sid) }, _('Delete')) : null
+			]));
+		}
+		renderMoreOptionsModal(sid) {
+			const title = (this.title || this.sectiontype) + ' » ' + (uci.get(this.map.config, sid, '.anonymous') ? _('New') : sid);
+			const errBox = E('div', { 'class': 'cbi-modal-error' });
+			// modalonly === false: a grid column only (LuCI's convention)
+			const body = this.renderOptions(sid, o => o.modalonly !== false);
+			body.addEventListener('input', () => { errBox.textContent = ''; });
+			ui.showModal(title, [
+				body, errBox,
+				E('div', { 'class': 'right' }, [
+					E('button', { 'class': 'cbi-button', 'click': () => {
+						if (this.addedSection) uci.remove(this.map.config, this.addedSection);
+						this.addedSection = null;
+						this.children.forEach(o => o.nodes && delete o.nodes[sid]);
+						ui.hideModal();
+						return this.map.rerender();
+					} }, _('Dismiss')), ' ',
+					E('button', { 'class': 'cbi-button cbi-button-positive important', 'click': () => {
+						return this.parseSection(sid).then(() => {
+							this.addedSection = null;
+							this.children.forEach(o => o.nodes && delete o.nodes[sid]);
+							ui.hideModal();
+							return uci.save().then(() => this.map.rerender());
+						}).catch(e => { errBox.textContent = e.message; });
+					} }, _('Save'))
+				])
+			]);
+			return Promise.resolve();
+		}
+		render() {
+			const cols = this.children.filter(o => o.modalonly !== true);
+			const table = E('table', { 'class': 'table cbi-section-table' }, [
+				E('tr', { 'class': 'tr cbi-section-table-titles' }, [
+					this.anonymous ? null : E('th', { 'class': 'th' }, _('Name')),
+					cols.map(o => E('th', { 'class': 'th' }, o.title || o.option)),
+					E('th', { 'class': 'th' }, '')
+				])
+			]);
+			const sids = this.cfgsections();
+			if (!sids.length)
+				table.appendChild(E('tr', { 'class': 'tr placeholder' }, E('td', { 'class': 'td', 'colspan': cols.length + 2 }, E('em', _('This section contains no values yet')))));
+			for (const sid of sids) {
+				table.appendChild(E('tr', { 'class': 'tr cbi-section-table-row', 'data-sid': sid }, [
+					this.anonymous ? null : E('td', { 'class': 'td' }, E('strong', sid)),
+					cols.map(o => {
+						if (o.editable && o instanceof Flag) {
+							const w = o.renderWidget(sid);
+							w.node.addEventListener('change', () => { uci.set(this.map.config, sid, o.option, w.getValue()); });
+							return E('td', { 'class': 'td', 'data-name': o.option }, w.node);
+						}
+						return E('td', { 'class': 'td', 'data-name': o.option }, o.textvalue(sid));
+					}),
+					this.renderRowActions(sid)
+				]));
+			}
+			return E('fieldset', { 'class': 'cbi-section cbi-tblsection', 'id': 'cbi-%s-%s'.format(this.map.config, this.sectiontype) }, [
+				this.title ? E('h3', this.title) : null,
+				this.description ? E('div', { 'class': 'cbi-section-descr' }, this.description) : null,
+				table,
+				this.addremove ? this.renderSectionAdd('cbi-tblsection-create') : null
+			]);
+		}
+	}
+
+	class Map extends BaseClass {
+		constructor(config, title, description) {
+			super();
+			this.config = config;
+			this.title = title;
+			this.description = description;
+			this.children = [];
+			this.recording = form.__recording || null;
+			if (form.__maps) form.__maps.push(this);
+		}
+		section(cls) {
+			const args = Array.prototype.slice.call(arguments, 1);
+			const s = new cls(this, ...args);
+			this.children.push(s);
+			return s;
+		}
+		load() { return uci.load(this.config); }
+		render() {
+			if (!inBrowser) return this.load().then(() => ({ map: this }));
+			return this.load().then(() => {
+				this.root = E('div', { 'class': 'cbi-map', 'id': 'cbi-' + this.config }, [
+					this.title ? E('h2', this.title) : null,
+					this.description ? E('div', { 'class': 'cbi-map-descr' }, this.description) : null,
+					E('div', { 'class': 'cbi-map-body' }, this.children.map(s => s.render()))
+				]);
+				return this.root;
+			});
+		}
+		rerender() {
+			if (!this.root) return Promise.resolve();
+			const body = this.root.querySelector('.cbi-map-body');
+			dom.content(body, this.children.map(s => s.render()));
+			return Promise.resolve();
+		}
+		save() {
+			return Promise.all(this.children.map(s => s.parse())).then(() => uci.save());
+		}
+	}
+
+	Object.assign(form, { Map, NamedSection, TypedSection, GridSection, AbstractSection });
+
+	/* ---------------- view ---------------- */
+
+	const View = BaseClass.extend({
+		load: function() { return Promise.resolve(); },
+		render: function() { return E('div'); },
+		handleSave: function() {
+			return Promise.all((form.__maps || []).map(m => m.save())).catch(e => {
+				ui.addNotification(null, E('p', _('Some fields are invalid, cannot save values!') + ' ' + e.message), 'error');
+				throw e;
+			});
+		},
+		handleSaveApply: function() {
+			return this.handleSave().then(() => ui.changes.apply(), () => null);
+		},
+		handleReset: function() { location.reload(); }
+	});
+
+	/* ---------------- module loader ---------------- */
+
+	const modules = { baseclass: BaseClass, view: View, form: form, uci: uci, rpc: rpc, ui: ui, poll: poll, dom: dom };
+	const loading = {};
+
+	/* Compile a LuCI-style module source: 'require x.y as z' lines become parameters. */
+	function compile(name, src) {
+		const deps = [], names = [];
+		const re = /^\s*'require\s+([\w.]+)(?:\s+as\s+(\w+))?'\s*;/gm;
+		let m;
+		while ((m = re.exec(src)) !== null) {
+			deps.push(m[1]);
+			names.push(m[2] || m[1].split('.').pop());
+		}
+		return Promise.all(deps.map(d => L.require(d))).then(instances => {
+			const fn = new Function('_', 'N_', 'E', 'L', ...names, src + '\n//# sourceURL=' + name + '.js');
+			let res = fn(_, N_, E, L, ...instances);
+			if (typeof res == 'function' && res.prototype instanceof BaseClass && !res.prototype.__isView)
+				res = new res();
+			return res;
+		});
+	}
+
+	const L = {
+		env: { sessionid: 'test' },
+		isObject: isObject,
+		toArray: toArray,
+		bind: function(fn, ctx) {
+			const args = Array.prototype.slice.call(arguments, 2);
+			return function() { return fn.apply(ctx, args.concat(Array.prototype.slice.call(arguments))); };
+		},
+		resolveDefault: function(p, def) { return Promise.resolve(p).catch(() => def); },
+		resource: function() { return '/luci-static/resources/' + Array.prototype.join.call(arguments, '/'); },
+		url: function() { return '/cgi-bin/luci/' + Array.prototype.join.call(arguments, '/'); },
+		Class: BaseClass,
+		ui: ui,
+		require: function(name) {
+			if (modules[name]) return Promise.resolve(modules[name]);
+			if (!loading[name]) {
+				const load = inBrowser
+					? fetch(L.resource(name.replace(/\./g, '/') + '.js')).then(r => { if (!r.ok) throw new Error('no module ' + name); return r.text(); })
+					: Promise.resolve(L.readSource(name));
+				loading[name] = load.then(src => compile(name, src)).then(mod => (modules[name] = mod));
+			}
+			return loading[name];
+		},
+		readSource: null,
+		/* test hooks */
+		stub: {
+			recorded: recorded,
+			uci: uci,
+			form: form,
+			poll: poll,
+			checkDatatype: checkDatatype,
+			setRpcHandler: function(fn) { rpcHandler = fn; }
+		}
+	};
+	View.prototype.__isView = true;
+
+	/* Boot a view into #view the way LuCI's view constructor does: load, render, footer. */
+	L.setCatalog = function(c) { catalog = c || {}; };
+	L.bootView = function(path) {
+		form.__maps = [];
+		return L.require('view.' + path.replace(/\//g, '.')).then(V => {
+			const v = new V();
+			return Promise.resolve(v.load()).then(data => v.render(data)).then(node => {
+				const root = document.getElementById('view');
+				dom.content(root, node);
+				const footer = [];
+				if (v.handleSaveApply) footer.push(E('button', { 'class': 'cbi-button cbi-button-apply', 'id': 'btn-save-apply', 'click': ui.createHandlerFn(v, 'handleSaveApply') }, _('Save & Apply')));
+				if (v.handleSave) footer.push(E('button', { 'class': 'cbi-button cbi-button-save', 'id': 'btn-save', 'click': ui.createHandlerFn(v, 'handleSave') }, _('Save')));
+				if (v.handleReset) footer.push(E('button', { 'class': 'cbi-button cbi-button-reset', 'click': ui.createHandlerFn(v, 'handleReset') }, _('Reset')));
+				if (footer.length) root.appendChild(E('div', { 'class': 'cbi-page-actions' }, footer));
+				document.body.setAttribute('data-view-ready', '1');
+				return v;
+			});
+		});
+	};
+
+	if (typeof module != 'undefined' && module.exports) module.exports = L;
+	else { global.L = L; global.E = E; global._ = _; }
+})(typeof window != 'undefined' ? window : globalThis);
