@@ -64,7 +64,11 @@ impl Default for Hooks {
             reload: Box::new(|| Ok(())),
             health: Box::new(|| crate::health::read_state().unwrap_or_default()),
             status: None,
-            explain: None,
+            explain: Some(Box::new(|config, client, dest| {
+                let policy = crate::policy::compile(config, crate::policy::now_unix());
+                crate::explain::explain(config, &policy, client, dest)
+                    .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+            })),
             history: None,
             metrics: Vec::new(),
         }
@@ -621,6 +625,9 @@ impl Api {
             let stats = live::peer_stats(c);
             metrics::clients(&mut out, c, &stats);
             metrics::upstreams(&mut out, c, &(self.hooks.health)());
+        }
+        if let Some(dns) = crate::dns::current() {
+            metrics::dns(&mut out, &dns.stats());
         }
         self.counters.write(&mut out);
         for hook in &self.hooks.metrics {
