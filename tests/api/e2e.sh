@@ -265,6 +265,18 @@ w client list 2>/dev/null | grep -q "^alice .*expired" && ok "list shows expired
 w client set alice --expires never >/dev/null 2>&1
 wait_for 45 "expiry removed: alice is back" is whoami 198.51.100.101 198.51.100.2
 
+echo "- a monthly quota, spent"
+w client set alice --quota 4K >/dev/null 2>&1
+spend() { whoami 198.51.100.101 >/dev/null; grep -A12 "^config client 'alice'" "$DIR/wgsplit" | grep -q "option enabled '0'"; }
+wait_for 30 "quota spent: alice is disabled in the config" spend
+grep -q "client alice: monthly quota spent" "$DIR/daemon.log" && ok "the quota switch is logged" || bad "no quota line in the log"
+wait_for 10 "quota spent: alice is cut off" cut_off
+q=$(api GET /api/clients/alice/history | python3 -c "import json,sys; m=json.load(sys.stdin)['month']; print(m['quota'], m['disabled_by_quota'], m['bytes'] >= 4096)")
+[ "$q" = "4096 True True" ] && ok "history shows the month's use and the quota" || bad "history month: $q"
+w client set alice --quota none >/dev/null 2>&1
+w client enable alice >/dev/null 2>&1
+wait_for 45 "quota removed and enabled: alice is back" is whoami 198.51.100.101 198.51.100.2
+
 echo "e2e: $((checks - fail))/$checks checks passed"
 if [ $fail -gt 0 ]; then echo "--- daemon log (tail)"; grep -v "got unsupported info" "$DIR/daemon.log" | tail -60; fi
 [ $fail -eq 0 ]
