@@ -292,6 +292,7 @@ async fn apply_once(engine: &Engine, config: &Config, policy: &Policy, why: &str
     // Upstream health from the monitor (clients::service): down upstreams follow on_down.
     let inputs = Inputs {
         health: crate::health::monitor::planner_health(),
+        endpoints: crate::health::monitor::planner_endpoints(),
         ..Inputs::default()
     };
     let desired = Engine::desired(config, policy, inputs);
