@@ -751,7 +751,12 @@ def rpcd_plugin_lists_methods_and_answers_json():
     assert acl["read"]["uci"] == ["wgsplit"] and acl["write"]["uci"] == ["wgsplit"]
 
     fake = FAKE / "bin/rpc-wgsplit"
-    assert json.loads(rpcd("status", {}).stdout) == {"server": {"running": True}, "args": "status --json"}
+    st = json.loads(rpcd("status", {}).stdout)
+    assert st == {"status": {"table": True, "args": "status --json"},
+                  "clients": [{"name": "alice", "peer": {"online": True}}],
+                  "upstreams": [{"name": "us1", "health": {"state": "up"}}]}, st
+    st = json.loads(rpcd("status", {}, {"FAKE_UPSTREAM_LIST_FAIL": "1"}).stdout)
+    assert st["upstreams"] is None and st["clients"] and "upstream list --json" in st["error"], st
     out = json.loads(rpcd("explain", {"client": "alice", "dest": "netflix.com"}).stdout)
     assert out["args"] == "explain --json alice netflix.com", out
     conf = json.loads(rpcd("client_conf", {"name": "alice"}).stdout)["conf"]
@@ -771,6 +776,53 @@ def rpcd_plugin_lists_methods_and_answers_json():
     assert out == {"error": "no client named nobody"}, out
     out = json.loads(rpcd("upstream_import", {"name": "bad", "conf": "junk"}).stdout)
     assert out == {"error": "line 1: expected [Interface]"}, out
+
+
+@test
+def rpcd_plugin_against_the_real_cli():
+    """The plugin's commands exist in the wgsplit CLI and answer what the pages read."""
+    if not binary_has("config", "check"):
+        raise Skip("binary has no CLI yet")
+    d = Path(tempfile.mkdtemp(prefix="rpcd-real-"))
+    cfg = d / "wgsplit"
+    shutil.copy(REPO / "tests/luci/fixtures/wgsplit", cfg)
+    wrap = d / "wgsplit-cli"
+    wrap.write_text(f'#!/bin/sh\nexec {BIN} --config {cfg} "$@"\n')
+    wrap.chmod(0o755)
+
+    def call(method, args):
+        env = dict(os.environ, PATH=f"{FAKE}/bin:{os.environ['PATH']}", WGSPLIT_BIN=str(wrap), FAKE_LOG="/dev/null")
+        r = sh(*ASH, LUCI / "root/usr/libexec/rpcd/wgsplit", "call", method, input=json.dumps(args), env=env)
+        return json.loads(r.stdout)
+
+    try:
+        st = call("status", {})
+        assert "error" not in st, st
+        assert [c["name"] for c in st["clients"]] == ["alice", "bob"], st["clients"]
+        assert [u["name"] for u in st["upstreams"]] == ["us1", "eu1"], st["upstreams"]
+        assert all("state" in c and "peer" in c for c in st["clients"]), st["clients"]
+        assert all("health" in u and "on_down" in u for u in st["upstreams"]), st["upstreams"]
+        srv = [i for i in st["status"]["interfaces"] if i["role"] == "server"]
+        assert srv and srv[0]["interface"] == "wg0" and "up" in srv[0] and "peers" in srv[0], st["status"]
+        conf = call("client_conf", {"name": "alice"})["conf"]
+        assert "[Interface]" in conf and "[Peer]" in conf and "Endpoint = vpn.example.net" in conf, conf
+        assert call("client_qr", {"name": "alice"})["svg"].startswith("<svg")
+        assert "error" in call("client_conf", {"name": "bob"}), "bob has no private key on the router"
+        assert re.fullmatch(r"[A-Za-z0-9+/]{43}=", call("genkey", {})["private_key"])
+        imp = call("upstream_import", {"name": "nl1", "conf": "[Interface]\nPrivateKey = SlVga3aBjJeirbjDztnk7/oFEBsmMTxHUl1oc36JlJ8=\n"
+                                       "Address = 10.66.0.2/32\n\n[Peer]\nPublicKey = b3qFkJumsbzH0t3o8/4JFB8qNUBLVmFsd4KNmKOuucQ=\n"
+                                       "Endpoint = nl1.example.net:51820\nAllowedIPs = 0.0.0.0/0\n"})
+        assert imp == {"ok": True, "name": "nl1"}, imp
+        assert "config upstream 'nl1'" in cfg.read_text()
+        bad = call("upstream_import", {"name": "nl2", "conf": "not a config"})
+        assert "error" in bad and "nl2" not in cfg.read_text(), bad
+        chk = call("config_check", {})
+        assert chk["ok"] is True, chk
+        ex = call("explain", {"client": "alice", "dest": "netflix.com"})
+        if "unknown command" not in ex.get("error", ""):
+            assert "error" not in ex, ex
+    finally:
+        shutil.rmtree(d)
 
 
 @test

@@ -24,16 +24,20 @@ return view.extend({
 					_('No answer: %s').format((res && res.error) || _('unknown error'))));
 				return;
 			}
+			const show = v => Array.isArray(v) ? v.join(', ') : (L.isObject(v) ? JSON.stringify(v) : String(v));
 			const rows = [
 				[ _('Client'), res.client || client ],
 				[ _('Destination'), res.dest || dest ],
-				[ _('Addresses'), Array.isArray(res.addresses) ? res.addresses.join(', ') : (res.addresses || '-') ],
+				[ _('Addresses'), res.addresses != null ? show(res.addresses) : '-' ],
 				[ _('Action'), E('strong', { 'id': 'wgsplit-explain-action' }, res.action || '-') ],
-				[ _('Route'), res.route || res.via || res.upstream || '-' ],
-				[ _('Decided by'), res.rule || (res.default ? _('the client\'s default') : '-') ]
+				[ _('Route'), show(res.route || res.via || res.upstream || '-') ],
+				[ _('Decided by'), res.rule != null ? show(res.rule) : (res.default ? _('the client\'s default') : '-') ]
 			];
 			if (res.reason)
-				rows.push([ _('Why'), res.reason ]);
+				rows.push([ _('Why'), show(res.reason) ]);
+			// whatever else the CLI tells, as it tells it
+			const known = [ 'client', 'dest', 'addresses', 'action', 'route', 'via', 'upstream', 'rule', 'default', 'reason' ];
+			Object.keys(res).filter(k => known.indexOf(k) < 0 && res[k] != null).forEach(k => rows.push([ k, show(res[k]) ]));
 			outEl.replaceChildren(E('table', { 'class': 'table', 'id': 'wgsplit-explain-result' },
 				rows.map(r => E('tr', { 'class': 'tr' }, [ E('td', { 'class': 'td left', 'style': 'width:33%' }, r[0]), E('td', { 'class': 'td left' }, r[1]) ]))));
 		});
