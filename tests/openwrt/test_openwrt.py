@@ -856,6 +856,53 @@ def real_opkg_installs_both_packages():
         shutil.rmtree(root)
 
 
+@test
+def real_apk_builds_and_installs_openwrt25_packages():
+    """With apk-tools 3 (APK=path, built from alpinelinux/apk-tools), build-ipk.sh also writes
+    .apk packages; apk installs them (with stand-ins for the kmods and luci-base) into an
+    offline root."""
+    apk = os.environ.get("APK")
+    if not apk:
+        raise Skip("set APK to an apk-tools 3 binary to run it")
+    d = Path(tempfile.mkdtemp(prefix="apk-"))
+    try:
+        env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
+        r = sh(FEED / "build-ipk.sh", BIN, "x86_64", d / "dist", env=env)
+        assert r.returncode == 0, r.stderr
+        apks = sorted(p.name for p in (d / "dist").glob("*.apk"))
+        assert apks == ["luci-app-wgsplit-0.1.0-r1.apk", "luci-i18n-wgsplit-ru-0.1.0-r1.apk",
+                        "luci-i18n-wgsplit-zh-cn-0.1.0-r1.apk", "wgsplit-0.1.0-r1.apk"], apks
+        dump = sh(apk, "adbdump", d / "dist/wgsplit-0.1.0-r1.apk").stdout
+        for want in ("name: wgsplit", "version: 0.1.0-r1", "arch: x86_64", "- kmod-wireguard", "- kmod-nft-nat"):
+            assert want in dump, want
+        assert "arch: noarch" in sh(apk, "adbdump", d / "dist/luci-app-wgsplit-0.1.0-r1.apk").stdout
+        (d / "empty").mkdir()
+        for dep in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib", "luci-base"):
+            r = sh(apk, "mkpkg", "--info", f"name:{dep}", "--info", "version:1-r1", "--info", "arch:x86_64",
+                   "--files", d / "empty", "--output", d / f"{dep}.apk")
+            assert r.returncode == 0, r.stderr
+        root = d / "root"
+        root.mkdir()
+        # scripts need the router's /bin/sh and /lib/functions.sh: not in an empty root
+        r = sh(apk, "add", "--root", root, "--initdb", "--allow-untrusted", "--no-network", "--arch", "x86_64",
+               "--no-scripts", *sorted(d.glob("*.apk")), *sorted((d / "dist").glob("*.apk")))
+        assert r.returncode == 0 and "OK:" in r.stdout, r.stdout + r.stderr
+        assert (root / "etc/config/wgsplit").stat().st_mode & 0o777 == 0o600
+        assert (root / "etc/init.d/wgsplit").stat().st_mode & 0o777 == 0o755
+        assert (root / "usr/lib/lua/luci/i18n/wgsplit.zh-cn.lmo").is_file()
+        static = (root / "lib/apk/packages/wgsplit.conffiles_static").read_text().split()
+        assert static[0] == "/etc/config/wgsplit"
+        assert static[1] == hashlib.sha256((root / "etc/config/wgsplit").read_bytes()).hexdigest()
+        listed = (root / "lib/apk/packages/wgsplit.list").read_text().split()
+        assert "/usr/bin/wgsplit" in listed and "/etc/init.d/wgsplit" in listed, listed
+        # reproducible
+        r = sh(FEED / "build-ipk.sh", BIN, "x86_64", d / "dist2", env=env)
+        for name in apks:
+            assert (d / "dist" / name).read_bytes() == (d / "dist2" / name).read_bytes(), f"{name} differs"
+    finally:
+        shutil.rmtree(d)
+
+
 class Skip(Exception):
     pass
 
