@@ -493,6 +493,80 @@ def fw4_include_is_valid_nft_in_a_zone_chain():
         "a chain include must hold rules only"
 
 
+@test
+def fw4_include_forwards_upstream_traffic_in_a_netns():
+    """Real packets: a router namespace with an fw4-like forward chain (policy drop, zone jump
+    for the server interface, the include, then reject) forwards client pings into wgs_*
+    interfaces and into any interface when the packet carries an upstream mark, and rejects
+    the rest."""
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        raise Skip("needs root and iproute2")
+    tag = f"ow{os.getpid() % 10000}"
+    ns = {"c": f"{tag}c", "r": f"{tag}r", "u": f"{tag}u", "x": f"{tag}x"}
+
+    def ip(*a, check=True):
+        r = sh("ip", *a)
+        if check:
+            assert r.returncode == 0, f"ip {' '.join(map(str, a))}: {r.stderr}"
+        return r
+
+    def nsx(n, *a):
+        return sh("ip", "netns", "exec", ns[n], *a)
+
+    try:
+        for n in ns.values():
+            ip("netns", "add", n)
+        # client --(cl0|wg0)-- router --(wgs_up1|up0)-- upstream peer
+        #                             --(tun_x|x0)--    other peer (custom upstream name)
+        ip("link", "add", "cl0", "netns", ns["c"], "type", "veth", "peer", "name", "wg0", "netns", ns["r"])
+        ip("link", "add", "wgs_up1", "netns", ns["r"], "type", "veth", "peer", "name", "up0", "netns", ns["u"])
+        ip("link", "add", "tun_x", "netns", ns["r"], "type", "veth", "peer", "name", "x0", "netns", ns["x"])
+        for n, dev, addr in [("c", "cl0", "10.99.0.2/24"), ("r", "wg0", "10.99.0.1/24"),
+                             ("r", "wgs_up1", "10.99.1.1/24"), ("u", "up0", "10.99.1.2/24"),
+                             ("r", "tun_x", "10.99.2.1/24"), ("x", "x0", "10.99.2.2/24")]:
+            assert nsx(n, "ip", "addr", "add", addr, "dev", dev).returncode == 0
+            assert nsx(n, "ip", "link", "set", dev, "up").returncode == 0
+        for n in ("c", "r", "u", "x"):
+            nsx(n, "ip", "link", "set", "lo", "up")
+        nsx("c", "ip", "route", "add", "default", "via", "10.99.0.1")
+        nsx("u", "ip", "route", "add", "default", "via", "10.99.1.1")
+        nsx("x", "ip", "route", "add", "default", "via", "10.99.2.1")
+        nsx("r", "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        inc = FILES / "wgsplit-forward.nft"
+        ruleset = f"""
+table inet fw4 {{
+  chain forward {{
+    type filter hook forward priority filter; policy drop;
+    ct state established,related accept
+    iifname "wg0" jump forward_wgsplit
+  }}
+  chain forward_wgsplit {{
+    include "{inc}"
+    reject
+  }}
+}}
+table inet wgsplit_marks {{
+  chain pre {{
+    type filter hook prerouting priority -150;
+    iifname "wg0" ip daddr 10.99.2.3 meta mark set 0x03000000
+  }}
+}}
+"""
+        r = subprocess.run(["ip", "netns", "exec", ns["r"], "nft", "-f", "-"], input=ruleset, text=True, capture_output=True)
+        assert r.returncode == 0, r.stderr
+        nsx("x", "ip", "addr", "add", "10.99.2.3/24", "dev", "x0")
+
+        def ping(dst):
+            return nsx("c", "ping", "-c", "1", "-W", "1", dst).returncode == 0
+
+        assert ping("10.99.1.2"), "traffic into wgs_up1 was not forwarded"
+        assert not ping("10.99.2.2"), "unmarked traffic into a non-wgsplit interface was forwarded"
+        assert ping("10.99.2.3"), "upstream-marked traffic into a custom-named interface was not forwarded"
+    finally:
+        for n in ns.values():
+            ip("netns", "del", n, check=False)
+
+
 # ---------- init script under a stand-in procd ----------
 
 class Env:
