@@ -230,6 +230,17 @@ const checks = {
 		return (+m[2] >= 1 && +m[2] <= 65535) ? true : _('Port must be 1–65535');
 	},
 
+	/* explain's destination: a domain, an address or CIDR, or addr:port[/tcp|udp] ([v6]:port…) */
+	destination(value) {
+		const v = String(value).trim();
+		if (checks.domain(v) === true || checkCidr(v, 0) === true)
+			return true;
+		const m = /^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d{1,5})(?:\/(tcp|udp))?$/.exec(v);
+		if (m && (m[1] ? isIPv6(m[1]) : parseIPv4(m[2]) !== null) && +m[3] >= 1 && +m[3] <= 65535)
+			return true;
+		return _('Expecting a domain, an IP address, or address:port/tcp');
+	},
+
 	ipAddr(value) {
 		return (parseIPv4(value) !== null || isIPv6(value)) ? true : _('Expecting an IP address');
 	},

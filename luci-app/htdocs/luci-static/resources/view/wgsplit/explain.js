@@ -11,7 +11,7 @@ return view.extend({
 
 	handleExplain: function(clientEl, destEl, outEl) {
 		const client = clientEl.value, dest = destEl.value.trim();
-		const okDest = dest !== '' && (common.checks.cidr(dest) === true || common.checks.domain(dest) === true);
+		const okDest = dest !== '' && common.checks.destination(dest) === true;
 		if (!client || !okDest) {
 			outEl.replaceChildren(E('div', { 'class': 'alert-message warning' },
 				_('Pick a client and enter a domain or an IP address.')));
@@ -47,7 +47,7 @@ return view.extend({
 		const clients = uci.sections('wgsplit', 'client').map(c => c['.name']);
 		const clientEl = E('select', { 'class': 'cbi-input-select', 'id': 'wgsplit-explain-client' },
 			clients.map(c => E('option', { 'value': c }, c)));
-		const destEl = E('input', { 'type': 'text', 'class': 'cbi-input-text', 'id': 'wgsplit-explain-dest', 'placeholder': 'netflix.com / 8.8.8.8' });
+		const destEl = E('input', { 'type': 'text', 'class': 'cbi-input-text', 'id': 'wgsplit-explain-dest', 'placeholder': 'netflix.com / 8.8.8.8 / 1.1.1.1:443/tcp' });
 		const outEl = E('div', { 'id': 'wgsplit-explain-out' });
 
 		return E('div', { 'class': 'cbi-map' }, [
