@@ -9,6 +9,7 @@ rustup toolchain list | grep -q nightly || rustup toolchain install nightly --pr
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
+failed=0
 for target in $(cargo +nightly fuzz list); do
     mkdir -p "$corpus/$target"
     case $target in
@@ -19,5 +20,12 @@ for target in $(cargo +nightly fuzz list); do
             done ;;
     esac
     echo "=== fuzz $target for ${seconds}s"
-    cargo +nightly fuzz run "$target" "$corpus/$target" -- -max_total_time="$seconds" -max_len=4096 2>&1 | tail -3
+    if cargo +nightly fuzz run "$target" "$corpus/$target" -- -max_total_time="$seconds" -max_len=4096 \
+        >"$corpus/$target.log" 2>&1; then
+        grep -E '^(#[0-9]+|Done)' "$corpus/$target.log" | tail -2
+    else
+        failed=1
+        grep -vE '^ +([0-9]+: | at )' "$corpus/$target.log" | tail -40
+    fi
 done
+exit $failed

@@ -28,6 +28,9 @@ Kernel:
   status [--json]           interfaces, upstream health, clients
   explain CLIENT DEST       which way DEST (address, addr:port/proto, domain) goes, and why
 
+Rule sources:
+  lists update|show|load    fetch and check GeoIP/domain lists, show them, load the country sets
+
 Clients and upstreams:
   client ...                add, list, show, set, enable, disable, rename, remove, conf, qr
   upstream ...              import, list, show, set, enable, disable, remove (see upstream --help)
@@ -115,6 +118,7 @@ fn run(parser: &mut Parser) -> CmdResult {
     };
     match command.as_str() {
         "config" => config_command(parser, &ctx),
+        "lists" => crate::sources::cli::lists_command(parser, &ctx),
         "client" => crate::clients::cli::client_command(parser, &ctx),
         "upstream" => crate::clients::cli::upstream_command(parser, &ctx),
         "api" => crate::clients::cli::api_command(parser, &ctx),
@@ -131,10 +135,13 @@ fn run(parser: &mut Parser) -> CmdResult {
             println!("{}", keys::encode(&keys::public_from_private(&private)));
             Ok(())
         }
+        // Hidden: the resolver alone, for tests and benchmarks.
+        "dns-serve" => crate::dns::cli::serve_command(parser, &ctx),
         "apply" => crate::daemon::cmd_apply(parser, &ctx),
         "down" => crate::daemon::cmd_down(parser, &ctx),
         "daemon" => crate::daemon::cmd_daemon(parser, &ctx),
         "status" => crate::daemon::cmd_status(parser, &ctx),
+        "explain" => crate::daemon::cmd_explain(parser, &ctx),
         "help" => {
             print!("{HELP}");
             Ok(())

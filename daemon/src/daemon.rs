@@ -186,7 +186,29 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
     Ok(())
 }
 
-fn say(msg: &str) {
+/// `wgsplit explain CLIENT DEST [--json]`
+pub fn cmd_explain(parser: &mut Parser, ctx: &Context) -> CmdResult {
+    let (args, flags) = positional_and_flags(parser, &["json"])?;
+    let [client, dest] = args.as_slice() else {
+        return Err(Failure {
+            message: "usage: wgsplit explain CLIENT DEST [--json]   \
+                      (DEST: address, addr:port/proto, or domain)"
+                .into(),
+            code: 2,
+        });
+    };
+    let config = ctx.load()?;
+    let policy = policy::compile(&config, policy::now_unix());
+    let e = crate::explain::explain(&config, &policy, client, dest)?;
+    if flags.iter().any(|f| f == "json") {
+        println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
+    } else {
+        print!("{e}");
+    }
+    Ok(())
+}
+
+pub fn say(msg: &str) {
     let t = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
@@ -209,8 +231,12 @@ pub type Service = Pin<Box<dyn Future<Output = Result<(), String>>>>;
 pub fn services(ctx: &ServiceContext) -> Vec<(&'static str, Service)> {
     let _ = ctx;
     vec![
-        // ("dns", Box::pin(crate::dns::serve(ctx.clone()))),
+        ("dns", Box::pin(crate::dns::serve(ctx.clone()))),
         // ("api", Box::pin(crate::api::serve(ctx.clone()))),
+        (
+            "clients",
+            Box::pin(crate::clients::service::serve(ctx.clone())),
+        ),
     ]
 }
 
@@ -237,7 +263,12 @@ pub fn cmd_daemon(parser: &mut Parser, ctx: &Context) -> CmdResult {
 }
 
 async fn apply_once(engine: &Engine, config: &Config, policy: &Policy, why: &str) {
-    let desired = Engine::desired(config, policy, Inputs::default());
+    // Upstream health from the monitor (clients::service): down upstreams follow on_down.
+    let inputs = Inputs {
+        health: crate::health::monitor::planner_health(),
+        ..Inputs::default()
+    };
+    let desired = Engine::desired(config, policy, inputs);
     match engine.apply(&desired).await {
         Ok(r) if r.ops.is_empty() => {}
         Ok(r) => {

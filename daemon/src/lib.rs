@@ -9,6 +9,8 @@ pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod daemon;
+pub mod dns;
+pub mod explain;
 pub mod health;
 pub mod keys;
 pub mod plan;

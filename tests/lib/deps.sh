@@ -49,3 +49,12 @@ install_deps_luci() {
     command -v npm >/dev/null 2>&1 || _deps_apt npm
     _deps_apt chromium chromium-driver fonts-dejavu-core fonts-wqy-microhei python3 gettext
 }
+
+# Image tests (tests/image/run.sh): QEMU, the cross toolchains, Debian's kernels
+# for other architectures and the musl sysroots are installed (and cached) by
+# image/cross-build.sh and image/build-image.sh themselves; this is the rest.
+install_deps_image() {
+    # shellcheck source=image/lib/host-deps.sh
+    source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/image/lib/host-deps.sh"
+    wgs_apt_install wireguard-tools python3 cpio kmod xz-utils binutils file
+}

@@ -129,7 +129,6 @@ impl Api {
                     .map_err(|e| e.to_string())
             })
             .collect::<Result<Vec<_>, _>>()?;
-        log::info!("API listening on http://{addr}");
         Ok(Handle {
             addr,
             server,
@@ -168,7 +167,9 @@ impl Api {
                         Ok(body)
                     }
                     Body::TimedOut => {
-                        log::warn!("API: {method} {path}: body not sent in time; dropped");
+                        crate::daemon::say(&format!(
+                            "API: {method} {path}: body not sent in time; dropped"
+                        ));
                         return;
                     }
                     Body::Refused(back, e) => {

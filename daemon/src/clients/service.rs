@@ -66,21 +66,23 @@ pub fn collect_once(store: &Store, collector: &Mutex<Collector>) -> bool {
                 used,
                 quota,
             } => {
-                log::warn!(
+                crate::daemon::say(&format!(
                     "client {client}: monthly quota spent ({} of {}): disabled until the month ends",
                     super::cli::human_bytes(*used),
                     super::cli::human_bytes(*quota)
-                );
+                ));
                 (client.clone(), false)
             }
             QuotaEvent::NewMonth { client } => {
-                log::info!("client {client}: a new month, quota renewed: enabled again");
+                crate::daemon::say(&format!(
+                    "client {client}: a new month, quota renewed: enabled again"
+                ));
                 (client.clone(), true)
             }
         };
         match store.edit(|c| super::set_client_enabled(c, &name, on)) {
             Ok(_) => changed = true,
-            Err(e) => log::warn!("client {name}: {e}"),
+            Err(e) => crate::daemon::say(&format!("client {name}: {e}")),
         }
     }
     changed
@@ -120,7 +122,10 @@ pub fn start(
                         flushed = Instant::now();
                         let c = collector.lock().unwrap_or_else(|e| e.into_inner());
                         if let Err(e) = c.save(&stats_path()) {
-                            log::warn!("traffic history {}: {e}", stats_path().display());
+                            crate::daemon::say(&format!(
+                                "traffic history {}: {e}",
+                                stats_path().display()
+                            ));
                         }
                     }
                     std::thread::sleep(stats_interval());
@@ -166,7 +171,21 @@ impl Running {
     pub fn flush(&self) {
         let c = self.collector.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(e) = c.save(&stats_path()) {
-            log::warn!("traffic history {}: {e}", stats_path().display());
+            crate::daemon::say(&format!("traffic history {}: {e}", stats_path().display()));
         }
     }
+}
+
+/// The daemon's service entry (`daemon::services`): starts the threads and
+/// lives as long as the daemon.
+pub async fn serve(ctx: crate::daemon::ServiceContext) -> Result<(), String> {
+    let notify = ctx.reapply.clone();
+    let reapply: Arc<dyn Fn() + Send + Sync> = Arc::new(move || notify.notify_one());
+    let running = start(&ctx.config_path, reapply, api::Hooks::default())?;
+    if let Some(h) = &running.api {
+        crate::daemon::say(&format!("API listening on http://{}", h.addr));
+    }
+    std::future::pending::<()>().await;
+    running.flush();
+    Ok(())
 }

@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use super::{Change, Observation, Route, State, Tracker, UpstreamHealth, probe};
+use super::{Change, Observation, State, Tracker, UpstreamHealth, probe};
 use crate::{
     clients::{live, store::Store},
     config::{Config, types::parse_resolver},
@@ -103,11 +103,7 @@ pub fn run(
             let obs = observe(&config);
             let changes: Vec<Change> = tracker.observe(&config, &obs, crate::policy::now_unix());
             for c in &changes {
-                if c.to == State::Down || c.from == State::Down || c.route != Route::Own {
-                    log::warn!("{c}");
-                } else {
-                    log::info!("{c}");
-                }
+                crate::daemon::say(&c.to_string());
             }
             let planner = to_planner(&tracker.current);
             let routing_changed = {

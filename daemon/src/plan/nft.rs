@@ -569,6 +569,10 @@ pub struct NftBatch {
     pub summary: Vec<String>,
     pub elements_added: usize,
     pub elements_deleted: usize,
+    /// The element lines again, structured: (add?, set, elements), in order.
+    pub element_changes: Vec<(bool, String, Vec<String>)>,
+    /// The table did not exist: the batch creates it from nothing.
+    pub from_nothing: bool,
 }
 
 impl NftBatch {
@@ -585,6 +589,11 @@ impl NftBatch {
         if elements.is_empty() {
             return;
         }
+        self.element_changes.push((
+            verb == "add",
+            set.to_string(),
+            elements.iter().map(|e| (*e).clone()).collect(),
+        ));
         const CHUNK: usize = 4096;
         for chunk in elements.chunks(CHUNK) {
             let mut line = format!("{verb} element inet {NFT_TABLE} {set} {{ ");
@@ -609,6 +618,20 @@ impl NftBatch {
         ));
     }
 
+    /// Only set elements change (no table, chain, set or rule commands).
+    pub fn elements_only(&self) -> bool {
+        !self.lines.is_empty() && self.lines.iter().all(|l| is_element_line(l))
+    }
+
+    /// The script without its element lines (the structure part).
+    pub fn structure_script(&self) -> String {
+        let mut s = String::new();
+        for l in self.lines.iter().filter(|l| !is_element_line(l)) {
+            let _ = writeln!(s, "{l}");
+        }
+        s
+    }
+
     pub fn script(&self) -> String {
         let mut s = String::new();
         for l in &self.lines {
@@ -616,6 +639,10 @@ impl NftBatch {
         }
         s
     }
+}
+
+fn is_element_line(l: &str) -> bool {
+    l.starts_with("add element ") || l.starts_with("delete element ")
 }
 
 fn base_decl(b: &BaseChain) -> String {
@@ -671,6 +698,7 @@ fn create_all(desired: &NftState, b: &mut NftBatch) {
 pub fn diff(desired: &NftState, observed: Option<&ObservedNft>) -> NftBatch {
     let mut b = NftBatch::default();
     let Some(obs) = observed else {
+        b.from_nothing = true;
         b.push(format!("add table inet {NFT_TABLE}"));
         create_all(desired, &mut b);
         return b;

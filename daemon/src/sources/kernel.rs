@@ -20,6 +20,9 @@ use super::{
     ranges::{CountrySet, RangeSet},
 };
 
+/// Ranges per transaction when filling an empty set.
+pub const LOAD_CHUNK: usize = 8192;
+
 /// The kernel side, behind a trait so the plan is tested without root.
 pub trait SetIo {
     /// The set's ranges (inclusive), or `None` when the set does not exist.
@@ -75,7 +78,15 @@ pub fn sync_country(
             Some(current) => {
                 let current = RangeSet::from_ranges(current);
                 let (del, add) = current.diff(&desired);
-                if !(del.is_empty() && add.is_empty()) {
+                if current.is_empty() {
+                    // First load into an empty set: nothing to keep consistent
+                    // with, so it goes in chunks (bounded memory on the router).
+                    for chunk in add.chunks(LOAD_CHUNK) {
+                        io.swap(&set, v6, &[], chunk)
+                            .map_err(|e| format!("{set}: {e}"))?;
+                    }
+                } else if !(del.is_empty() && add.is_empty()) {
+                    // An update: one transaction, deletes then adds.
                     io.swap(&set, v6, &del, &add)
                         .map_err(|e| format!("{set}: {e}"))?;
                 }
@@ -90,7 +101,8 @@ pub fn sync_country(
 }
 
 /// Loads every country the config uses from the stored extracts in `dir`.
-/// Countries without stored data are reported, their sets left as they are.
+/// Countries without stored data, or whose load failed, are returned with the
+/// reason; their sets are left as they were.
 pub fn sync_all(
     io: &mut dyn SetIo,
     dir: &Path,
@@ -100,7 +112,12 @@ pub fn sync_all(
     let mut missing = BTreeMap::new();
     for cc in countries {
         match geoip::stored(dir, cc) {
-            Ok(Some(data)) => reports.extend(sync_country(io, cc, &data)?),
+            Ok(Some(data)) => match sync_country(io, cc, &data) {
+                Ok(r) => reports.extend(r),
+                Err(e) => {
+                    missing.insert(cc.clone(), SourceError::Io(e));
+                }
+            },
             Ok(None) => {
                 missing.insert(
                     cc.clone(),

@@ -12,12 +12,14 @@
 //!   lists, and the one entry point the resolver calls);
 //! - [`protobuf`]: the streaming protobuf walker both `.dat` readers use.
 
+pub mod cli;
 pub mod domains;
 pub mod geoip;
 pub mod geoipdat;
 pub mod geosite;
 pub mod kernel;
 pub mod mmdb;
+pub mod nft;
 pub mod nftdump;
 pub mod plain;
 pub mod protobuf;

@@ -26,10 +26,12 @@ const NFTA_DATA_VALUE: u16 = 1;
 const NFT_SET_ELEM_INTERVAL_END: u32 = 1;
 pub const NFPROTO_INET: u8 = 1;
 
-/// One element as the kernel holds it: key bytes and whether it closes a range.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One element as the kernel holds it: the key (big-endian bytes as a number),
+/// its width in bytes, and whether it closes a range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawElem {
-    pub key: Vec<u8>,
+    pub key: u128,
+    pub width: u8,
     pub interval_end: bool,
 }
 
@@ -147,14 +149,18 @@ pub fn dump(family: u8, table: &str, set: &str) -> io::Result<Vec<RawElem>> {
                             if e != NFTA_LIST_ELEM {
                                 continue;
                             }
-                            let mut key = Vec::new();
+                            let mut key = 0u128;
+                            let mut width = 0u8;
                             let mut end = false;
                             for (f, v) in attrs(elem) {
                                 match f {
                                     NFTA_SET_ELEM_KEY => {
                                         for (d, val) in attrs(v) {
-                                            if d == NFTA_DATA_VALUE {
-                                                key = val.to_vec();
+                                            if d == NFTA_DATA_VALUE && val.len() <= 16 {
+                                                key = val
+                                                    .iter()
+                                                    .fold(0u128, |a, &b| a << 8 | u128::from(b));
+                                                width = val.len() as u8;
                                             }
                                         }
                                     }
@@ -168,6 +174,7 @@ pub fn dump(family: u8, table: &str, set: &str) -> io::Result<Vec<RawElem>> {
                             }
                             out.push(RawElem {
                                 key,
+                                width,
                                 interval_end: end,
                             });
                         }
@@ -190,14 +197,13 @@ pub fn to_ranges(elems: &[RawElem], width: usize) -> Result<Vec<(u128, u128)>, S
     };
     let mut keys: Vec<(u128, bool)> = Vec::with_capacity(elems.len());
     for e in elems {
-        if e.key.len() != width {
+        if usize::from(e.width) != width {
             return Err(format!(
                 "element of {} bytes in a {width}-byte set",
-                e.key.len()
+                e.width
             ));
         }
-        let v = e.key.iter().fold(0u128, |a, &b| a << 8 | u128::from(b));
-        keys.push((v, e.interval_end));
+        keys.push((e.key, e.interval_end));
     }
     // Ends before starts at the same key (adjacent ranges).
     keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
@@ -235,7 +241,8 @@ mod tests {
     #[test]
     fn ranges_from_elements() {
         let e = |k: u32, end: bool| RawElem {
-            key: k.to_be_bytes().to_vec(),
+            key: k.into(),
+            width: 4,
             interval_end: end,
         };
         let elems = vec![

@@ -3,6 +3,7 @@
 
 pub mod net;
 pub mod nft;
+pub mod nftelem;
 pub mod nftnl;
 pub mod wg;
 
@@ -177,7 +178,7 @@ impl Engine {
             Op::DelRoute(r) => self.net.del_route(r).await,
             Op::AddRule(r) => self.net.add_rule(r).await,
             Op::DelRule(r) => self.net.del_rule(r).await,
-            Op::Nft(batch) => nft::run_script(&batch.script()),
+            Op::Nft(batch) => nft::apply_batch(batch).map(|_| ()),
             Op::DeleteLink { name } => {
                 // A userspace device dies with its process; a kernel one with the link.
                 wg::stop_userspace(name);

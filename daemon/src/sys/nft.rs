@@ -12,8 +12,9 @@ use std::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::nftelem;
 use crate::{
-    plan::nft::{BaseChain, NftState, ObservedChain, ObservedNft, ObservedSet},
+    plan::nft::{BaseChain, NftBatch, NftState, ObservedChain, ObservedNft, ObservedSet},
     policy::NFT_TABLE,
 };
 
@@ -45,6 +46,48 @@ pub fn run_script(script: &str) -> Result<(), String> {
         let msg: Vec<&str> = err.lines().take(6).collect();
         Err(format!("nft rejected the transaction: {}", msg.join(" | ")))
     }
+}
+
+/// Applies one planned nft change as a transaction. Element changes go to the
+/// kernel directly (see `nftelem`); the structure through `nft -f`.
+/// Returns the number of netlink messages the element path sent (0 if none).
+pub fn apply_batch(b: &NftBatch) -> Result<usize, String> {
+    let elements = |b: &NftBatch| -> Result<nftelem::Batch, String> {
+        let mut nb = nftelem::Batch::new();
+        for (add, set, els) in &b.element_changes {
+            let parsed = els
+                .iter()
+                .map(|e| nftelem::parse_element(e))
+                .collect::<Result<Vec<_>, _>>()?;
+            nb.push(&nftelem::SetChange {
+                set,
+                add: *add,
+                elements: parsed,
+            });
+        }
+        Ok(nb)
+    };
+    if std::env::var_os("WGSPLIT_NFT_ONLY").is_some() {
+        return run_script(&b.script()).map(|()| 0);
+    }
+    if b.elements_only() {
+        let nb = elements(b)?;
+        let n = nb.message_count() as usize;
+        nb.commit()?;
+        return Ok(n);
+    }
+    if b.from_nothing {
+        let nb = elements(b)?;
+        let n = nb.message_count() as usize;
+        run_script(&b.structure_script())?;
+        if let Err(e) = nb.commit() {
+            // The table did not exist before: removing it is the rollback.
+            let _ = run_script(&format!("delete table inet {NFT_TABLE}\n"));
+            return Err(e);
+        }
+        return Ok(n);
+    }
+    run_script(&b.script()).map(|()| 0)
 }
 
 /// Handles of the table and its sets, as listed (a set recreated by someone else

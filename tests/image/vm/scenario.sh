@@ -144,8 +144,8 @@ ready() {
         ip link show wg0 >/dev/null 2>&1 && ip -4 route show table all | grep -q 'dev wgs_up1'
 }
 t0=$(uptime_s)
-W daemon >/tmp/wgsplit.log 2>&1 &
-DPID=$!
+wgsplit --config "$CONF" daemon >/tmp/wgsplit.log 2>&1 &
+DPID=$!  # the daemon itself (not a subshell): RSS and SIGTERM are its own
 i=0
 while ! ready && [ $i -lt 600 ] && kill -0 $DPID 2>/dev/null; do usleep 50000; i=$((i + 1)); done
 if ready; then
@@ -155,7 +155,7 @@ else
     check "daemon brought routing up" sh -c "cat /tmp/wgsplit.log; false"
 fi
 daemon_checks() {
-    check "daemon is running" kill -0 $DPID
+    check "daemon is running" sh -c "kill -0 $DPID && grep -q '^Name:.*wgsplit' /proc/$DPID/status"
     i=0
     while [ "$(fetch $PROXIED 2)" != $UP_EXIT ] && [ $i -lt 30 ]; do i=$((i + 1)); done
     metric daemon_start_to_first_proxied_reply_s "$(elapsed "$t0")"

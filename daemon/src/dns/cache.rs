@@ -1,0 +1,187 @@
+//! The answer cache: upstream answers kept as bytes per (route, name, type,
+//! class, EDNS), served with aged TTLs, positive and negative, bounded in entries
+//! and bytes.
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub route: u16,
+    pub qtype: u16,
+    pub qclass: u16,
+    pub edns: bool,
+    pub name: Box<[u8]>,
+}
+
+#[derive(Debug)]
+pub struct Entry {
+    pub bytes: Box<[u8]>,
+    pub ttl_offsets: Box<[usize]>,
+    pub stored: Instant,
+    pub expires: Instant,
+    pub addrs: Box<[(IpAddr, u32)]>,
+    pub cnames: Box<[String]>,
+}
+
+impl Entry {
+    fn cost(&self, key: &Key) -> usize {
+        std::mem::size_of::<Entry>()
+            + 64
+            + key.name.len()
+            + self.bytes.len()
+            + self.ttl_offsets.len() * 8
+            + self.addrs.len() * 24
+            + self.cnames.iter().map(|c| c.len() + 24).sum::<usize>()
+    }
+}
+
+pub struct Cache {
+    map: HashMap<Key, Arc<Entry>>,
+    bytes: usize,
+    pub max_bytes: usize,
+    pub max_ttl: Duration,
+    pub max_negative_ttl: Duration,
+}
+
+impl Cache {
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            map: HashMap::new(),
+            bytes: 0,
+            max_bytes,
+            max_ttl: Duration::from_secs(86_400),
+            max_negative_ttl: Duration::from_secs(3600),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.bytes = 0;
+    }
+
+    /// A live entry (expired ones are removed).
+    pub fn get(&mut self, key: &Key, now: Instant) -> Option<Arc<Entry>> {
+        let e = self.map.get(key)?;
+        if e.expires > now {
+            return Some(e.clone());
+        }
+        let e = self.map.remove(key)?;
+        self.bytes -= e.cost(key);
+        None
+    }
+
+    pub fn insert(&mut self, key: Key, entry: Entry, negative: bool, now: Instant) {
+        let cap = if negative {
+            self.max_negative_ttl
+        } else {
+            self.max_ttl
+        };
+        let mut entry = entry;
+        entry.expires = entry.expires.min(now + cap);
+        if entry.expires <= now {
+            return;
+        }
+        let cost = entry.cost(&key);
+        if cost > self.max_bytes / 8 {
+            return;
+        }
+        if self.bytes + cost > self.max_bytes {
+            self.evict(now, cost);
+        }
+        self.bytes += cost;
+        if let Some(old) = self.map.insert(key.clone(), Arc::new(entry)) {
+            self.bytes -= old.cost(&key);
+        }
+    }
+
+    /// Frees room: expired entries first, then arbitrary ones down to 3/4.
+    fn evict(&mut self, now: Instant, need: usize) {
+        let mut freed = 0;
+        self.map.retain(|k, e| {
+            let keep = e.expires > now;
+            if !keep {
+                freed += e.cost(k);
+            }
+            keep
+        });
+        self.bytes -= freed;
+        let target = (self.max_bytes * 3 / 4).saturating_sub(need);
+        if self.bytes > target {
+            let mut over = self.bytes - target;
+            let mut gone = 0;
+            self.map.retain(|k, e| {
+                if over == 0 {
+                    return true;
+                }
+                let c = e.cost(k);
+                over = over.saturating_sub(c);
+                gone += c;
+                false
+            });
+            self.bytes -= gone;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: usize) -> Key {
+        Key {
+            route: 0,
+            qtype: 1,
+            qclass: 1,
+            edns: false,
+            name: format!("n{n}").into_bytes().into(),
+        }
+    }
+
+    fn entry(now: Instant, secs: u64) -> Entry {
+        Entry {
+            bytes: vec![0; 100].into(),
+            ttl_offsets: Box::new([]),
+            stored: now,
+            expires: now + Duration::from_secs(secs),
+            addrs: Box::new([]),
+            cnames: Box::new([]),
+        }
+    }
+
+    #[test]
+    fn expiry_and_bounds() {
+        let now = Instant::now();
+        let mut c = Cache::new(64 * 1024);
+        c.insert(key(1), entry(now, 10), false, now);
+        assert!(c.get(&key(1), now).is_some());
+        assert!(c.get(&key(1), now + Duration::from_secs(11)).is_none());
+        assert!(c.is_empty());
+        assert_eq!(c.bytes(), 0);
+        // Negative entries are capped.
+        c.max_negative_ttl = Duration::from_secs(5);
+        c.insert(key(2), entry(now, 100), true, now);
+        assert!(c.get(&key(2), now + Duration::from_secs(6)).is_none());
+        for i in 0..10_000 {
+            c.insert(key(i), entry(now, 100), false, now);
+            assert!(c.bytes() <= c.max_bytes);
+        }
+        assert!(c.len() > 50 && c.len() < 10_000, "{}", c.len());
+    }
+}

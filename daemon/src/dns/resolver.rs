@@ -1,0 +1,788 @@
+//! The resolver proper: who is asking, which rule the name (or a name in its
+//! CNAME chain) matches for that client, which way to resolve it, the set insert
+//! before the answer leaves, the cache, and the listening sockets.
+
+use std::{
+    collections::HashMap,
+    io,
+    net::{IpAddr, SocketAddr},
+    os::fd::AsRawFd,
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, UdpSocket},
+    task::JoinSet,
+};
+
+use super::{
+    cache::{Cache, Entry, Key},
+    matcher::NameHashes,
+    rules::{Matched, Rules, load_lists},
+    upstream::{Forwarder, parse_server, resolv_conf},
+    wire::{self, Query, WireError},
+};
+use crate::{
+    config::{BlockAnswer, Config, types::parse_interface_address},
+    policy::{self, Policy, Target},
+    sys::nftnl::{Elem, NftSock, Op},
+};
+
+/// Per-try wait for an upstream resolver, and the whole budget of a query.
+const ATTEMPT: Duration = Duration::from_millis(800);
+const BUDGET: Duration = Duration::from_millis(2000);
+const CACHE_BYTES: usize = 4 << 20;
+/// Elements we remember having put in the kernel (to skip needless refreshes).
+const MEMO_MAX: usize = 200_000;
+
+/// Counters (monotonic) for the API and the tests.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub queries: AtomicU64,
+    pub cache_hits: AtomicU64,
+    pub cache_misses: AtomicU64,
+    pub malformed: AtomicU64,
+    pub servfail: AtomicU64,
+    pub upstream_failures: AtomicU64,
+    pub blocked: AtomicU64,
+    pub set_elements: AtomicU64,
+    pub set_errors: AtomicU64,
+    pub set_skipped: AtomicU64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub queries: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub malformed: u64,
+    pub servfail: u64,
+    pub upstream_failures: u64,
+    pub blocked: u64,
+    pub set_elements: u64,
+    pub set_errors: u64,
+    pub set_skipped: u64,
+    pub cache_entries: usize,
+    pub cache_bytes: usize,
+    /// Answer received → elements in the kernel, µs (over the last samples).
+    pub insert_p50_us: u64,
+    pub insert_p99_us: u64,
+    pub insert_samples: usize,
+}
+
+/// How names of one route are resolved: index 0 is direct, `i + 1` upstream `i`.
+struct State {
+    policy: Policy,
+    rules: Rules,
+    routes: Vec<Arc<Forwarder>>,
+    ttl_min: u32,
+    ttl_max: u32,
+    block_null: bool,
+    listen: Vec<SocketAddr>,
+}
+
+pub struct Resolver {
+    state: RwLock<Arc<State>>,
+    cache: Mutex<Cache>,
+    nft: Mutex<Option<NftSock>>,
+    /// (set, address) → when its kernel element expires.
+    memo: Mutex<HashMap<(Arc<str>, IpAddr), Instant>>,
+    set_names: Mutex<HashMap<(usize, usize, bool), Arc<str>>>,
+    latencies: Mutex<Vec<u32>>,
+    pub stats: Stats,
+    /// Problems found while loading (lists that failed, …).
+    pub problems: Mutex<Vec<String>>,
+}
+
+fn build_state(config: &Config, policy: &Policy) -> (State, Vec<String>) {
+    let (lists, problems) = load_lists(config);
+    let rules = Rules::build(policy, &lists);
+    let s = &config.server;
+    let mut direct: Vec<SocketAddr> = s
+        .dns_server
+        .iter()
+        .filter_map(|x| parse_server(x))
+        .collect();
+    if direct.is_empty() {
+        direct = std::fs::read_to_string("/etc/resolv.conf")
+            .map(|t| resolv_conf(&t))
+            .unwrap_or_default();
+    }
+    let mut routes = vec![Arc::new(Forwarder::new(
+        direct.clone(),
+        None,
+        ATTEMPT,
+        BUDGET,
+    ))];
+    for (i, u) in config.upstreams.iter().enumerate() {
+        let mut servers: Vec<SocketAddr> = u.dns.iter().filter_map(|x| parse_server(x)).collect();
+        // No resolver of its own: the WAN's, but through the tunnel all the same.
+        if servers.is_empty() {
+            servers = direct.clone();
+        }
+        let mark = policy.marks.of(Target::Upstream(i));
+        routes.push(Arc::new(Forwarder::new(
+            servers,
+            Some(mark),
+            ATTEMPT,
+            BUDGET,
+        )));
+    }
+    let port = s.dns_port_or_default();
+    let mut listen: Vec<SocketAddr> = [s.address.as_deref(), s.address6.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|a| parse_interface_address(a).ok())
+        .map(|n| SocketAddr::new(n.addr(), port))
+        .collect();
+    for a in &s.dns_listen {
+        if let Ok(ip) = a.trim().parse::<IpAddr>() {
+            listen.push(SocketAddr::new(ip, port));
+        }
+    }
+    listen.dedup();
+    (
+        State {
+            policy: policy.clone(),
+            rules,
+            routes,
+            ttl_min: s.ttl_min_or_default(),
+            ttl_max: s.ttl_max_or_default().max(s.ttl_min_or_default()),
+            block_null: s.block_answer.unwrap_or_default() == BlockAnswer::Null,
+            listen,
+        },
+        problems,
+    )
+}
+
+/// What the fast path decided.
+enum Step {
+    Reply(Vec<u8>),
+    Drop,
+    Forward(Box<Ctx>),
+}
+
+/// A query on its way upstream.
+struct Ctx {
+    q: Query,
+    state: Arc<State>,
+    client: Option<usize>,
+    matched: Option<Matched>,
+    route: usize,
+    key: Key,
+}
+
+impl Resolver {
+    pub fn new(config: &Config, policy: &Policy) -> Arc<Self> {
+        let (state, problems) = build_state(config, policy);
+        for p in &problems {
+            log::warn!("dns: {p}");
+        }
+        Arc::new(Self {
+            state: RwLock::new(Arc::new(state)),
+            cache: Mutex::new(Cache::new(CACHE_BYTES)),
+            nft: Mutex::new(None),
+            memo: Mutex::default(),
+            set_names: Mutex::default(),
+            latencies: Mutex::new(Vec::with_capacity(4096)),
+            stats: Stats::default(),
+            problems: Mutex::new(problems),
+        })
+    }
+
+    /// Takes a new config (reload): rules, lists and routes are rebuilt, the cache
+    /// and the memory of inserted elements are dropped (sets may be new).
+    /// The listening addresses stay those `serve` was started with.
+    pub fn update(&self, config: &Config, policy: &Policy) {
+        let (state, problems) = build_state(config, policy);
+        for p in &problems {
+            log::warn!("dns: {p}");
+        }
+        *self.state.write().unwrap() = Arc::new(state);
+        *self.problems.lock().unwrap() = problems;
+        self.cache.lock().unwrap().clear();
+        self.memo.lock().unwrap().clear();
+        self.set_names.lock().unwrap().clear();
+    }
+
+    /// The addresses `serve` listens on (server addresses and `dns_listen`).
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.state.read().unwrap().listen.clone()
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        let s = &self.stats;
+        let (entries, bytes) = {
+            let c = self.cache.lock().unwrap();
+            (c.len(), c.bytes())
+        };
+        let mut lat = self.latencies.lock().unwrap().clone();
+        lat.sort_unstable();
+        let pct = |p: usize| {
+            lat.get((lat.len() * p / 100).min(lat.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0) as u64
+        };
+        StatsSnapshot {
+            queries: s.queries.load(Relaxed),
+            cache_hits: s.cache_hits.load(Relaxed),
+            cache_misses: s.cache_misses.load(Relaxed),
+            malformed: s.malformed.load(Relaxed),
+            servfail: s.servfail.load(Relaxed),
+            upstream_failures: s.upstream_failures.load(Relaxed),
+            blocked: s.blocked.load(Relaxed),
+            set_elements: s.set_elements.load(Relaxed),
+            set_errors: s.set_errors.load(Relaxed),
+            set_skipped: s.set_skipped.load(Relaxed),
+            cache_entries: entries,
+            cache_bytes: bytes,
+            insert_p50_us: pct(50),
+            insert_p99_us: pct(99),
+            insert_samples: lat.len(),
+        }
+    }
+
+    /// Answers one request from `src` (`tcp`: no UDP size limit). `None`: drop it.
+    pub async fn handle(&self, request: &[u8], src: SocketAddr, tcp: bool) -> Option<Vec<u8>> {
+        match self.fast(request, src, tcp) {
+            Step::Reply(r) => Some(r),
+            Step::Drop => None,
+            Step::Forward(ctx) => Some(self.forward(request, *ctx, tcp).await),
+        }
+    }
+
+    /// Everything that needs no upstream: parse, match, block, cache hit.
+    fn fast(&self, request: &[u8], src: SocketAddr, tcp: bool) -> Step {
+        self.stats.queries.fetch_add(1, Relaxed);
+        let q = match wire::parse_query(request) {
+            Ok(q) => q,
+            Err(e) => {
+                self.stats.malformed.fetch_add(1, Relaxed);
+                return match e {
+                    WireError::Opcode => wire::bare_error(request, wire::RCODE_NOTIMP)
+                        .map_or(Step::Drop, Step::Reply),
+                    WireError::Questions => wire::bare_error(request, wire::RCODE_FORMERR)
+                        .map_or(Step::Drop, Step::Reply),
+                    _ => Step::Drop,
+                };
+            }
+        };
+        let state = self.state.read().unwrap().clone();
+        let ip = match src.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        let client = state.policy.client_by_addr(ip).map(|c| c.index);
+        let matched = match (client, q.plain) {
+            (Some(c), true) => {
+                NameHashes::from_lower(q.name.as_bytes()).and_then(|h| state.rules.first(c, &h))
+            }
+            _ => None,
+        };
+        let target = matched
+            .map(|m| m.target)
+            .or_else(|| client.map(|c| state.policy.clients[c].default))
+            .unwrap_or(Target::Direct);
+        let route = match target {
+            Target::Block => {
+                self.stats.blocked.fetch_add(1, Relaxed);
+                return Step::Reply(block_answer(&state, request, &q));
+            }
+            Target::Direct => 0,
+            Target::Upstream(i) => i + 1,
+        };
+        let key = Key {
+            route: route as u16,
+            qtype: q.qtype,
+            qclass: q.qclass,
+            edns: q.edns.is_some(),
+            name: q.wire_name.clone().into_boxed_slice(),
+        };
+        let now = Instant::now();
+        let hit = self.cache.lock().unwrap().get(&key, now);
+        if let Some(e) = hit {
+            self.stats.cache_hits.fetch_add(1, Relaxed);
+            let age = now.duration_since(e.stored).as_secs() as u32;
+            if let Some(c) = client {
+                let m = self.chain_match(&state, c, matched, &e.cnames);
+                if let Some(m) = m {
+                    if m.target == Target::Block {
+                        self.stats.blocked.fetch_add(1, Relaxed);
+                        return Step::Reply(block_answer(&state, request, &q));
+                    }
+                    self.insert(&state, c, m, &e.addrs, age, None);
+                }
+            }
+            let out = wire::rewrite(&e.bytes, request, &q, &e.ttl_offsets, age);
+            if !tcp && out.len() > q.udp_limit() {
+                return Step::Reply(wire::truncated(request, &q, wire::RCODE_NOERROR));
+            }
+            return Step::Reply(out);
+        }
+        self.stats.cache_misses.fetch_add(1, Relaxed);
+        Step::Forward(Box::new(Ctx {
+            q,
+            state,
+            client,
+            matched,
+            route,
+            key,
+        }))
+    }
+
+    async fn forward(&self, request: &[u8], ctx: Ctx, tcp: bool) -> Vec<u8> {
+        let Ctx {
+            q,
+            state,
+            client,
+            matched,
+            route,
+            key,
+        } = ctx;
+        let fwd = state.routes[route].clone();
+        let check = |b: &[u8]| wire::parse_answer(b, &q).is_ok();
+        let mut reply = fwd.query(request, false, check).await;
+        // Truncated over UDP: a TCP client gets the whole answer over TCP.
+        if tcp
+            && reply
+                .as_ref()
+                .is_some_and(|r| wire::parse_answer(&r.bytes, &q).is_ok_and(|a| a.truncated))
+        {
+            reply = fwd.query(request, true, check).await;
+        }
+        let Some(reply) = reply else {
+            self.stats.upstream_failures.fetch_add(1, Relaxed);
+            self.stats.servfail.fetch_add(1, Relaxed);
+            return wire::error_answer(request, &q, wire::RCODE_SERVFAIL);
+        };
+        let Ok(a) = wire::parse_answer(&reply.bytes, &q) else {
+            self.stats.servfail.fetch_add(1, Relaxed);
+            return wire::error_answer(request, &q, wire::RCODE_SERVFAIL);
+        };
+        if let Some(c) = client
+            && let Some(m) = self.chain_match(&state, c, matched, &a.cnames)
+        {
+            if m.target == Target::Block {
+                self.stats.blocked.fetch_add(1, Relaxed);
+                return block_answer(&state, request, &q);
+            }
+            self.insert(&state, c, m, &a.addrs, 0, Some(reply.received));
+        }
+        let now = Instant::now();
+        let cacheable =
+            !a.truncated && matches!(a.rcode, wire::RCODE_NOERROR | wire::RCODE_NXDOMAIN);
+        if let (true, Some(ttl)) = (cacheable, a.cache_ttl) {
+            let negative = a.addrs.is_empty() && a.cnames.is_empty();
+            let entry = Entry {
+                bytes: reply.bytes.clone().into_boxed_slice(),
+                ttl_offsets: a.ttl_offsets.clone().into_boxed_slice(),
+                stored: now,
+                expires: now + Duration::from_secs(ttl as u64),
+                addrs: a.addrs.clone().into_boxed_slice(),
+                cnames: a.cnames.clone().into_boxed_slice(),
+            };
+            self.cache.lock().unwrap().insert(key, entry, negative, now);
+        }
+        let out = wire::rewrite(&reply.bytes, request, &q, &[], 0);
+        if !tcp && out.len() > q.udp_limit() {
+            return wire::truncated(request, &q, a.rcode);
+        }
+        out
+    }
+
+    /// The first rule matching the name or any name of its CNAME chain.
+    fn chain_match(
+        &self,
+        state: &State,
+        client: usize,
+        name_match: Option<Matched>,
+        cnames: &[String],
+    ) -> Option<Matched> {
+        let mut best = name_match;
+        for c in cnames {
+            if let Some(m) =
+                NameHashes::from_lower(c.as_bytes()).and_then(|h| state.rules.first(client, &h))
+                && best.is_none_or(|b| m.pos < b.pos)
+            {
+                best = Some(m);
+            }
+        }
+        best
+    }
+
+    fn set_name(&self, state: &State, client: usize, pos: usize, v6: bool) -> Arc<str> {
+        self.set_names
+            .lock()
+            .unwrap()
+            .entry((client, pos, v6))
+            .or_insert_with(|| {
+                policy::dns_set_name(&state.policy.clients[client].name, pos, v6).into()
+            })
+            .clone()
+    }
+
+    /// Puts the answer's addresses into the rule's sets (refreshing existing
+    /// elements), unless the kernel already holds them at least as long.
+    fn insert(
+        &self,
+        state: &State,
+        client: usize,
+        m: Matched,
+        addrs: &[(IpAddr, u32)],
+        age: u32,
+        received: Option<Instant>,
+    ) {
+        if addrs.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        let (set4, set6) = (
+            self.set_name(state, client, m.pos, false),
+            self.set_name(state, client, m.pos, true),
+        );
+        {
+            let mut memo = self.memo.lock().unwrap();
+            if memo.len() > MEMO_MAX {
+                memo.retain(|_, exp| *exp > now);
+                if memo.len() > MEMO_MAX {
+                    memo.clear();
+                }
+            }
+            for &(ip, ttl) in addrs {
+                let secs = ttl.saturating_sub(age).clamp(state.ttl_min, state.ttl_max);
+                let until = now + Duration::from_secs(secs as u64);
+                let set = if ip.is_ipv6() { &set6 } else { &set4 };
+                let k = (set.clone(), ip);
+                // Already there for long enough (a second of slack).
+                if memo
+                    .get(&k)
+                    .is_some_and(|e| *e + Duration::from_secs(1) >= until)
+                {
+                    self.stats.set_skipped.fetch_add(1, Relaxed);
+                    continue;
+                }
+                memo.insert(k, until);
+                let e = Elem::with_timeout(ip, secs as u64 * 1000);
+                if ip.is_ipv6() { v6.push(e) } else { v4.push(e) }
+            }
+        }
+        if v4.is_empty() && v6.is_empty() {
+            return;
+        }
+        let mut ops = Vec::with_capacity(2);
+        if !v4.is_empty() {
+            ops.push(Op::Refresh {
+                set: &set4,
+                elems: &v4,
+            });
+        }
+        if !v6.is_empty() {
+            ops.push(Op::Refresh {
+                set: &set6,
+                elems: &v6,
+            });
+        }
+        let n = (v4.len() + v6.len()) as u64;
+        let mut nft = self.nft.lock().unwrap();
+        if nft.is_none() {
+            match NftSock::open() {
+                Ok(s) => *nft = Some(s),
+                Err(e) => {
+                    self.set_failed(&ops, &format!("netlink socket: {e}"));
+                    return;
+                }
+            }
+        }
+        let sock = nft.as_mut().unwrap();
+        match sock.apply(&ops) {
+            Ok(()) => {
+                self.stats.set_elements.fetch_add(n, Relaxed);
+                if let Some(t) = received {
+                    let us = t.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                    let mut l = self.latencies.lock().unwrap();
+                    if l.len() >= 100_000 {
+                        l.clear();
+                    }
+                    l.push(us);
+                }
+            }
+            Err(e) => {
+                drop(nft);
+                self.set_failed(&ops, &e.to_string());
+            }
+        }
+    }
+
+    fn set_failed(&self, ops: &[Op], why: &str) {
+        let n = self.stats.set_errors.fetch_add(1, Relaxed);
+        // Forget what we thought was inserted, so the next answer retries.
+        let mut memo = self.memo.lock().unwrap();
+        for op in ops {
+            if let Op::Refresh { set, elems } = op {
+                for e in *elems {
+                    memo.remove(&(Arc::<str>::from(*set), e.key));
+                }
+            }
+        }
+        if n < 10 || n.is_power_of_two() {
+            log::warn!("dns: set insert failed ({} errors so far): {why}", n + 1);
+        }
+    }
+
+    /// Listens on the configured addresses (UDP and TCP) until the future is
+    /// dropped or a socket fails.
+    pub async fn serve(self: Arc<Self>) -> io::Result<()> {
+        let addrs = self.listen_addrs();
+        self.serve_on(&addrs).await
+    }
+
+    pub async fn serve_on_owned(self: Arc<Self>, addrs: Vec<SocketAddr>) -> io::Result<()> {
+        self.serve_on(&addrs).await
+    }
+
+    pub async fn serve_on(self: Arc<Self>, addrs: &[SocketAddr]) -> io::Result<()> {
+        let mut tasks = JoinSet::new();
+        for &a in addrs {
+            let udp = bind_udp(a)?;
+            let tcp = bind_tcp(a)?;
+            log::info!("dns: listening on {a} (udp, tcp)");
+            tasks.spawn(self.clone().udp_loop(udp));
+            tasks.spawn(self.clone().tcp_loop(tcp));
+        }
+        match tasks.join_next().await {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => Err(io::Error::other(e)),
+            None => Ok(()),
+        }
+    }
+
+    async fn udp_loop(self: Arc<Self>, sock: UdpSocket) -> io::Result<()> {
+        let sock = Arc::new(sock);
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let (n, src) = match sock.recv_from(&mut buf).await {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                Err(e) => return Err(e),
+            };
+            let request = &buf[..n];
+            match self.fast(request, src, false) {
+                Step::Reply(r) => {
+                    let _ = sock.try_send_to(&r, src);
+                }
+                Step::Drop => {}
+                Step::Forward(ctx) => {
+                    let me = self.clone();
+                    let sock = sock.clone();
+                    let request = request.to_vec();
+                    tokio::spawn(async move {
+                        let r = me.forward(&request, *ctx, false).await;
+                        let _ = sock.send_to(&r, src).await;
+                    });
+                }
+            }
+        }
+    }
+
+    async fn tcp_loop(self: Arc<Self>, listener: TcpListener) -> io::Result<()> {
+        loop {
+            let (mut stream, src) = match listener.accept().await {
+                Ok(x) => x,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let me = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    // An idle or stuck client is cut off after 10 s.
+                    let read = async {
+                        let len = stream.read_u16().await? as usize;
+                        let mut buf = vec![0; len];
+                        stream.read_exact(&mut buf).await?;
+                        io::Result::Ok(buf)
+                    };
+                    let Ok(Ok(req)) = tokio::time::timeout(Duration::from_secs(10), read).await
+                    else {
+                        return;
+                    };
+                    let Some(r) = me.handle(&req, src, true).await else {
+                        return;
+                    };
+                    let mut out = Vec::with_capacity(r.len() + 2);
+                    out.extend_from_slice(&(r.len() as u16).to_be_bytes());
+                    out.extend_from_slice(&r);
+                    if stream.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    }
+}
+
+fn block_answer(state: &State, request: &[u8], q: &Query) -> Vec<u8> {
+    if state.block_null {
+        wire::null_answer(request, q, state.ttl_min)
+    } else {
+        wire::error_answer(request, q, wire::RCODE_NXDOMAIN)
+    }
+}
+
+fn freebind(fd: i32, v6: bool) {
+    let one: i32 = 1;
+    let (level, name) = if v6 {
+        (libc::SOL_IPV6, 42) // IPV6_FREEBIND
+    } else {
+        (libc::SOL_IP, libc::IP_FREEBIND)
+    };
+    // SAFETY: a valid fd and a pointer to a live c_int. Failure is harmless: the
+    // bind below then needs the address to exist.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&one as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        );
+    }
+}
+
+/// Binds with IP_FREEBIND, so the resolver can start before the server interface
+/// has its address.
+fn bind_udp(a: SocketAddr) -> io::Result<UdpSocket> {
+    UdpSocket::from_std(raw_udp(a)?)
+}
+
+fn raw_udp(a: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    let domain = if a.is_ipv6() {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
+    // SAFETY: plain socket(2); the fd is owned by the UdpSocket right away.
+    let fd = unsafe {
+        libc::socket(
+            domain,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh socket we own.
+    let sock: std::net::UdpSocket = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+    freebind(sock.as_raw_fd(), a.is_ipv6());
+    let one: i32 = 1;
+    let buf: i32 = 1 << 20;
+    // SAFETY: a valid fd and a pointer to a live c_int. SO_REUSEADDR lets us share
+    // port 53 with a dnsmasq bound to the wildcard address.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&one as *const i32).cast(),
+            4,
+        );
+    }
+    // SAFETY: a valid fd and a pointer to a live c_int.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&buf as *const i32).cast(),
+            4,
+        );
+    }
+    bind_fd(fd, a)?;
+    Ok(sock)
+}
+
+fn bind_fd(fd: i32, a: SocketAddr) -> io::Result<()> {
+    let r = match a {
+        SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as u16,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: a valid fd and a sockaddr_in of the given size.
+            unsafe {
+                libc::bind(
+                    fd,
+                    (&sin as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as u32,
+                )
+            }
+        }
+        SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as u16,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: v6.scope_id(),
+            };
+            // SAFETY: a valid fd and a sockaddr_in6 of the given size.
+            unsafe {
+                libc::bind(
+                    fd,
+                    (&sin6 as *const libc::sockaddr_in6).cast(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as u32,
+                )
+            }
+        }
+    };
+    if r < 0 {
+        Err(io::Error::new(
+            io::Error::last_os_error().kind(),
+            format!("bind {a}: {}", io::Error::last_os_error()),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn bind_tcp(a: SocketAddr) -> io::Result<TcpListener> {
+    let s = if a.is_ipv6() {
+        tokio::net::TcpSocket::new_v6()?
+    } else {
+        tokio::net::TcpSocket::new_v4()?
+    };
+    s.set_reuseaddr(true)?;
+    freebind(s.as_raw_fd(), a.is_ipv6());
+    if a.is_ipv6() {
+        let one: i32 = 1;
+        // SAFETY: a valid fd and a pointer to a live c_int.
+        unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::IPPROTO_IPV6,
+                libc::IPV6_V6ONLY,
+                (&one as *const i32).cast(),
+                4,
+            );
+        }
+    }
+    s.bind(a)
+        .map_err(|e| io::Error::new(e.kind(), format!("bind {a}/tcp: {e}")))?;
+    s.listen(128)
+}

@@ -1,0 +1,409 @@
+//! `wgsplit explain CLIENT DEST`: which way traffic goes and which rule decided.
+//! A pure function over the compiled policy, evaluated the way the kernel does:
+//! the client's rules in order, first match wins, then the client's default.
+
+use std::net::{IpAddr, SocketAddr};
+
+use serde::Serialize;
+
+use crate::{
+    config::{
+        Config, ListFormat,
+        types::{Proto, normalize_domain},
+    },
+    policy::{CompiledRule, Policy, Target},
+};
+
+/// What is being asked about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dest {
+    Addr(IpAddr),
+    Domain(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    pub dest: Dest,
+    pub port: Option<u16>,
+    /// `Any` when not given.
+    pub proto: Proto,
+}
+
+/// Parses `1.2.3.4`, `1.2.3.4:443`, `1.2.3.4:443/tcp`, `[2001:db8::1]:443/udp`,
+/// `2001:db8::1`, `example.com`, `example.com:443/tcp`.
+pub fn parse_dest(text: &str) -> Result<Query, String> {
+    let text = text.trim();
+    let (main, proto) = match text.rsplit_once('/') {
+        Some((m, p)) => (
+            m,
+            match p.to_ascii_lowercase().as_str() {
+                "tcp" => Proto::Tcp,
+                "udp" => Proto::Udp,
+                _ => return Err(format!("'{p}': protocol must be tcp or udp")),
+            },
+        ),
+        None => (text, Proto::Any),
+    };
+    if let Ok(ip) = main.parse::<IpAddr>() {
+        return Ok(Query {
+            dest: Dest::Addr(ip),
+            port: None,
+            proto,
+        });
+    }
+    if let Ok(sa) = main.parse::<SocketAddr>() {
+        return Ok(Query {
+            dest: Dest::Addr(sa.ip()),
+            port: Some(sa.port()),
+            proto,
+        });
+    }
+    let (host, port) = match main.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            Some(
+                p.parse::<u16>()
+                    .map_err(|_| format!("'{p}' is not a port number"))?,
+            ),
+        ),
+        None => (main, None),
+    };
+    let name = normalize_domain(host).map_err(|e| format!("'{text}': {e}"))?;
+    Ok(Query {
+        dest: Dest::Domain(name),
+        port,
+        proto,
+    })
+}
+
+/// One rule's verdict on the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Match {
+    Yes(String),
+    No,
+    /// Can't be told from the config alone (DNS answers, GeoIP data, list files).
+    Maybe(String),
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RuleRef {
+    /// 1-based position among the client's enabled rules.
+    pub position: usize,
+    /// The uci section (`@rule[N]` for anonymous ones).
+    pub section: String,
+    pub action: String,
+    pub matched: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Explanation {
+    pub client: String,
+    pub destination: String,
+    /// `upstream <name>`, `direct` or `block`.
+    pub goes: String,
+    /// `None`: the client's default decided.
+    pub rule: Option<RuleRef>,
+    /// Earlier rules that might match instead, and why that can't be known here.
+    pub caveats: Vec<String>,
+    pub active: bool,
+}
+
+fn target_text(config: &Config, t: Target) -> String {
+    match t {
+        Target::Direct => "direct".into(),
+        Target::Block => "block".into(),
+        Target::Upstream(i) => {
+            let u = &config.upstreams[i];
+            if u.enabled_or_default() {
+                format!("upstream {}", u.name)
+            } else {
+                format!("upstream {} (disabled: treated as down)", u.name)
+            }
+        }
+    }
+}
+
+fn ports_match(rule: &CompiledRule, q: &Query) -> Match {
+    if rule.ports.is_empty() {
+        return Match::Yes(String::new());
+    }
+    let list = rule
+        .ports
+        .iter()
+        .map(|p| {
+            let proto = match p.proto {
+                Proto::Tcp => "tcp:",
+                Proto::Udp => "udp:",
+                Proto::Any => "",
+            };
+            if p.first == p.last {
+                format!("{proto}{}", p.first)
+            } else {
+                format!("{proto}{}-{}", p.first, p.last)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    match q.port {
+        None => Match::Maybe(format!(
+            "only on ports {list} (give DEST as addr:port/proto)"
+        )),
+        Some(port) => {
+            let protos: &[Proto] = match q.proto {
+                Proto::Any => &[Proto::Tcp, Proto::Udp],
+                Proto::Tcp => &[Proto::Tcp],
+                Proto::Udp => &[Proto::Udp],
+            };
+            let hit = protos
+                .iter()
+                .filter(|pr| rule.ports.iter().any(|p| p.matches(**pr, port)))
+                .count();
+            if hit == protos.len() {
+                Match::Yes(format!(" port {port}"))
+            } else if hit > 0 {
+                Match::Maybe(format!("only for some protocols on port {port} ({list})"))
+            } else {
+                Match::No
+            }
+        }
+    }
+}
+
+fn dest_match(config: &Config, rule: &CompiledRule, q: &Query) -> Match {
+    if !rule.has_destination() {
+        return Match::Yes("any destination".into());
+    }
+    let mut maybe = Vec::new();
+    match &q.dest {
+        Dest::Addr(ip) => {
+            if let Some(n) = rule.cidrs.iter().find(|n| n.contains(ip)) {
+                return Match::Yes(format!("cidr {n}"));
+            }
+            if !rule.domains.is_empty() {
+                maybe.push(format!(
+                    "if the client looked up one of {} and got {ip}",
+                    rule.domains
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        Dest::Domain(name) => {
+            if let Some(d) = rule.domains.iter().find(|d| d.matches(name)) {
+                return Match::Yes(format!("domain {d}"));
+            }
+            if !rule.cidrs.is_empty() {
+                maybe.push("if the name resolves into its CIDRs".to_string());
+            }
+        }
+    }
+    for l in &rule.lists {
+        let format = config
+            .lists
+            .iter()
+            .find(|x| &x.name == l)
+            .map(|x| x.format.unwrap_or_default());
+        let kind = if format == Some(ListFormat::Cidr) {
+            "addresses"
+        } else {
+            "names"
+        };
+        maybe.push(format!("depends on the {kind} in list '{l}'"));
+    }
+    for (neg, cc) in &rule.geoip {
+        let what = if *neg {
+            format!("every country but {}", cc.to_uppercase())
+        } else {
+            cc.to_uppercase()
+        };
+        maybe.push(format!("depends on GeoIP data (geoip {what})"));
+    }
+    if maybe.is_empty() {
+        Match::No
+    } else {
+        Match::Maybe(maybe.join("; "))
+    }
+}
+
+fn section(config: &Config, index: usize) -> String {
+    config.rules[index]
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("@rule[{index}]"))
+}
+
+/// Explains where `dest` from `client` goes. Pure.
+pub fn explain(
+    config: &Config,
+    policy: &Policy,
+    client: &str,
+    dest: &str,
+) -> Result<Explanation, String> {
+    let c = policy
+        .client(client)
+        .ok_or_else(|| format!("no client '{client}'"))?;
+    let q = parse_dest(dest)?;
+    let destination = match (&q.dest, q.port) {
+        (Dest::Addr(IpAddr::V6(a)), Some(p)) => format!("[{a}]:{p}"),
+        (Dest::Addr(a), Some(p)) => format!("{a}:{p}"),
+        (Dest::Addr(a), None) => a.to_string(),
+        (Dest::Domain(d), Some(p)) => format!("{d}:{p}"),
+        (Dest::Domain(d), None) => d.clone(),
+    } + match q.proto {
+        Proto::Tcp => "/tcp",
+        Proto::Udp => "/udp",
+        Proto::Any => "",
+    };
+    let mut caveats = Vec::new();
+    if !c.active {
+        caveats.push(if c.expired {
+            "the client has expired: it is not a peer, none of its traffic arrives".to_string()
+        } else {
+            "the client is disabled: it is not a peer, none of its traffic arrives".to_string()
+        });
+    }
+    for r in &c.rules {
+        let d = dest_match(config, r, &q);
+        let p = ports_match(r, &q);
+        let action = format!("{:?}", r.action).to_lowercase();
+        let here = format!(
+            "rule {} ({}, {action})",
+            r.pos + 1,
+            section(config, r.index)
+        );
+        match (d, p) {
+            (Match::No, _) | (_, Match::No) => continue,
+            (Match::Yes(why), Match::Yes(port)) => {
+                return Ok(Explanation {
+                    client: c.name.clone(),
+                    destination,
+                    goes: target_text(config, r.target),
+                    rule: Some(RuleRef {
+                        position: r.pos + 1,
+                        section: section(config, r.index),
+                        action,
+                        matched: format!("{why}{port}"),
+                    }),
+                    caveats,
+                    active: c.active,
+                });
+            }
+            (Match::Maybe(why), _) | (_, Match::Maybe(why)) => caveats.push(format!(
+                "{here} would send it to {} {why}",
+                target_text(config, r.target)
+            )),
+        }
+    }
+    Ok(Explanation {
+        client: c.name.clone(),
+        destination,
+        goes: target_text(config, c.default),
+        rule: None,
+        caveats,
+        active: c.active,
+    })
+}
+
+impl std::fmt::Display for Explanation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{} → {}: {}", self.client, self.destination, self.goes)?;
+        match &self.rule {
+            Some(r) => writeln!(
+                f,
+                "  decided by rule {} ({}, action {}): matched {}",
+                r.position, r.section, r.action, r.matched
+            )?,
+            None => writeln!(f, "  decided by the client's default (no rule matched)")?,
+        }
+        if !self.caveats.is_empty() {
+            writeln!(f, "  but:")?;
+            for c in &self.caveats {
+                writeln!(f, "    - {c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{config, policy};
+
+    fn setup() -> (Config, Policy) {
+        let c = config::parse_valid(include_str!("../../examples/wgsplit.conf")).unwrap();
+        let p = policy::compile(&c, 0);
+        (c, p)
+    }
+
+    #[test]
+    fn domains_addresses_ports_and_defaults() {
+        let (c, p) = setup();
+        let e = explain(&c, &p, "alice", "www.netflix.com").unwrap();
+        assert_eq!(e.goes, "upstream us1");
+        assert_eq!(e.rule.as_ref().unwrap().position, 1);
+        assert_eq!(e.rule.as_ref().unwrap().matched, "domain netflix.com");
+        let e = explain(&c, &p, "alice", "198.51.100.9:443/tcp").unwrap();
+        assert_eq!(e.goes, "upstream us1");
+        assert_eq!(e.rule.unwrap().matched, "cidr 198.51.100.0/24");
+        let e = explain(&c, &p, "alice", "ads.example").unwrap();
+        assert_eq!(e.goes, "block");
+        let e = explain(&c, &p, "alice", "192.0.2.1").unwrap();
+        assert_eq!(e.goes, "direct");
+        assert!(e.rule.is_none());
+        // An address might still be one a domain rule learned through DNS.
+        assert!(e.caveats[0].contains("if the client looked up one of netflix.com"));
+        // Bob: bank.example on tcp:22 direct (ports narrow the domain), the rest eu1.
+        let e = explain(&c, &p, "bob", "bank.example:22/tcp").unwrap();
+        assert_eq!(e.goes, "direct");
+        assert_eq!(e.rule.unwrap().matched, "domain bank.example port 22");
+        let e = explain(&c, &p, "bob", "bank.example:22/udp").unwrap();
+        assert_eq!(e.goes, "upstream eu1");
+        let e = explain(&c, &p, "bob", "bank.example").unwrap();
+        assert_eq!(e.goes, "upstream eu1");
+        assert!(
+            e.caveats[0].contains("only on ports tcp:22"),
+            "{:?}",
+            e.caveats
+        );
+        let e = explain(&c, &p, "bob", "[2001:db8::1]:443").unwrap();
+        assert_eq!(e.destination, "[2001:db8::1]:443");
+        assert_eq!(e.goes, "upstream eu1");
+    }
+
+    #[test]
+    fn geoip_and_lists_are_caveats_not_guesses() {
+        let (mut c, _) = setup();
+        c.rules.insert(
+            0,
+            config::Rule {
+                client: "carol".into(),
+                action: config::Action::Block,
+                geoip: vec!["!de".into()],
+                ..Default::default()
+            },
+        );
+        let p = policy::compile(&c, 0);
+        let e = explain(&c, &p, "carol", "192.0.2.1").unwrap();
+        assert_eq!(e.goes, "direct");
+        assert!(e.caveats[0].contains("depends on GeoIP data (geoip every country but DE)"));
+    }
+
+    #[test]
+    fn bad_input_is_named() {
+        let (c, p) = setup();
+        assert_eq!(
+            explain(&c, &p, "mallory", "1.2.3.4").unwrap_err(),
+            "no client 'mallory'"
+        );
+        assert!(explain(&c, &p, "alice", "1.2.3.4:99/icmp").is_err());
+        assert!(explain(&c, &p, "alice", "bad_name!").is_err());
+        let e = explain(&c, &p, "carol", "1.2.3.4").unwrap();
+        assert!(e.active);
+        let p2 = policy::compile(&c, 2_000_000_000);
+        let e = explain(&c, &p2, "carol", "1.2.3.4").unwrap();
+        assert!(e.caveats[0].contains("expired"));
+    }
+}

@@ -1,0 +1,249 @@
+//! `wgsplit lists update | show | load`.
+
+use lexopt::Parser;
+
+use super::{
+    geoip,
+    kernel::{self, SetIo},
+    nft, update,
+};
+use crate::{
+    cli::{CmdResult, Context, Failure, positional_and_flags},
+    config::Config,
+    policy::now_unix,
+};
+
+pub const USAGE: &str = "\
+usage: wgsplit lists update [--no-kernel]   fetch/extract what the rules use, check it, swap the kernel sets
+       wgsplit lists show [--json]          sources, extracted countries and lists, last update
+       wgsplit lists load                   load the extracted countries into the kernel sets";
+
+pub fn lists_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
+    let (args, flags) = positional_and_flags(parser, &["json", "no-kernel"])?;
+    let config = ctx.load()?;
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["update"] => run_update(&config, !flags.iter().any(|f| f == "no-kernel")),
+        ["show"] => show(&config, flags.iter().any(|f| f == "json")),
+        ["load"] => load(&config, true).map(|_| ()),
+        _ => Err(Failure {
+            message: USAGE.into(),
+            code: 2,
+        }),
+    }
+}
+
+/// Extracts countries never extracted yet from a local `path` (no download).
+fn extract_missing(config: &Config) -> Result<(), String> {
+    let Some(g) = &config.geoip else {
+        return Ok(());
+    };
+    let missing = update::missing_countries(config);
+    let Some(path) = g
+        .path
+        .as_deref()
+        .filter(|p| std::path::Path::new(p).exists())
+    else {
+        return Ok(());
+    };
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let path = std::path::Path::new(path);
+    let data = geoip::extract(path, geoip::detect(path, g.format), Some(&missing))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let dir = update::lists_dir(config);
+    for (cc, set) in &data {
+        geoip::store(&dir, cc, set).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Loads the stored countries into the kernel; returns whether all went in.
+fn load(config: &Config, verbose: bool) -> Result<bool, Failure> {
+    extract_missing(config)?;
+    let countries = geoip::used_countries(config);
+    if countries.is_empty() {
+        if verbose {
+            eprintln!("no rule uses geoip");
+        }
+        return Ok(true);
+    }
+    let mut io = nft::NftIo::open().map_err(|e| format!("nftables: {e}"))?;
+    let (reports, missing) = kernel::sync_all(
+        &mut io as &mut dyn SetIo,
+        &update::lists_dir(config),
+        &countries,
+    )?;
+    for r in &reports {
+        if r.missing {
+            eprintln!(
+                "{}: no such set in table inet wgsplit (run 'wgsplit apply')",
+                r.set
+            );
+        } else {
+            eprintln!(
+                "{}: {} ranges (+{} -{}) in {:.1} ms",
+                r.set,
+                r.ranges,
+                r.added,
+                r.deleted,
+                r.took.as_secs_f64() * 1e3
+            );
+        }
+    }
+    for (cc, e) in &missing {
+        eprintln!("geoip {cc}: {e}");
+    }
+    Ok(missing.is_empty() && reports.iter().all(|r| !r.missing))
+}
+
+fn run_update(config: &Config, kernel: bool) -> CmdResult {
+    let dir = update::lists_dir(config);
+    let mut state = update::read_state(&dir);
+    let mut out = update::Outcome::default();
+    let now = now_unix();
+    update::update_geoip(config, &mut state, now, &mut out);
+    update::update_lists(config, &mut state, now, &mut out);
+    update::write_state(&dir, &state).map_err(|e| e.to_string())?;
+    for m in &out.messages {
+        eprintln!("{m}");
+    }
+    if kernel && config.geoip.is_some() {
+        load(config, false)?;
+    }
+    if out.failed > 0 {
+        return Err(format!(
+            "{} source(s) failed; the previous data stays in use",
+            out.failed
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn show(config: &Config, json: bool) -> CmdResult {
+    let dir = update::lists_dir(config);
+    let state = update::read_state(&dir);
+    let countries = geoip::used_countries(config);
+    if json {
+        let v = serde_json::json!({
+            "dir": dir,
+            "countries": countries,
+            "state": state,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).expect("plain data"));
+        return Ok(());
+    }
+    match &config.geoip {
+        None if countries.is_empty() => println!("geoip: not configured"),
+        None => println!("geoip: not configured, but rules use {countries:?}"),
+        Some(g) => {
+            println!(
+                "geoip: {} ({:?}){}, folder {}, update every {} h",
+                g.path.as_deref().unwrap_or("(download only)"),
+                geoip::detect(
+                    std::path::Path::new(g.url.as_deref().or(g.path.as_deref()).unwrap_or("")),
+                    g.format
+                ),
+                g.url
+                    .as_deref()
+                    .map(|u| format!(" from {u}"))
+                    .unwrap_or_default(),
+                dir.display(),
+                g.update_hours_or_default()
+            );
+            if let Some(s) = &state.geoip {
+                println!("  last update: {}", describe(s));
+            }
+            for cc in &countries {
+                match geoip::stored(&dir, cc) {
+                    Ok(Some(c)) => println!(
+                        "  {cc}: {} IPv4 + {} IPv6 ranges -> {}, {}",
+                        c.v4.len(),
+                        c.v6.len(),
+                        geoip::set_name(cc, false),
+                        geoip::set_name(cc, true)
+                    ),
+                    Ok(None) => println!("  {cc}: not extracted yet"),
+                    Err(e) => println!("  {cc}: {e}"),
+                }
+            }
+        }
+    }
+    for l in &config.lists {
+        println!(
+            "list {}: {:?}{} {}{}",
+            l.name,
+            l.format.unwrap_or_default(),
+            l.category
+                .as_deref()
+                .map(|c| format!(" '{c}'"))
+                .unwrap_or_default(),
+            l.path,
+            l.url
+                .as_deref()
+                .map(|u| format!(" from {u}"))
+                .unwrap_or_default(),
+        );
+        if let Some(s) = state.lists.get(&l.name) {
+            println!("  last update: {}", describe(s));
+        }
+    }
+    Ok(())
+}
+
+fn describe(s: &update::SourceState) -> String {
+    let when = |t: i64| format_time(t);
+    if s.ok {
+        format!(
+            "ok at {}{}",
+            when(s.attempted),
+            s.entries
+                .map(|n| format!(", {n} entries"))
+                .unwrap_or_default()
+        )
+    } else {
+        format!(
+            "FAILED at {}: {}; using data from {}",
+            when(s.attempted),
+            s.error.as_deref().unwrap_or("?"),
+            s.updated.map_or("never".into(), when)
+        )
+    }
+}
+
+/// Unix seconds → `YYYY-MM-DD HH:MM:SSZ`.
+pub fn format_time(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times() {
+        assert_eq!(super::format_time(0), "1970-01-01 00:00:00Z");
+        assert_eq!(super::format_time(1_780_000_000), "2026-05-28 20:26:40Z");
+    }
+}

@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Offline checks of the Buildroot external tree in board/.
+
+    lint_board.py [BOARD_DIR] [--buildroot DIR]
+
+Without a Buildroot tree: structure, symbol syntax, that every file a
+defconfig or Config.in names exists (through $(BR2_EXTERNAL_WGSPLIT_PATH)),
+that the kernel fragment and the package's forced options agree, scripts
+parse.  With --buildroot DIR (a Buildroot checkout), also that every BR2_
+symbol a defconfig sets is defined by Buildroot or by this tree.
+Prints one line per check and 'N passed, M failed'; exit 1 on failure.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+VAR = "$(BR2_EXTERNAL_WGSPLIT_PATH)"
+KVAR = "$BR2_EXTERNAL_WGSPLIT_PATH"
+SYM = re.compile(r"^BR2_[A-Za-z0-9_]+$")
+KSYM = re.compile(r"^CONFIG_[A-Z0-9_]+$")
+# Kernel options wgsplit cannot work without (issue: WireGuard, nf_tables with
+# sets/concatenations/intervals/timeouts, conntrack + ct mark, NAT/masq/redir,
+# policy routing for both families, IPv6).
+REQUIRED_KERNEL = [
+    "CONFIG_WIREGUARD", "CONFIG_NF_TABLES", "CONFIG_NF_TABLES_INET", "CONFIG_NFT_CT",
+    "CONFIG_NF_CONNTRACK", "CONFIG_NF_CONNTRACK_MARK", "CONFIG_NFT_NAT",
+    "CONFIG_NFT_MASQ", "CONFIG_NFT_REDIR", "CONFIG_IP_MULTIPLE_TABLES",
+    "CONFIG_IPV6_MULTIPLE_TABLES", "CONFIG_IPV6",
+]
+# Defconfig keys whose values are paths inside the Buildroot or kernel tree by
+# design (not files of ours).
+NON_FILE_KEYS = {"BR2_LINUX_KERNEL_INTREE_DTS_NAME", "BR2_LINUX_KERNEL_DEFCONFIG",
+                 "BR2_TARGET_GENERIC_HOSTNAME", "BR2_TARGET_GENERIC_ISSUE",
+                 "BR2_ROOTFS_POST_SCRIPT_ARGS", "BR2_LINUX_KERNEL_UIMAGE_LOADADDR"}
+QEMU_TWINS = {"aarch64": r"qemu_aarch64", "arm": r"qemu_arm", "mips": r"qemu_mips32r2el_malta",
+              "x86_64": r"qemu_x86_64"}
+
+passed, failed = 0, 0
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"ok   {name}")
+    else:
+        failed += 1
+        print(f"FAIL {name}" + (f"\n     {detail}" if detail else ""))
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def resolve(board, value):
+    """A value through $(BR2_EXTERNAL_WGSPLIT_PATH) -> path on disk."""
+    return os.path.normpath(value.replace(VAR, board).replace(KVAR, board))
+
+
+def main():
+    args = sys.argv[1:]
+    buildroot = None
+    if "--buildroot" in args:
+        i = args.index("--buildroot")
+        buildroot = args[i + 1]
+        del args[i:i + 2]
+    board = os.path.abspath(args[0] if args else os.path.join(os.path.dirname(__file__), "../../board"))
+
+    # external.desc
+    desc = read(os.path.join(board, "external.desc")) if os.path.exists(os.path.join(board, "external.desc")) else ""
+    check("external.desc names the tree WGSPLIT", re.search(r"^name:\s*WGSPLIT\s*$", desc, re.M) is not None)
+    check("external.desc has a desc: line", re.search(r"^desc:\s*\S", desc, re.M) is not None)
+
+    # Config.in / external.mk
+    for f in ("Config.in", "external.mk"):
+        check(f"{f} exists", os.path.isfile(os.path.join(board, f)))
+    top = read(os.path.join(board, "Config.in"))
+    sources = re.findall(r'^\s*source\s+"([^"]+)"', top, re.M)
+    check("Config.in sources something", len(sources) > 0)
+    for s in sources:
+        check(f"Config.in source {s} goes through $BR2_EXTERNAL_WGSPLIT_PATH and exists",
+              s.startswith(KVAR + "/") and os.path.isfile(resolve(board, s)))
+    ext = read(os.path.join(board, "external.mk"))
+    check("external.mk includes packages through $(BR2_EXTERNAL_WGSPLIT_PATH)",
+          VAR + "/package/" in ext)
+
+    # Packages
+    pkgdir = os.path.join(board, "package")
+    pkgs = sorted(os.listdir(pkgdir)) if os.path.isdir(pkgdir) else []
+    check("package/wgsplit exists", "wgsplit" in pkgs)
+    defined = set()
+    for p in pkgs:
+        up = p.upper().replace("-", "_")
+        cin = os.path.join(pkgdir, p, "Config.in")
+        mk = os.path.join(pkgdir, p, f"{p}.mk")
+        check(f"package {p}: Config.in and {p}.mk", os.path.isfile(cin) and os.path.isfile(mk))
+        if not (os.path.isfile(cin) and os.path.isfile(mk)):
+            continue
+        ctext, mtext = read(cin), read(mk)
+        syms = re.findall(r"^\s*(?:menu)?config\s+(\S+)", ctext, re.M)
+        defined.update(syms)
+        check(f"package {p}: Config.in symbols are BR2_PACKAGE_{up}*",
+              syms and all(s.startswith(f"BR2_PACKAGE_{up}") and SYM.match(s) for s in syms), str(syms))
+        check(f"package {p}: Config.in is source'd from the top Config.in",
+              f"{KVAR}/package/{p}/Config.in" in sources)
+        check(f"package {p}: .mk evaluates a package infrastructure",
+              re.search(r"\$\(eval \$\((cargo|generic|host-generic)-package\)\)", mtext) is not None)
+        vars_ = set(re.findall(r"^([A-Z][A-Z0-9_]*)\s*[+:?]?=", mtext, re.M))
+        bad = [v for v in vars_ if not v.startswith(up + "_")]
+        check(f"package {p}: every variable it sets is {up}_*", not bad, str(bad))
+        # Files the package installs from its own folder.
+        for ref in re.findall(r"\$\(%s_PKGDIR\)/([\w./-]+)" % up, mtext):
+            check(f"package {p}: installs existing {ref}", os.path.isfile(os.path.join(pkgdir, p, ref)))
+        # Referenced Kconfig symbols in the .mk are defined somewhere sensible.
+        for s in set(re.findall(r"\b(BR2_PACKAGE_%s[A-Z0-9_]*)" % up, mtext)):
+            check(f"package {p}: {s} used in .mk is defined in its Config.in", s in syms)
+        if p == "wgsplit":
+            forced = re.findall(r"KCONFIG_ENABLE_OPT,(CONFIG_[A-Z0-9_]+)", mtext)
+            frag_path = os.path.join(board, "board/common/linux-wgsplit.fragment")
+            frag = read(frag_path) if os.path.exists(frag_path) else ""
+            frag_opts = re.findall(r"^(CONFIG_[A-Z0-9_]+)=", frag, re.M)
+            check("kernel fragment lines are well-formed", all(
+                re.match(r"^(CONFIG_[A-Z0-9_]+=(y|m|n|\d+|\"[^\"]*\")|# CONFIG_[A-Z0-9_]+ is not set|#.*|)$", l)
+                for l in frag.splitlines()))
+            check("forced kernel options == fragment options", sorted(forced) == sorted(frag_opts),
+                  f"only forced: {sorted(set(forced) - set(frag_opts))}, only fragment: {sorted(set(frag_opts) - set(forced))}")
+            missing = [k for k in REQUIRED_KERNEL if k not in forced]
+            check("package forces every kernel option wgsplit needs", not missing, str(missing))
+            init = os.path.join(pkgdir, p, "S95wgsplit")
+            if os.path.exists(init):
+                it = read(init)
+                check("init script is executable", os.access(init, os.X_OK))
+                check("init script starts `wgsplit ... daemon` and has start/stop",
+                      "start" in it and "stop" in it and re.search(r"wgsplit.*daemon", it) is not None)
+                r = subprocess.run(["sh", "-n", init], capture_output=True, text=True)
+                check("init script parses (sh -n)", r.returncode == 0, r.stderr)
+
+    # Defconfigs
+    cfgdir = os.path.join(board, "configs")
+    cfgs = sorted(f for f in os.listdir(cfgdir) if f.endswith("_defconfig")) if os.path.isdir(cfgdir) else []
+    for arch, pat in QEMU_TWINS.items():
+        check(f"a QEMU twin defconfig for {arch}", any(re.search(pat, c) for c in cfgs))
+    real = [c for c in cfgs if "qemu" not in c]
+    arches = {}
+    all_syms = {}
+    for c in cfgs:
+        text = read(os.path.join(cfgdir, c))
+        seen, bad_lines, bad_paths, dup = {}, [], [], []
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            m = re.match(r'^(BR2_[A-Za-z0-9_]+)=(y|"[^"]*"|\d+|0x[0-9a-fA-F]+)$', line)
+            if not m:
+                bad_lines.append(f"{n}: {line}")
+                continue
+            k, v = m.group(1), m.group(2)
+            if k in seen:
+                dup.append(k)
+            seen[k] = v
+            if v.startswith('"') and k not in NON_FILE_KEYS:
+                for word in v.strip('"').split():
+                    if "/" in word or word.endswith((".sh", ".txt", ".cfg", ".config", ".fragment")):
+                        if not word.startswith(VAR + "/"):
+                            bad_paths.append(f"{k}: {word} (not through {VAR})")
+                        elif "/target/cross/" in word:
+                            pass  # build output, made by image/cross-build.sh
+                        elif not os.path.exists(resolve(board, word)):
+                            bad_paths.append(f"{k}: {word} (missing)")
+                        elif k.endswith("_SCRIPT") and not os.access(resolve(board, word), os.X_OK):
+                            bad_paths.append(f"{k}: {word} (not executable)")
+        all_syms[c] = seen
+        check(f"{c}: every line is BR2_SYMBOL=value or a comment", not bad_lines, "; ".join(bad_lines))
+        check(f"{c}: no symbol set twice", not dup, str(dup))
+        check(f"{c}: every file it names exists, through {VAR}", not bad_paths, "; ".join(bad_paths))
+        check(f"{c}: enables BR2_PACKAGE_WGSPLIT and a kernel", seen.get("BR2_PACKAGE_WGSPLIT") == "y"
+              and seen.get("BR2_LINUX_KERNEL") == "y")
+        check(f"{c}: applies the wgsplit kernel fragment",
+              "board/common/linux-wgsplit.fragment" in seen.get("BR2_LINUX_KERNEL_CONFIG_FRAGMENT_FILES", ""))
+        arch = next((a for a in ("aarch64", "arm", "mipsel", "mips", "x86_64") if seen.get(f"BR2_{a}") == "y"), None)
+        check(f"{c}: selects one architecture", arch is not None)
+        arches[c] = arch
+        if arch in ("mips", "mipsel"):
+            check(f"{c}: MIPS uses the prebuilt binary (Buildroot's rustc has no MIPS std)",
+                  seen.get("BR2_PACKAGE_WGSPLIT_PREBUILT") == "y")
+    check("at least two real (non-QEMU) boards", len(real) >= 2, str(real))
+    check("a real ARM board", any(arches.get(c) in ("arm", "aarch64") for c in real))
+    check("a real MIPS board", any(arches.get(c) in ("mips", "mipsel") for c in real))
+
+    # Scripts
+    for root, _, files in os.walk(board):
+        for f in files:
+            path = os.path.join(root, f)
+            if f.endswith(".sh"):
+                shell = "bash" if read(path).startswith("#!/usr/bin/env bash") or read(path).startswith("#!/bin/bash") else "sh"
+                r = subprocess.run([shell, "-n", path], capture_output=True, text=True)
+                check(f"{os.path.relpath(path, board)} parses ({shell} -n) and is executable",
+                      r.returncode == 0 and os.access(path, os.X_OK), r.stderr.strip())
+
+    # Optional: symbols against a Buildroot tree.
+    if buildroot:
+        known = set(defined)
+        for root, _, files in os.walk(buildroot):
+            if "/output" in root or "/.git" in root:
+                continue
+            for f in files:
+                if f.startswith("Config.in") or f == "Config.in.host":
+                    try:
+                        known.update(re.findall(r"^\s*(?:menu)?config\s+(BR2_[A-Za-z0-9_]+)", read(os.path.join(root, f)), re.M))
+                    except (UnicodeDecodeError, OSError):
+                        pass
+        for c, seen in all_syms.items():
+            unknown = [k for k in seen if k not in known]
+            check(f"{c}: every symbol is defined by Buildroot or this tree", not unknown, str(unknown))
+
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
