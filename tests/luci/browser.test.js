@@ -301,12 +301,15 @@ test('explain shows the route and the rule for a client and destination', async 
 	await page.waitForSelector('#wgsplit-explain-result');
 	eq(await page.innerText('#wgsplit-explain-action'), 'proxy', 'action');
 	const t = await page.innerText('#wgsplit-explain-result');
-	assert(/upstream us1/.test(t) && /rule #1 \(domain netflix\.com\)/.test(t), t);
+	assert(/upstream us1/.test(t) && /rule 1 \(@rule\[0\]\): domain netflix\.com/.test(t), t);
 	eq(srv.state.calls.ubus.filter(c => c.method == 'explain').map(c => c.args), [ { client: 'alice', dest: 'www.netflix.com' } ], 'explain args');
 	await shot(page, 'explain');
 	await page.fill('#wgsplit-explain-dest', '[2001:db8::1]:443/tcp');
 	await page.click('#wgsplit-explain-go');
 	await page.waitForFunction(() => document.querySelector('#wgsplit-explain-action') && document.querySelector('#wgsplit-explain-action').textContent == 'direct');
+	assert(/the client's default/.test(await page.innerText('#wgsplit-explain-result')), 'default named');
+	assert(/would send it to upstream us1/.test(await page.innerText('#wgsplit-explain-caveats')), 'caveats shown');
+	await shot(page, 'explain-default');
 	eq(srv.state.calls.ubus.filter(c => c.method == 'explain').map(c => c.args.dest), [ 'www.netflix.com', '[2001:db8::1]:443/tcp' ], 'explain dests');
 	await close(page);
 });

@@ -70,11 +70,14 @@ function ubus(state, object, method, args) {
 	switch (method) {
 	case 'status': return status(state);
 	case 'explain':
+		// shaped like `wgsplit explain --json`
 		if (!state.config.find(s => s['.type'] == 'client' && s['.name'] == args.client))
-			return { error: 'no client named ' + args.client };
+			return { error: 'wgsplit: no client named ' + args.client };
 		return /netflix\.com$/.test(args.dest)
-			? { client: args.client, dest: args.dest, addresses: [ '198.51.100.20' ], action: 'proxy', route: 'upstream us1 (wgs_us1, table 20001)', rule: 'rule #1 (domain netflix.com)' }
-			: { client: args.client, dest: args.dest, addresses: [ '192.0.2.1' ], action: 'direct', route: 'WAN', default: true };
+			? { client: args.client, destination: args.dest, goes: 'upstream us1', active: true, caveats: [],
+				rule: { position: 1, section: '@rule[0]', action: 'proxy', matched: 'domain netflix.com' } }
+			: { client: args.client, destination: args.dest, goes: 'direct', active: true, rule: null,
+				caveats: [ 'rule 1 (@rule[0], proxy) would send it to upstream us1 if the name resolves into its CIDRs' ] };
 	case 'client_conf':
 		return { conf: '[Interface]\nPrivateKey = 3un0/woVICs2QUxXYm14g46ZpK+6xdDb5vH8BxIdKDM=\nAddress = 10.8.0.2/32\nDNS = 10.8.0.1\n\n' +
 			'[Peer]\nPublicKey = Ci4jqZMBlmW8mVrJTHyrfYGbTvhVYfBy2PtwiA9O2Vw=\nEndpoint = vpn.example.net:51820\nAllowedIPs = 0.0.0.0/0, ::/0\n' };

@@ -894,7 +894,11 @@ def rpcd_plugin_against_the_real_cli():
         assert chk["ok"] is True, chk
         ex = call("explain", {"client": "alice", "dest": "netflix.com"})
         if "unknown command" not in ex.get("error", ""):
-            assert "error" not in ex, ex
+            # the members explain.js reads
+            assert ex.get("goes") == "upstream us1" and ex["rule"]["action"] == "proxy", ex
+            assert {"position", "section", "matched"} <= set(ex["rule"]) and isinstance(ex.get("caveats"), list), ex
+            ex = call("explain", {"client": "alice", "dest": "1.1.1.1:443/tcp"})
+            assert "error" not in ex and "goes" in ex, ex
     finally:
         shutil.rmtree(d)
 
