@@ -41,7 +41,7 @@ _deps_apt() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 install_deps_openwrt() {
-    _deps_apt shellcheck nftables python3 busybox
+    _deps_apt shellcheck nftables python3 busybox iproute2 iputils-ping
 }
 install_deps_luci() {
     # node and npm may come from elsewhere than Debian's packages
