@@ -51,4 +51,11 @@ expect "config still valid" w config check
 
 echo "- API over HTTP"
 python3 tests/api/api_test.py "$BIN" || fail=1
+
+echo "- end to end in network namespaces (root)"
+if [ "$(id -u)" -eq 0 ]; then
+    bash tests/api/e2e.sh "$BIN" 2>&1 | grep -v "got unsupported info" || fail=1
+else
+    echo "  skipped: needs root"
+fi
 exit $fail

@@ -64,7 +64,11 @@ impl Default for Hooks {
             reload: Box::new(|| Ok(())),
             health: Box::new(|| crate::health::read_state().unwrap_or_default()),
             status: None,
-            explain: None,
+            explain: Some(Box::new(|config, client, dest| {
+                let policy = crate::policy::compile(config, crate::policy::now_unix());
+                crate::explain::explain(config, &policy, client, dest)
+                    .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+            })),
             history: None,
             metrics: Vec::new(),
         }
@@ -77,7 +81,12 @@ pub struct Api {
     sessions: auth::Sessions,
     pub hooks: Hooks,
     pub counters: metrics::Counters,
+    /// The server's peers as last read, for at most [`PEERS_TTL`]: a dump of
+    /// a thousand peers costs milliseconds, and requests come in bursts.
+    peer_cache: std::sync::Mutex<Option<(std::time::Instant, Arc<live::PeerStats>)>>,
 }
+
+pub const PEERS_TTL: Duration = Duration::from_secs(1);
 
 /// A running API: its address and the server (dropping it stops accepting).
 pub struct Handle {
@@ -106,7 +115,20 @@ impl Api {
             sessions: auth::Sessions::default(),
             hooks,
             counters: metrics::Counters::default(),
+            peer_cache: std::sync::Mutex::new(None),
         }
+    }
+
+    fn peers(&self, config: &Config) -> Arc<live::PeerStats> {
+        let mut cache = self.peer_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((t, p)) = &*cache
+            && t.elapsed() < PEERS_TTL
+        {
+            return p.clone();
+        }
+        let p = Arc::new(live::peer_stats(config));
+        *cache = Some((std::time::Instant::now(), p.clone()));
+        p
     }
 
     /// Listens on `listen` and serves on worker threads until stopped.
@@ -269,18 +291,18 @@ impl Api {
                 self.reload().map(|_| Reply::json(200, json!({"ok": true})))
             }
             (Method::Get, ["api", "config"]) => {
-                let c = self.store.load()?;
+                let c = self.store.shared()?;
                 Ok(Reply::json(
                     200,
-                    serde_json::to_value(&c).unwrap_or(Value::Null),
+                    serde_json::to_value(&*c).unwrap_or(Value::Null),
                 ))
             }
             (Method::Put, ["api", "config"]) => self.put_config(ctx),
             (Method::Get, ["api", "explain"]) => self.explain(ctx),
 
             (Method::Get, ["api", "clients"]) => {
-                let c = self.store.load()?;
-                let stats = live::peer_stats(&c);
+                let c = self.store.shared()?;
+                let stats = self.peers(&c);
                 let list: Vec<Value> = c
                     .clients
                     .iter()
@@ -291,13 +313,13 @@ impl Api {
             (Method::Post, ["api", "clients"]) => {
                 let new: NewClient = parse_body(ctx.body)?;
                 let (client, c) = self.write(|c| clients::add_client(c, new))?;
-                let stats = live::peer_stats(&c);
+                let stats = self.peers(&c);
                 Ok(Reply::json(201, live::client_json(&c, &client, &stats)))
             }
             (Method::Get, ["api", "clients", name]) => {
-                let c = self.store.load()?;
+                let c = self.store.shared()?;
                 let i = clients::client_index(&c, name)?;
-                let stats = live::peer_stats(&c);
+                let stats = self.peers(&c);
                 Ok(Reply::json(
                     200,
                     live::client_json(&c, &c.clients[i], &stats),
@@ -306,7 +328,7 @@ impl Api {
             (Method::Patch, ["api", "clients", name]) => {
                 let patch: Value = parse_body(ctx.body)?;
                 let (client, c) = self.write(|c| clients::patch_client(c, name, &patch))?;
-                let stats = live::peer_stats(&c);
+                let stats = self.peers(&c);
                 Ok(Reply::json(200, live::client_json(&c, &client, &stats)))
             }
             (Method::Delete, ["api", "clients", name]) => {
@@ -322,7 +344,7 @@ impl Api {
                 Ok(Reply::json(200, json!({"name": name, "enabled": on})))
             }
             (Method::Get, ["api", "clients", name, "config"]) => {
-                let c = self.store.load()?;
+                let c = self.store.shared()?;
                 let text = conf::render(&c, name, flag(ctx, "split"))?;
                 let mut r = Reply::raw(200, "text/plain; charset=utf-8", text.into_bytes());
                 r.headers.push((
@@ -332,7 +354,7 @@ impl Api {
                 Ok(r)
             }
             (Method::Get, ["api", "clients", name, file @ ("qr.svg" | "qr.png")]) => {
-                let c = self.store.load()?;
+                let c = self.store.shared()?;
                 let text = conf::render(&c, name, flag(ctx, "split"))?;
                 let (format, mime) = if *file == "qr.svg" {
                     (qr::Format::Svg, "image/svg+xml")
@@ -343,7 +365,7 @@ impl Api {
                 Ok(Reply::raw(200, mime, bytes))
             }
             (Method::Get, ["api", "clients", name, "history"]) => {
-                let c = self.store.load()?;
+                let c = self.store.shared()?;
                 clients::client_index(&c, name)?;
                 match self.hooks.history.as_ref().and_then(|h| h(name)) {
                     Some(v) => Ok(Reply::json(200, v)),
@@ -355,7 +377,7 @@ impl Api {
             }
 
             (Method::Get, ["api", "upstreams"]) => {
-                let c = self.store.load()?;
+                let c = self.store.shared()?;
                 let health = (self.hooks.health)();
                 let list: Vec<Value> = c
                     .upstreams
@@ -375,7 +397,7 @@ impl Api {
             }
             (Method::Post, ["api", "upstreams", "import"]) => self.import(ctx),
             (Method::Get, ["api", "upstreams", name]) => {
-                let c = self.store.load()?;
+                let c = self.store.shared()?;
                 let i = clients::upstream_index(&c, name)?;
                 let mut v = live::upstream_json(&c.upstreams[i], &(self.hooks.health)());
                 v["used_by"] = json!(clients::upstream_users(&c, name));
@@ -400,7 +422,7 @@ impl Api {
             }
 
             (Method::Get, ["api", "rules"]) => {
-                let c = self.store.load()?;
+                let c = self.store.shared()?;
                 let list: Vec<Value> = c
                     .rules
                     .iter()
@@ -424,7 +446,7 @@ impl Api {
                 Ok(Reply::json(201, rule_json(i, &c.rules[i])))
             }
             (Method::Get, ["api", "rules", id]) => {
-                let c = self.store.load()?;
+                let c = self.store.shared()?;
                 let i = clients::rule_index(&c, id)?;
                 Ok(Reply::json(200, rule_json(i, &c.rules[i])))
             }
@@ -493,8 +515,8 @@ impl Api {
     }
 
     fn status(&self) -> Result<Reply, ApiError> {
-        let c = self.store.load()?;
-        let stats = live::peer_stats(&c);
+        let c = self.store.shared()?;
+        let stats = self.peers(&c);
         let now = crate::policy::now_unix();
         let health = (self.hooks.health)();
         let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -583,7 +605,7 @@ impl Api {
                 "required: /api/explain?client=NAME&dest=DESTINATION",
             )])));
         };
-        let c = self.store.load()?;
+        let c = self.store.shared()?;
         clients::client_index(&c, client)?;
         match &self.hooks.explain {
             Some(f) => f(&c, client, dest)
@@ -597,12 +619,15 @@ impl Api {
     }
 
     fn metrics(&self) -> String {
-        let c = self.store.load().ok();
+        let c = self.store.shared().ok();
         let mut out = String::new();
         if let Some(c) = &c {
             let stats = live::peer_stats(c);
             metrics::clients(&mut out, c, &stats);
             metrics::upstreams(&mut out, c, &(self.hooks.health)());
+        }
+        if let Some(dns) = crate::dns::current() {
+            metrics::dns(&mut out, &dns.stats());
         }
         self.counters.write(&mut out);
         for hook in &self.hooks.metrics {
