@@ -54,7 +54,11 @@ pub fn cmd_apply(parser: &mut Parser, ctx: &Context) -> CmdResult {
     rt.block_on(async {
         let engine = Engine::new(config.server.backend.unwrap_or_default())?;
         let policy = policy::compile(&config, policy::now_unix());
-        let desired = Engine::desired(&config, &policy, Inputs::default());
+        let inputs = Inputs {
+            list_cidrs: crate::sources::plain::list_cidrs(&config),
+            ..Inputs::default()
+        };
+        let desired = Engine::desired(&config, &policy, inputs);
         if dry && script {
             // The whole nft transaction, as `nft -f` would take it.
             let (_, ops) = engine.plan(&desired).await?;
@@ -118,7 +122,11 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
     rt.block_on(async {
         let engine = Engine::new(config.server.backend.unwrap_or_default())?;
         let policy = policy::compile(&config, policy::now_unix());
-        let desired = Engine::desired(&config, &policy, Inputs::default());
+        let inputs = Inputs {
+            list_cidrs: crate::sources::plain::list_cidrs(&config),
+            ..Inputs::default()
+        };
+        let desired = Engine::desired(&config, &policy, inputs);
         let obs = engine.observe(Some(&desired)).await?;
         let pending = plan::plan(&desired, &obs).map(|o| o.len()).unwrap_or(0);
         let ifaces: Vec<serde_json::Value> = desired
@@ -293,7 +301,7 @@ async fn apply_once(engine: &Engine, config: &Config, policy: &Policy, why: &str
     let inputs = Inputs {
         health: crate::health::monitor::planner_health(),
         endpoints: crate::health::monitor::planner_endpoints(),
-        ..Inputs::default()
+        list_cidrs: crate::sources::plain::list_cidrs(config),
     };
     let desired = Engine::desired(config, policy, inputs);
     let desired_ms = t0.elapsed().as_secs_f64() * 1000.0;
