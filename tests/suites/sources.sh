@@ -275,6 +275,49 @@ check "truncated geosite.dat refused, old copy kept" "$gs_before False" \
     "$(sha256sum "$TMP/lists/geosite.dat" | cut -d' ' -f1) $(state_field 's["lists"]["netflix"]["ok"]')"
 check "geoip recovers with a good file" "True" "$(state_field 's["geoip"]["ok"]')"
 
+echo "--- end to end through the engine: alice's geoip rule (tests/engine/topology.sh)"
+# The engine's topology (clients, router, two WireGuard upstreams, an
+# "internet"); alice's rule for server A becomes `geoip us`, with a country
+# database in which only server A's addresses are US. The daemon applies the
+# config and its rule-sources service loads the country sets.
+geo_e2e() {
+    . tests/engine/topology.sh
+    export PATH="$HOME/.cargo/bin:$PATH"
+    install_deps >/dev/null 2>&1
+    trap 'cleanup; topo_down' EXIT
+    topo_up >/dev/null 2>&1 || { bad "engine topology did not come up"; return; }
+    mkdir -p "$WSE_DIR/geo"
+    printf '%s\n' "1.0.0.0,1.0.0.255,US" "$SRV_A4,$SRV_A4,US" "$SRV_B4,$SRV_B4,DE" \
+        "fd00:5e::100,fd00:5e::100,US" > "$WSE_DIR/geo/countries.csv"
+    python3 - "$WSE_DIR/wgsplit.conf" "$SRV_A4" "$SRV_A6" "$WSE_DIR/geo" <<'PY'
+import sys
+path, a4, a6, geo = sys.argv[1:]
+text = open(path).read()
+text = text.replace(f"\tlist cidr '{a4}'\n\tlist cidr '{a6}'\n", "\tlist geoip 'us'\n", 1)
+text += f"\nconfig geoip 'geoip'\n\toption path '{geo}/countries.csv'\n\toption dir '{geo}/lists'\n"
+open(path, "w").write(text)
+PY
+    grep -q "list geoip 'us'" "$WSE_DIR/wgsplit.conf" || { bad "could not rewrite alice's rule"; return; }
+    in_ns wse-router "$WSE_BIN" --config "$WSE_DIR/wgsplit.conf" daemon > "$WSE_DIR/daemon.log" 2>&1 &
+    local daemon=$! got i
+    for i in $(seq 60); do
+        got=$(in_ns wse-router nft list set inet wgsplit geo_us_4 2>/dev/null | grep -c "$SRV_A4")
+        [ "$got" = 1 ] && break
+        sleep 0.25
+    done
+    check "the daemon loaded geo_us_4 (server A's address)" "1" "$got"
+    wait_tunnel wse-c1 || true
+    for i in $(seq 24); do
+        got=$(whoami wse-c1 $SRV_A4 8080); [ "$got" = "$UP1_EXIT4" ] && break; sleep 0.25
+    done
+    check "alice → server A (US) goes through up1" "$UP1_EXIT4" "$got"
+    check "alice → server A6 (US) goes through up1" "$UP1_EXIT6_SEEN" "$(whoami wse-c1 $SRV_A6 8080)"
+    check "alice → server B (DE) goes direct" "$WAN4" "$(whoami wse-c1 $SRV_B4 8080)"
+    kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null
+    grep -q "geo_us_4" "$WSE_DIR/daemon.log" || sed 's/^/     daemon| /' "$WSE_DIR/daemon.log" | tail -20
+}
+if [ -f tests/engine/topology.sh ]; then geo_e2e; else bad "no engine topology (tests/engine/topology.sh)"; fi
+
 echo
 [ $fails -eq 0 ] && echo "sources: all ok" || echo "sources: $fails failed"
 [ $fails -eq 0 ]
