@@ -379,15 +379,35 @@ impl Engine {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone();
+            let elements_only = batch.elements_only();
             let handles = match known {
-                Some(h) if batch.elements_only() => Ok(Some(h)),
+                Some(h) if elements_only => Ok(Some(h)),
                 _ => nft::list().map(|l| l.map(|(_, h)| h)),
             };
             let mut rec = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
             match handles {
                 Ok(Some(h)) => {
-                    let r = nft::record_for(d, h);
-                    if let Err(e) = nft::save_recorded(&r) {
+                    // Element-only: update the record in place and rewrite only the
+                    // sets touched; otherwise take it whole from the desired state.
+                    let (r, dirty) = match rec.take() {
+                        Some(mut r) if elements_only && r.handles == h => {
+                            let mut dirty = std::collections::BTreeSet::new();
+                            for (add, set, els) in &batch.element_changes {
+                                let entry = r.elements.entry(set.clone()).or_default();
+                                for e in els {
+                                    if *add {
+                                        entry.insert(e.clone());
+                                    } else {
+                                        entry.remove(e);
+                                    }
+                                }
+                                dirty.insert(set.clone());
+                            }
+                            (r, Some(dirty))
+                        }
+                        _ => (nft::record_for(d, h), None),
+                    };
+                    if let Err(e) = nft::save_recorded(&r, dirty.as_ref()) {
                         log::warn!("state file: {e}");
                     }
                     *rec = Some(r);
@@ -455,7 +475,8 @@ impl Engine {
         let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
         let start = Instant::now();
         let cpu0 = thread_cpu_ms();
-        let last = self.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // Taken, not cloned: it is replaced below (or rebuilt by a full apply).
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner()).take();
         let Some(obs) = last else {
             return self.apply(desired).await;
         };
