@@ -2,7 +2,7 @@
 //! printable operations out. Pure: nothing here touches the kernel, so every
 //! decision is unit-tested without root. `sys` observes and applies.
 //!
-//! Layout of what is planned: see notes/KERNEL-DESIGN.md (nft table, marks,
+//! Layout of what is planned: see daemon/DESIGN.md (nft table, marks,
 //! routing tables, rules).
 
 pub mod desired;
