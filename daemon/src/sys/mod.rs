@@ -135,12 +135,7 @@ pub fn resolve_endpoints(config: &Config) -> BTreeMap<String, SocketAddr> {
             .parse::<std::net::IpAddr>()
             .ok()
             .map(|ip| SocketAddr::new(ip, port))
-            .or_else(|| {
-                (host.as_str(), port)
-                    .to_socket_addrs()
-                    .ok()
-                    .and_then(|mut a| a.next())
-            });
+            .or_else(|| resolve_cached(&host, port));
         match addr {
             Some(a) => {
                 out.insert(u.name.clone(), a);
@@ -149,6 +144,34 @@ pub fn resolve_endpoints(config: &Config) -> BTreeMap<String, SocketAddr> {
         }
     }
     out
+}
+
+/// Host-name endpoints are looked up at most once a minute (the daemon plans
+/// every 2 s; a stale handshake re-resolution belongs to the health checks).
+fn resolve_cached(host: &str, port: u16) -> Option<SocketAddr> {
+    use std::{collections::HashMap, sync::Mutex, time::Duration};
+    type Cache = HashMap<(String, u16), (Instant, Option<SocketAddr>)>;
+    static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+    let key = (host.to_string(), port);
+    if let Some((at, a)) = CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .get(&key)
+        && at.elapsed() < Duration::from_secs(60)
+    {
+        return *a;
+    }
+    let a = (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next());
+    CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(key, (Instant::now(), a));
+    a
 }
 
 impl Engine {
