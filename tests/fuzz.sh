@@ -18,6 +18,10 @@ for target in $(cargo +nightly fuzz list); do
             for f in tests/fixtures/config/good/*.uci; do
                 ../target/release/wgsplit -c "$f" config export > "$corpus/$target/$(basename "$f").json" 2>/dev/null || true
             done ;;
+        dns_request)
+            # A query (A, with EDNS) and a query+answer pair, as seeds.
+            printf '\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01\x03www\x07netflix\x03com\x00\x00\x01\x00\x01\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00' > "$corpus/$target/query"
+            printf '\x21\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x03ads\x07example\x00\x00\x01\x00\x01\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x01a\x03ads\x07example\x00\x00\x01\x00\x01\xc0\x0c\x00\x01\x00\x01\x00\x00\x01\x2c\x00\x04\x01\x02\x03\x04' > "$corpus/$target/pair" ;;
     esac
     echo "=== fuzz $target for ${seconds}s"
     if cargo +nightly fuzz run "$target" "$corpus/$target" -- -max_total_time="$seconds" -max_len=4096 \

@@ -9,6 +9,7 @@ q     [--tcp] [--src IP] SERVER[:PORT] NAME [TYPE]
       Prints "RCODE" then one "TYPE VALUE TTL" line per answer record.
 raw   SERVER[:PORT] HEX    sends raw bytes over UDP, prints the answer in hex or "timeout".
 """
+import os
 import socket
 import struct
 import sys
@@ -178,6 +179,7 @@ def query(args):
     qid = int(time.time() * 1000) & 0xFFFF
     req = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + enc_name(name) + struct.pack("!HH", qtype, 1)
     fam = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
+    t0 = time.monotonic()
     if tcp:
         s = socket.socket(fam, socket.SOCK_STREAM)
         s.settimeout(6)
@@ -200,6 +202,8 @@ def query(args):
         except socket.timeout:
             print("TIMEOUT")
             return
+    if os.environ.get("DNSTOOL_TIME"):
+        sys.stderr.write(f"{int((time.monotonic() - t0) * 1000)}\n")
     (rid, flags, qd, an, ns, ar) = struct.unpack("!HHHHHH", resp[:12])
     assert rid == qid, "id mismatch"
     print(RCODES.get(flags & 0xF, flags & 0xF) + (" TC" if flags & 0x0200 else ""))

@@ -246,11 +246,11 @@ echo "- TCP"
 check "TCP query" "NOERROR|A 203.0.113.10" "$(q 10.8.0.2 www.netflix.com A --tcp | paste -sd'|' | sed 's/ [0-9]*$//')"
 
 echo "- a dead upstream resolver: SERVFAIL in bounded time"
-t0=$(date +%s%N)
-out=$(q 10.8.0.2 dead.example A | paste -sd'|')
-ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+out=$(DNSTOOL_TIME=1 q 10.8.0.2 dead.example A 2> "$TMP/time" | paste -sd'|')
+ms=$(cat "$TMP/time")
 check "SERVFAIL" "SERVFAIL" "$out"
-[ "$ms" -lt 3000 ] && ok "within ${ms} ms (< 3000)" || bad "took ${ms} ms"
+# The resolver's budget is 2 s; the slack is for a loaded machine.
+[ "$ms" -lt 2600 ] && ok "within ${ms} ms (budget 2000)" || bad "took ${ms} ms"
 check "never leaked to the WAN" "0 0" "$(count "$TMP/wan.log" dead.example) $(wc -l < "$TMP/decoy.log")"
 
 echo "- malformed packets are dropped and counted, the resolver keeps answering"

@@ -39,7 +39,12 @@ const ATTEMPT: Duration = Duration::from_millis(800);
 const BUDGET: Duration = Duration::from_millis(2000);
 const CACHE_BYTES: usize = 4 << 20;
 /// Elements we remember having put in the kernel (to skip needless refreshes).
-const MEMO_MAX: usize = 200_000;
+const MEMO_MAX: usize = 16_384;
+/// How long we trust that an element we wrote is still in the kernel.
+const MEMO_TRUST: Duration = Duration::from_secs(30);
+
+/// (set, address) → (when we last wrote the element, when it expires there).
+type Memo = HashMap<(Arc<str>, IpAddr), (Instant, Instant)>;
 
 /// Counters (monotonic) for the API and the tests.
 #[derive(Debug, Default)]
@@ -91,8 +96,8 @@ pub struct Resolver {
     state: RwLock<Arc<State>>,
     cache: Mutex<Cache>,
     nft: Mutex<Option<NftSock>>,
-    /// (set, address) → when its kernel element expires.
-    memo: Mutex<HashMap<(Arc<str>, IpAddr), Instant>>,
+    /// (set, address) → (when we last wrote its kernel element, when that expires).
+    memo: Mutex<Memo>,
     set_names: Mutex<HashMap<(usize, usize, bool), Arc<str>>>,
     latencies: Mutex<Vec<u32>>,
     pub stats: Stats,
@@ -257,6 +262,17 @@ impl Resolver {
         }
     }
 
+    /// The request path up to the point where an upstream would be asked: returns
+    /// the answer made locally (error, block, cache hit), or `None` when the packet
+    /// is dropped or would be forwarded. For the fuzz target.
+    #[doc(hidden)]
+    pub fn answer_locally(&self, request: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
+        match self.fast(request, src, false) {
+            Step::Reply(r) => Some(r),
+            Step::Drop | Step::Forward(_) => None,
+        }
+    }
+
     /// Everything that needs no upstream: parse, match, block, cache hit.
     fn fast(&self, request: &[u8], src: SocketAddr, tcp: bool) -> Step {
         self.stats.queries.fetch_add(1, Relaxed);
@@ -280,9 +296,8 @@ impl Resolver {
         };
         let client = state.policy.client_by_addr(ip).map(|c| c.index);
         let matched = match (client, q.plain) {
-            (Some(c), true) => {
-                NameHashes::from_lower(q.name.as_bytes()).and_then(|h| state.rules.first(c, &h))
-            }
+            (Some(c), true) => NameHashes::from_lower(q.name.as_bytes())
+                .and_then(|h| state.rules.first(c, &h, &q.name)),
             _ => None,
         };
         let target = matched
@@ -407,7 +422,7 @@ impl Resolver {
         let mut best = name_match;
         for c in cnames {
             if let Some(m) =
-                NameHashes::from_lower(c.as_bytes()).and_then(|h| state.rules.first(client, &h))
+                NameHashes::from_lower(c.as_bytes()).and_then(|h| state.rules.first(client, &h, c))
                 && best.is_none_or(|b| m.pos < b.pos)
             {
                 best = Some(m);
@@ -451,9 +466,10 @@ impl Resolver {
         {
             let mut memo = self.memo.lock().unwrap();
             if memo.len() > MEMO_MAX {
-                memo.retain(|_, exp| *exp > now);
-                if memo.len() > MEMO_MAX {
-                    memo.clear();
+                memo.retain(|_, (_, exp)| *exp > now);
+                if memo.len() > MEMO_MAX / 2 {
+                    // Release the memory too (clear() keeps the capacity).
+                    *memo = HashMap::new();
                 }
             }
             for &(ip, ttl) in addrs {
@@ -461,15 +477,16 @@ impl Resolver {
                 let until = now + Duration::from_secs(secs as u64);
                 let set = if ip.is_ipv6() { &set6 } else { &set4 };
                 let k = (set.clone(), ip);
-                // Already there for long enough (a second of slack).
-                if memo
-                    .get(&k)
-                    .is_some_and(|e| *e + Duration::from_secs(1) >= until)
-                {
+                // Written recently and already there for long enough (a second of
+                // slack): skip. "Recently" bounds how long an element someone else
+                // removed (a set re-created by a repair) stays missing.
+                if memo.get(&k).is_some_and(|(at, e)| {
+                    now.duration_since(*at) < MEMO_TRUST && *e + Duration::from_secs(1) >= until
+                }) {
                     self.stats.set_skipped.fetch_add(1, Relaxed);
                     continue;
                 }
-                memo.insert(k, until);
+                memo.insert(k, (now, until));
                 let e = Elem::with_timeout(ip, secs as u64 * 1000);
                 if ip.is_ipv6() { v6.push(e) } else { v4.push(e) }
             }
@@ -508,7 +525,7 @@ impl Resolver {
                 if let Some(t) = received {
                     let us = t.elapsed().as_micros().min(u32::MAX as u128) as u32;
                     let mut l = self.latencies.lock().unwrap();
-                    if l.len() >= 100_000 {
+                    if l.len() >= 10_000 {
                         l.clear();
                     }
                     l.push(us);

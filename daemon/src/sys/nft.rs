@@ -241,6 +241,30 @@ pub fn state_path() -> PathBuf {
     state_dir().join(format!("nft-{ns}.json"))
 }
 
+/// Serialises applies in one network namespace (the daemon and a CLI `apply`):
+/// an exclusive lock held until the returned file is dropped.
+pub fn lock() -> Option<std::fs::File> {
+    let path = state_path().with_extension("lock");
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).ok()?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .ok()?;
+    // SAFETY: flock(2) on a descriptor we own; blocks until the lock is free.
+    let rc = unsafe { flock(std::os::fd::AsRawFd::as_raw_fd(&f), LOCK_EX) };
+    (rc == 0).then_some(f)
+}
+
+const LOCK_EX: i32 = 2;
+
+unsafe extern "C" {
+    fn flock(fd: i32, op: i32) -> i32;
+}
+
 pub fn load_recorded() -> Option<Recorded> {
     let text = std::fs::read(state_path()).ok()?;
     serde_json::from_slice(&text).ok()
@@ -284,5 +308,56 @@ pub fn record_for(desired: &NftState, handles: Handles) -> Recorded {
             .iter()
             .filter_map(|(n, s)| s.elements.clone().map(|e| (n.clone(), e)))
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_terse_listing() {
+        let v: Value = serde_json::from_str(
+            r#"{"nftables": [
+              {"metainfo": {"version": "1.0.6"}},
+              {"table": {"family": "inet", "name": "fw4", "handle": 1}},
+              {"chain": {"family": "inet", "table": "fw4", "name": "input", "handle": 1}},
+              {"table": {"family": "inet", "name": "wgsplit", "handle": 7}},
+              {"chain": {"family": "inet", "table": "wgsplit", "name": "prerouting", "handle": 3,
+                 "type": "filter", "hook": "prerouting", "prio": -150, "policy": "accept"}},
+              {"chain": {"family": "inet", "table": "wgsplit", "name": "client_a", "handle": 4}},
+              {"map": {"family": "inet", "name": "a_r0_map4", "table": "wgsplit", "type": "ipv4_addr",
+                 "handle": 9, "map": "verdict", "flags": ["interval"]}},
+              {"set": {"family": "inet", "name": "a_r1_dns4", "table": "wgsplit", "type": "ipv4_addr",
+                 "handle": 10, "flags": ["timeout"]}},
+              {"rule": {"family": "inet", "table": "wgsplit", "chain": "client_a", "handle": 11,
+                 "comment": "wgs:00000000000000aa", "expr": []}},
+              {"rule": {"family": "inet", "table": "wgsplit", "chain": "client_a", "handle": 12, "expr": []}}
+            ]}"#,
+        )
+        .unwrap();
+        let (obs, handles) = parse_listing(&v).unwrap();
+        assert_eq!(handles.table, 7);
+        assert_eq!(handles.sets["a_r0_map4"], 9);
+        assert_eq!(
+            obs.sets["a_r0_map4"].signature,
+            "ipv4_addr|verdict|interval"
+        );
+        assert_eq!(obs.sets["a_r1_dns4"].signature, "ipv4_addr||timeout");
+        assert_eq!(
+            obs.chains["prerouting"].base,
+            Some(BaseChain {
+                ty: "filter",
+                hook: "prerouting",
+                priority: -150
+            })
+        );
+        assert_eq!(
+            obs.chains["client_a"].comments,
+            vec![Some("wgs:00000000000000aa".to_string()), None]
+        );
+        assert!(!obs.chains.contains_key("input"));
+        let none: Value = serde_json::from_str(r#"{"nftables": [{"metainfo": {}}]}"#).unwrap();
+        assert!(parse_listing(&none).is_none());
     }
 }

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# The resolver against the OpenWrt way (dnsmasq + nftset=), side by side, one run:
+# same machine, same stub upstream (daemon/examples/dns_stub.rs: a distinct address
+# per name, TTL 300), same names, dnsperf as the client, in a netns of its own (wsd-b).
+#
+#   miss qps      unique names, every query goes upstream and its address into a set
+#   hit qps       100 names, warmed
+#   latency       p50/p99 of misses at a fixed 2000 qps (dnsperf -v per-query times),
+#                 and of the stub asked directly (what the resolver adds is the difference)
+#   RSS           after the loads, each started with the same 100,000-name list
+#   insert        answer received → element in the kernel (the resolver's own counter)
+#   matcher       1,000,000 names: lookups/s and bytes/name (dns_matcher_bench)
+#
+# Usage: sudo tests/bench/dns.sh [SECONDS per load, default 8]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+[ "$(id -u)" = 0 ] || { echo "needs root"; exit 1; }
+SECS=${1:-8}
+cargo build --release --quiet --bin wgsplit --example dns_stub --example dns_matcher_bench
+BIN=$PWD/target/release/wgsplit
+STUB=$PWD/target/release/examples/dns_stub
+TMP=$(mktemp -d /tmp/wsd-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    ip netns del wsd-b 2>/dev/null || true
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+ip netns del wsd-b 2>/dev/null || true
+ip netns add wsd-b
+N="ip netns exec wsd-b"
+$N ip link set lo up
+for a in 10.8.0.1/32 10.8.0.2/32 10.99.0.53/32; do $N ip addr add $a dev lo; done
+
+# Names: 100k in the list (what RSS is measured with), misses and hits under bench.example.
+python3 - "$TMP" <<'EOF'
+import sys
+d = sys.argv[1]
+with open(f"{d}/small.txt", "w") as f, open(f"{d}/dnsmasq-small.conf", "w") as g:
+    f.write("bench.example\n")
+    g.write("nftset=/bench.example/4#inet#wgsplit#dm4\n")
+with open(f"{d}/big.txt", "w") as f, open(f"{d}/dnsmasq-big.conf", "w") as g:
+    f.write("bench.example\n")
+    g.write("nftset=/bench.example/4#inet#wgsplit#dm4\n")
+    for i in range(100_000):
+        f.write(f"site{i}.list{i % 97}.example\n")
+        g.write(f"nftset=/site{i}.list{i % 97}.example/4#inet#wgsplit#dm4\n")
+for who in ("ours", "dm", "lat_ours", "lat_dm", "lat_stub", "big_ours", "big_dm"):
+    with open(f"{d}/miss_{who}.txt", "w") as f:
+        for i in range(600_000):
+            f.write(f"m{i}.{who}.bench.example A\n")
+with open(f"{d}/hit.txt", "w") as f:
+    for i in range(100):
+        f.write(f"h{i}.bench.example A\n")
+EOF
+
+$N nft -f - <<'EOF'
+table inet wgsplit {
+    set alice_r0_dns4 { type ipv4_addr; flags timeout; }
+    set alice_r0_dns6 { type ipv6_addr; flags timeout; }
+    set dm4 { type ipv4_addr; flags timeout; timeout 1h; }
+}
+EOF
+KEY=yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=
+for size in small big; do
+cat > "$TMP/wgsplit-$size" <<EOF
+config server 'server'
+	option address '10.8.0.1/24'
+	option private_key '$KEY'
+	list dns_server '10.99.0.53'
+config client 'alice'
+	option public_key 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='
+	list address '10.8.0.2/32'
+config rule
+	option client 'alice'
+	option action 'direct'
+	list list 'big'
+config list 'big'
+	option path '$TMP/$size.txt'
+EOF
+done
+
+$N "$STUB" 10.99.0.53:53 2 > "$TMP/stub.out" &
+PIDS+=($!)
+start() { # start small|big: both servers, each with that list
+    $N "$BIN" -c "$TMP/wgsplit-$1" dns-serve --listen 10.8.0.1:53 --stats "$TMP/stats.json" 2> "$TMP/ours.err" &
+    OURS=$!; PIDS+=($OURS)
+    $N dnsmasq -k --no-resolv --no-hosts --server=10.99.0.53 --listen-address=10.8.0.1 --port=5300 \
+        --bind-interfaces --cache-size=10000 --conf-file="$TMP/dnsmasq-$1.conf" --pid-file= --user=root \
+        --log-facility=- 2> "$TMP/dnsmasq.err" &
+    DM=$!; PIDS+=($DM)
+    sleep 2
+    grep -q listening "$TMP/ours.err" || { cat "$TMP/ours.err"; exit 1; }
+}
+stop() { kill $OURS $DM; wait $OURS $DM 2>/dev/null || true; }
+start small
+
+perf() { # perf PORT FILE [extra dnsperf args] → qps
+    $N dnsperf -s 10.8.0.1 -p "$1" -a 10.8.0.2 -d "$2" -l "$SECS" -q 200 -t 2 "${@:3}" 2>&1 |
+        awk '/Queries per second/ {print int($4)}'
+}
+lat() { # lat PORT FILE → "p50 p99" in µs, misses at 2000 qps
+    $N dnsperf -s "$3" -p "$1" -a 10.8.0.2 -d "$2" -l 5 -Q 2000 -t 2 -v 2>/dev/null |
+        awk '/^> NOERROR/ {print $NF * 1e6}' | sort -n |
+        awk '{a[NR]=$1} END {if (NR == 0) {print "- -"; exit} printf "%d %d\n", a[int(NR*0.5)+1], a[int(NR*0.99)+1]}'
+}
+rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$1/status; }
+
+echo "load: ${SECS}s per run, dnsperf -q 200 from 10.8.0.2 (client alice); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+miss_ours=$(perf 53 "$TMP/miss_ours.txt")
+miss_dm=$(perf 5300 "$TMP/miss_dm.txt")
+perf 53 "$TMP/hit.txt" -n 1 > /dev/null; perf 5300 "$TMP/hit.txt" -n 1 > /dev/null
+hit_ours=$(perf 53 "$TMP/hit.txt")
+hit_dm=$(perf 5300 "$TMP/hit.txt")
+read -r p50_ours p99_ours < <(lat 53 "$TMP/miss_lat_ours.txt" 10.8.0.1)
+read -r p50_dm p99_dm < <(lat 5300 "$TMP/miss_lat_dm.txt" 10.8.0.1)
+read -r p50_stub p99_stub < <(lat 53 "$TMP/miss_lat_stub.txt" 10.99.0.53 2>/dev/null || echo "- -")
+kill -USR1 $OURS; sleep 0.5
+read -r ins50 ins99 set_el set_err < <(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["insert_p50_us"], s["insert_p99_us"], s["set_elements"], s["set_errors"])' "$TMP/stats.json")
+dm_elems=$($N nft -j list set inet wgsplit dm4 | python3 -c 'import json,sys; print(sum(len(i.get("set",{}).get("elem",[])) for i in json.load(sys.stdin)["nftables"]))')
+our_elems=$($N nft -j list set inet wgsplit alice_r0_dns4 | python3 -c 'import json,sys; print(sum(len(i.get("set",{}).get("elem",[])) for i in json.load(sys.stdin)["nftables"]))')
+stop
+# RSS: both restarted with the 100,000-name list, then under the same miss load.
+start big
+big_ours=$(perf 53 "$TMP/miss_big_ours.txt")
+big_dm=$(perf 5300 "$TMP/miss_big_dm.txt")
+rss_ours=$(rss $OURS); rss_dm=$(rss $DM)
+stop
+matcher=$("$PWD/target/release/examples/dns_matcher_bench" 1000000)
+
+ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}' if b else '-')" "$1" "$2"; }
+echo
+printf "| %-34s | %14s | %14s | %7s | %-14s |\n" measure wgsplit dnsmasq+nftset ratio goal
+printf "|%s|%s|%s|%s|%s|\n" "$(printf -- '-%.0s' {1..36})" "$(printf -- '-%.0s' {1..16})" "$(printf -- '-%.0s' {1..16})" "$(printf -- '-%.0s' {1..9})" "$(printf -- '-%.0s' {1..16})"
+printf "| %-34s | %14s | %14s | %7s | %-14s |\n" "cache-miss qps" "$miss_ours" "$miss_dm" "$(ratio "$miss_ours" "$miss_dm")" "≥ 2×"
+printf "| %-34s | %14s | %14s | %7s | %-14s |\n" "cache-hit qps" "$hit_ours" "$hit_dm" "$(ratio "$hit_ours" "$hit_dm")" "≥ 1×"
+printf "| %-34s | %14s | %14s | %7s | %-14s |\n" "miss latency p50 µs (stub: $p50_stub)" "$p50_ours" "$p50_dm" "$(ratio "$p50_ours" "$p50_dm")" "≤ 1×"
+printf "| %-34s | %14s | %14s | %7s | %-14s |\n" "miss latency p99 µs (stub: $p99_stub)" "$p99_ours" "$p99_dm" "$(ratio "$p99_ours" "$p99_dm")" "≤ 1×"
+printf "| %-34s | %14s | %14s | %7s | %-14s |\n" "RSS MB after load, 100k-name list" "$rss_ours" "$rss_dm" "$(ratio "$rss_ours" "$rss_dm")" "≤ 1.5×"
+printf "| %-34s | %14s | %14s | %7s | %-14s |\n" "cache-miss qps, 100k-name list" "$big_ours" "$big_dm" "$(ratio "$big_ours" "$big_dm")" ""
+printf "| %-34s | %14s | %14s | %7s | %-14s |\n" "set elements after the runs" "$our_elems" "$dm_elems" "" ""
+printf "| %-34s | %14s | %14s | %7s | %-14s |\n" "answer → element in kernel p50/p99" "$ins50/$ins99 µs" "-" "" "p99 < 100 µs"
+echo
+echo "resolver: set elements inserted $set_el, set errors $set_err"
+echo "matcher (1,000,000 names): $matcher   goals: ≥ 5,000,000 lookups/s, ≤ 64 bytes/name"
