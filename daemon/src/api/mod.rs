@@ -941,6 +941,31 @@ mod tests {
     }
 
     #[test]
+    fn openapi_paths_are_routes() {
+        let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for p in paths.keys() {
+            let segs: Vec<&str> = p
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(|s| if s.starts_with('{') { "x" } else { s })
+                .collect();
+            assert!(known_path(&segs), "{p} is documented but not routed");
+        }
+        // And every route family is documented.
+        for p in [
+            "/api/status",
+            "/api/clients/{name}/qr.png",
+            "/api/upstreams/import",
+            "/api/rules/{id}",
+            "/metrics",
+            "/api/explain",
+        ] {
+            assert!(paths.contains_key(p), "{p} is not documented");
+        }
+    }
+
+    #[test]
     fn cookies() {
         assert_eq!(
             session_cookie(Some("a=b; wgsplit_session=xyz")),
