@@ -277,6 +277,18 @@ def run(api, cfg, tmp, token_file, env):
     s, _, _, _ = api.call("GET", "/api/explain?client=nobody&dest=1.2.3.4")
     check(s == 404, "explain for an unknown client")
 
+    print("- every documented GET answers")
+    for path, ops in doc["paths"].items():
+        if "get" not in ops:
+            continue
+        name = "us1" if path.startswith("/api/upstreams") else "alice"
+        url = path.replace("{name}", name).replace("{id}", "0")
+        if url == "/api/explain":
+            url += "?client=alice&dest=1.2.3.4"
+        s, _, _, _ = api.call("GET", url)
+        ok_codes = {200, 503} if url.endswith("/history") else {200}
+        check(s in ok_codes, f"GET {url} -> {s}")
+
     print("- concurrency")
     results = []
 

@@ -177,7 +177,9 @@ open(p, "w").write(s)
 EOF
 w config check >/dev/null 2>&1 && ok "config valid" || bad "config: $(w config check 2>&1)"
 
-in_ns wsa-router "${DAEMON_ENV[@]}" "$BIN" --config "$DIR/wgsplit" daemon >"$DIR/daemon.log" 2>&1 &
+# ip netns exec and env exec: $! is the daemon itself.
+ip netns exec wsa-router "${DAEMON_ENV[@]}" "$BIN" --config "$DIR/wgsplit" daemon >"$DIR/daemon.log" 2>&1 &
+DAEMON_PID=$!
 wait_for 15 "daemon API up" test -s "$DIR/api.token"
 api_ok() { [ "$(api GET /api/status | python3 -c 'import json,sys; print(json.load(sys.stdin)["clients"]["total"])' 2>/dev/null)" = 0 ]; }
 wait_for 15 "API answers with the token" api_ok
@@ -276,6 +278,13 @@ q=$(api GET /api/clients/alice/history | python3 -c "import json,sys; m=json.loa
 w client set alice --quota none >/dev/null 2>&1
 w client enable alice >/dev/null 2>&1
 wait_for 45 "quota removed and enabled: alice is back" is whoami 198.51.100.101 198.51.100.2
+
+echo "- the daemon stops"
+kill "$DAEMON_PID"
+stopped() { ! kill -0 "$DAEMON_PID" 2>/dev/null; }
+wait_for 10 "daemon stopped on SIGTERM" stopped
+grep -q "stopping" "$DIR/daemon.log" && ok "it said so" || bad "no 'stopping' in the log"
+[ -s "$DIR/run/stats.bin" ] && ok "traffic history flushed to the run directory" || bad "no $DIR/run/stats.bin"
 
 echo "e2e: $((checks - fail))/$checks checks passed"
 if [ $fail -gt 0 ]; then echo "--- daemon log (tail)"; grep -v "got unsupported info" "$DIR/daemon.log" | tail -60; fi

@@ -9,7 +9,8 @@ TMP=$(mktemp -d /tmp/wsa-cli.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 export WGSPLIT_API_TOKEN_FILE=$TMP/none/api.token WGSPLIT_RUN_DIR=$TMP/run
 CFG=$TMP/wgsplit
-cp examples/wgsplit.conf "$CFG"
+# An interface name that exists nowhere: the CLI's live apply must find nothing to apply to.
+sed "s/option interface 'wg0'/option interface 'wsa-none0'/" examples/wgsplit.conf > "$CFG"
 fail=0
 ok() { echo "  ok   $1"; }
 bad() { echo "  FAIL $1"; fail=1; }

@@ -39,6 +39,8 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 const WORKERS: usize = 4;
 
 type StatusFn = dyn Fn(&Config) -> Value + Send + Sync;
+/// When the peers were read, and what they were.
+type PeerCache = Arc<std::sync::Mutex<Option<(std::time::Instant, Arc<live::PeerStats>)>>>;
 type HistoryFn = dyn Fn(&str) -> Option<Value> + Send + Sync;
 type ExplainFn = dyn Fn(&Config, &str, &str) -> Result<Value, String> + Send + Sync;
 
@@ -83,10 +85,12 @@ pub struct Api {
     pub counters: metrics::Counters,
     /// The server's peers as last read, for at most [`PEERS_TTL`]: a dump of
     /// a thousand peers costs milliseconds, and requests come in bursts.
-    peer_cache: std::sync::Mutex<Option<(std::time::Instant, Arc<live::PeerStats>)>>,
+    peer_cache: PeerCache,
+    refreshing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub const PEERS_TTL: Duration = Duration::from_secs(1);
+pub const PEERS_STALE: Duration = Duration::from_secs(5);
 
 /// A running API: its address and the server (dropping it stops accepting).
 pub struct Handle {
@@ -115,19 +119,45 @@ impl Api {
             sessions: auth::Sessions::default(),
             hooks,
             counters: metrics::Counters::default(),
-            peer_cache: std::sync::Mutex::new(None),
+            peer_cache: Arc::default(),
+            refreshing: Arc::default(),
         }
     }
 
+    /// The server's peers: fresh for [`PEERS_TTL`]; a little older (up to
+    /// [`PEERS_STALE`]) they are served while one background thread reads them
+    /// again, so a burst of requests never waits on the dump; older still (an
+    /// idle API), the request reads them itself.
     fn peers(&self, config: &Config) -> Arc<live::PeerStats> {
-        let mut cache = self.peer_cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((t, p)) = &*cache
-            && t.elapsed() < PEERS_TTL
+        let cache = self.peer_cache.clone();
         {
-            return p.clone();
+            let guard = cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((t, p)) = &*guard {
+                let age = t.elapsed();
+                if age < PEERS_TTL {
+                    return p.clone();
+                }
+                if age < PEERS_STALE {
+                    if !self
+                        .refreshing
+                        .swap(true, std::sync::atomic::Ordering::AcqRel)
+                    {
+                        let (config, cache, flag) =
+                            (config.clone(), cache.clone(), self.refreshing.clone());
+                        std::thread::spawn(move || {
+                            let p = Arc::new(live::peer_stats(&config));
+                            *cache.lock().unwrap_or_else(|e| e.into_inner()) =
+                                Some((std::time::Instant::now(), p));
+                            flag.store(false, std::sync::atomic::Ordering::Release);
+                        });
+                    }
+                    return p.clone();
+                }
+            }
         }
         let p = Arc::new(live::peer_stats(config));
-        *cache = Some((std::time::Instant::now(), p.clone()));
+        *cache.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), p.clone()));
         p
     }
 
@@ -908,6 +938,31 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
         assert!(doc["paths"]["/api/clients"]["post"].is_object());
+    }
+
+    #[test]
+    fn openapi_paths_are_routes() {
+        let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for p in paths.keys() {
+            let segs: Vec<&str> = p
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(|s| if s.starts_with('{') { "x" } else { s })
+                .collect();
+            assert!(known_path(&segs), "{p} is documented but not routed");
+        }
+        // And every route family is documented.
+        for p in [
+            "/api/status",
+            "/api/clients/{name}/qr.png",
+            "/api/upstreams/import",
+            "/api/rules/{id}",
+            "/metrics",
+            "/api/explain",
+        ] {
+            assert!(paths.contains_key(p), "{p} is not documented");
+        }
     }
 
     #[test]
