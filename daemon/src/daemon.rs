@@ -54,7 +54,11 @@ pub fn cmd_apply(parser: &mut Parser, ctx: &Context) -> CmdResult {
     rt.block_on(async {
         let engine = Engine::new(config.server.backend.unwrap_or_default())?;
         let policy = policy::compile(&config, policy::now_unix());
-        let desired = Engine::desired(&config, &policy, Inputs::default());
+        let inputs = Inputs {
+            list_cidrs: crate::sources::plain::list_cidrs(&config),
+            ..Inputs::default()
+        };
+        let desired = Engine::desired(&config, &policy, inputs);
         if dry && script {
             // The whole nft transaction, as `nft -f` would take it.
             let (_, ops) = engine.plan(&desired).await?;
@@ -118,7 +122,11 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
     rt.block_on(async {
         let engine = Engine::new(config.server.backend.unwrap_or_default())?;
         let policy = policy::compile(&config, policy::now_unix());
-        let desired = Engine::desired(&config, &policy, Inputs::default());
+        let inputs = Inputs {
+            list_cidrs: crate::sources::plain::list_cidrs(&config),
+            ..Inputs::default()
+        };
+        let desired = Engine::desired(&config, &policy, inputs);
         let obs = engine.observe(Some(&desired)).await?;
         let pending = plan::plan(&desired, &obs).map(|o| o.len()).unwrap_or(0);
         let ifaces: Vec<serde_json::Value> = desired
@@ -154,6 +162,7 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
             "rules": obs.rules.len(),
             "routes": obs.routes.len(),
             "pending_changes": pending,
+            "lists": crate::sources::update::status_json(&config),
         });
         if json {
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -197,6 +206,9 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
                 obs.routes.len()
             );
             println!("pending changes: {pending} (0: the kernel matches the config)");
+            for l in crate::sources::update::status_lines(&config) {
+                println!("{l}");
+            }
         }
         Ok::<(), String>(())
     })?;
@@ -246,8 +258,11 @@ pub type Service = Pin<Box<dyn Future<Output = Result<(), String>>>>;
 /// The services that run beside the engine. Each is one line:
 /// `("name", Box::pin(crate::module::serve(ctx.clone()))),`
 pub fn services(ctx: &ServiceContext) -> Vec<(&'static str, Service)> {
-    let _ = ctx;
     vec![
+        (
+            "lists",
+            Box::pin(crate::sources::service::serve(ctx.clone())),
+        ),
         ("dns", Box::pin(crate::dns::serve(ctx.clone()))),
         // ("api", Box::pin(crate::api::serve(ctx.clone()))),
         (
@@ -285,7 +300,8 @@ async fn apply_once(engine: &Engine, config: &Config, policy: &Policy, why: &str
     // Upstream health from the monitor (clients::service): down upstreams follow on_down.
     let inputs = Inputs {
         health: crate::health::monitor::planner_health(),
-        ..Inputs::default()
+        endpoints: crate::health::monitor::planner_endpoints(),
+        list_cidrs: crate::sources::plain::list_cidrs(config),
     };
     let desired = Engine::desired(config, policy, inputs);
     let desired_ms = t0.elapsed().as_secs_f64() * 1000.0;

@@ -122,6 +122,14 @@ impl Policy {
 /// Compiles a config that passed validation. `now` is Unix seconds (for expiry).
 pub fn compile(config: &Config, now: i64) -> Policy {
     let upstream_index = |name: &str| config.upstreams.iter().position(|u| u.name == name);
+    // Each client's enabled rules, in config order: one pass over the rules
+    // instead of one per client.
+    let mut rules_of: std::collections::HashMap<&str, Vec<usize>> = Default::default();
+    for (i, r) in config.rules.iter().enumerate() {
+        if r.enabled_or_default() {
+            rules_of.entry(r.client.as_str()).or_default().push(i);
+        }
+    }
     let clients = config
         .clients
         .iter()
@@ -134,11 +142,11 @@ pub fn compile(config: &Config, now: i64) -> Policy {
                 // Validation guarantees a proxy rule has an upstream.
                 Action::Proxy => upstream.map_or(Target::Block, Target::Upstream),
             };
-            let rules = config
-                .rules
+            let rules = rules_of
+                .get(c.name.as_str())
+                .map_or(&[][..], Vec::as_slice)
                 .iter()
-                .enumerate()
-                .filter(|(_, r)| r.client == c.name && r.enabled_or_default())
+                .map(|&index| (index, &config.rules[index]))
                 .enumerate()
                 .map(|(pos, (index, r))| CompiledRule {
                     pos,
@@ -196,6 +204,12 @@ pub fn compile(config: &Config, now: i64) -> Policy {
 /// (`v6` picks the IPv6 twin). The resolver inserts into it; the planner creates it.
 pub fn dns_set_name(client: &str, pos: usize, v6: bool) -> String {
     format!("{client}_r{pos}_dns{}", if v6 { 6 } else { 4 })
+}
+
+/// The shared interval set of a country, `geo_<cc>_4` / `geo_<cc>_6`: created by
+/// the planner, filled by the rule-sources loader.
+pub fn geo_set_name(cc: &str, v6: bool) -> String {
+    format!("geo_{cc}_{}", if v6 { 6 } else { 4 })
 }
 
 pub fn now_unix() -> i64 {

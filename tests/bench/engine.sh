@@ -151,17 +151,36 @@ iperf() {
     for p in $(ip netns pids wse-bsrv); do kill "$p" 2>/dev/null || true; done
     sleep 0.2
 }
-base=() with=()
+# A router always tracks connections (fw4 does): the second baseline is a minimal
+# fw4-like table (conntrack on, established traffic accepted), with and without ours.
+fw4like() {
+    ip netns exec wse-brtr nft -f - <<'EOT'
+table inet wse_fw4 {
+    chain forward { type filter hook forward priority filter; ct state established,related accept; }
+    chain srcnat { type nat hook postrouting priority srcnat; }
+}
+EOT
+}
+base=() with=() fbase=() fwith=()
 for round in 1 2 3 4 5; do
-    ip netns exec wse-brtr nft delete table inet wgsplit 2>/dev/null || true
+    ip netns exec wse-brtr nft flush ruleset
     base+=("$(iperf)")
     ip netns exec wse-brtr nft -f $W/dp.nft
     with+=("$(iperf)")
+    ip netns exec wse-brtr nft flush ruleset
+    fw4like
+    fbase+=("$(iperf)")
+    ip netns exec wse-brtr nft -f $W/dp.nft
+    fwith+=("$(iperf)")
 done
 marked=$(ip netns exec wse-brtr conntrack -L 2>/dev/null | grep -c 'mark=16777216' || true)
 base_m=$(printf '%s\n' "${base[@]}" | median)
 with_m=$(printf '%s\n' "${with[@]}" | median)
 base_b=$(printf '%s\n' "${base[@]}" | sort -n | tail -1)
+fbase_m=$(printf '%s\n' "${fbase[@]}" | median)
+fwith_m=$(printf '%s\n' "${fwith[@]}" | median)
+fbase_b=$(printf '%s\n' "${fbase[@]}" | sort -n | tail -1)
+fwith_b=$(printf '%s\n' "${fwith[@]}" | sort -n | tail -1)
 with_b=$(printf '%s\n' "${with[@]}" | sort -n | tail -1)
 
 full_ms=$(echo "$full" | field 'changes in')
@@ -190,5 +209,8 @@ machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the en
 |---|---|---|---|
 | throughput, median | $base_m Mbit/s | $with_m Mbit/s | $(awk -v a="$with_m" -v b="$base_m" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
 | throughput, best round | $base_b Mbit/s | $with_b Mbit/s | $(awk -v a="$with_b" -v b="$base_b" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
-(samples: base ${base[*]}; with ${with[*]}; conntrack entries carrying the direct mark: $marked)
+| fw4-like table (conntrack on) vs it + engine ruleset, median | $fbase_m Mbit/s | $fwith_m Mbit/s | $(awk -v a="$fwith_m" -v b="$fbase_m" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
+| fw4-like table vs it + engine ruleset, best round | $fbase_b Mbit/s | $fwith_b Mbit/s | $(awk -v a="$fwith_b" -v b="$fbase_b" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
+(samples: base ${base[*]}; with ${with[*]}; fw4-like ${fbase[*]}; fw4-like + engine ${fwith[*]};
+ conntrack entries carrying the direct mark: $marked)
 EOF

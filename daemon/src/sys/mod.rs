@@ -135,12 +135,7 @@ pub fn resolve_endpoints(config: &Config) -> BTreeMap<String, SocketAddr> {
             .parse::<std::net::IpAddr>()
             .ok()
             .map(|ip| SocketAddr::new(ip, port))
-            .or_else(|| {
-                (host.as_str(), port)
-                    .to_socket_addrs()
-                    .ok()
-                    .and_then(|mut a| a.next())
-            });
+            .or_else(|| resolve_cached(&host, port));
         match addr {
             Some(a) => {
                 out.insert(u.name.clone(), a);
@@ -149,6 +144,34 @@ pub fn resolve_endpoints(config: &Config) -> BTreeMap<String, SocketAddr> {
         }
     }
     out
+}
+
+/// Host-name endpoints are looked up at most once a minute (the daemon plans
+/// every 2 s; a stale handshake re-resolution belongs to the health checks).
+fn resolve_cached(host: &str, port: u16) -> Option<SocketAddr> {
+    use std::{collections::HashMap, sync::Mutex, time::Duration};
+    type Cache = HashMap<(String, u16), (Instant, Option<SocketAddr>)>;
+    static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+    let key = (host.to_string(), port);
+    if let Some((at, a)) = CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .get(&key)
+        && at.elapsed() < Duration::from_secs(60)
+    {
+        return *a;
+    }
+    let a = (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next());
+    CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(key, (Instant::now(), a));
+    a
 }
 
 impl Engine {
@@ -379,15 +402,35 @@ impl Engine {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone();
+            let elements_only = batch.elements_only();
             let handles = match known {
-                Some(h) if batch.elements_only() => Ok(Some(h)),
+                Some(h) if elements_only => Ok(Some(h)),
                 _ => nft::list().map(|l| l.map(|(_, h)| h)),
             };
             let mut rec = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
             match handles {
                 Ok(Some(h)) => {
-                    let r = nft::record_for(d, h);
-                    if let Err(e) = nft::save_recorded(&r) {
+                    // Element-only: update the record in place and rewrite only the
+                    // sets touched; otherwise take it whole from the desired state.
+                    let (r, dirty) = match rec.take() {
+                        Some(mut r) if elements_only && r.handles == h => {
+                            let mut dirty = std::collections::BTreeSet::new();
+                            for (add, set, els) in &batch.element_changes {
+                                let entry = r.elements.entry(set.clone()).or_default();
+                                for e in els {
+                                    if *add {
+                                        entry.insert(e.clone());
+                                    } else {
+                                        entry.remove(e);
+                                    }
+                                }
+                                dirty.insert(set.clone());
+                            }
+                            (r, Some(dirty))
+                        }
+                        _ => (nft::record_for(d, h), None),
+                    };
+                    if let Err(e) = nft::save_recorded(&r, dirty.as_ref()) {
                         log::warn!("state file: {e}");
                     }
                     *rec = Some(r);
@@ -455,7 +498,8 @@ impl Engine {
         let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
         let start = Instant::now();
         let cpu0 = thread_cpu_ms();
-        let last = self.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // Taken, not cloned: it is replaced below (or rebuilt by a full apply).
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner()).take();
         let Some(obs) = last else {
             return self.apply(desired).await;
         };

@@ -265,22 +265,67 @@ unsafe extern "C" {
     fn flock(fd: i32, op: i32) -> i32;
 }
 
-pub fn load_recorded() -> Option<Recorded> {
-    let text = std::fs::read(state_path()).ok()?;
-    serde_json::from_slice(&text).ok()
+/// The record lives in a folder: `handles.json` and one file per set (its
+/// elements, one per line), so a change rewrites only the sets it touched.
+fn record_dir() -> PathBuf {
+    state_path().with_extension("d")
 }
 
-pub fn save_recorded(r: &Recorded) -> Result<(), String> {
-    let path = state_path();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+pub fn load_recorded() -> Option<Recorded> {
+    let dir = record_dir();
+    let handles: Handles =
+        serde_json::from_slice(&std::fs::read(dir.join("handles.json")).ok()?).ok()?;
+    let mut elements = BTreeMap::new();
+    for e in std::fs::read_dir(dir.join("sets")).ok()?.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(e.path()).ok()?;
+        elements.insert(name, text.lines().map(String::from).collect());
     }
-    let data = serde_json::to_vec(r).map_err(|e| e.to_string())?;
-    crate::config::write_atomic(&path, &data).map_err(|e| format!("{}: {e}", path.display()))
+    Some(Recorded { handles, elements })
+}
+
+/// Writes the record; `dirty`: only these sets changed (`None`: all may have).
+pub fn save_recorded(r: &Recorded, dirty: Option<&BTreeSet<String>>) -> Result<(), String> {
+    let dir = record_dir();
+    let sets = dir.join("sets");
+    let io = |e: std::io::Error| format!("{}: {e}", dir.display());
+    std::fs::create_dir_all(&sets).map_err(io)?;
+    let write = |name: &str, els: &BTreeSet<String>| {
+        let mut text = String::with_capacity(els.len() * 32);
+        for e in els {
+            text.push_str(e);
+            text.push('\n');
+        }
+        crate::config::write_atomic(&sets.join(name), text.as_bytes())
+    };
+    match dirty {
+        None => {
+            for e in std::fs::read_dir(&sets).map_err(io)?.flatten() {
+                if !r.elements.contains_key(&*e.file_name().to_string_lossy()) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+            for (name, els) in &r.elements {
+                write(name, els).map_err(io)?;
+            }
+        }
+        Some(names) => {
+            for name in names {
+                match r.elements.get(name) {
+                    Some(els) => write(name, els).map_err(io)?,
+                    None => {
+                        let _ = std::fs::remove_file(sets.join(name));
+                    }
+                }
+            }
+        }
+    }
+    let data = serde_json::to_vec(&r.handles).map_err(|e| e.to_string())?;
+    crate::config::write_atomic(&dir.join("handles.json"), &data).map_err(io)
 }
 
 pub fn forget_recorded() {
-    let _ = std::fs::remove_file(state_path());
+    let _ = std::fs::remove_dir_all(record_dir());
 }
 
 /// Fills in element knowledge from the record where the set is provably the one
