@@ -38,15 +38,7 @@ impl fmt::Display for EditError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotFound(m) | Self::Conflict(m) | Self::Io(m) => write!(f, "{m}"),
-            Self::Invalid(problems) => {
-                for (i, p) in problems.iter().enumerate() {
-                    if i > 0 {
-                        writeln!(f)?;
-                    }
-                    write!(f, "{p}")?;
-                }
-                Ok(())
-            }
+            Self::Invalid(problems) => write!(f, "{}", config::ProblemList(problems)),
         }
     }
 }

@@ -45,6 +45,21 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Problems one per line, as `config check` prints them.
+pub struct ProblemList<'a>(pub &'a [Problem]);
+
+impl fmt::Display for ProblemList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug)]
 pub enum Error {
     Io(PathBuf, std::io::Error),
@@ -59,15 +74,7 @@ impl fmt::Display for Error {
             Self::Io(path, e) => write!(f, "{}: {e}", path.display()),
             Self::Syntax(e) => write!(f, "{e}"),
             Self::Json(e) => write!(f, "JSON: {e}"),
-            Self::Invalid(problems) => {
-                for (i, p) in problems.iter().enumerate() {
-                    if i > 0 {
-                        writeln!(f)?;
-                    }
-                    write!(f, "{p}")?;
-                }
-                Ok(())
-            }
+            Self::Invalid(problems) => write!(f, "{}", ProblemList(problems)),
         }
     }
 }
