@@ -681,7 +681,7 @@ fn block_answer(state: &State, request: &[u8], q: &Query) -> Vec<u8> {
 fn freebind(fd: i32, v6: bool) {
     let one: i32 = 1;
     let (level, name) = if v6 {
-        (libc::SOL_IPV6, 42) // IPV6_FREEBIND
+        (libc::IPPROTO_IPV6, libc::IPV6_FREEBIND)
     } else {
         (libc::SOL_IP, libc::IP_FREEBIND)
     };
