@@ -103,6 +103,7 @@ KVER=$(basename "$(compgen -G "$STAGE/lib/modules/*" | head -1)")
 WORK=$OUT/rootfs
 rm -rf "$WORK" && mkdir -p "$WORK"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,run,tmp,etc/config,root,lib/modules,test,var}
 ln -s ../run "$WORK/var/run"
+ln -s ../sbin/wgsplit "$WORK/usr/bin/wgsplit"  # where Buildroot's package puts it
 
 # Kernel modules: the closure of what wgsplit and the tests need, in load order.
 MODS=(wireguard veth nf_tables nft_ct nft_nat nft_chain_nat nft_masq nft_redir
@@ -121,14 +122,19 @@ alias, pre = {}, {}
 for line in open(os.path.join(mdir, "modules.alias")):
     f = line.split()
     if len(f) == 3 and f[0] == "alias":
-        alias.setdefault(f[1].replace("-", "_"), f[2].replace("-", "_"))
+        alias.setdefault(f[1].replace("-", "_"), []).append(f[2].replace("-", "_"))
 for line in open(os.path.join(mdir, "modules.softdep")):
     f = line.split()
     if len(f) > 3 and f[0] == "softdep" and f[2] == "pre:":
         pre[f[1].replace("-", "_")] = [w for w in f[3:] if not w.endswith(":")]
 def resolve(name):
+    """All modules that may provide NAME (an alias can have several, e.g. a
+    CPU-specific crc32c and the generic one: take them all, generic first)."""
     name = name.replace("-", "_")
-    return byname.get(name) or byname.get(alias.get(name, ""))
+    if name in byname:
+        return [byname[name]]
+    cands = sorted(alias.get(name, []), key=lambda m: (not m.endswith("_generic"), m))
+    return [byname[c] for c in cands if c in byname]
 order, seen = [], set()
 def visit(m):
     if m in seen:
@@ -137,8 +143,7 @@ def visit(m):
     for d in deps[m]:
         visit(d)
     for p in pre.get(os.path.basename(m).split(".ko")[0].replace("-", "_"), []):
-        r = resolve(p)
-        if r:
+        for r in resolve(p):
             visit(r)
     order.append(m)
 for w in wanted:
@@ -171,6 +176,9 @@ install -m 0755 "$BIN" "$WORK/usr/sbin/wgsplit"
 python3 "$ROOT/image/lib/elfcopy.py" "$STAGE" "$WORK" usr/bin/wg usr/sbin/nft >/dev/null
 install -m 0755 "$ROOT/image/rootfs/init" "$WORK/init"
 install -m 0755 "$ROOT/image/rootfs/wsi-netns" "$WORK/bin/wsi-netns"
+# The Buildroot package's init script, so the image exercises it too.
+install -D -m 0755 "$ROOT/board/package/wgsplit/S95wgsplit" "$WORK/etc/init.d/S95wgsplit"
+mkdir -p "$WORK/var/log"
 echo "wgsplit-$ARCH" >"$WORK/etc/hostname"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$WORK/etc/passwd"
 printf 'root:x:0:\n' >"$WORK/etc/group"

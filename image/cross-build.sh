@@ -175,10 +175,14 @@ build_target() {
     local t=$1 env_t bin
     env_t=$(echo "$t" | tr 'a-z-' 'A-Z_')
     log "building $t"
+    # MIPS links a non-PIE static executable anyway: non-PIC code drops the GOT
+    # indirections (-12% on mipsel) at no cost in ASLR.
+    local extra=
+    case "$t" in mips*) extra="-Crelocation-model=static" ;; esac
     if is_nightly "$t"; then
         install_self_contained "$t"
         env "CARGO_TARGET_${env_t}_LINKER=rust-lld" \
-            "CARGO_TARGET_${env_t}_RUSTFLAGS=-Ctarget-feature=+crt-static $NIGHTLY_RUSTFLAGS" \
+            "CARGO_TARGET_${env_t}_RUSTFLAGS=-Ctarget-feature=+crt-static $NIGHTLY_RUSTFLAGS $extra" \
             cargo +nightly build --release --locked -p wgsplit --target "$t" --target-dir "$TARGET_DIR" \
             -Zbuild-std=std,panic_abort "-Zbuild-std-features=$BUILD_STD_FEATURES" >&2
     else

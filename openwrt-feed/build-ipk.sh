@@ -14,12 +14,15 @@
 # luci-i18n-wgsplit-<lang>_<ver>_all.ipk per translation (compiled with
 # po2lmo.py; needs python3), in the format OpenWrt's own ipkg-build produces
 # and opkg reads: a gzip'd tar of ./debian-binary, ./data.tar.gz, ./control.tar.gz.
-# OpenWrt 25's .apk (apk-tools v3, ADB format) is not built here: it needs
-# `apk mkpkg` from apk-tools 3, which this script does not have; use the SDK
-# (the feed's Makefiles build both formats there).
+# With apk-tools 3 at hand (APK=/path/to/apk, or `apk` on PATH reporting
+# apk-tools 3), it also writes the same packages as OpenWrt 25 .apk files
+# (<name>-<ver>.apk, unsigned: install with `apk add --allow-untrusted`), laid
+# out as OpenWrt's package-pack.mk does (lib/apk/packages/<name>.list,
+# .conffiles, .conffiles_static; post-install/pre-deinstall scripts).
+# Without it only .ipk files are written.
 set -eu
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 2 ] || usage
 BIN=$1
 ARCH=$2
@@ -68,6 +71,80 @@ pack() {
 	(cd "$t" && tar $TAR_OPTS -cf - ./debian-binary ./data.tar.gz ./control.tar.gz) \
 		| gzip -n -9 > "$OUT/${name}_${ver}_${arch}.ipk"
 	echo "$OUT/${name}_${ver}_${arch}.ipk"
+}
+
+# apk-tools 3, if present: OpenWrt 25 packages too
+APK=${APK:-}
+if [ -z "$APK" ] && command -v apk >/dev/null 2>&1 && apk --version 2>/dev/null | grep -q 'apk-tools 3'; then
+	APK=$(command -v apk)
+fi
+
+# field NAME CONTROLFILE: one control field's value
+field() { sed -n "s/^$1: *//p" "$2" | head -n 1; }
+
+# pack_apk NAME ROOTDIR CONTROLDIR: the same package as an apk v3 file
+# (the scripts it writes expand their variables on the router)
+# shellcheck disable=SC2016
+pack_apk() {
+	[ -n "$APK" ] || return 0
+	name=$1 data=$2 ctrl=$3
+	a=$WORK/apk-$name
+	rm -rf "$a"
+	mkdir -p "$a"
+	cp -a "$data" "$a/root"
+	mkdir -p "$a/root/lib/apk/packages"
+	if [ -f "$ctrl/conffiles" ]; then
+		cp "$ctrl/conffiles" "$a/root/lib/apk/packages/$name.conffiles"
+		while read -r f; do
+			[ -f "$a/root$f" ] || continue
+			echo "$f $(sha256sum "$a/root$f" | cut -d' ' -f1)"
+		done < "$ctrl/conffiles" > "$a/root/lib/apk/packages/$name.conffiles_static"
+	fi
+	: > "$a/root/lib/apk/packages/$name.list"
+	(cd "$a/root" && find . \( -type f -o -type l \) | sed 's|^\.||' | LC_ALL=C sort) > "$a/list"
+	mv "$a/list" "$a/root/lib/apk/packages/$name.list"
+	find "$a/root/lib/apk" -type d -exec chmod 0755 {} +
+	find "$a/root/lib/apk" -type f -exec chmod 0644 {} +
+	find "$a/root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+	{
+		echo '#!/bin/sh'
+		echo '[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0'
+		echo '[ -s "${IPKG_INSTROOT}/lib/functions.sh" ] || exit 0'
+		echo '. "${IPKG_INSTROOT}/lib/functions.sh"'
+		echo 'export root="${IPKG_INSTROOT}"'
+		echo "export pkgname=\"$name\""
+		echo 'add_group_and_user'
+		echo 'default_postinst'
+		# the package's own post-install steps (LuCI cache, rpcd), if any
+		[ -f "$ctrl/postinst-pkg" ] && sed '1{/^#!/d}' "$ctrl/postinst-pkg"
+	} > "$a/post-install"
+	{ echo '#!/bin/sh'; echo 'export PKG_UPGRADE=1'; sed '1d' "$a/post-install"; } > "$a/post-upgrade"
+	{
+		echo '#!/bin/sh'
+		echo '[ -s "${IPKG_INSTROOT}/lib/functions.sh" ] || exit 0'
+		echo '. "${IPKG_INSTROOT}/lib/functions.sh"'
+		echo 'export root="${IPKG_INSTROOT}"'
+		echo "export pkgname=\"$name\""
+		echo 'default_prerm'
+	} > "$a/pre-deinstall"
+	arch=$(field Architecture "$ctrl/control")
+	[ "$arch" = all ] && arch=noarch
+	ver=$(field Version "$ctrl/control")
+	"$APK" mkpkg \
+		--info "name:$name" \
+		--info "version:$ver" \
+		--info "description:$(field Description "$ctrl/control")" \
+		--info "arch:$arch" \
+		--info "license:$(field License "$ctrl/control")" \
+		--info "origin:$(field Source "$ctrl/control")" \
+		--info "maintainer:$(field Maintainer "$ctrl/control")" \
+		--info "depends:$(field Depends "$ctrl/control" | tr -d ',')" \
+		--script "post-install:$a/post-install" \
+		--script "post-upgrade:$a/post-upgrade" \
+		--script "pre-deinstall:$a/pre-deinstall" \
+		--files "$a/root" \
+		--output "$OUT/$name-$ver.apk"
+	echo "$OUT/$name-$ver.apk"
 }
 
 postinst_default() {
@@ -130,6 +207,7 @@ prerm_default > "$C/prerm"
 chmod 0755 "$C/postinst" "$C/prerm"
 chmod 0644 "$C/control" "$C/conffiles"
 pack wgsplit "$VERSION" "$ARCH" "$D" "$C"
+pack_apk wgsplit "$D" "$C"
 
 # ---- luci-app-wgsplit ----------------------------------------------------
 D=$WORK/luci/data
@@ -165,6 +243,9 @@ SH
 chmod 0755 "$C/postinst"
 chmod 0644 "$C/control"
 pack luci-app-wgsplit "$LUCI_VERSION" all "$D" "$C"
+cp "$C/postinst" "$WORK/luci-postinst-pkg"
+mv "$WORK/luci-postinst-pkg" "$C/postinst-pkg"
+pack_apk luci-app-wgsplit "$D" "$C"
 
 # ---- luci-i18n-wgsplit-<lang> ----------------------------------------------
 # One package per luci-app/po/<lang>/wgsplit.po, named and laid out as LuCI's
@@ -207,4 +288,6 @@ for po in "$LUCIDIR"/po/*/wgsplit.po; do
 	chmod 0755 "$C/postinst"
 	chmod 0644 "$C/control"
 	pack "luci-i18n-wgsplit-$code" "$LUCI_VERSION" all "$D" "$C"
+	cp "$C/postinst" "$C/postinst-pkg"
+	pack_apk "luci-i18n-wgsplit-$code" "$D" "$C"
 done

@@ -43,17 +43,32 @@ fn print_ops(ops: &[Op]) {
 
 /// `wgsplit apply [--dry-run]`
 pub fn cmd_apply(parser: &mut Parser, ctx: &Context) -> CmdResult {
-    let (args, flags) = positional_and_flags(parser, &["dry-run"])?;
+    let (args, flags) = positional_and_flags(parser, &["dry-run", "nft-script"])?;
     if !args.is_empty() {
-        return Err("usage: wgsplit apply [--dry-run]".into());
+        return Err("usage: wgsplit apply [--dry-run [--nft-script]]".into());
     }
     let dry = flags.iter().any(|f| f == "dry-run");
+    let script = flags.iter().any(|f| f == "nft-script");
     let config = ctx.load()?;
     let rt = runtime()?;
     rt.block_on(async {
         let engine = Engine::new(config.server.backend.unwrap_or_default())?;
         let policy = policy::compile(&config, policy::now_unix());
-        let desired = Engine::desired(&config, &policy, Inputs::default());
+        let inputs = Inputs {
+            list_cidrs: crate::sources::plain::list_cidrs(&config),
+            ..Inputs::default()
+        };
+        let desired = Engine::desired(&config, &policy, inputs);
+        if dry && script {
+            // The whole nft transaction, as `nft -f` would take it.
+            let (_, ops) = engine.plan(&desired).await?;
+            for op in &ops {
+                if let Op::Nft(b) = op {
+                    print!("{}", b.script());
+                }
+            }
+            return Ok(());
+        }
         if dry {
             let (_, ops) = engine.plan(&desired).await?;
             print_ops(&ops);
@@ -63,9 +78,15 @@ pub fn cmd_apply(parser: &mut Parser, ctx: &Context) -> CmdResult {
         let report = engine.apply(&desired).await?;
         print_ops(&report.ops);
         println!(
-            "applied: {} changes in {:.1} ms",
+            "applied: {} changes in {:.1} ms (observe {:.1} ms, plan {:.1} ms, kernel {:.1} ms; \
+             {} netlink requests; cpu {:.1} ms)",
             report.ops.len(),
-            report.millis
+            report.millis,
+            report.observe_ms,
+            report.plan_ms,
+            report.kernel_ms,
+            report.netlink_requests,
+            report.cpu_ms
         );
         Ok::<(), String>(())
     })?;
@@ -101,7 +122,11 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
     rt.block_on(async {
         let engine = Engine::new(config.server.backend.unwrap_or_default())?;
         let policy = policy::compile(&config, policy::now_unix());
-        let desired = Engine::desired(&config, &policy, Inputs::default());
+        let inputs = Inputs {
+            list_cidrs: crate::sources::plain::list_cidrs(&config),
+            ..Inputs::default()
+        };
+        let desired = Engine::desired(&config, &policy, inputs);
         let obs = engine.observe(Some(&desired)).await?;
         let pending = plan::plan(&desired, &obs).map(|o| o.len()).unwrap_or(0);
         let ifaces: Vec<serde_json::Value> = desired
@@ -137,6 +162,7 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
             "rules": obs.rules.len(),
             "routes": obs.routes.len(),
             "pending_changes": pending,
+            "lists": crate::sources::update::status_json(&config),
         });
         if json {
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -180,6 +206,9 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
                 obs.routes.len()
             );
             println!("pending changes: {pending} (0: the kernel matches the config)");
+            for l in crate::sources::update::status_lines(&config) {
+                println!("{l}");
+            }
         }
         Ok::<(), String>(())
     })?;
@@ -229,8 +258,11 @@ pub type Service = Pin<Box<dyn Future<Output = Result<(), String>>>>;
 /// The services that run beside the engine. Each is one line:
 /// `("name", Box::pin(crate::module::serve(ctx.clone()))),`
 pub fn services(ctx: &ServiceContext) -> Vec<(&'static str, Service)> {
-    let _ = ctx;
     vec![
+        (
+            "lists",
+            Box::pin(crate::sources::service::serve(ctx.clone())),
+        ),
         ("dns", Box::pin(crate::dns::serve(ctx.clone()))),
         // ("api", Box::pin(crate::api::serve(ctx.clone()))),
         (
@@ -263,19 +295,34 @@ pub fn cmd_daemon(parser: &mut Parser, ctx: &Context) -> CmdResult {
 }
 
 async fn apply_once(engine: &Engine, config: &Config, policy: &Policy, why: &str) {
+    let t0 = std::time::Instant::now();
+    let cpu0 = crate::sys::thread_cpu_ms();
     // Upstream health from the monitor (clients::service): down upstreams follow on_down.
     let inputs = Inputs {
         health: crate::health::monitor::planner_health(),
-        ..Inputs::default()
+        endpoints: crate::health::monitor::planner_endpoints(),
+        list_cidrs: crate::sources::plain::list_cidrs(config),
     };
     let desired = Engine::desired(config, policy, inputs);
-    match engine.apply(&desired).await {
+    let desired_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let desired_cpu = crate::sys::thread_cpu_ms() - cpu0;
+    // Periodic checks read the kernel; changes plan against what we applied last.
+    let result = if why == "repair" || why == "start" {
+        engine.apply(&desired).await
+    } else {
+        engine.apply_incremental(&desired).await
+    };
+    match result {
         Ok(r) if r.ops.is_empty() => {}
         Ok(r) => {
             say(&format!(
-                "{why}: applied {} changes in {:.1} ms",
+                "{why}: applied {} changes in {:.1} ms (kernel {:.1} ms, {} netlink requests, \
+                 cpu {:.1} ms; desired state built in {desired_ms:.1} ms, cpu {desired_cpu:.1} ms)",
                 r.ops.len(),
-                r.millis
+                r.millis,
+                r.kernel_ms,
+                r.netlink_requests,
+                r.cpu_ms
             ));
             for op in &r.ops {
                 for line in op.to_string().lines().take(12) {
@@ -322,8 +369,10 @@ async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
     let mut verify = tokio::time::interval(VERIFY_EVERY);
     verify.tick().await;
     let reload = |why: &str| -> bool {
+        let t = std::time::Instant::now();
         match config::load(&path) {
             Ok(c) => {
+                log::debug!("config parsed in {:?}", t.elapsed());
                 let p = policy::compile(&c, policy::now_unix());
                 tx.send_replace(Arc::new((c, p)));
                 true

@@ -122,6 +122,14 @@ impl Policy {
 /// Compiles a config that passed validation. `now` is Unix seconds (for expiry).
 pub fn compile(config: &Config, now: i64) -> Policy {
     let upstream_index = |name: &str| config.upstreams.iter().position(|u| u.name == name);
+    // Each client's enabled rules, in config order: one pass over the rules
+    // instead of one per client.
+    let mut rules_of: std::collections::HashMap<&str, Vec<usize>> = Default::default();
+    for (i, r) in config.rules.iter().enumerate() {
+        if r.enabled_or_default() {
+            rules_of.entry(r.client.as_str()).or_default().push(i);
+        }
+    }
     let clients = config
         .clients
         .iter()
@@ -134,11 +142,11 @@ pub fn compile(config: &Config, now: i64) -> Policy {
                 // Validation guarantees a proxy rule has an upstream.
                 Action::Proxy => upstream.map_or(Target::Block, Target::Upstream),
             };
-            let rules = config
-                .rules
+            let rules = rules_of
+                .get(c.name.as_str())
+                .map_or(&[][..], Vec::as_slice)
                 .iter()
-                .enumerate()
-                .filter(|(_, r)| r.client == c.name && r.enabled_or_default())
+                .map(|&index| (index, &config.rules[index]))
                 .enumerate()
                 .map(|(pos, (index, r))| CompiledRule {
                     pos,

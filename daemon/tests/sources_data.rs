@@ -72,6 +72,15 @@ fn mmdb_and_csv_agree() {
     )
     .unwrap();
     assert_eq!(v4only["us"].v4, us.v4);
+    // A v2fly geoip.dat of the same data (built by tests/sources/build_geoipdat.py).
+    if let Some(dat) = env_path("WSL_GEOIP_DAT") {
+        let t = Instant::now();
+        let from_dat = geoip::extract(&dat, GeoipFormat::Dat, Some(&wanted)).unwrap();
+        eprintln!("geoip.dat: {:?}", t.elapsed());
+        for cc in &wanted {
+            assert_eq!(from_dat[cc], mmdb[cc], "{cc} geoip.dat vs mmdb");
+        }
+    }
 }
 
 #[test]

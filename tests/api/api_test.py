@@ -268,6 +268,26 @@ def run(api, cfg, tmp, token_file, env):
           and "wgsplit_api_requests_total{code=\"401\"}" in text, "metrics")
     s, _, _, _ = api.call("GET", "/api/explain?client=alice")
     check(s == 400, "explain needs dest")
+    s, e, _, _ = api.call("GET", "/api/explain?client=alice&dest=198.51.100.7%3A443%2Ftcp")
+    check(s == 200 and e["rule"]["position"] == 1 and "us1" in json.dumps(e["goes"]), f"explain {s} {e}")
+    s, e, _, _ = api.call("GET", "/api/explain?client=alice&dest=www.netflix.com")
+    check(s == 200 and e["rule"]["position"] == 1, f"explain a domain {e}")
+    s, e, _, _ = api.call("GET", "/api/explain?client=alice&dest=1.2.3.4%2Fsctp")
+    check(s == 400 and e["problems"][0]["path"] == "dest", f"explain bad dest {e}")
+    s, _, _, _ = api.call("GET", "/api/explain?client=nobody&dest=1.2.3.4")
+    check(s == 404, "explain for an unknown client")
+
+    print("- every documented GET answers")
+    for path, ops in doc["paths"].items():
+        if "get" not in ops:
+            continue
+        name = "us1" if path.startswith("/api/upstreams") else "alice"
+        url = path.replace("{name}", name).replace("{id}", "0")
+        if url == "/api/explain":
+            url += "?client=alice&dest=1.2.3.4"
+        s, _, _, _ = api.call("GET", url)
+        ok_codes = {200, 503} if url.endswith("/history") else {200}
+        check(s in ok_codes, f"GET {url} -> {s}")
 
     print("- concurrency")
     results = []

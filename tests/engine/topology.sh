@@ -13,6 +13,9 @@ WSE_NS="wse-net wse-router wse-up1 wse-up2 wse-c1 wse-c2 wse-c3"
 WSE_DIR="${WSE_DIR:-/tmp/wse-topology}"
 WSE_BIN="${WSE_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/target/debug/wgsplit}"
 export WG_SUDO=true
+# State files of wgsplit (per netns) live with the topology and go with it.
+export WGSPLIT_STATE_DIR="$WSE_DIR/state"
+export PATH="$HOME/.cargo/bin:$PATH"
 export WG_USERSPACE_IMPLEMENTATION="${WG_USERSPACE_IMPLEMENTATION:-boringtun-cli}"
 
 # Addresses the harness asserts on.

@@ -79,7 +79,7 @@ else
 fi
 for t in "${TARGETS[@]}"; do
     bin=target/cross/wgsplit-$t
-    if [ -f "$bin" ] && file "$bin" | grep -q 'statically linked'; then
+    if [ -f "$bin" ] && file "$bin" | grep -Eq 'statically linked|static-pie linked'; then
         ok "$t: static binary ($(stat -c %s "$bin") bytes)"
     else
         fail "$t: static binary at $bin"

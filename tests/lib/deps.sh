@@ -7,15 +7,8 @@ WGSPLIT_APT_PACKAGES="${WGSPLIT_APT_PACKAGES:-} nftables iproute2 iperf3 iputils
   python3 zbar-tools"
 
 install_deps() {
-    local missing=()
-    for pkg in $WGSPLIT_APT_PACKAGES; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        echo "deps: installing ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    fi
+    # shellcheck disable=SC2086 # the package list is meant to split
+    _deps_apt $WGSPLIT_APT_PACKAGES
     # A userspace WireGuard for hosts whose kernel has no wireguard module.
     if ! command -v boringtun-cli >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/boringtun-cli" ]; then
         echo "deps: installing boringtun-cli"
@@ -41,7 +34,7 @@ _deps_apt() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 install_deps_openwrt() {
-    _deps_apt shellcheck nftables python3 busybox
+    _deps_apt shellcheck nftables python3 busybox iproute2 iputils-ping
 }
 install_deps_luci() {
     # node and npm may come from elsewhere than Debian's packages

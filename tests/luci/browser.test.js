@@ -82,13 +82,13 @@ const test = (name, fn) => tests.push({ name, fn });
 test('overview shows server, upstream health and clients with traffic', async () => {
 	const page = await open('overview');
 	const up = await page.locator('#wgsplit-upstreams tr').allInnerTexts();
-	assert(up.some(r => /us1\s+up\s+us1\.example\.net:51820\s+4\ds ago\s+700\.0 MiB\s+50\.0 MiB\s+block/.test(r)), 'us1 row: ' + up.join(' | '));
-	assert(up.some(r => /eu1\s+down/.test(r) && /never/.test(r) && /direct/.test(r)), 'eu1 row: ' + up.join(' | '));
+	assert(up.some(r => /us1\s+up\s+us1\.example\.net:51820\s+42s ago\s+31 ms\s+through itself\s+block/.test(r)), 'us1 row: ' + up.join(' | '));
+	assert(up.some(r => /eu1\s+down\s+203\.0\.113\.10:51820\s+never\s+-\s+direct \(WAN\)\s+direct/.test(r)), 'eu1 row: ' + up.join(' | '));
 	const cl = await page.locator('#wgsplit-clients tr').allInnerTexts();
-	assert(cl.some(r => /alice\s+online\s+us1/.test(r) && /1\.2 GiB/.test(r)), 'alice row: ' + cl.join(' | '));
+	assert(cl.some(r => /alice\s+online\s+us1\s+198\.51\.100\.7:41234\s+12s ago\s+1\.2 GiB\s+87\.0 MiB/.test(r)), 'alice row: ' + cl.join(' | '));
 	assert(cl.some(r => /bob\s+offline\s+eu1/.test(r) && /3d ago/.test(r)), 'bob row: ' + cl.join(' | '));
 	const srvRow = await page.locator('#wgsplit-server').innerText();
-	assert(/wg0\s+running\s+51820\s+10\.8\.0\.1\/24/.test(srvRow), 'server row: ' + srvRow);
+	assert(/wg0\s+up\s+51820\s+10\.8\.0\.1\/24\s+2\s+present\s+0/.test(srvRow), 'server row: ' + srvRow);
 	// the poller refreshes the same tables
 	const before = srv.state.calls.ubus.filter(c => c.method == 'status').length;
 	await page.evaluate(() => L.stub.poll.run());
@@ -229,7 +229,7 @@ test('client config button shows the QR code and the config', async () => {
 test('upstreams page shows health and edits the down policy', async () => {
 	const page = await open('upstreams');
 	const rows = await page.locator('#cbi-wgsplit-upstream tr.cbi-section-table-row').allInnerTexts();
-	assert(/us1\s+up · 4\ds ago/.test(rows[0]) && /block/.test(rows[0]), rows[0]);
+	assert(/us1\s+up · 42s ago/.test(rows[0]) && /block/.test(rows[0]), rows[0]);
 	assert(/eu1\s+down · never/.test(rows[1]) && /direct/.test(rows[1]), rows[1]);
 	await shot(page, 'upstreams');
 
@@ -301,9 +301,16 @@ test('explain shows the route and the rule for a client and destination', async 
 	await page.waitForSelector('#wgsplit-explain-result');
 	eq(await page.innerText('#wgsplit-explain-action'), 'proxy', 'action');
 	const t = await page.innerText('#wgsplit-explain-result');
-	assert(/upstream us1/.test(t) && /rule #1 \(domain netflix\.com\)/.test(t), t);
+	assert(/upstream us1/.test(t) && /rule 1 \(@rule\[0\]\): domain netflix\.com/.test(t), t);
 	eq(srv.state.calls.ubus.filter(c => c.method == 'explain').map(c => c.args), [ { client: 'alice', dest: 'www.netflix.com' } ], 'explain args');
 	await shot(page, 'explain');
+	await page.fill('#wgsplit-explain-dest', '[2001:db8::1]:443/tcp');
+	await page.click('#wgsplit-explain-go');
+	await page.waitForFunction(() => document.querySelector('#wgsplit-explain-action') && document.querySelector('#wgsplit-explain-action').textContent == 'direct');
+	assert(/the client's default/.test(await page.innerText('#wgsplit-explain-result')), 'default named');
+	assert(/would send it to upstream us1/.test(await page.innerText('#wgsplit-explain-caveats')), 'caveats shown');
+	await shot(page, 'explain-default');
+	eq(srv.state.calls.ubus.filter(c => c.method == 'explain').map(c => c.args.dest), [ 'www.netflix.com', '[2001:db8::1]:443/tcp' ], 'explain dests');
 	await close(page);
 });
 

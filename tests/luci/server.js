@@ -31,24 +31,36 @@ function makeState() {
 	};
 }
 
+/* The rpc `status` answer, shaped like the CLI's `status --json`, `client list
+ * --json` and `upstream list --json` (see luci-app/README.md). */
 function status(state) {
 	const now = Math.floor(Date.now() / 1000);
 	const secs = state.config;
 	const server = secs.find(s => s['.type'] == 'server') || {};
+	const ups = secs.filter(s => s['.type'] == 'upstream');
+	const cls = secs.filter(s => s['.type'] == 'client');
 	const online = { alice: true };
 	return {
-		server: { interface: server.interface || 'wg0', listen_port: +(server.listen_port || 51820), address: server.address,
-			public_key: 'Ci4jqZMBlmW8mVrJTHyrfYGbTvhVYfBy2PtwiA9O2Vw=', running: true },
-		upstreams: secs.filter(s => s['.type'] == 'upstream').map((u, i) => ({
-			name: u['.name'], interface: u.interface || 'wgs_' + u['.name'], enabled: u.enabled != '0',
-			up: i == 0, endpoint: u.endpoint, latest_handshake: i == 0 ? now - 42 : 0,
-			rx_bytes: i == 0 ? 734003200 : 0, tx_bytes: i == 0 ? 52428800 : 0, on_down: u.on_down || 'block'
+		status: {
+			table: true,
+			interfaces: [ { interface: server.interface || 'wg0', role: 'server', present: true, up: true, peers: cls.length } ]
+				.concat(ups.map((u, i) => ({ interface: u.interface || 'wgs_' + u['.name'], role: 'upstream ' + u['.name'], present: true, up: i == 0, peers: 1 }))),
+			clients: cls.map(c => ({ name: c['.name'], active: c.enabled != '0', expired: false, rules: secs.filter(r => r['.type'] == 'rule' && r.client == c['.name']).length })),
+			rules: 4, routes: 4, pending_changes: 0
+		},
+		clients: cls.map(c => ({
+			name: c['.name'], address: [].concat(c.address || []), default: c.default || 'direct', upstream: c.upstream,
+			description: c.description, public_key: c.public_key || 'Ci4jqZMBlmW8mVrJTHyrfYGbTvhVYfBy2PtwiA9O2Vw=',
+			state: c.enabled == '0' ? 'disabled' : 'enabled', has_config: !!c.private_key,
+			peer: online[c['.name']]
+				? { online: true, handshake_age: 12, rx: 1288490188, tx: 91226112, endpoint: '198.51.100.7:41234' }
+				: { online: false, handshake_age: 86400 * 3, rx: 4096, tx: 2048, endpoint: null }
 		})),
-		clients: secs.filter(s => s['.type'] == 'client').map(c => ({
-			name: c['.name'], enabled: c.enabled != '0', online: !!online[c['.name']], upstream: c.upstream || null,
-			endpoint: online[c['.name']] ? '198.51.100.7:41234' : null,
-			latest_handshake: online[c['.name']] ? now - 12 : now - 86400 * 3,
-			rx_bytes: online[c['.name']] ? 1288490188 : 4096, tx_bytes: online[c['.name']] ? 91226112 : 2048
+		upstreams: ups.map((u, i) => ({
+			name: u['.name'], interface: u.interface || 'wgs_' + u['.name'], endpoint: u.endpoint, on_down: u.on_down || 'block',
+			health: i == 0
+				? { state: 'up', reasons: [], handshake_age: 42, probe_ms: 31, since: now - 3600, route: { kind: 'own' } }
+				: { state: 'down', reasons: [ 'no handshake' ], handshake_age: null, probe_ms: null, since: now - 600, route: { kind: u.on_down || 'block' } }
 		}))
 	};
 }
@@ -58,11 +70,14 @@ function ubus(state, object, method, args) {
 	switch (method) {
 	case 'status': return status(state);
 	case 'explain':
+		// shaped like `wgsplit explain --json`
 		if (!state.config.find(s => s['.type'] == 'client' && s['.name'] == args.client))
-			return { error: 'no client named ' + args.client };
+			return { error: 'wgsplit: no client named ' + args.client };
 		return /netflix\.com$/.test(args.dest)
-			? { client: args.client, dest: args.dest, addresses: [ '198.51.100.20' ], action: 'proxy', route: 'upstream us1 (wgs_us1, table 20001)', rule: 'rule #1 (domain netflix.com)' }
-			: { client: args.client, dest: args.dest, addresses: [ '192.0.2.1' ], action: 'direct', route: 'WAN', default: true };
+			? { client: args.client, destination: args.dest, goes: 'upstream us1', active: true, caveats: [],
+				rule: { position: 1, section: '@rule[0]', action: 'proxy', matched: 'domain netflix.com' } }
+			: { client: args.client, destination: args.dest, goes: 'direct', active: true, rule: null,
+				caveats: [ 'rule 1 (@rule[0], proxy) would send it to upstream us1 if the name resolves into its CIDRs' ] };
 	case 'client_conf':
 		return { conf: '[Interface]\nPrivateKey = 3un0/woVICs2QUxXYm14g46ZpK+6xdDb5vH8BxIdKDM=\nAddress = 10.8.0.2/32\nDNS = 10.8.0.1\n\n' +
 			'[Peer]\nPublicKey = Ci4jqZMBlmW8mVrJTHyrfYGbTvhVYfBy2PtwiA9O2Vw=\nEndpoint = vpn.example.net:51820\nAllowedIPs = 0.0.0.0/0, ::/0\n' };

@@ -493,6 +493,80 @@ def fw4_include_is_valid_nft_in_a_zone_chain():
         "a chain include must hold rules only"
 
 
+@test
+def fw4_include_forwards_upstream_traffic_in_a_netns():
+    """Real packets: a router namespace with an fw4-like forward chain (policy drop, zone jump
+    for the server interface, the include, then reject) forwards client pings into wgs_*
+    interfaces and into any interface when the packet carries an upstream mark, and rejects
+    the rest."""
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        raise Skip("needs root and iproute2")
+    tag = f"ow{os.getpid() % 10000}"
+    ns = {"c": f"{tag}c", "r": f"{tag}r", "u": f"{tag}u", "x": f"{tag}x"}
+
+    def ip(*a, check=True):
+        r = sh("ip", *a)
+        if check:
+            assert r.returncode == 0, f"ip {' '.join(map(str, a))}: {r.stderr}"
+        return r
+
+    def nsx(n, *a):
+        return sh("ip", "netns", "exec", ns[n], *a)
+
+    try:
+        for n in ns.values():
+            ip("netns", "add", n)
+        # client --(cl0|wg0)-- router --(wgs_up1|up0)-- upstream peer
+        #                             --(tun_x|x0)--    other peer (custom upstream name)
+        ip("link", "add", "cl0", "netns", ns["c"], "type", "veth", "peer", "name", "wg0", "netns", ns["r"])
+        ip("link", "add", "wgs_up1", "netns", ns["r"], "type", "veth", "peer", "name", "up0", "netns", ns["u"])
+        ip("link", "add", "tun_x", "netns", ns["r"], "type", "veth", "peer", "name", "x0", "netns", ns["x"])
+        for n, dev, addr in [("c", "cl0", "10.99.0.2/24"), ("r", "wg0", "10.99.0.1/24"),
+                             ("r", "wgs_up1", "10.99.1.1/24"), ("u", "up0", "10.99.1.2/24"),
+                             ("r", "tun_x", "10.99.2.1/24"), ("x", "x0", "10.99.2.2/24")]:
+            assert nsx(n, "ip", "addr", "add", addr, "dev", dev).returncode == 0
+            assert nsx(n, "ip", "link", "set", dev, "up").returncode == 0
+        for n in ("c", "r", "u", "x"):
+            nsx(n, "ip", "link", "set", "lo", "up")
+        nsx("c", "ip", "route", "add", "default", "via", "10.99.0.1")
+        nsx("u", "ip", "route", "add", "default", "via", "10.99.1.1")
+        nsx("x", "ip", "route", "add", "default", "via", "10.99.2.1")
+        nsx("r", "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        inc = FILES / "wgsplit-forward.nft"
+        ruleset = f"""
+table inet fw4 {{
+  chain forward {{
+    type filter hook forward priority filter; policy drop;
+    ct state established,related accept
+    iifname "wg0" jump forward_wgsplit
+  }}
+  chain forward_wgsplit {{
+    include "{inc}"
+    reject
+  }}
+}}
+table inet wgsplit_marks {{
+  chain pre {{
+    type filter hook prerouting priority -150;
+    iifname "wg0" ip daddr 10.99.2.3 meta mark set 0x03000000
+  }}
+}}
+"""
+        r = subprocess.run(["ip", "netns", "exec", ns["r"], "nft", "-f", "-"], input=ruleset, text=True, capture_output=True)
+        assert r.returncode == 0, r.stderr
+        nsx("x", "ip", "addr", "add", "10.99.2.3/24", "dev", "x0")
+
+        def ping(dst):
+            return nsx("c", "ping", "-c", "1", "-W", "1", dst).returncode == 0
+
+        assert ping("10.99.1.2"), "traffic into wgs_up1 was not forwarded"
+        assert not ping("10.99.2.2"), "unmarked traffic into a non-wgsplit interface was forwarded"
+        assert ping("10.99.2.3"), "upstream-marked traffic into a custom-named interface was not forwarded"
+    finally:
+        for n in ns.values():
+            ip("netns", "del", n, check=False)
+
+
 # ---------- init script under a stand-in procd ----------
 
 class Env:
@@ -751,7 +825,12 @@ def rpcd_plugin_lists_methods_and_answers_json():
     assert acl["read"]["uci"] == ["wgsplit"] and acl["write"]["uci"] == ["wgsplit"]
 
     fake = FAKE / "bin/rpc-wgsplit"
-    assert json.loads(rpcd("status", {}).stdout) == {"server": {"running": True}, "args": "status --json"}
+    st = json.loads(rpcd("status", {}).stdout)
+    assert st == {"status": {"table": True, "args": "status --json"},
+                  "clients": [{"name": "alice", "peer": {"online": True}}],
+                  "upstreams": [{"name": "us1", "health": {"state": "up"}}]}, st
+    st = json.loads(rpcd("status", {}, {"FAKE_UPSTREAM_LIST_FAIL": "1"}).stdout)
+    assert st["upstreams"] is None and st["clients"] and "upstream list --json" in st["error"], st
     out = json.loads(rpcd("explain", {"client": "alice", "dest": "netflix.com"}).stdout)
     assert out["args"] == "explain --json alice netflix.com", out
     conf = json.loads(rpcd("client_conf", {"name": "alice"}).stdout)["conf"]
@@ -771,6 +850,57 @@ def rpcd_plugin_lists_methods_and_answers_json():
     assert out == {"error": "no client named nobody"}, out
     out = json.loads(rpcd("upstream_import", {"name": "bad", "conf": "junk"}).stdout)
     assert out == {"error": "line 1: expected [Interface]"}, out
+
+
+@test
+def rpcd_plugin_against_the_real_cli():
+    """The plugin's commands exist in the wgsplit CLI and answer what the pages read."""
+    if not binary_has("config", "check"):
+        raise Skip("binary has no CLI yet")
+    d = Path(tempfile.mkdtemp(prefix="rpcd-real-"))
+    cfg = d / "wgsplit"
+    shutil.copy(REPO / "tests/luci/fixtures/wgsplit", cfg)
+    wrap = d / "wgsplit-cli"
+    wrap.write_text(f'#!/bin/sh\nexec {BIN} --config {cfg} "$@"\n')
+    wrap.chmod(0o755)
+
+    def call(method, args):
+        env = dict(os.environ, PATH=f"{FAKE}/bin:{os.environ['PATH']}", WGSPLIT_BIN=str(wrap), FAKE_LOG="/dev/null")
+        r = sh(*ASH, LUCI / "root/usr/libexec/rpcd/wgsplit", "call", method, input=json.dumps(args), env=env)
+        return json.loads(r.stdout)
+
+    try:
+        st = call("status", {})
+        assert "error" not in st, st
+        assert [c["name"] for c in st["clients"]] == ["alice", "bob"], st["clients"]
+        assert [u["name"] for u in st["upstreams"]] == ["us1", "eu1"], st["upstreams"]
+        assert all("state" in c and "peer" in c for c in st["clients"]), st["clients"]
+        assert all("health" in u and "on_down" in u for u in st["upstreams"]), st["upstreams"]
+        srv = [i for i in st["status"]["interfaces"] if i["role"] == "server"]
+        assert srv and srv[0]["interface"] == "wg0" and "up" in srv[0] and "peers" in srv[0], st["status"]
+        conf = call("client_conf", {"name": "alice"})["conf"]
+        assert "[Interface]" in conf and "[Peer]" in conf and "Endpoint = vpn.example.net" in conf, conf
+        assert call("client_qr", {"name": "alice"})["svg"].startswith("<svg")
+        assert "error" in call("client_conf", {"name": "bob"}), "bob has no private key on the router"
+        assert re.fullmatch(r"[A-Za-z0-9+/]{43}=", call("genkey", {})["private_key"])
+        imp = call("upstream_import", {"name": "nl1", "conf": "[Interface]\nPrivateKey = SlVga3aBjJeirbjDztnk7/oFEBsmMTxHUl1oc36JlJ8=\n"
+                                       "Address = 10.66.0.2/32\n\n[Peer]\nPublicKey = b3qFkJumsbzH0t3o8/4JFB8qNUBLVmFsd4KNmKOuucQ=\n"
+                                       "Endpoint = nl1.example.net:51820\nAllowedIPs = 0.0.0.0/0\n"})
+        assert imp == {"ok": True, "name": "nl1"}, imp
+        assert "config upstream 'nl1'" in cfg.read_text()
+        bad = call("upstream_import", {"name": "nl2", "conf": "not a config"})
+        assert "error" in bad and "nl2" not in cfg.read_text(), bad
+        chk = call("config_check", {})
+        assert chk["ok"] is True, chk
+        ex = call("explain", {"client": "alice", "dest": "netflix.com"})
+        if "unknown command" not in ex.get("error", ""):
+            # the members explain.js reads
+            assert ex.get("goes") == "upstream us1" and ex["rule"]["action"] == "proxy", ex
+            assert {"position", "section", "matched"} <= set(ex["rule"]) and isinstance(ex.get("caveats"), list), ex
+            ex = call("explain", {"client": "alice", "dest": "1.1.1.1:443/tcp"})
+            assert "error" not in ex and "goes" in ex, ex
+    finally:
+        shutil.rmtree(d)
 
 
 @test
@@ -802,6 +932,53 @@ def real_opkg_installs_both_packages():
         assert re.search(r"Package: wgsplit\n(.+\n)*Conffiles:\n /etc/config/wgsplit [0-9a-f]{64}", status), status
     finally:
         shutil.rmtree(root)
+
+
+@test
+def real_apk_builds_and_installs_openwrt25_packages():
+    """With apk-tools 3 (APK=path, built from alpinelinux/apk-tools), build-ipk.sh also writes
+    .apk packages; apk installs them (with stand-ins for the kmods and luci-base) into an
+    offline root."""
+    apk = os.environ.get("APK")
+    if not apk:
+        raise Skip("set APK to an apk-tools 3 binary to run it")
+    d = Path(tempfile.mkdtemp(prefix="apk-"))
+    try:
+        env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
+        r = sh(FEED / "build-ipk.sh", BIN, "x86_64", d / "dist", env=env)
+        assert r.returncode == 0, r.stderr
+        apks = sorted(p.name for p in (d / "dist").glob("*.apk"))
+        assert apks == ["luci-app-wgsplit-0.1.0-r1.apk", "luci-i18n-wgsplit-ru-0.1.0-r1.apk",
+                        "luci-i18n-wgsplit-zh-cn-0.1.0-r1.apk", "wgsplit-0.1.0-r1.apk"], apks
+        dump = sh(apk, "adbdump", d / "dist/wgsplit-0.1.0-r1.apk").stdout
+        for want in ("name: wgsplit", "version: 0.1.0-r1", "arch: x86_64", "- kmod-wireguard", "- kmod-nft-nat"):
+            assert want in dump, want
+        assert "arch: noarch" in sh(apk, "adbdump", d / "dist/luci-app-wgsplit-0.1.0-r1.apk").stdout
+        (d / "empty").mkdir()
+        for dep in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib", "luci-base"):
+            r = sh(apk, "mkpkg", "--info", f"name:{dep}", "--info", "version:1-r1", "--info", "arch:x86_64",
+                   "--files", d / "empty", "--output", d / f"{dep}.apk")
+            assert r.returncode == 0, r.stderr
+        root = d / "root"
+        root.mkdir()
+        # scripts need the router's /bin/sh and /lib/functions.sh: not in an empty root
+        r = sh(apk, "add", "--root", root, "--initdb", "--allow-untrusted", "--no-network", "--arch", "x86_64",
+               "--no-scripts", *sorted(d.glob("*.apk")), *sorted((d / "dist").glob("*.apk")))
+        assert r.returncode == 0 and "OK:" in r.stdout, r.stdout + r.stderr
+        assert (root / "etc/config/wgsplit").stat().st_mode & 0o777 == 0o600
+        assert (root / "etc/init.d/wgsplit").stat().st_mode & 0o777 == 0o755
+        assert (root / "usr/lib/lua/luci/i18n/wgsplit.zh-cn.lmo").is_file()
+        static = (root / "lib/apk/packages/wgsplit.conffiles_static").read_text().split()
+        assert static[0] == "/etc/config/wgsplit"
+        assert static[1] == hashlib.sha256((root / "etc/config/wgsplit").read_bytes()).hexdigest()
+        listed = (root / "lib/apk/packages/wgsplit.list").read_text().split()
+        assert "/usr/bin/wgsplit" in listed and "/etc/init.d/wgsplit" in listed, listed
+        # reproducible
+        r = sh(FEED / "build-ipk.sh", BIN, "x86_64", d / "dist2", env=env)
+        for name in apks:
+            assert (d / "dist" / name).read_bytes() == (d / "dist2" / name).read_bytes(), f"{name} differs"
+    finally:
+        shutil.rmtree(d)
 
 
 class Skip(Exception):

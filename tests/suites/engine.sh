@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 . tests/engine/topology.sh
 
 if [ "$(id -u)" != 0 ]; then echo "engine: needs root (network namespaces)"; exit 1; fi
-[ -x "$WSE_BIN" ] || cargo build --quiet -p wgsplit || exit 1
+cargo build --quiet -p wgsplit || exit 1
 
 fails=0
 check() { # name expected actual
@@ -120,7 +120,7 @@ wgsplit_r apply >/dev/null
 eventually "apply brings up1 back" $UP1_EXIT4 wse-c1 $SRV_A4 8080
 
 echo "--- the daemon keeps it true"
-ip netns exec wse-router "$WSE_BIN" --config "$WSE_DIR/wgsplit.conf" daemon >"$WSE_DIR/daemon.log" 2>&1 &
+WGSPLIT_HEALTH_EVERY=3600 ip netns exec wse-router "$WSE_BIN" --config "$WSE_DIR/wgsplit.conf" daemon >"$WSE_DIR/daemon.log" 2>&1 &
 dpid=$!
 sleep 1
 check "daemon adopts the applied state (no changes at start)" 0 "$(grep -c 'applied' "$WSE_DIR/daemon.log")"
@@ -152,7 +152,7 @@ eventually "SIGHUP re-applies (alice → A through up1)" $UP1_EXIT4 wse-c1 $SRV_
 rules_before=$(our_rules | tr '\n' ' '); nft_before=$(nft_rules)
 kill -9 $dpid; wait $dpid 2>/dev/null
 check "kill -9: routing stays (alice → A through up1)" $UP1_EXIT4 "$(whoami wse-c1 $SRV_A4 8080)"
-ip netns exec wse-router "$WSE_BIN" --config "$WSE_DIR/wgsplit.conf" daemon >"$WSE_DIR/daemon2.log" 2>&1 &
+WGSPLIT_HEALTH_EVERY=3600 ip netns exec wse-router "$WSE_BIN" --config "$WSE_DIR/wgsplit.conf" daemon >"$WSE_DIR/daemon2.log" 2>&1 &
 dpid=$!
 sleep 1.5
 check "restart adopts the state (no changes)" 0 "$(grep -c 'applied' "$WSE_DIR/daemon2.log")"

@@ -148,6 +148,60 @@ pub fn upstreams(out: &mut String, c: &Config, health: &HashMap<String, Upstream
     }
 }
 
+/// The resolver's counters (present when the daemon runs the DNS service).
+pub fn dns(out: &mut String, s: &crate::dns::StatsSnapshot) {
+    for (name, help, v) in [
+        ("queries", "DNS queries answered", s.queries),
+        ("cache_hits", "answers from the cache", s.cache_hits),
+        (
+            "cache_misses",
+            "answers that needed an upstream resolver",
+            s.cache_misses,
+        ),
+        ("malformed", "malformed queries", s.malformed),
+        ("servfail", "SERVFAIL answers", s.servfail),
+        (
+            "upstream_failures",
+            "failed upstream resolutions",
+            s.upstream_failures,
+        ),
+        ("blocked", "names answered as blocked", s.blocked),
+        (
+            "set_elements",
+            "addresses put into nft sets",
+            s.set_elements,
+        ),
+        ("set_errors", "failed nft set inserts", s.set_errors),
+    ] {
+        let metric = format!("wgsplit_dns_{name}_total");
+        head(out, &metric, "counter", help);
+        let _ = writeln!(out, "{metric} {v}");
+    }
+    head(
+        out,
+        "wgsplit_dns_cache_entries",
+        "gauge",
+        "names in the DNS cache",
+    );
+    let _ = writeln!(out, "wgsplit_dns_cache_entries {}", s.cache_entries);
+    head(
+        out,
+        "wgsplit_dns_set_insert_seconds",
+        "gauge",
+        "answer received to addresses in the kernel, recent samples",
+    );
+    let _ = writeln!(
+        out,
+        "wgsplit_dns_set_insert_seconds{{quantile=\"0.5\"}} {:.6}",
+        s.insert_p50_us as f64 / 1e6
+    );
+    let _ = writeln!(
+        out,
+        "wgsplit_dns_set_insert_seconds{{quantile=\"0.99\"}} {:.6}",
+        s.insert_p99_us as f64 / 1e6
+    );
+}
+
 /// Requests served by status code, and their total time.
 #[derive(Default)]
 pub struct Counters {

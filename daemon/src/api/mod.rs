@@ -39,6 +39,8 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 const WORKERS: usize = 4;
 
 type StatusFn = dyn Fn(&Config) -> Value + Send + Sync;
+/// When the peers were read, and what they were.
+type PeerCache = Arc<std::sync::Mutex<Option<(std::time::Instant, Arc<live::PeerStats>)>>>;
 type HistoryFn = dyn Fn(&str) -> Option<Value> + Send + Sync;
 type ExplainFn = dyn Fn(&Config, &str, &str) -> Result<Value, String> + Send + Sync;
 
@@ -64,7 +66,11 @@ impl Default for Hooks {
             reload: Box::new(|| Ok(())),
             health: Box::new(|| crate::health::read_state().unwrap_or_default()),
             status: None,
-            explain: None,
+            explain: Some(Box::new(|config, client, dest| {
+                let policy = crate::policy::compile(config, crate::policy::now_unix());
+                crate::explain::explain(config, &policy, client, dest)
+                    .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+            })),
             history: None,
             metrics: Vec::new(),
         }
@@ -77,7 +83,14 @@ pub struct Api {
     sessions: auth::Sessions,
     pub hooks: Hooks,
     pub counters: metrics::Counters,
+    /// The server's peers as last read, for at most [`PEERS_TTL`]: a dump of
+    /// a thousand peers costs milliseconds, and requests come in bursts.
+    peer_cache: PeerCache,
+    refreshing: Arc<std::sync::atomic::AtomicBool>,
 }
+
+pub const PEERS_TTL: Duration = Duration::from_secs(1);
+pub const PEERS_STALE: Duration = Duration::from_secs(5);
 
 /// A running API: its address and the server (dropping it stops accepting).
 pub struct Handle {
@@ -106,7 +119,46 @@ impl Api {
             sessions: auth::Sessions::default(),
             hooks,
             counters: metrics::Counters::default(),
+            peer_cache: Arc::default(),
+            refreshing: Arc::default(),
         }
+    }
+
+    /// The server's peers: fresh for [`PEERS_TTL`]; a little older (up to
+    /// [`PEERS_STALE`]) they are served while one background thread reads them
+    /// again, so a burst of requests never waits on the dump; older still (an
+    /// idle API), the request reads them itself.
+    fn peers(&self, config: &Config) -> Arc<live::PeerStats> {
+        let cache = self.peer_cache.clone();
+        {
+            let guard = cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((t, p)) = &*guard {
+                let age = t.elapsed();
+                if age < PEERS_TTL {
+                    return p.clone();
+                }
+                if age < PEERS_STALE {
+                    if !self
+                        .refreshing
+                        .swap(true, std::sync::atomic::Ordering::AcqRel)
+                    {
+                        let (config, cache, flag) =
+                            (config.clone(), cache.clone(), self.refreshing.clone());
+                        std::thread::spawn(move || {
+                            let p = Arc::new(live::peer_stats(&config));
+                            *cache.lock().unwrap_or_else(|e| e.into_inner()) =
+                                Some((std::time::Instant::now(), p));
+                            flag.store(false, std::sync::atomic::Ordering::Release);
+                        });
+                    }
+                    return p.clone();
+                }
+            }
+        }
+        let p = Arc::new(live::peer_stats(config));
+        *cache.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), p.clone()));
+        p
     }
 
     /// Listens on `listen` and serves on worker threads until stopped.
@@ -269,18 +321,18 @@ impl Api {
                 self.reload().map(|_| Reply::json(200, json!({"ok": true})))
             }
             (Method::Get, ["api", "config"]) => {
-                let c = self.store.load()?;
+                let c = self.store.shared()?;
                 Ok(Reply::json(
                     200,
-                    serde_json::to_value(&c).unwrap_or(Value::Null),
+                    serde_json::to_value(&*c).unwrap_or(Value::Null),
                 ))
             }
             (Method::Put, ["api", "config"]) => self.put_config(ctx),
             (Method::Get, ["api", "explain"]) => self.explain(ctx),
 
             (Method::Get, ["api", "clients"]) => {
-                let c = self.store.load()?;
-                let stats = live::peer_stats(&c);
+                let c = self.store.shared()?;
+                let stats = self.peers(&c);
                 let list: Vec<Value> = c
                     .clients
                     .iter()
@@ -291,13 +343,13 @@ impl Api {
             (Method::Post, ["api", "clients"]) => {
                 let new: NewClient = parse_body(ctx.body)?;
                 let (client, c) = self.write(|c| clients::add_client(c, new))?;
-                let stats = live::peer_stats(&c);
+                let stats = self.peers(&c);
                 Ok(Reply::json(201, live::client_json(&c, &client, &stats)))
             }
             (Method::Get, ["api", "clients", name]) => {
-                let c = self.store.load()?;
+                let c = self.store.shared()?;
                 let i = clients::client_index(&c, name)?;
-                let stats = live::peer_stats(&c);
+                let stats = self.peers(&c);
                 Ok(Reply::json(
                     200,
                     live::client_json(&c, &c.clients[i], &stats),
@@ -306,7 +358,7 @@ impl Api {
             (Method::Patch, ["api", "clients", name]) => {
                 let patch: Value = parse_body(ctx.body)?;
                 let (client, c) = self.write(|c| clients::patch_client(c, name, &patch))?;
-                let stats = live::peer_stats(&c);
+                let stats = self.peers(&c);
                 Ok(Reply::json(200, live::client_json(&c, &client, &stats)))
             }
             (Method::Delete, ["api", "clients", name]) => {
@@ -322,7 +374,7 @@ impl Api {
                 Ok(Reply::json(200, json!({"name": name, "enabled": on})))
             }
             (Method::Get, ["api", "clients", name, "config"]) => {
-                let c = self.store.load()?;
+                let c = self.store.shared()?;
                 let text = conf::render(&c, name, flag(ctx, "split"))?;
                 let mut r = Reply::raw(200, "text/plain; charset=utf-8", text.into_bytes());
                 r.headers.push((
@@ -332,7 +384,7 @@ impl Api {
                 Ok(r)
             }
             (Method::Get, ["api", "clients", name, file @ ("qr.svg" | "qr.png")]) => {
-                let c = self.store.load()?;
+                let c = self.store.shared()?;
                 let text = conf::render(&c, name, flag(ctx, "split"))?;
                 let (format, mime) = if *file == "qr.svg" {
                     (qr::Format::Svg, "image/svg+xml")
@@ -343,7 +395,7 @@ impl Api {
                 Ok(Reply::raw(200, mime, bytes))
             }
             (Method::Get, ["api", "clients", name, "history"]) => {
-                let c = self.store.load()?;
+                let c = self.store.shared()?;
                 clients::client_index(&c, name)?;
                 match self.hooks.history.as_ref().and_then(|h| h(name)) {
                     Some(v) => Ok(Reply::json(200, v)),
@@ -355,7 +407,7 @@ impl Api {
             }
 
             (Method::Get, ["api", "upstreams"]) => {
-                let c = self.store.load()?;
+                let c = self.store.shared()?;
                 let health = (self.hooks.health)();
                 let list: Vec<Value> = c
                     .upstreams
@@ -375,7 +427,7 @@ impl Api {
             }
             (Method::Post, ["api", "upstreams", "import"]) => self.import(ctx),
             (Method::Get, ["api", "upstreams", name]) => {
-                let c = self.store.load()?;
+                let c = self.store.shared()?;
                 let i = clients::upstream_index(&c, name)?;
                 let mut v = live::upstream_json(&c.upstreams[i], &(self.hooks.health)());
                 v["used_by"] = json!(clients::upstream_users(&c, name));
@@ -400,7 +452,7 @@ impl Api {
             }
 
             (Method::Get, ["api", "rules"]) => {
-                let c = self.store.load()?;
+                let c = self.store.shared()?;
                 let list: Vec<Value> = c
                     .rules
                     .iter()
@@ -424,7 +476,7 @@ impl Api {
                 Ok(Reply::json(201, rule_json(i, &c.rules[i])))
             }
             (Method::Get, ["api", "rules", id]) => {
-                let c = self.store.load()?;
+                let c = self.store.shared()?;
                 let i = clients::rule_index(&c, id)?;
                 Ok(Reply::json(200, rule_json(i, &c.rules[i])))
             }
@@ -493,8 +545,8 @@ impl Api {
     }
 
     fn status(&self) -> Result<Reply, ApiError> {
-        let c = self.store.load()?;
-        let stats = live::peer_stats(&c);
+        let c = self.store.shared()?;
+        let stats = self.peers(&c);
         let now = crate::policy::now_unix();
         let health = (self.hooks.health)();
         let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -583,7 +635,7 @@ impl Api {
                 "required: /api/explain?client=NAME&dest=DESTINATION",
             )])));
         };
-        let c = self.store.load()?;
+        let c = self.store.shared()?;
         clients::client_index(&c, client)?;
         match &self.hooks.explain {
             Some(f) => f(&c, client, dest)
@@ -597,12 +649,15 @@ impl Api {
     }
 
     fn metrics(&self) -> String {
-        let c = self.store.load().ok();
+        let c = self.store.shared().ok();
         let mut out = String::new();
         if let Some(c) = &c {
             let stats = live::peer_stats(c);
             metrics::clients(&mut out, c, &stats);
             metrics::upstreams(&mut out, c, &(self.hooks.health)());
+        }
+        if let Some(dns) = crate::dns::current() {
+            metrics::dns(&mut out, &dns.stats());
         }
         self.counters.write(&mut out);
         for hook in &self.hooks.metrics {
@@ -883,6 +938,31 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
         assert!(doc["paths"]["/api/clients"]["post"].is_object());
+    }
+
+    #[test]
+    fn openapi_paths_are_routes() {
+        let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for p in paths.keys() {
+            let segs: Vec<&str> = p
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(|s| if s.starts_with('{') { "x" } else { s })
+                .collect();
+            assert!(known_path(&segs), "{p} is documented but not routed");
+        }
+        // And every route family is documented.
+        for p in [
+            "/api/status",
+            "/api/clients/{name}/qr.png",
+            "/api/upstreams/import",
+            "/api/rules/{id}",
+            "/metrics",
+            "/api/explain",
+        ] {
+            assert!(paths.contains_key(p), "{p} is not documented");
+        }
     }
 
     #[test]

@@ -106,13 +106,29 @@ pub fn peer_stats(config: &Config) -> PeerStats {
     }
 }
 
-/// The client's public key, given or derived from its private key.
+/// The client's public key, given or derived from its private key. Derived
+/// keys are remembered: a status page over a thousand clients would otherwise
+/// spend a scalar multiplication on each, every time.
 pub fn client_public_key(c: &Client) -> Option<String> {
+    static DERIVED: std::sync::OnceLock<std::sync::Mutex<HashMap<String, String>>> =
+        std::sync::OnceLock::new();
     match (&c.public_key, &c.private_key) {
         (Some(k), _) => Some(k.clone()),
-        (None, Some(k)) => parse_key(k)
-            .ok()
-            .map(|k| keys::encode(&keys::public_from_private(&k))),
+        (None, Some(k)) => {
+            let memo = DERIVED.get_or_init(Default::default);
+            if let Some(p) = memo.lock().unwrap_or_else(|e| e.into_inner()).get(k) {
+                return Some(p.clone());
+            }
+            let public = parse_key(k)
+                .ok()
+                .map(|k| keys::encode(&keys::public_from_private(&k)))?;
+            let mut m = memo.lock().unwrap_or_else(|e| e.into_inner());
+            if m.len() > 100_000 {
+                m.clear();
+            }
+            m.insert(k.clone(), public.clone());
+            Some(public)
+        }
         _ => None,
     }
 }

@@ -166,6 +166,12 @@ pub fn start(
     })
 }
 
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 impl Running {
     /// Keeps the history across a daemon restart (tmpfs: not across reboots).
     pub fn flush(&self) {
@@ -185,7 +191,8 @@ pub async fn serve(ctx: crate::daemon::ServiceContext) -> Result<(), String> {
     if let Some(h) = &running.api {
         crate::daemon::say(&format!("API listening on http://{}", h.addr));
     }
+    // `running` is dropped (and the history flushed) when the daemon stops.
     std::future::pending::<()>().await;
-    running.flush();
+    drop(running);
     Ok(())
 }

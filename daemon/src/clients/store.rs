@@ -6,7 +6,7 @@ use std::{
     fs,
     os::fd::AsRawFd,
     path::{Path, PathBuf},
-    sync::Mutex,
+    sync::{Arc, Mutex},
 };
 
 use super::EditError;
@@ -17,6 +17,28 @@ pub struct Store {
     lock_path: PathBuf,
     /// Threads of one process; the file lock covers other processes.
     inner: Mutex<()>,
+    /// The last config read, and the file's identity then: readers (the API)
+    /// skip the parse while the file is unchanged.
+    cache: Mutex<Option<(Stamp, Arc<Config>)>>,
+}
+
+/// What identifies one version of the file: an atomic write always makes a
+/// new inode, and an edit in place changes the size or the mtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).ok()?;
+    Some(Stamp {
+        ino: m.ino(),
+        len: m.len(),
+        mtime_ns: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+    })
 }
 
 /// The lock file for a config: under /var/lock (or /tmp), named after the
@@ -65,6 +87,7 @@ impl Store {
             path: path.to_path_buf(),
             lock_path: lock_path_for(path),
             inner: Mutex::new(()),
+            cache: Mutex::new(None),
         }
     }
 
@@ -74,6 +97,22 @@ impl Store {
 
     pub fn load(&self) -> Result<Config, EditError> {
         config::load(&self.path).map_err(EditError::from)
+    }
+
+    /// The current config, parsed again only when the file changed.
+    pub fn shared(&self) -> Result<Arc<Config>, EditError> {
+        let before = stamp(&self.path);
+        if let Some((st, c)) = &*self.cache.lock().unwrap_or_else(|e| e.into_inner())
+            && Some(*st) == before
+        {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(self.load()?);
+        // Cache only if the file did not change while it was read.
+        if let Some(st) = before.filter(|b| stamp(&self.path) == Some(*b)) {
+            *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some((st, c.clone()));
+        }
+        Ok(c)
     }
 
     /// Runs `f` on the current config under the lock; if it succeeds and the

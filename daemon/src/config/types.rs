@@ -225,8 +225,23 @@ pub fn parse_resolver(text: &str) -> Result<std::net::SocketAddr, String> {
     if let Ok(ip) = text.parse::<IpAddr>() {
         return Ok((ip, 53).into());
     }
-    text.parse()
-        .map_err(|_| format!("'{text}' is not an address or address:port"))
+    match text.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.port() != 0 => Ok(a),
+        _ => Err(format!(
+            "'{text}' is not an address or address:port (port 1-65535)"
+        )),
+    }
+}
+
+/// A server pool: an address with an explicit prefix (`10.8.0.1/24`), since the
+/// prefix is what clients' addresses are allocated from.
+pub fn parse_pool(text: &str) -> Result<IpNet, String> {
+    if !text.contains('/') {
+        return Err(format!(
+            "'{text}' needs a prefix: the server address and its client pool, e.g. 10.8.0.1/24"
+        ));
+    }
+    parse_interface_address(text)
 }
 
 /// Linux interface names: 1–15 bytes, no `/`, `:` or white space.

@@ -13,8 +13,8 @@ use super::{
     model::{Action, Config, ListFormat, OnDown, parse_u32},
     types::{
         DomainPattern, PortSpec, check_ifname, net_range, parse_cidr, parse_endpoint, parse_expiry,
-        parse_geoip, parse_interface_address, parse_key, parse_public_host, parse_resolver,
-        parse_size,
+        parse_geoip, parse_interface_address, parse_key, parse_pool, parse_public_host,
+        parse_resolver, parse_size,
     },
 };
 
@@ -65,14 +65,14 @@ impl Validator {
         }
         match &s.address {
             None => self.push(p, "address", "required (e.g. 10.8.0.1/24)"),
-            Some(a) => match parse_interface_address(a) {
+            Some(a) => match parse_pool(a) {
                 Ok(IpNet::V4(_)) => {}
                 Ok(_) => self.push(p, "address", "must be IPv4; use address6 for IPv6"),
                 Err(e) => self.push(p, "address", e),
             },
         }
         if let Some(a) = &s.address6 {
-            match parse_interface_address(a) {
+            match parse_pool(a) {
                 Ok(IpNet::V6(_)) => {}
                 Ok(_) => self.push(p, "address6", "must be IPv6"),
                 Err(e) => self.push(p, "address6", e),

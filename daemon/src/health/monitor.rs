@@ -32,6 +32,87 @@ pub fn planner_health() -> BTreeMap<String, bool> {
         .clone()
 }
 
+/// Upstream endpoints as last resolved (`plan::Inputs::endpoints`). Host names
+/// are resolved at the first round and again only when the upstream's
+/// handshake goes stale (a provider's address changed), at most every
+/// [`RESOLVE_EVERY`]; an address that fails to resolve keeps the old one.
+static ENDPOINTS: OnceLock<Mutex<BTreeMap<String, SocketAddr>>> = OnceLock::new();
+
+pub const RESOLVE_EVERY: Duration = Duration::from_secs(30);
+
+fn endpoints_cell() -> &'static Mutex<BTreeMap<String, SocketAddr>> {
+    ENDPOINTS.get_or_init(|| Mutex::new(BTreeMap::new()))
+}
+
+/// What the engine should plan with; empty until the first round (the engine
+/// then resolves by itself).
+pub fn planner_endpoints() -> BTreeMap<String, SocketAddr> {
+    endpoints_cell()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
+/// Should a host name be looked up again? Never looked up; or the handshake
+/// is stale (or missing) and the last lookup is older than [`RESOLVE_EVERY`].
+pub fn needs_resolve(last: Option<Duration>, handshake_age: Option<u64>) -> bool {
+    match last {
+        None => true,
+        Some(since) => {
+            handshake_age.is_none_or(|a| a > super::STALE_SECS) && since >= RESOLVE_EVERY
+        }
+    }
+}
+
+/// Keeps the endpoint map current; returns the changes to log (and apply).
+fn refresh_endpoints(
+    config: &Config,
+    obs: &HashMap<String, Observation>,
+    last: &mut HashMap<String, std::time::Instant>,
+) -> Vec<String> {
+    use std::net::ToSocketAddrs;
+    let mut changes = Vec::new();
+    let mut map = endpoints_cell().lock().unwrap_or_else(|e| e.into_inner());
+    map.retain(|n, _| config.upstreams.iter().any(|u| &u.name == n));
+    for u in &config.upstreams {
+        let Some((host, port)) = u
+            .endpoint
+            .as_deref()
+            .and_then(|e| crate::config::types::parse_endpoint(e).ok())
+        else {
+            continue;
+        };
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            map.insert(u.name.clone(), SocketAddr::new(ip, port));
+            continue;
+        }
+        let age = obs.get(&u.name).and_then(|o| o.handshake_age);
+        if !needs_resolve(last.get(&u.name).map(|t| t.elapsed()), age) {
+            continue;
+        }
+        last.insert(u.name.clone(), std::time::Instant::now());
+        let Some(addr) = (host.as_str(), port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+        else {
+            changes.push(format!(
+                "upstream {}: cannot resolve {host}; keeping the last address",
+                u.name
+            ));
+            continue;
+        };
+        match map.insert(u.name.clone(), addr) {
+            Some(old) if old != addr => changes.push(format!(
+                "upstream {}: {host} re-resolved (handshake stale): {old} -> {addr}",
+                u.name
+            )),
+            _ => {}
+        }
+    }
+    changes
+}
+
 pub fn interval() -> Duration {
     std::env::var("WGSPLIT_HEALTH_EVERY")
         .ok()
@@ -97,6 +178,7 @@ pub fn run(
     reapply: Arc<dyn Fn() + Send + Sync>,
 ) {
     let mut tracker = Tracker::default();
+    let mut resolved = HashMap::new();
     loop {
         let started = std::time::Instant::now();
         if let Ok(config) = store.load() {
@@ -104,6 +186,10 @@ pub fn run(
             let changes: Vec<Change> = tracker.observe(&config, &obs, crate::policy::now_unix());
             for c in &changes {
                 crate::daemon::say(&c.to_string());
+            }
+            let moved = refresh_endpoints(&config, &obs, &mut resolved);
+            for m in &moved {
+                crate::daemon::say(m);
             }
             let planner = to_planner(&tracker.current);
             let routing_changed = {
@@ -116,10 +202,24 @@ pub fn run(
             if let Err(e) = super::write_state(&tracker.current) {
                 log::debug!("health state file: {e}");
             }
-            if routing_changed {
+            if routing_changed || moved.iter().any(|m| m.contains("->")) {
                 reapply();
             }
         }
         std::thread::sleep(interval().saturating_sub(started.elapsed()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_only_when_stale() {
+        assert!(needs_resolve(None, Some(5)));
+        assert!(!needs_resolve(Some(Duration::from_secs(600)), Some(5)));
+        assert!(needs_resolve(Some(Duration::from_secs(31)), Some(200)));
+        assert!(needs_resolve(Some(Duration::from_secs(31)), None));
+        assert!(!needs_resolve(Some(Duration::from_secs(3)), None));
     }
 }

@@ -364,3 +364,47 @@ pub fn plan_down(obs: &Observed) -> Vec<Op> {
     }
     ops
 }
+
+/// The observed state right after `desired` was applied over `obs`: what the
+/// daemon keeps in memory to plan the next change without reading the kernel.
+pub fn assume_applied(desired: &Desired, obs: &Observed) -> Observed {
+    let mut o = Observed::default();
+    for w in &desired.wg {
+        o.links.insert(
+            w.name.clone(),
+            ObservedLink {
+                index: obs.links.get(&w.name).map_or(0, |l| l.index),
+                ours: true,
+                mtu: u32::from(w.mtu),
+                up: true,
+                addresses: w.addresses.iter().copied().collect(),
+            },
+        );
+        let mut peers = w.peers.clone();
+        for (p, old) in peers.iter_mut().filter_map(|p| {
+            let old = obs
+                .wg
+                .get(&w.name)
+                .and_then(|d| d.peers.iter().find(|x| x.public_key == p.public_key))
+                .cloned();
+            old.map(|o| (p, o))
+        }) {
+            // Roaming clients' endpoints are whatever the device learned.
+            if p.endpoint.is_none() {
+                p.endpoint = old.endpoint;
+            }
+        }
+        o.wg.insert(
+            w.name.clone(),
+            ObservedWg {
+                public_key: Some(keys::public_from_private(&w.private_key)),
+                listen_port: w.listen_port,
+                peers,
+            },
+        );
+    }
+    o.rules = desired.rules.clone();
+    o.routes = desired.routes.clone();
+    o.nft = Some(nft::as_observed(&desired.nft));
+    o
+}

@@ -154,7 +154,11 @@ fn family_nets(nets: &[IpNet], v6: bool) -> Vec<IpNet> {
         .filter(|n| matches!(n, IpNet::V6(_)) == v6)
         .copied()
         .collect();
-    IpNet::aggregate(&f)
+    if f.len() <= 1 {
+        f
+    } else {
+        IpNet::aggregate(&f)
+    }
 }
 
 fn addr_of(v: u128, v6: bool) -> IpAddr {
@@ -395,6 +399,13 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
         masq,
     );
 
+    // Chain names by target, formatted once (they end every element).
+    let mark_of = |t: Target| match t {
+        Target::Direct => 0,
+        Target::Block => 1,
+        Target::Upstream(i) => i + 2,
+    };
+    let mark_names: Vec<String> = targets.iter().map(|t| mark_chain(config, *t)).collect();
     let mut clients4 = BTreeSet::new();
     let mut clients6 = BTreeSet::new();
     for c in policy.clients.iter().filter(|c| c.active) {
@@ -428,11 +439,10 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
                     let elements = ranges
                         .iter()
                         .map(|(s, e, t)| {
-                            format!(
-                                "{} : goto {}",
-                                render_range(*s, *e, v6),
-                                mark_chain(config, *t)
-                            )
+                            let mut el = render_range(*s, *e, v6);
+                            el.push_str(" : goto ");
+                            el.push_str(&mark_names[mark_of(*t)]);
+                            el
                         })
                         .collect();
                     st.sets.insert(

@@ -103,6 +103,9 @@ fn applied_state_plans_nothing() {
     let c = example();
     let d = build(&c, &Inputs::default());
     assert_eq!(plan(&d, &applied(&d)).unwrap(), vec![]);
+    // What the daemon assumes after an apply plans nothing either.
+    let assumed = assume_applied(&d, &Observed::default());
+    assert_eq!(plan(&d, &assumed).unwrap(), vec![]);
 }
 
 #[test]

@@ -16,10 +16,12 @@ use crate::{
 pub const USAGE: &str = "\
 usage: wgsplit lists update [--no-kernel]   fetch/extract what the rules use, check it, swap the kernel sets
        wgsplit lists show [--json]          sources, extracted countries and lists, last update
-       wgsplit lists load                   load the extracted countries into the kernel sets";
+       wgsplit lists load                   load the extracted countries into the kernel sets
+       wgsplit lists entries NAME... [--count]  the domain entries of lists (or just how many)
+       wgsplit lists match FILE NAME...     how many names of FILE (one a line) the lists match, and how fast";
 
 pub fn lists_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
-    let (args, flags) = positional_and_flags(parser, &["json", "no-kernel"])?;
+    let (args, flags) = positional_and_flags(parser, &["json", "no-kernel", "count"])?;
     let config = ctx.load()?;
     match args
         .iter()
@@ -29,7 +31,14 @@ pub fn lists_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
     {
         ["update"] => run_update(&config, !flags.iter().any(|f| f == "no-kernel")),
         ["show"] => show(&config, flags.iter().any(|f| f == "json")),
-        ["load"] => load(&config, true).map(|_| ()),
+        ["load"] => match load(&config, true)? {
+            true => Ok(()),
+            false => Err("some countries were not loaded".into()),
+        },
+        ["match", file, names @ ..] if !names.is_empty() => match_names(&config, file, names),
+        ["entries", names @ ..] if !names.is_empty() => {
+            entries(&config, names, flags.iter().any(|f| f == "count"))
+        }
         _ => Err(Failure {
             message: USAGE.into(),
             code: 2,
@@ -87,12 +96,13 @@ fn load(config: &Config, verbose: bool) -> Result<bool, Failure> {
             );
         } else {
             eprintln!(
-                "{}: {} ranges (+{} -{}) in {:.1} ms",
+                "{}: {} ranges (+{} -{}) in {:.1} ms (reading the set back: {:.1} ms)",
                 r.set,
                 r.ranges,
                 r.added,
                 r.deleted,
-                r.took.as_secs_f64() * 1e3
+                r.took.as_secs_f64() * 1e3,
+                r.read.as_secs_f64() * 1e3
             );
         }
     }
@@ -100,6 +110,84 @@ fn load(config: &Config, verbose: bool) -> Result<bool, Failure> {
         eprintln!("geoip {cc}: {e}");
     }
     Ok(missing.is_empty() && reports.iter().all(|r| !r.missing))
+}
+
+fn entries(config: &Config, names: &[&str], count_only: bool) -> CmdResult {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for name in names {
+        let list = config
+            .lists
+            .iter()
+            .find(|l| l.name == *name)
+            .ok_or_else(|| format!("no list named '{name}'"))?;
+        let t = std::time::Instant::now();
+        let n = super::domains::for_each(list, &mut |e| {
+            if !count_only {
+                let _ = writeln!(out, "{e}");
+            }
+        })
+        .map_err(|e| format!("list {name}: {e}"))?;
+        eprintln!(
+            "list {name}: {n} entries in {:.1} ms",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    out.flush().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn match_names(config: &Config, file: &str, names: &[&str]) -> CmdResult {
+    use std::io::BufRead;
+
+    use crate::dns::matcher::NameHashes;
+    let t = std::time::Instant::now();
+    let mut sets = Vec::new();
+    for name in names {
+        let list = config
+            .lists
+            .iter()
+            .find(|l| l.name == *name)
+            .ok_or_else(|| format!("no list named '{name}'"))?;
+        let (set, skipped) =
+            super::domains::name_set(list).map_err(|e| format!("list {name}: {e}"))?;
+        eprintln!(
+            "list {name}: {} names ({} KB){}",
+            set.len(),
+            set.memory() / 1024,
+            if skipped > 0 {
+                format!(", {skipped} keyword/regexp entries left out")
+            } else {
+                String::new()
+            }
+        );
+        sets.push(set);
+    }
+    let load = t.elapsed();
+    let queries: Vec<String> =
+        std::io::BufReader::new(std::fs::File::open(file).map_err(|e| format!("{file}: {e}"))?)
+            .lines()
+            .map_while(Result::ok)
+            .collect();
+    let t = std::time::Instant::now();
+    let mut hits = 0usize;
+    for q in &queries {
+        if let Some(h) = NameHashes::new(q)
+            && sets.iter().any(|s| s.matches(&h))
+        {
+            hits += 1;
+        }
+    }
+    let took = t.elapsed();
+    println!(
+        "loaded in {:.1} ms; {} of {} names matched in {:.1} ms ({:.2} M names/s)",
+        load.as_secs_f64() * 1e3,
+        hits,
+        queries.len(),
+        took.as_secs_f64() * 1e3,
+        queries.len() as f64 / took.as_secs_f64() / 1e6
+    );
+    Ok(())
 }
 
 fn run_update(config: &Config, kernel: bool) -> CmdResult {

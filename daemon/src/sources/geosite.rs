@@ -172,6 +172,60 @@ pub fn categories(path: &Path) -> Result<Vec<(String, usize)>, SourceError> {
     Ok(out.into_inner())
 }
 
+/// Writes a copy of `src` holding only the categories in `wanted` (lowercase
+/// names), byte for byte: still a geosite.dat, a fraction of the size. Returns
+/// the categories found. Used to keep only what the rules use on flash.
+pub fn prune(
+    src: &Path,
+    dst: &Path,
+    wanted: &std::collections::BTreeSet<String>,
+) -> Result<Vec<String>, SourceError> {
+    use super::protobuf::encode;
+    let mut pb = open(src)?;
+    let size = pb.size();
+    let file = File::create(dst).map_err(|e| SourceError::Io(format!("{}: {e}", dst.display())))?;
+    let mut out = std::io::BufWriter::new(file);
+    let mut found = Vec::new();
+    let mut buf = Vec::new();
+    while !pb.at_end()? {
+        let (field, wire) = pb.tag()?;
+        if field != 1 || wire != LEN {
+            pb.skip_value(wire, size)?;
+            continue;
+        }
+        let len = pb.len(size)?;
+        let end = pb.pos() + len;
+        // The name comes first in every builder's output; read it, then copy
+        // the entry (re-framed) or skip it.
+        let (f, w) = pb.tag()?;
+        if (f, w) != (1, LEN) {
+            return Err(SourceError::Format("entry without a leading name".into()));
+        }
+        pb.bytes(end, &mut buf)?;
+        let name = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+        if wanted.contains(&name) {
+            let mut head = Vec::new();
+            encode::bytes(1, &buf, &mut head);
+            let mut frame = Vec::new();
+            encode::tag(1, LEN, &mut frame);
+            encode::varint(head.len() as u64 + (end - pb.pos()), &mut frame);
+            frame.extend_from_slice(&head);
+            std::io::Write::write_all(&mut out, &frame)
+                .map_err(|e| SourceError::Io(e.to_string()))?;
+            pb.copy_to(end - pb.pos(), &mut out)?;
+            found.push(name);
+        } else {
+            pb.skip(end - pb.pos())?;
+        }
+    }
+    std::io::Write::flush(&mut out).map_err(|e| SourceError::Io(e.to_string()))?;
+    out.into_inner()
+        .map_err(|e| SourceError::Io(e.to_string()))?
+        .sync_all()
+        .map_err(|e| SourceError::Io(e.to_string()))?;
+    Ok(found)
+}
+
 /// An entry with its attributes.
 pub type Tagged<'a> = (DomainEntry, Vec<&'a str>);
 
@@ -257,6 +311,25 @@ mod tests {
             categories(&f.0).unwrap(),
             vec![("google".into(), 1), ("category-ads-all".into(), 4)]
         );
+        let pruned = TempPath::new("pruned");
+        let wanted = ["category-ads-all".to_string()].into();
+        assert_eq!(
+            prune(&f.0, &pruned.0, &wanted).unwrap(),
+            vec!["category-ads-all"]
+        );
+        assert_eq!(
+            categories(&pruned.0).unwrap(),
+            vec![("category-ads-all".into(), 4)]
+        );
+        assert!(std::fs::metadata(&pruned.0).unwrap().len() < dat.len() as u64);
+        let mut again = Vec::new();
+        load(
+            &pruned.0,
+            &Selector::parse("category-ads-all@ads@-cn").unwrap(),
+            &mut |e| again.push(e.to_string()),
+        )
+        .unwrap();
+        assert_eq!(again, ads);
         for cut in [3, dat.len() / 2, dat.len() - 2] {
             std::fs::write(&f.0, &dat[..cut]).unwrap();
             assert!(categories(&f.0).is_err(), "cut at {cut}");

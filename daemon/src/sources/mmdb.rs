@@ -466,7 +466,9 @@ impl Walker<'_> {
                 stack.push((r, depth + 1, prefix | bit));
                 stack.push((l, depth + 1, prefix));
             } else if rec > nodes {
-                let off = u64::from(rec - nodes) - 16;
+                let off = u64::from(rec - nodes).checked_sub(16).ok_or_else(|| {
+                    SourceError::Format(format!("record {rec} points into the separator"))
+                })?;
                 self.leaf(off, depth, prefix, bits)?;
             }
         }
@@ -701,6 +703,16 @@ pub mod tests {
         // Truncated: metadata gone.
         let f = write(&db[..db.len() / 2]);
         assert!(extract(&f.0, None, &mut HashMap::new()).is_err());
+        // A record pointing into the 16-byte separator.
+        let mut bad = db.clone();
+        let nodes = extract(&write(&db).0, None, &mut HashMap::new())
+            .unwrap()
+            .node_count;
+        bad[0..3].copy_from_slice(&(nodes + 3).to_be_bytes()[1..]);
+        assert!(matches!(
+            extract(&write(&bad).0, None, &mut HashMap::new()),
+            Err(SourceError::Format(_))
+        ));
         // Tree cut short but metadata kept.
         let meta_at = db.windows(MARKER.len()).position(|w| w == MARKER).unwrap();
         let mut cut = db[..6].to_vec();

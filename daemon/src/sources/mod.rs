@@ -24,6 +24,7 @@ pub mod nftdump;
 pub mod plain;
 pub mod protobuf;
 pub mod ranges;
+pub mod service;
 pub mod update;
 pub mod v2fly;
 

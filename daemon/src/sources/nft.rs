@@ -50,6 +50,16 @@ pub fn ip(v: u128, v6: bool) -> IpAddr {
 }
 
 impl SetIo for NftIo {
+    /// Boot, network namespace and the set's kernel handle: a set created anew
+    /// (or a reboot, or another namespace) never has the same identity.
+    fn identity(&mut self, set: &str) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let handle = nftdump::set_handle(nftdump::NFPROTO_INET, &self.table, set).ok()??;
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        let netns = std::fs::metadata("/proc/thread-self/ns/net").ok()?.ino();
+        Some(format!("{}:{netns}:{handle}", boot.trim()))
+    }
+
     fn read(&mut self, set: &str, v6: bool) -> Result<Option<Vec<(u128, u128)>>, String> {
         match nftdump::dump(nftdump::NFPROTO_INET, &self.table, set) {
             Ok(elems) => nftdump::to_ranges(&elems, if v6 { 16 } else { 4 }).map(Some),

@@ -16,6 +16,12 @@ const NLMSG_DONE: u16 = 3;
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_GETSETELEM: u16 = 13;
 const NFT_MSG_NEWSETELEM: u16 = 12;
+const NFT_MSG_NEWSET: u16 = 9;
+const NFT_MSG_GETSET: u16 = 10;
+const NLM_F_ACK: u16 = 0x4;
+const NFTA_SET_TABLE: u16 = 1;
+const NFTA_SET_NAME: u16 = 2;
+const NFTA_SET_HANDLE: u16 = 16;
 const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
 const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
@@ -71,8 +77,15 @@ fn attrs(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     })
 }
 
-/// Every element of `family`/`table`/`set`.
-pub fn dump(family: u8, table: &str, set: &str) -> io::Result<Vec<RawElem>> {
+/// Sends one nf_tables request and hands every reply message (type, body after
+/// the nfgenmsg) to `f` until the kernel is done.
+fn query(
+    msg_type: u16,
+    flags: u16,
+    family: u8,
+    attrs_in: &[(u16, &str)],
+    mut f: impl FnMut(u16, &[u8]),
+) -> io::Result<()> {
     // SAFETY: plain socket(2); checked, then owned.
     let raw = unsafe {
         libc::socket(
@@ -86,21 +99,19 @@ pub fn dump(family: u8, table: &str, set: &str) -> io::Result<Vec<RawElem>> {
     }
     // SAFETY: a fresh descriptor we own.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let seq = 1u32;
     let mut msg = Vec::with_capacity(128);
     msg.extend_from_slice(&[0; 16]);
     msg.extend_from_slice(&[family, 0, 0, 0]);
-    let mut t = table.as_bytes().to_vec();
-    t.push(0);
-    push_attr(&mut msg, NFTA_SET_ELEM_LIST_TABLE, &t);
-    let mut s = set.as_bytes().to_vec();
-    s.push(0);
-    push_attr(&mut msg, NFTA_SET_ELEM_LIST_SET, &s);
+    for (kind, text) in attrs_in {
+        let mut t = text.as_bytes().to_vec();
+        t.push(0);
+        push_attr(&mut msg, *kind, &t);
+    }
     let len = msg.len() as u32;
     msg[0..4].copy_from_slice(&len.to_ne_bytes());
-    msg[4..6].copy_from_slice(&(NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETSETELEM).to_ne_bytes());
-    msg[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    msg[8..12].copy_from_slice(&seq.to_ne_bytes());
+    msg[4..6].copy_from_slice(&(NFNL_SUBSYS_NFTABLES << 8 | msg_type).to_ne_bytes());
+    msg[6..8].copy_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
+    msg[8..12].copy_from_slice(&1u32.to_ne_bytes());
     // SAFETY: sockaddr_nl is plain data; zeroed addresses the kernel.
     let mut to: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
     to.nl_family = libc::AF_NETLINK as u16;
@@ -115,8 +126,8 @@ pub fn dump(family: u8, table: &str, set: &str) -> io::Result<Vec<RawElem>> {
             std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
         )
     })?;
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
+    let dump = flags & NLM_F_DUMP != 0;
     loop {
         // SAFETY: valid fd and buffer.
         let n = cvt(unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) })?;
@@ -132,58 +143,105 @@ pub fn dump(family: u8, table: &str, set: &str) -> io::Result<Vec<RawElem>> {
             }
             let body = &buf[at + 16..at + len];
             match kind {
-                NLMSG_DONE => return Ok(out),
+                NLMSG_DONE => return Ok(()),
                 NLMSG_ERROR => {
                     let errno = i32::from_ne_bytes(body[0..4].try_into().expect("4"));
-                    if errno == 0 {
-                        return Ok(out);
-                    }
-                    return Err(io::Error::from_raw_os_error(-errno));
+                    return if errno == 0 {
+                        Ok(())
+                    } else {
+                        Err(io::Error::from_raw_os_error(-errno))
+                    };
                 }
-                k if k == (NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWSETELEM) && body.len() >= 4 => {
-                    for (a, data) in attrs(&body[4..]) {
-                        if a != NFTA_SET_ELEM_LIST_ELEMENTS {
-                            continue;
-                        }
-                        for (e, elem) in attrs(data) {
-                            if e != NFTA_LIST_ELEM {
-                                continue;
-                            }
-                            let mut key = 0u128;
-                            let mut width = 0u8;
-                            let mut end = false;
-                            for (f, v) in attrs(elem) {
-                                match f {
-                                    NFTA_SET_ELEM_KEY => {
-                                        for (d, val) in attrs(v) {
-                                            if d == NFTA_DATA_VALUE && val.len() <= 16 {
-                                                key = val
-                                                    .iter()
-                                                    .fold(0u128, |a, &b| a << 8 | u128::from(b));
-                                                width = val.len() as u8;
-                                            }
-                                        }
-                                    }
-                                    NFTA_SET_ELEM_FLAGS if v.len() >= 4 => {
-                                        let flags =
-                                            u32::from_be_bytes(v[0..4].try_into().expect("4"));
-                                        end = flags & NFT_SET_ELEM_INTERVAL_END != 0;
-                                    }
-                                    _ => {}
-                                }
-                            }
-                            out.push(RawElem {
-                                key,
-                                width,
-                                interval_end: end,
-                            });
-                        }
-                    }
-                }
+                k if body.len() >= 4 => f(k & 0xff, &body[4..]),
                 _ => {}
             }
             at += (len + 3) & !3;
         }
+        if !dump && n == 0 {
+            return Ok(());
+        }
+    }
+}
+
+/// Every element of `family`/`table`/`set`.
+pub fn dump(family: u8, table: &str, set: &str) -> io::Result<Vec<RawElem>> {
+    let mut out = Vec::new();
+    query(
+        NFT_MSG_GETSETELEM,
+        NLM_F_DUMP,
+        family,
+        &[
+            (NFTA_SET_ELEM_LIST_TABLE, table),
+            (NFTA_SET_ELEM_LIST_SET, set),
+        ],
+        |kind, body| {
+            if kind != NFT_MSG_NEWSETELEM {
+                return;
+            }
+            for (a, data) in attrs(body) {
+                if a != NFTA_SET_ELEM_LIST_ELEMENTS {
+                    continue;
+                }
+                for (e, elem) in attrs(data) {
+                    if e != NFTA_LIST_ELEM {
+                        continue;
+                    }
+                    let mut key = 0u128;
+                    let mut width = 0u8;
+                    let mut end = false;
+                    for (f, v) in attrs(elem) {
+                        match f {
+                            NFTA_SET_ELEM_KEY => {
+                                for (d, val) in attrs(v) {
+                                    if d == NFTA_DATA_VALUE && val.len() <= 16 {
+                                        key =
+                                            val.iter().fold(0u128, |a, &b| a << 8 | u128::from(b));
+                                        width = val.len() as u8;
+                                    }
+                                }
+                            }
+                            NFTA_SET_ELEM_FLAGS if v.len() >= 4 => {
+                                let flags = u32::from_be_bytes(v[0..4].try_into().expect("4"));
+                                end = flags & NFT_SET_ELEM_INTERVAL_END != 0;
+                            }
+                            _ => {}
+                        }
+                    }
+                    out.push(RawElem {
+                        key,
+                        width,
+                        interval_end: end,
+                    });
+                }
+            }
+        },
+    )?;
+    Ok(out)
+}
+
+/// The kernel's handle of a set (new for every set created), `None` when the set
+/// does not exist. Cheap: one message each way.
+pub fn set_handle(family: u8, table: &str, set: &str) -> io::Result<Option<u64>> {
+    let mut handle = None;
+    let r = query(
+        NFT_MSG_GETSET,
+        NLM_F_ACK,
+        family,
+        &[(NFTA_SET_TABLE, table), (NFTA_SET_NAME, set)],
+        |kind, body| {
+            if kind == NFT_MSG_NEWSET {
+                for (a, data) in attrs(body) {
+                    if a == NFTA_SET_HANDLE && data.len() == 8 {
+                        handle = Some(u64::from_be_bytes(data.try_into().expect("8")));
+                    }
+                }
+            }
+        },
+    );
+    match r {
+        Ok(()) => Ok(handle),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -185,6 +185,74 @@ pub fn extract_dir(
     Ok(files)
 }
 
+/// A country set (or any ranges) as the fewest CIDRs.
+pub fn to_nets(set: &super::ranges::CountrySet) -> Vec<ipnet::IpNet> {
+    let mut nets = Vec::new();
+    for &(s, e) in set.v4.ranges() {
+        for (a, len) in super::ranges::cidrs(s, e) {
+            nets.push(ipnet::IpNet::V4(
+                ipnet::Ipv4Net::new(Ipv4Addr::from(a), len as u8).expect("len ≤ 32"),
+            ));
+        }
+    }
+    for &(s, e) in set.v6.ranges() {
+        for (a, len) in super::ranges::cidrs(s, e) {
+            nets.push(ipnet::IpNet::V6(
+                ipnet::Ipv6Net::new(Ipv6Addr::from(a), len as u8).expect("len ≤ 128"),
+            ));
+        }
+    }
+    nets
+}
+
+/// The CIDRs of every `format cidr` list an enabled rule uses, for the planner
+/// (`plan::Inputs::list_cidrs`). Lists that fail to read are left out with a
+/// message on stderr (their rules then match nothing from them). Files are
+/// re-read only when their size or modification time changes, so the engine
+/// can ask on every check.
+pub fn list_cidrs(
+    config: &crate::config::Config,
+) -> std::collections::BTreeMap<String, Vec<ipnet::IpNet>> {
+    use std::{
+        collections::BTreeMap,
+        sync::{Arc, Mutex},
+        time::SystemTime,
+    };
+    type Key = (String, u64, Option<SystemTime>);
+    type Entry = (Key, Result<Arc<Vec<ipnet::IpNet>>, String>);
+    static CACHE: Mutex<BTreeMap<String, Entry>> = Mutex::new(BTreeMap::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = BTreeMap::new();
+    for list in &config.lists {
+        if list.format != Some(crate::config::ListFormat::Cidr)
+            || !config
+                .rules
+                .iter()
+                .any(|r| r.enabled_or_default() && r.list.contains(&list.name))
+        {
+            continue;
+        }
+        let meta = std::fs::metadata(&list.path).ok();
+        let key: Key = (
+            list.path.clone(),
+            meta.as_ref().map_or(0, |m| m.len()),
+            meta.as_ref().and_then(|m| m.modified().ok()),
+        );
+        if cache.get(&list.name).is_none_or(|(k, _)| *k != key) {
+            // Read (again): new list, or the file changed. Errors are said once.
+            let nets = read_nets(Path::new(&list.path)).map(|b| Arc::new(to_nets(&b.build())));
+            if let Err(e) = &nets {
+                eprintln!("wgsplit: list {}: {e}", list.name);
+            }
+            cache.insert(list.name.clone(), (key, nets.map_err(|e| e.to_string())));
+        }
+        if let Some((_, Ok(nets))) = cache.get(&list.name) {
+            out.insert(list.name.clone(), (**nets).clone());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +278,41 @@ mod tests {
         std::fs::write(&f.0, "1.0.0.0,1.0.0.255,AU\nbroken line\n").unwrap();
         let err = extract_csv(&f.0, None, &mut HashMap::new()).unwrap_err();
         assert!(err.to_string().contains(":2:"), "{err}");
+    }
+
+    #[test]
+    fn cidr_lists_for_the_planner() {
+        let f = TempPath::new("cidrlist");
+        std::fs::write(&f.0, "10.0.0.0-10.0.0.5\n192.0.2.0/24\n2001:db8::/48\n").unwrap();
+        let text = format!(
+            "config server\n\toption address 10.9.0.1/24\n\toption private_key '4EqAuesGDDDllVFRw6LW42qz0RGOaO4UN+emBozZgU0='\n\
+             config client 'c'\n\tlist address '10.9.0.2/32'\n\toption public_key 'HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw='\n\
+             config rule\n\toption client 'c'\n\toption action 'block'\n\tlist list 'nets'\n\
+             config list 'nets'\n\toption path '{}'\n\toption format 'cidr'\n",
+            f.0.display()
+        );
+        let config = crate::config::parse_valid(&text).unwrap();
+        let got: Vec<String> = list_cidrs(&config)["nets"]
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                "10.0.0.0/30",
+                "10.0.0.4/31",
+                "192.0.2.0/24",
+                "2001:db8::/48"
+            ]
+        );
+        // Changed on disk: read again.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&f.0, "198.51.100.7\n").unwrap();
+        let got: Vec<String> = list_cidrs(&config)["nets"]
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(got, vec!["198.51.100.7/32"]);
     }
 
     #[test]

@@ -132,6 +132,26 @@ impl<R: BufRead + Seek> Pb<R> {
         Ok(())
     }
 
+    /// Copies the next `n` bytes to `out` (streaming, 64 KB at a time).
+    pub fn copy_to(&mut self, n: u64, out: &mut dyn std::io::Write) -> Result<(), SourceError> {
+        if self.pos + n > self.size {
+            return Err(SourceError::Format(
+                "file ends inside a field (truncated?)".into(),
+            ));
+        }
+        let mut left = n;
+        let mut buf = [0u8; 64 * 1024];
+        while left > 0 {
+            let k = left.min(buf.len() as u64) as usize;
+            std::io::Read::read_exact(&mut self.r, &mut buf[..k]).map_err(io)?;
+            out.write_all(&buf[..k])
+                .map_err(|e| SourceError::Io(e.to_string()))?;
+            left -= k as u64;
+        }
+        self.pos += n;
+        Ok(())
+    }
+
     /// Reads a length-delimited value of at most [`MAX_INLINE`] bytes.
     pub fn bytes(&mut self, end: u64, out: &mut Vec<u8>) -> Result<(), SourceError> {
         let n = self.len(end)?;

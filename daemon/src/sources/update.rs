@@ -275,6 +275,10 @@ fn count_entries(list: &List, path: &Path) -> Result<usize, SourceError> {
     domains::for_each(&candidate, &mut |_| {})
 }
 
+fn lists_at(config: &Config, path: &str) -> usize {
+    config.lists.iter().filter(|l| l.path == path).count()
+}
+
 /// Updates every list with a URL. Lists sharing a path and URL (several
 /// categories of one geosite.dat) are fetched once and must all pass.
 pub fn update_lists(config: &Config, state: &mut State, now: i64, out: &mut Outcome) {
@@ -312,7 +316,32 @@ pub fn update_lists(config: &Config, state: &mut State, now: i64, out: &mut Outc
                 }
                 counts.push((l.name.clone(), n));
             }
-            std::fs::rename(&tmp, &path).map_err(|e| SourceError::Io(format!("{path}: {e}")))?;
+            // A geosite.dat keeps only the categories lists of this path use.
+            let geosite: Vec<&List> = config
+                .lists
+                .iter()
+                .filter(|l| l.path == path && l.format == Some(ListFormat::Geosite))
+                .collect();
+            if !geosite.is_empty() && geosite.len() == lists_at(config, &path) {
+                let wanted: BTreeSet<String> = geosite
+                    .iter()
+                    .filter_map(|l| l.category.as_deref())
+                    .filter_map(|c| super::v2fly::Selector::parse(c).ok())
+                    .map(|s| s.name)
+                    .collect();
+                let pruned = PathBuf::from(format!("{path}.pruned"));
+                let r = super::geosite::prune(&tmp, &pruned, &wanted);
+                let _ = std::fs::remove_file(&tmp);
+                if let Err(e) = r {
+                    let _ = std::fs::remove_file(&pruned);
+                    return Err(e);
+                }
+                std::fs::rename(&pruned, &path)
+                    .map_err(|e| SourceError::Io(format!("{path}: {e}")))?;
+            } else {
+                std::fs::rename(&tmp, &path)
+                    .map_err(|e| SourceError::Io(format!("{path}: {e}")))?;
+            }
             Ok(counts)
         })();
         match result {
@@ -345,6 +374,37 @@ pub fn update_lists(config: &Config, state: &mut State, now: i64, out: &mut Outc
             }
         }
     }
+}
+
+/// The rule-sources part of `wgsplit status --json`: the state file.
+pub fn status_json(config: &Config) -> serde_json::Value {
+    serde_json::to_value(read_state(&lists_dir(config))).unwrap_or_default()
+}
+
+/// The rule-sources lines of `wgsplit status`: one per source, failures first.
+pub fn status_lines(config: &Config) -> Vec<String> {
+    let state = read_state(&lists_dir(config));
+    let line = |name: &str, s: &SourceState| {
+        if s.ok {
+            format!("{name}: updated {}", super::cli::format_time(s.attempted))
+        } else {
+            format!(
+                "{name}: update FAILED at {} ({}); keeping data from {}",
+                super::cli::format_time(s.attempted),
+                s.error.as_deref().unwrap_or("?"),
+                s.updated.map_or("never".into(), super::cli::format_time)
+            )
+        }
+    };
+    let mut out: Vec<String> = state.geoip.iter().map(|s| line("geoip", s)).collect();
+    out.extend(
+        state
+            .lists
+            .iter()
+            .map(|(n, s)| line(&format!("list {n}"), s)),
+    );
+    out.sort_by_key(|l| !l.contains("FAILED"));
+    out
 }
 
 /// Countries whose stored extract is missing (to extract from `path` at start).
@@ -429,6 +489,9 @@ mod tests {
         assert!(leftovers.is_empty(), "{leftovers:?}");
         write_state(&dir, &state).unwrap();
         assert_eq!(read_state(&dir), state);
+        let lines = status_lines(&config);
+        assert!(lines[0].starts_with("geoip: update FAILED"), "{lines:?}");
+        assert_eq!(status_json(&config)["geoip"]["ok"], false);
         assert!(due(&config, &state, 200 + 24 * 3600));
         assert!(!due(&config, &state, 300));
     }

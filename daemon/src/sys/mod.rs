@@ -48,11 +48,77 @@ impl fmt::Display for ApplyError {
 pub struct Report {
     pub ops: Vec<Op>,
     pub millis: f64,
+    pub observe_ms: f64,
+    pub plan_ms: f64,
+    pub kernel_ms: f64,
+    /// Netlink requests sent (dumps count one each; nft's own cache reads and
+    /// the userspace WireGuard socket are not netlink and not counted).
+    pub netlink_requests: usize,
+    /// CPU time of this thread during the apply (child `nft` processes excluded):
+    /// the engine's own work, whatever else the machine is doing.
+    pub cpu_ms: f64,
 }
+
+/// CPU time of the calling thread, in milliseconds.
+pub fn thread_cpu_ms() -> f64 {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into memory we own.
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.sec as f64 * 1000.0 + ts.nsec as f64 / 1e6
+}
+
+/// Netlink requests an operation sends (see `Report::netlink_requests`).
+fn requests_of(op: &Op, backend: Backend) -> usize {
+    let wg = usize::from(backend == Backend::Kernel);
+    match op {
+        Op::CreateLink { .. } => 2 + wg,
+        Op::WgDevice { .. } | Op::WgPeerSet { .. } | Op::WgPeerRemove { .. } => wg,
+        Op::SetMtu { .. } | Op::SetUp { .. } | Op::AddAddress { .. } => 2,
+        Op::DelAddress { .. } => 3,
+        Op::AddRoute(r) | Op::DelRoute(r) => {
+            1 + usize::from(matches!(r.kind, plan::RouteKind::Dev(_)))
+        }
+        Op::AddRule(_) | Op::DelRule(_) => 1,
+        Op::Nft(b) => {
+            let structure = b.lines.iter().filter(|l| !l.contains(" element ")).count();
+            let elements: usize = b
+                .element_changes
+                .iter()
+                .map(|(_, _, e)| e.len().div_ceil(400))
+                .sum();
+            let batches = usize::from(structure > 0) + usize::from(elements > 0);
+            structure + elements + 2 * batches
+        }
+        Op::DeleteLink { .. } => 2,
+    }
+}
+
+/// Requests of one observation: link, address, 2 rule and 2 route dumps, and
+/// the terse nft listing (tables, chains, sets, rules, objects, flowtables).
+pub const OBSERVE_REQUESTS: usize = 6 + 6;
 
 pub struct Engine {
     pub net: net::Net,
     pub backend: Backend,
+    /// What the engine last wrote to nft (elements and handles), kept in memory
+    /// across applies of a long-running process; loaded from the state file once.
+    recorded: std::sync::Mutex<Option<nft::Recorded>>,
+    /// Handles seen by the last observation.
+    handles: std::sync::Mutex<Option<nft::Handles>>,
+    /// The kernel as the last successful apply left it (for incremental applies).
+    last: std::sync::Mutex<Option<Observed>>,
 }
 
 /// Resolves upstream endpoints (host names through the system resolver).
@@ -69,12 +135,7 @@ pub fn resolve_endpoints(config: &Config) -> BTreeMap<String, SocketAddr> {
             .parse::<std::net::IpAddr>()
             .ok()
             .map(|ip| SocketAddr::new(ip, port))
-            .or_else(|| {
-                (host.as_str(), port)
-                    .to_socket_addrs()
-                    .ok()
-                    .and_then(|mut a| a.next())
-            });
+            .or_else(|| resolve_cached(&host, port));
         match addr {
             Some(a) => {
                 out.insert(u.name.clone(), a);
@@ -85,11 +146,42 @@ pub fn resolve_endpoints(config: &Config) -> BTreeMap<String, SocketAddr> {
     out
 }
 
+/// Host-name endpoints are looked up at most once a minute (the daemon plans
+/// every 2 s; a stale handshake re-resolution belongs to the health checks).
+fn resolve_cached(host: &str, port: u16) -> Option<SocketAddr> {
+    use std::{collections::HashMap, sync::Mutex, time::Duration};
+    type Cache = HashMap<(String, u16), (Instant, Option<SocketAddr>)>;
+    static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+    let key = (host.to_string(), port);
+    if let Some((at, a)) = CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .get(&key)
+        && at.elapsed() < Duration::from_secs(60)
+    {
+        return *a;
+    }
+    let a = (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next());
+    CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(key, (Instant::now(), a));
+    a
+}
+
 impl Engine {
     pub fn new(backend: Backend) -> Result<Self, String> {
         Ok(Self {
             net: net::Net::new()?,
             backend,
+            recorded: std::sync::Mutex::new(None),
+            handles: std::sync::Mutex::new(None),
+            last: std::sync::Mutex::new(None),
         })
     }
 
@@ -123,9 +215,17 @@ impl Engine {
             .into_iter()
             .filter(|(n, l)| l.ours || desired.is_some_and(|d| d.wg.iter().any(|w| &w.name == n)))
             .collect();
-        if let Some((mut n, handles)) = nft::list()? {
-            nft::merge_recorded(&mut n, &handles, nft::load_recorded().as_ref());
+        let listed = nft::list()?;
+        let mut rec = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+        if rec.is_none() {
+            *rec = nft::load_recorded();
+        }
+        if let Some((mut n, handles)) = listed {
+            nft::merge_recorded(&mut n, &handles, rec.as_ref());
             obs.nft = Some(n);
+            *self.handles.lock().unwrap_or_else(|e| e.into_inner()) = Some(handles);
+        } else {
+            *self.handles.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
         Ok(obs)
     }
@@ -166,7 +266,7 @@ impl Engine {
                 private_key,
                 listen_port,
             } => wg::set_device(name, b, private_key, *listen_port),
-            Op::WgPeerSet { dev, peer } => wg::set_peer(dev, b, peer),
+            Op::WgPeerSet { dev, peer } => wg::set_peers(dev, b, &[peer]),
             Op::WgPeerRemove {
                 dev, public_key, ..
             } => wg::remove_peer(dev, b, public_key),
@@ -254,9 +354,25 @@ impl Engine {
         desired_nft: Option<&NftState>,
     ) -> Result<(), ApplyError> {
         let mut undo: Vec<Op> = Vec::new();
-        for op in ops {
+        let mut i = 0;
+        while i < ops.len() {
+            let op = &ops[i];
             log::debug!("apply: {op}");
-            if let Err(reason) = self.run(op).await {
+            // Consecutive peers of one device go in one update.
+            let mut n = 1;
+            let result = if let Op::WgPeerSet { dev, .. } = op {
+                let mut peers = Vec::new();
+                while let Some(Op::WgPeerSet { dev: d, peer }) = ops.get(i + peers.len())
+                    && d == dev
+                {
+                    peers.push(peer);
+                }
+                n = peers.len();
+                wg::set_peers(dev, self.backend, &peers)
+            } else {
+                self.run(op).await
+            };
+            if let Err(reason) = result {
                 let mut rollback = Vec::new();
                 for u in undo.iter().rev() {
                     if let Err(e) = self.run(u).await {
@@ -269,22 +385,64 @@ impl Engine {
                     rollback,
                 });
             }
-            if let Some(inv) = Self::inverse(op, obs) {
-                undo.push(inv);
+            for done in &ops[i..i + n] {
+                if let Some(inv) = Self::inverse(done, obs) {
+                    undo.push(inv);
+                }
             }
+            i += n;
         }
         if let Some(d) = desired_nft
-            && ops.iter().any(|o| matches!(o, Op::Nft(_)))
+            && let Some(Op::Nft(batch)) = ops.iter().find(|o| matches!(o, Op::Nft(_)))
         {
-            // Remember what we wrote, keyed by the handles the kernel gave it.
-            match nft::list() {
-                Ok(Some((_, handles))) => {
-                    if let Err(e) = nft::save_recorded(&nft::record_for(d, handles)) {
+            // Remember what we wrote, keyed by the handles the kernel gave it. An
+            // element-only change keeps every handle: no need to list again.
+            let known = self
+                .handles
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let elements_only = batch.elements_only();
+            let handles = match known {
+                Some(h) if elements_only => Ok(Some(h)),
+                _ => nft::list().map(|l| l.map(|(_, h)| h)),
+            };
+            let mut rec = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+            match handles {
+                Ok(Some(h)) => {
+                    // Element-only: update the record in place and rewrite only the
+                    // sets touched; otherwise take it whole from the desired state.
+                    let (r, dirty) = match rec.take() {
+                        Some(mut r) if elements_only && r.handles == h => {
+                            let mut dirty = std::collections::BTreeSet::new();
+                            for (add, set, els) in &batch.element_changes {
+                                let entry = r.elements.entry(set.clone()).or_default();
+                                for e in els {
+                                    if *add {
+                                        entry.insert(e.clone());
+                                    } else {
+                                        entry.remove(e);
+                                    }
+                                }
+                                dirty.insert(set.clone());
+                            }
+                            (r, Some(dirty))
+                        }
+                        _ => (nft::record_for(d, h), None),
+                    };
+                    if let Err(e) = nft::save_recorded(&r, dirty.as_ref()) {
                         log::warn!("state file: {e}");
                     }
+                    *rec = Some(r);
                 }
-                Ok(None) => nft::forget_recorded(),
-                Err(e) => log::warn!("{e}"),
+                Ok(None) => {
+                    nft::forget_recorded();
+                    *rec = None;
+                }
+                Err(e) => {
+                    log::warn!("{e}");
+                    *rec = None;
+                }
             }
         }
         Ok(())
@@ -292,21 +450,89 @@ impl Engine {
 
     /// Observe, plan, apply. Returns the operations done (empty: nothing to do).
     pub async fn apply(&self, desired: &Desired) -> Result<Report, String> {
+        let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
         let start = Instant::now();
-        let (obs, ops) = self.plan(desired).await?;
+        let cpu0 = thread_cpu_ms();
+        let _lock = nft::lock();
+        let obs = self.observe(Some(desired)).await?;
+        let observe_ms = ms(start);
+        let t = Instant::now();
+        let ops = plan::plan(desired, &obs).map_err(|refusals| {
+            format!(
+                "refusing to apply, nothing was changed:\n  {}",
+                refusals
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n  ")
+            )
+        })?;
+        let plan_ms = ms(t);
+        let t = Instant::now();
         if !ops.is_empty() {
             self.apply_ops(&ops, &obs, Some(&desired.nft))
                 .await
                 .map_err(|e| e.to_string())?;
         }
+        let netlink_requests = OBSERVE_REQUESTS
+            + ops
+                .iter()
+                .map(|o| requests_of(o, self.backend))
+                .sum::<usize>();
         Ok(Report {
             ops,
-            millis: start.elapsed().as_secs_f64() * 1000.0,
+            millis: ms(start),
+            observe_ms,
+            plan_ms,
+            kernel_ms: ms(t),
+            netlink_requests,
+            cpu_ms: thread_cpu_ms() - cpu0,
+        })
+    }
+
+    /// Applies against the state the last apply left, without reading the kernel
+    /// first (the daemon's path for config changes: the periodic check catches
+    /// drift). Falls back to a full apply when there is no such state or the
+    /// incremental step fails.
+    pub async fn apply_incremental(&self, desired: &Desired) -> Result<Report, String> {
+        let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
+        let start = Instant::now();
+        let cpu0 = thread_cpu_ms();
+        // Taken, not cloned: it is replaced below (or rebuilt by a full apply).
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(obs) = last else {
+            return self.apply(desired).await;
+        };
+        let _lock = nft::lock();
+        let Ok(ops) = plan::plan(desired, &obs) else {
+            return self.apply(desired).await;
+        };
+        let plan_ms = ms(start);
+        let t = Instant::now();
+        if !ops.is_empty()
+            && let Err(e) = self.apply_ops(&ops, &obs, Some(&desired.nft)).await
+        {
+            log::warn!("incremental apply failed ({e}); applying in full");
+            drop(_lock);
+            return self.apply(desired).await;
+        }
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(plan::assume_applied(desired, &obs));
+        let netlink_requests = ops.iter().map(|o| requests_of(o, self.backend)).sum();
+        Ok(Report {
+            ops,
+            millis: ms(start),
+            observe_ms: 0.0,
+            plan_ms,
+            kernel_ms: ms(t),
+            netlink_requests,
+            cpu_ms: thread_cpu_ms() - cpu0,
         })
     }
 
     /// Removes everything wgsplit created (table, rules, routes, links), nothing else.
     pub async fn down(&self) -> Result<Vec<Op>, String> {
+        let _lock = nft::lock();
         let obs = self.observe(None).await?;
         let ops = plan::plan_down(&obs);
         let mut errors = Vec::new();
@@ -316,6 +542,8 @@ impl Engine {
             }
         }
         nft::forget_recorded();
+        *self.recorded.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if errors.is_empty() {
             Ok(ops)
         } else {

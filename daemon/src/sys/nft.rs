@@ -241,22 +241,91 @@ pub fn state_path() -> PathBuf {
     state_dir().join(format!("nft-{ns}.json"))
 }
 
-pub fn load_recorded() -> Option<Recorded> {
-    let text = std::fs::read(state_path()).ok()?;
-    serde_json::from_slice(&text).ok()
+/// Serialises applies in one network namespace (the daemon and a CLI `apply`):
+/// an exclusive lock held until the returned file is dropped.
+pub fn lock() -> Option<std::fs::File> {
+    let path = state_path().with_extension("lock");
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).ok()?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .ok()?;
+    // SAFETY: flock(2) on a descriptor we own; blocks until the lock is free.
+    let rc = unsafe { flock(std::os::fd::AsRawFd::as_raw_fd(&f), LOCK_EX) };
+    (rc == 0).then_some(f)
 }
 
-pub fn save_recorded(r: &Recorded) -> Result<(), String> {
-    let path = state_path();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+const LOCK_EX: i32 = 2;
+
+unsafe extern "C" {
+    fn flock(fd: i32, op: i32) -> i32;
+}
+
+/// The record lives in a folder: `handles.json` and one file per set (its
+/// elements, one per line), so a change rewrites only the sets it touched.
+fn record_dir() -> PathBuf {
+    state_path().with_extension("d")
+}
+
+pub fn load_recorded() -> Option<Recorded> {
+    let dir = record_dir();
+    let handles: Handles =
+        serde_json::from_slice(&std::fs::read(dir.join("handles.json")).ok()?).ok()?;
+    let mut elements = BTreeMap::new();
+    for e in std::fs::read_dir(dir.join("sets")).ok()?.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(e.path()).ok()?;
+        elements.insert(name, text.lines().map(String::from).collect());
     }
-    let data = serde_json::to_vec(r).map_err(|e| e.to_string())?;
-    crate::config::write_atomic(&path, &data).map_err(|e| format!("{}: {e}", path.display()))
+    Some(Recorded { handles, elements })
+}
+
+/// Writes the record; `dirty`: only these sets changed (`None`: all may have).
+pub fn save_recorded(r: &Recorded, dirty: Option<&BTreeSet<String>>) -> Result<(), String> {
+    let dir = record_dir();
+    let sets = dir.join("sets");
+    let io = |e: std::io::Error| format!("{}: {e}", dir.display());
+    std::fs::create_dir_all(&sets).map_err(io)?;
+    let write = |name: &str, els: &BTreeSet<String>| {
+        let mut text = String::with_capacity(els.len() * 32);
+        for e in els {
+            text.push_str(e);
+            text.push('\n');
+        }
+        crate::config::write_atomic(&sets.join(name), text.as_bytes())
+    };
+    match dirty {
+        None => {
+            for e in std::fs::read_dir(&sets).map_err(io)?.flatten() {
+                if !r.elements.contains_key(&*e.file_name().to_string_lossy()) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+            for (name, els) in &r.elements {
+                write(name, els).map_err(io)?;
+            }
+        }
+        Some(names) => {
+            for name in names {
+                match r.elements.get(name) {
+                    Some(els) => write(name, els).map_err(io)?,
+                    None => {
+                        let _ = std::fs::remove_file(sets.join(name));
+                    }
+                }
+            }
+        }
+    }
+    let data = serde_json::to_vec(&r.handles).map_err(|e| e.to_string())?;
+    crate::config::write_atomic(&dir.join("handles.json"), &data).map_err(io)
 }
 
 pub fn forget_recorded() {
-    let _ = std::fs::remove_file(state_path());
+    let _ = std::fs::remove_dir_all(record_dir());
 }
 
 /// Fills in element knowledge from the record where the set is provably the one
@@ -284,5 +353,56 @@ pub fn record_for(desired: &NftState, handles: Handles) -> Recorded {
             .iter()
             .filter_map(|(n, s)| s.elements.clone().map(|e| (n.clone(), e)))
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_terse_listing() {
+        let v: Value = serde_json::from_str(
+            r#"{"nftables": [
+              {"metainfo": {"version": "1.0.6"}},
+              {"table": {"family": "inet", "name": "fw4", "handle": 1}},
+              {"chain": {"family": "inet", "table": "fw4", "name": "input", "handle": 1}},
+              {"table": {"family": "inet", "name": "wgsplit", "handle": 7}},
+              {"chain": {"family": "inet", "table": "wgsplit", "name": "prerouting", "handle": 3,
+                 "type": "filter", "hook": "prerouting", "prio": -150, "policy": "accept"}},
+              {"chain": {"family": "inet", "table": "wgsplit", "name": "client_a", "handle": 4}},
+              {"map": {"family": "inet", "name": "a_r0_map4", "table": "wgsplit", "type": "ipv4_addr",
+                 "handle": 9, "map": "verdict", "flags": ["interval"]}},
+              {"set": {"family": "inet", "name": "a_r1_dns4", "table": "wgsplit", "type": "ipv4_addr",
+                 "handle": 10, "flags": ["timeout"]}},
+              {"rule": {"family": "inet", "table": "wgsplit", "chain": "client_a", "handle": 11,
+                 "comment": "wgs:00000000000000aa", "expr": []}},
+              {"rule": {"family": "inet", "table": "wgsplit", "chain": "client_a", "handle": 12, "expr": []}}
+            ]}"#,
+        )
+        .unwrap();
+        let (obs, handles) = parse_listing(&v).unwrap();
+        assert_eq!(handles.table, 7);
+        assert_eq!(handles.sets["a_r0_map4"], 9);
+        assert_eq!(
+            obs.sets["a_r0_map4"].signature,
+            "ipv4_addr|verdict|interval"
+        );
+        assert_eq!(obs.sets["a_r1_dns4"].signature, "ipv4_addr||timeout");
+        assert_eq!(
+            obs.chains["prerouting"].base,
+            Some(BaseChain {
+                ty: "filter",
+                hook: "prerouting",
+                priority: -150
+            })
+        );
+        assert_eq!(
+            obs.chains["client_a"].comments,
+            vec![Some("wgs:00000000000000aa".to_string()), None]
+        );
+        assert!(!obs.chains.contains_key("input"));
+        let none: Value = serde_json::from_str(r#"{"nftables": [{"metainfo": {}}]}"#).unwrap();
+        assert!(parse_listing(&none).is_none());
     }
 }

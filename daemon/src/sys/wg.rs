@@ -202,7 +202,7 @@ pub fn set_device(
         .map_err(|e| format!("configure {name}: {e}"))
 }
 
-pub fn set_peer(name: &str, b: Backend, p: &WgPeer) -> Result<(), String> {
+fn peer_builder(p: &WgPeer) -> PeerConfigBuilder {
     let mut pc = PeerConfigBuilder::new(&Key(p.public_key)).replace_allowed_ips();
     for n in &p.allowed_ips {
         pc = pc.add_allowed_ip(n.addr(), n.prefix_len());
@@ -214,11 +214,19 @@ pub fn set_peer(name: &str, b: Backend, p: &WgPeer) -> Result<(), String> {
     if let Some(e) = p.endpoint {
         pc = pc.set_endpoint(e);
     }
-    pc = pc.set_persistent_keepalive_interval(p.keepalive.unwrap_or(0));
+    pc.set_persistent_keepalive_interval(p.keepalive.unwrap_or(0))
+}
+
+/// Sets several peers of one device in one update.
+pub fn set_peers(name: &str, b: Backend, peers: &[&WgPeer]) -> Result<(), String> {
+    let builders: Vec<PeerConfigBuilder> = peers.iter().map(|p| peer_builder(p)).collect();
     DeviceUpdate::new()
-        .add_peer(pc)
+        .add_peers(&builders)
         .apply(&ifname(name)?, backend(b))
-        .map_err(|e| format!("peer {} on {name}: {e}", p.label))
+        .map_err(|e| {
+            let labels: Vec<&str> = peers.iter().map(|p| p.label.as_str()).collect();
+            format!("peers {} on {name}: {e}", labels.join(", "))
+        })
 }
 
 pub fn remove_peer(name: &str, b: Backend, public_key: &[u8; 32]) -> Result<(), String> {

@@ -52,4 +52,19 @@ in_ns b ip addr add 10.99.0.2/24 dev wsiwb; in_ns b ip link set wsiwb up
 check "kernel WireGuard tunnel: ping through it" in_ns a ping -c 2 -W 5 10.99.0.2
 check "handshake recorded" sh -c "wsi-netns exec b wg show wsiwb latest-handshakes | awk '{exit !(\$2 > 0)}'"
 wsi-netns del a; wsi-netns del b
+
+# The Buildroot package's init script: starts the daemon from /etc/config/wgsplit.
+if [ -f /etc/config/wgsplit ]; then
+    check "S95wgsplit start" /etc/init.d/S95wgsplit start
+    i=0
+    while ! nft list table inet wgsplit >/dev/null 2>&1 && [ $i -lt 300 ]; do usleep 100000; i=$((i + 1)); done
+    check "daemon started by S95wgsplit made table inet wgsplit" nft list table inet wgsplit
+    pid=$(cat /var/run/wgsplit.pid 2>/dev/null)
+    check "S95wgsplit pid file names the running wgsplit" grep -q '^Name:.*wgsplit' "/proc/$pid/status"
+    check "S95wgsplit stop" /etc/init.d/S95wgsplit stop
+    i=0
+    while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do usleep 100000; i=$((i + 1)); done
+    check "daemon gone after stop" sh -c "! kill -0 $pid 2>/dev/null"
+    wgsplit down >/dev/null 2>&1
+fi
 finish

@@ -230,6 +230,17 @@ const checks = {
 		return (+m[2] >= 1 && +m[2] <= 65535) ? true : _('Port must be 1–65535');
 	},
 
+	/* explain's destination: a domain, an address or CIDR, or addr:port[/tcp|udp] ([v6]:port…) */
+	destination(value) {
+		const v = String(value).trim();
+		if (checks.domain(v) === true || checkCidr(v, 0) === true)
+			return true;
+		const m = /^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d{1,5})(?:\/(tcp|udp))?$/.exec(v);
+		if (m && (m[1] ? isIPv6(m[1]) : parseIPv4(m[2]) !== null) && +m[3] >= 1 && +m[3] <= 65535)
+			return true;
+		return _('Expecting a domain, an IP address, or address:port/tcp');
+	},
+
 	ipAddr(value) {
 		return (parseIPv4(value) !== null || isIPv6(value)) ? true : _('Expecting an IP address');
 	},
@@ -298,11 +309,11 @@ function formatBytes(n) {
 	return (i ? n.toFixed(1) : String(n)) + ' ' + u[i];
 }
 
-function formatAgo(ts) {
-	ts = +ts || 0;
-	if (ts <= 0)
+/* "12s ago" from an age in seconds; null/undefined = never */
+function formatAge(age) {
+	if (age == null || age === '' || isNaN(+age))
 		return _('never');
-	const s = Math.max(0, Math.floor(Date.now() / 1000 - ts));
+	const s = Math.max(0, Math.floor(+age));
 	if (s < 60)
 		return _('%ds ago').format(s);
 	if (s < 3600)
@@ -310,6 +321,21 @@ function formatAgo(ts) {
 	if (s < 86400)
 		return _('%dh ago').format(Math.floor(s / 3600));
 	return _('%dd ago').format(Math.floor(s / 86400));
+}
+
+/*
+ * The rpc `status` answer: { status: `wgsplit status --json`, clients:
+ * `wgsplit client list --json`, upstreams: `wgsplit upstream list --json`,
+ * error?: text }. These pick one entry out of it.
+ */
+function findByName(list, name) {
+	return Array.isArray(list) ? list.filter(x => x && x.name == name)[0] || null : null;
+}
+function clientLive(st, name) { return findByName(L.isObject(st) ? st.clients : null, name); }
+function upstreamLive(st, name) { return findByName(L.isObject(st) ? st.upstreams : null, name); }
+function serverInterface(st) {
+	const ifs = (L.isObject(st) && L.isObject(st.status) && Array.isArray(st.status.interfaces)) ? st.status.interfaces : [];
+	return ifs.filter(i => i.role == 'server')[0] || null;
 }
 
 return baseclass.extend({
@@ -325,5 +351,8 @@ return baseclass.extend({
 	inPool4: inPool4,
 	nextAddress: nextAddress,
 	formatBytes: formatBytes,
-	formatAgo: formatAgo
+	formatAge: formatAge,
+	clientLive: clientLive,
+	upstreamLive: upstreamLive,
+	serverInterface: serverInterface
 });

@@ -8,10 +8,6 @@
 
 const v = common.validator;
 
-function clientStatus(status, name) {
-	return (L.isObject(status) && Array.isArray(status.clients))
-		? status.clients.filter(c => c.name == name)[0] : null;
-}
 
 function downloadText(filename, text) {
 	const a = E('a', {
@@ -112,22 +108,24 @@ return view.extend({
 		o = s.option(form.DummyValue, '_state', _('Status'));
 		o.modalonly = false;
 		o.textvalue = function(section_id) {
-			const st = clientStatus(status, section_id);
-			if (uci.get('wgsplit', section_id, 'enabled') == '0')
-				return E('em', _('disabled'));
-			if (!st)
+			const c = common.clientLive(status, section_id);
+			if (!c)
 				return E('em', _('unknown'));
-			if (st.expired)
+			if (c.state == 'disabled')
+				return E('em', _('disabled'));
+			if (c.state == 'expired')
 				return E('span', { 'class': 'wgsplit-expired' }, _('expired'));
-			return E('span', { 'class': st.online ? 'wgsplit-online' : 'wgsplit-offline' },
-				st.online ? _('online') : _('offline'));
+			const online = L.isObject(c.peer) && c.peer.online;
+			return E('span', { 'class': online ? 'wgsplit-online' : 'wgsplit-offline' },
+				online ? _('online') : _('offline'));
 		};
 
 		o = s.option(form.DummyValue, '_traffic', _('Traffic'));
 		o.modalonly = false;
 		o.textvalue = function(section_id) {
-			const st = clientStatus(status, section_id);
-			return st ? '↓ %s ↑ %s'.format(common.formatBytes(st.rx_bytes), common.formatBytes(st.tx_bytes)) : '-';
+			const c = common.clientLive(status, section_id);
+			const p = c && L.isObject(c.peer) ? c.peer : null;
+			return p ? '↓ %s ↑ %s'.format(common.formatBytes(p.rx), common.formatBytes(p.tx)) : '-';
 		};
 
 		o = s.option(form.Flag, 'enabled', _('Enabled'));

@@ -11,7 +11,7 @@ return view.extend({
 
 	handleExplain: function(clientEl, destEl, outEl) {
 		const client = clientEl.value, dest = destEl.value.trim();
-		const okDest = dest !== '' && (common.checks.cidr(dest) === true || common.checks.domain(dest) === true);
+		const okDest = dest !== '' && common.checks.destination(dest) === true;
 		if (!client || !okDest) {
 			outEl.replaceChildren(E('div', { 'class': 'alert-message warning' },
 				_('Pick a client and enter a domain or an IP address.')));
@@ -24,16 +24,29 @@ return view.extend({
 					_('No answer: %s').format((res && res.error) || _('unknown error'))));
 				return;
 			}
+			// `wgsplit explain --json`: { client, destination, goes, rule: null |
+			// { position, section, action, matched }, caveats: [], active }
+			const show = v => Array.isArray(v) ? v.join(', ') : (L.isObject(v) ? JSON.stringify(v) : String(v));
+			const rule = L.isObject(res.rule) ? res.rule : null;
+			const goes = res.goes != null ? String(res.goes) : (res.route || '-');
+			const action = rule ? rule.action
+				: (/^upstream\b/.test(goes) ? 'proxy' : (goes == 'direct' || goes == 'block' ? goes : (res.action || '-')));
 			const rows = [
 				[ _('Client'), res.client || client ],
-				[ _('Destination'), res.dest || dest ],
-				[ _('Addresses'), Array.isArray(res.addresses) ? res.addresses.join(', ') : (res.addresses || '-') ],
-				[ _('Action'), E('strong', { 'id': 'wgsplit-explain-action' }, res.action || '-') ],
-				[ _('Route'), res.route || res.via || res.upstream || '-' ],
-				[ _('Decided by'), res.rule || (res.default ? _('the client\'s default') : '-') ]
+				[ _('Destination'), res.destination || res.dest || dest ],
+				[ _('Action'), E('strong', { 'id': 'wgsplit-explain-action' }, action) ],
+				[ _('Route'), E('span', { 'id': 'wgsplit-explain-goes' }, goes) ],
+				[ _('Decided by'), rule
+					? _('rule %d (%s): %s').format(rule.position, rule.section, rule.matched)
+					: (res.rule != null ? show(res.rule) : _('the client\'s default')) ]
 			];
-			if (res.reason)
-				rows.push([ _('Why'), res.reason ]);
+			if (res.active === false)
+				rows.push([ _('Note'), _('the client is disabled or expired: it cannot connect') ]);
+			if (Array.isArray(res.caveats) && res.caveats.length)
+				rows.push([ _('Caveats'), E('ul', { 'id': 'wgsplit-explain-caveats' }, res.caveats.map(c => E('li', c))) ]);
+			// whatever else the CLI tells, as it tells it
+			const known = [ 'client', 'destination', 'dest', 'goes', 'route', 'rule', 'action', 'caveats', 'active' ];
+			Object.keys(res).filter(k => known.indexOf(k) < 0 && res[k] != null).forEach(k => rows.push([ k, show(res[k]) ]));
 			outEl.replaceChildren(E('table', { 'class': 'table', 'id': 'wgsplit-explain-result' },
 				rows.map(r => E('tr', { 'class': 'tr' }, [ E('td', { 'class': 'td left', 'style': 'width:33%' }, r[0]), E('td', { 'class': 'td left' }, r[1]) ]))));
 		});
@@ -43,7 +56,7 @@ return view.extend({
 		const clients = uci.sections('wgsplit', 'client').map(c => c['.name']);
 		const clientEl = E('select', { 'class': 'cbi-input-select', 'id': 'wgsplit-explain-client' },
 			clients.map(c => E('option', { 'value': c }, c)));
-		const destEl = E('input', { 'type': 'text', 'class': 'cbi-input-text', 'id': 'wgsplit-explain-dest', 'placeholder': 'netflix.com / 8.8.8.8' });
+		const destEl = E('input', { 'type': 'text', 'class': 'cbi-input-text', 'id': 'wgsplit-explain-dest', 'placeholder': 'netflix.com / 8.8.8.8 / 1.1.1.1:443/tcp' });
 		const outEl = E('div', { 'id': 'wgsplit-explain-out' });
 
 		return E('div', { 'class': 'cbi-map' }, [

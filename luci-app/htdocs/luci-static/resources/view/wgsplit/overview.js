@@ -30,46 +30,70 @@ return view.extend({
 
 	renderStatus: function(st) {
 		st = L.isObject(st) ? st : {};
-		const srv = L.isObject(st.server) ? st.server : {};
+		const kernel = L.isObject(st.status) ? st.status : {};
+		const srv = common.serverInterface(st);
 		const ups = Array.isArray(st.upstreams) ? st.upstreams : [];
 		const cls = Array.isArray(st.clients) ? st.clients : [];
 
-		if (st.error)
-			return E('div', { 'class': 'alert-message warning', 'id': 'wgsplit-status' },
-				_('wgsplit is not answering: %s').format(st.error));
+		const healthBadge = function(h) {
+			if (!L.isObject(h))
+				return E('em', _('unknown'));
+			const label = { up: _('up'), degraded: _('degraded'), down: _('down') }[h.state] || _('unknown');
+			return E('span', { 'class': 'label ' + (h.state == 'up' ? 'wgsplit-online' : (h.state == 'degraded' ? 'wgsplit-expired' : 'wgsplit-offline')) }, label);
+		};
+		const routeText = function(h, u) {
+			const r = L.isObject(h) ? h.route : null;
+			if (!L.isObject(r))
+				return u.on_down || 'block';
+			return { own: _('through itself'), block: _('blocked'), direct: _('direct (WAN)') }[r.kind]
+				|| (r.kind == 'failover' ? _('via %s').format(r.upstream) : r.kind);
+		};
+		const clientState = function(c) {
+			if (c.state == 'disabled')
+				return E('em', _('disabled'));
+			if (c.state == 'expired')
+				return E('span', { 'class': 'wgsplit-expired' }, _('expired'));
+			const p = L.isObject(c.peer) ? c.peer : null;
+			return badge(!!(p && p.online), _('online'), _('offline'));
+		};
+		const peer = c => L.isObject(c.peer) ? c.peer : {};
 
 		return E('div', { 'id': 'wgsplit-status' }, [
+			st.error ? E('div', { 'class': 'alert-message warning' }, _('Some live data is missing: %s').format(st.error)) : '',
+
 			E('h3', _('Server')),
-			table('wgsplit-server', [ _('Interface'), _('State'), _('Listen port'), _('Address'), _('Public key') ], [[
-				srv.interface || uci.get('wgsplit', 'server', 'interface') || 'wg0',
-				badge(!!srv.running, _('running'), _('stopped')),
-				String(srv.listen_port || uci.get('wgsplit', 'server', 'listen_port') || 51820),
-				[ srv.address || uci.get('wgsplit', 'server', 'address') || '-', srv.address6 ? ' ' + srv.address6 : '' ].join(''),
-				E('code', srv.public_key || '-')
+			table('wgsplit-server', [ _('Interface'), _('State'), _('Listen port'), _('Address'), _('Peers'), _('Firewall table'), _('Pending changes') ], [[
+				uci.get('wgsplit', 'server', 'interface') || 'wg0',
+				srv ? badge(!!srv.up, _('up'), srv.present ? _('down') : _('absent')) : E('em', _('unknown')),
+				String(uci.get('wgsplit', 'server', 'listen_port') || 51820),
+				[ uci.get('wgsplit', 'server', 'address') || '-', uci.get('wgsplit', 'server', 'address6') ].filter(x => x).join(' '),
+				srv ? String(srv.peers) : '-',
+				kernel.table == null ? '-' : (kernel.table ? _('present') : _('absent')),
+				kernel.pending_changes == null ? '-' : String(kernel.pending_changes)
 			]], ''),
 
 			E('h3', _('Upstreams')),
-			table('wgsplit-upstreams', [ _('Name'), _('Health'), _('Endpoint'), _('Latest handshake'), _('Received'), _('Sent'), _('When down') ],
+			table('wgsplit-upstreams', [ _('Name'), _('Health'), _('Endpoint'), _('Latest handshake'), _('Probe'), _('Traffic goes'), _('When down') ],
 				ups.map(u => [
 					u.name,
-					u.enabled === false ? E('em', _('disabled')) : badge(!!u.up, _('up'), _('down')),
+					u.enabled === false || u.enabled === '0' ? E('em', _('disabled')) : healthBadge(u.health),
 					u.endpoint || '-',
-					common.formatAgo(u.latest_handshake),
-					common.formatBytes(u.rx_bytes),
-					common.formatBytes(u.tx_bytes),
-					u.on_down || uci.get('wgsplit', u.name, 'on_down') || 'block'
+					common.formatAge(L.isObject(u.health) ? u.health.handshake_age : null),
+					(L.isObject(u.health) && u.health.probe_ms != null) ? '%d ms'.format(u.health.probe_ms) : '-',
+					routeText(u.health, u),
+					u.on_down || 'block'
 				]), _('No upstreams configured.')),
 
 			E('h3', _('Clients')),
 			table('wgsplit-clients', [ _('Name'), _('State'), _('Upstream'), _('Endpoint'), _('Latest handshake'), _('Received'), _('Sent') ],
 				cls.map(c => [
 					c.name,
-					c.enabled === false ? E('em', _('disabled')) : (c.expired ? E('em', _('expired')) : badge(!!c.online, _('online'), _('offline'))),
+					clientState(c),
 					c.upstream || '-',
-					c.endpoint || '-',
-					common.formatAgo(c.latest_handshake),
-					common.formatBytes(c.rx_bytes),
-					common.formatBytes(c.tx_bytes)
+					peer(c).endpoint || '-',
+					common.formatAge(peer(c).handshake_age),
+					common.formatBytes(peer(c).rx),
+					common.formatBytes(peer(c).tx)
 				]), _('No clients configured.'))
 		]);
 	},

@@ -7,10 +7,6 @@
 
 const v = common.validator;
 
-function upstreamStatus(status, name) {
-	return (L.isObject(status) && Array.isArray(status.upstreams))
-		? status.upstreams.filter(u => u.name == name)[0] : null;
-}
 
 /* Import a provider's wg-quick .conf (pasted or uploaded) as upstream NAME. */
 function showImport() {
@@ -112,14 +108,15 @@ return view.extend({
 		o = s.option(form.DummyValue, '_health', _('Health'));
 		o.modalonly = false;
 		o.textvalue = function(section_id) {
-			const st = upstreamStatus(status, section_id);
+			const u = common.upstreamLive(status, section_id);
 			if (uci.get('wgsplit', section_id, 'enabled') == '0')
 				return E('em', _('disabled'));
-			if (!st)
+			const h = u && L.isObject(u.health) ? u.health : null;
+			if (!h)
 				return E('em', _('unknown'));
-			const label = st.up ? _('up') : _('down');
-			return E('span', { 'class': st.up ? 'wgsplit-online' : 'wgsplit-offline' },
-				'%s · %s'.format(label, common.formatAgo(st.latest_handshake)));
+			const label = { up: _('up'), degraded: _('degraded'), down: _('down') }[h.state] || _('unknown');
+			return E('span', { 'class': h.state == 'up' ? 'wgsplit-online' : (h.state == 'degraded' ? 'wgsplit-expired' : 'wgsplit-offline') },
+				'%s · %s'.format(label, common.formatAge(h.handshake_age)));
 		};
 
 		o = s.option(form.Flag, 'enabled', _('Enabled'));

@@ -1,0 +1,124 @@
+//! The rule-sources service of `wgsplit daemon`: loads the countries the rules
+//! use into the shared sets once the engine has created them, reloads when the
+//! config changes or a set is re-created (its kernel handle changes), and runs
+//! the scheduled `lists update` (`config geoip … option update_hours`).
+//! Blocking work (files, netlink, downloads) runs on tokio's blocking pool.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use super::{geoip, kernel, nft, nftdump, update};
+use crate::{config::Config, daemon::ServiceContext, policy::now_unix};
+
+/// How often set handles are checked (one tiny netlink query per set).
+const CHECK_EVERY: Duration = Duration::from_secs(2);
+
+fn say(msg: &str) {
+    eprintln!("wgsplit lists: {msg}");
+}
+
+/// The handle of every geo set the config needs (`None`: not created yet).
+fn handles(config: &Config) -> BTreeMap<String, Option<u64>> {
+    geoip::used_countries(config)
+        .iter()
+        .flat_map(|cc| [geoip::set_name(cc, false), geoip::set_name(cc, true)])
+        .map(|s| {
+            let h = nftdump::set_handle(nftdump::NFPROTO_INET, crate::policy::NFT_TABLE, &s)
+                .ok()
+                .flatten();
+            (s, h)
+        })
+        .collect()
+}
+
+/// Extracts what is missing from a local database, then syncs every used country.
+fn sync(config: &Config) -> Result<(), String> {
+    let missing = update::missing_countries(config);
+    if let Some(path) = config.geoip.as_ref().and_then(|g| g.path.clone())
+        && !missing.is_empty()
+        && std::path::Path::new(&path).exists()
+    {
+        let p = std::path::Path::new(&path);
+        let fmt = geoip::detect(p, config.geoip.as_ref().and_then(|g| g.format));
+        let data = geoip::extract(p, fmt, Some(&missing)).map_err(|e| format!("{path}: {e}"))?;
+        let dir = update::lists_dir(config);
+        for (cc, set) in &data {
+            geoip::store(&dir, cc, set).map_err(|e| e.to_string())?;
+        }
+    }
+    let mut io = nft::NftIo::open().map_err(|e| e.to_string())?;
+    let (reports, failed) = kernel::sync_all(
+        &mut io,
+        &update::lists_dir(config),
+        &geoip::used_countries(config),
+    )?;
+    for r in reports.iter().filter(|r| r.added + r.deleted > 0) {
+        say(&format!(
+            "{}: {} ranges (+{} -{}) in {:.1} ms",
+            r.set,
+            r.ranges,
+            r.added,
+            r.deleted,
+            r.took.as_secs_f64() * 1e3
+        ));
+    }
+    for (cc, e) in failed {
+        say(&format!("geoip {cc}: {e}"));
+    }
+    Ok(())
+}
+
+fn scheduled_update(config: &Config) -> bool {
+    let dir = update::lists_dir(config);
+    let mut state = update::read_state(&dir);
+    let now = now_unix();
+    if !update::due(config, &state, now) {
+        return false;
+    }
+    let mut out = update::Outcome::default();
+    update::update_geoip(config, &mut state, now, &mut out);
+    update::update_lists(config, &mut state, now, &mut out);
+    if let Err(e) = update::write_state(&dir, &state) {
+        say(&format!("state: {e}"));
+    }
+    for m in &out.messages {
+        say(m);
+    }
+    true
+}
+
+pub async fn serve(ctx: ServiceContext) -> Result<(), String> {
+    let mut rx = ctx.current.clone();
+    let mut seen: BTreeMap<String, Option<u64>> = BTreeMap::new();
+    let mut tick = tokio::time::interval(CHECK_EVERY);
+    let mut force = true;
+    loop {
+        let config = rx.borrow_and_update().0.clone();
+        let cfg = config.clone();
+        let (now_handles, updated) =
+            tokio::task::spawn_blocking(move || (handles(&cfg), scheduled_update(&cfg)))
+                .await
+                .map_err(|e| e.to_string())?;
+        if force || updated || now_handles != seen {
+            let cfg = config.clone();
+            match tokio::task::spawn_blocking(move || sync(&cfg))
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Ok(()) => {
+                    seen = now_handles;
+                    force = false;
+                }
+                Err(e) => say(&format!("loading the country sets: {e}")),
+            }
+        }
+        tokio::select! {
+            r = rx.changed() => {
+                if r.is_err() {
+                    return Ok(());
+                }
+                force = true;
+            }
+            _ = tick.tick() => {}
+        }
+    }
+}

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Kernel engine benchmarks, side by side (root; network namespaces wse-b*):
+#   1. control plane: full apply of 250 clients × 200 CIDR rules from nothing, a
+#      second apply, and a one-rule change — wgsplit vs the naive way (one `nft`
+#      process per element, as shell-script tools do; measured on a sample and
+#      extrapolated, as printed).
+#   2. data path: iperf3 over veth through the router namespace with the engine's
+#      ruleset loaded (100k set elements) vs no ruleset.
+# Usage: sudo tests/bench/engine.sh [--quick]   (--quick: smaller sample, shorter iperf)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if [ "$(id -u)" != 0 ]; then echo "bench: run as root"; exit 1; fi
+WGSPLIT_APT_PACKAGES="${WGSPLIT_APT_PACKAGES:-} strace"
+. tests/lib/deps.sh
+install_deps >/dev/null
+quick=${1:-}
+[ -n "${WSE_BENCH_NO_BUILD:-}" ] || cargo build --release --quiet -p wgsplit
+BIN=$PWD/target/release/wgsplit
+W=/tmp/wse-bench
+NS="wse-bench wse-bnft wse-bnaive wse-bcli wse-brtr wse-bsrv wse-bgen"
+export WG_SUDO=true WGSPLIT_STATE_DIR=$W/state
+
+cleanup() {
+    local ns p
+    for ns in $NS; do
+        [ -e "/var/run/netns/$ns" ] || continue
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+    done
+    sleep 0.2
+    for ns in $NS; do
+        [ -e "/var/run/netns/$ns" ] || continue
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    rm -f /var/run/wireguard/wse-b*.sock /var/run/wireguard/wse-b*.name
+    rm -rf "$W"
+}
+trap cleanup EXIT
+cleanup
+mkdir -p "$W"
+for ns in $NS; do ip netns add "$ns"; ip netns exec "$ns" ip link set lo up; done
+now_ms() { date +%s%N | awk '{printf "%.1f", $1 / 1e6}'; }
+field() { sed -n "s/.*$1 \([0-9.]*\).*/\1/p"; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+
+echo "bench: generating 250 clients × 200 CIDR rules"
+GEN=tests/bench/engine-genconf.sh
+KEYFILE=$W/keys $GEN "$BIN" 250 200 wse-bwg0 wse-bu1 > $W/full.conf
+KEYFILE=$W/keys $GEN "$BIN" 250 200 wse-bwg0 wse-bu1 1 > $W/changed.conf
+KEYFILE=$W/keys $GEN "$BIN" 250 200 wse-bwg1 wse-bu2 > $W/full-nft.conf
+
+apply_in() { # ns conf → the "applied:" line, then " wall <ms>" (whole process)
+    local t0 out
+    t0=$(now_ms)
+    out=$(ip netns exec "$1" "$BIN" -c "$2" apply | tail -1)
+    echo "$out wall $(awk -v a="$t0" -v b="$(now_ms)" 'BEGIN {printf "%.1f", b - a}')"
+}
+
+echo "bench: full apply (wgsplit)"
+full=$(apply_in wse-bench $W/full.conf); full_wall=$(echo "$full" | field wall)
+elements=$(ip netns exec wse-bench nft list ruleset | grep -o ': goto mark_' | wc -l)
+again=$(apply_in wse-bench $W/full.conf); again_wall=$(echo "$again" | field wall)
+echo "bench: one-rule change (wgsplit), 5 samples"
+ch_eng=() ch_kern=() ch_wall=() ch_cpu=()
+for i in 1 2 3 4 5; do
+    conf=$W/changed.conf; [ $((i % 2)) = 0 ] && conf=$W/full.conf
+    out=$(apply_in wse-bench $conf)
+    ch_eng+=("$(echo "$out" | field 'changes in')"); ch_kern+=("$(echo "$out" | field 'kernel')")
+    ch_cpu+=("$(echo "$out" | field 'cpu')")
+    ch_wall+=("$(echo "$out" | field wall)"); ch_req=$(echo "$out" | field 'ms;')
+    changes=$(echo "$out" | field 'applied:')
+done
+ch_eng_m=$(printf '%s\n' "${ch_eng[@]}" | median)
+ch_kern_m=$(printf '%s\n' "${ch_kern[@]}" | median)
+ch_wall_m=$(printf '%s\n' "${ch_wall[@]}" | median)
+ch_cpu_m=$(printf '%s\n' "${ch_cpu[@]}" | median)
+ch_req=$(echo "$out" | sed -n 's/.*; \([0-9]*\) netlink.*/\1/p')
+
+echo "bench: one-rule change through the daemon (config file replaced), 5 samples"
+cp $W/full.conf $W/live.conf
+ip netns exec wse-bench "$BIN" -c $W/live.conf daemon >$W/daemon.log 2>&1 &
+dpid=$!
+for i in $(seq 100); do grep -q starting $W/daemon.log && break; sleep 0.1; done
+sleep 3
+for i in 1 2 3 4 5; do
+    conf=$W/changed.conf; [ $((i % 2)) = 0 ] && conf=$W/full.conf
+    cp $conf $W/live.conf.new && mv $W/live.conf.new $W/live.conf
+    for j in $(seq 100); do [ "$(grep -c 'config change: applied' $W/daemon.log)" -ge $i ] && break; sleep 0.1; done
+done
+kill -TERM $dpid; wait $dpid || true
+d_eng=$(grep 'config change: applied' $W/daemon.log | field 'changes in' | median)
+d_kern=$(grep 'config change: applied' $W/daemon.log | field 'kernel' | median)
+d_des=$(grep 'config change: applied' $W/daemon.log | field 'built in' | median)
+d_cpu=$(grep 'config change: applied' $W/daemon.log | sed -n 's/.*requests, cpu \([0-9.]*\) ms.*/\1/p' | median)
+d_dcpu=$(grep 'config change: applied' $W/daemon.log | sed -n 's/.*built in [0-9.]* ms, cpu \([0-9.]*\) ms.*/\1/p' | median)
+d_req=$(grep 'config change: applied' $W/daemon.log | tail -1 | sed -n 's/.*, \([0-9]*\) netlink.*/\1/p')
+
+echo "bench: full apply with every element through nft -f (for comparison)"
+nftonly=$(WGSPLIT_NFT_ONLY=1 apply_in wse-bnft $W/full-nft.conf)
+
+# The naive way: one nft process per element.
+sample=2000; [ "$quick" = --quick ] && sample=300
+echo "bench: naive, $sample nft processes into an empty interval map"
+ip netns exec wse-bnaive nft -f - <<'EOF'
+add table inet naive
+add chain inet naive c
+add map inet naive m { type ipv4_addr : verdict; flags interval; }
+EOF
+t0=$(now_ms)
+for i in $(seq 0 $((sample - 1))); do
+    ip netns exec wse-bnaive nft add element inet naive m "{ 20.$((i / 250)).$((i % 250)).0/24 : goto c }"
+done
+naive_per=$(awk -v a="$t0" -v b="$(now_ms)" -v n="$sample" 'BEGIN {printf "%.2f", (b - a) / n}')
+naive_sends=$(ip netns exec wse-bnaive strace -f -e trace=sendmsg,sendto -o $W/strace.txt \
+    nft add element inet naive m '{ 99.0.0.0/24 : goto c }' && grep -c 'sendmsg\|sendto' $W/strace.txt)
+echo "bench: naive one-element change in the loaded table (delete + add), 5 samples"
+loaded=()
+for i in 1 2 3 4 5; do
+    t0=$(now_ms)
+    ip netns exec wse-bench nft delete element inet wgsplit c7_r0_map4 '{ 20.7.0.0/24 }'
+    ip netns exec wse-bench nft add element inet wgsplit c7_r0_map4 '{ 20.7.0.0/24 : goto mark_up_u1 }'
+    loaded+=("$(awk -v a="$t0" -v b="$(now_ms)" 'BEGIN {printf "%.1f", b - a}')")
+done
+naive_change=$(printf '%s\n' "${loaded[@]}" | median)
+
+# Data path: client ─ router (engine ruleset, 100k elements) ─ server, plain veth.
+echo "bench: data path (iperf3), generating 500 clients × 200 rules"
+KEYFILE=$W/keys500 $GEN "$BIN" 500 200 wse-bgwg wse-bgu > $W/dp.conf
+ip netns exec wse-bgen "$BIN" -c $W/dp.conf apply --dry-run --nft-script \
+    | sed 's/"wse-bgwg"/"wse-bcli-r"/g' > $W/dp.nft
+dp_elements=$(grep -o ' : goto ' $W/dp.nft | wc -l)
+ip link add wse-bcli-c netns wse-bcli type veth peer name wse-bcli-r netns wse-brtr
+ip link add wse-bsrv-s netns wse-bsrv type veth peer name wse-bsrv-r netns wse-brtr
+ip netns exec wse-bcli ip addr add 10.8.0.3/16 dev wse-bcli-c
+ip netns exec wse-brtr ip addr add 10.8.0.1/16 dev wse-bcli-r
+ip netns exec wse-bsrv ip addr add 10.9.0.2/24 dev wse-bsrv-s
+ip netns exec wse-brtr ip addr add 10.9.0.1/24 dev wse-bsrv-r
+for l in "wse-bcli wse-bcli-c" "wse-brtr wse-bcli-r" "wse-brtr wse-bsrv-r" "wse-bsrv wse-bsrv-s"; do
+    set -- $l; ip netns exec "$1" ip link set "$2" up
+done
+ip netns exec wse-bcli ip route add 10.9.0.0/24 via 10.8.0.1
+ip netns exec wse-bsrv ip route add 10.8.0.0/16 via 10.9.0.1
+ip netns exec wse-brtr sysctl -qw net.ipv4.ip_forward=1
+secs=5; [ "$quick" = --quick ] && secs=2
+iperf() {
+    ip netns exec wse-bsrv iperf3 -s -D >/dev/null 2>&1 || true
+    sleep 0.3
+    ip netns exec wse-bcli iperf3 -c 10.9.0.2 -t $secs -J 2>/dev/null \
+        | grep -A8 '"sum_received"' | sed -n 's/.*"bits_per_second":[[:space:]]*\([0-9.e+]*\).*/\1/p' | head -1 \
+        | awk '{printf "%.0f", $1 / 1e6}'
+    for p in $(ip netns pids wse-bsrv); do kill "$p" 2>/dev/null || true; done
+    sleep 0.2
+}
+# A router always tracks connections (fw4 does): the second baseline is a minimal
+# fw4-like table (conntrack on, established traffic accepted), with and without ours.
+fw4like() {
+    ip netns exec wse-brtr nft -f - <<'EOT'
+table inet wse_fw4 {
+    chain forward { type filter hook forward priority filter; ct state established,related accept; }
+    chain srcnat { type nat hook postrouting priority srcnat; }
+}
+EOT
+}
+base=() with=() fbase=() fwith=()
+for round in 1 2 3 4 5; do
+    ip netns exec wse-brtr nft flush ruleset
+    base+=("$(iperf)")
+    ip netns exec wse-brtr nft -f $W/dp.nft
+    with+=("$(iperf)")
+    ip netns exec wse-brtr nft flush ruleset
+    fw4like
+    fbase+=("$(iperf)")
+    ip netns exec wse-brtr nft -f $W/dp.nft
+    fwith+=("$(iperf)")
+done
+marked=$(ip netns exec wse-brtr conntrack -L 2>/dev/null | grep -c 'mark=16777216' || true)
+base_m=$(printf '%s\n' "${base[@]}" | median)
+with_m=$(printf '%s\n' "${with[@]}" | median)
+base_b=$(printf '%s\n' "${base[@]}" | sort -n | tail -1)
+fbase_m=$(printf '%s\n' "${fbase[@]}" | median)
+fwith_m=$(printf '%s\n' "${fwith[@]}" | median)
+fbase_b=$(printf '%s\n' "${fbase[@]}" | sort -n | tail -1)
+fwith_b=$(printf '%s\n' "${fwith[@]}" | sort -n | tail -1)
+with_b=$(printf '%s\n' "${with[@]}" | sort -n | tail -1)
+
+full_ms=$(echo "$full" | field 'changes in')
+full_cpu=$(echo "$full" | field 'cpu')
+full_req=$(echo "$full" | sed -n 's/.*; \([0-9]*\) netlink.*/\1/p')
+naive_full=$(awk -v p="$naive_per" -v n="$elements" 'BEGIN {printf "%.0f", p * n}')
+cat <<EOF
+
+machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end (other jobs share it)
+== Kernel engine: control plane (250 clients × 200 CIDR rules = $elements map elements) ==
+| job | wgsplit | naive (one nft process per element) | ratio |
+|---|---|---|---|
+| full apply from nothing (engine time) | $full_ms ms (cpu $full_cpu ms + nft process) | $naive_full ms (${naive_per} ms × $elements, extrapolated from $sample) | $(awk -v a="$naive_full" -v b="$full_ms" 'BEGIN {printf "%.0f×", a / b}') |
+| full apply, whole process (wall) | $full_wall ms | — | |
+| full apply, all elements through nft -f instead | $(echo "$nftonly" | field 'changes in') ms | | |
+| netlink requests, full apply | $full_req | ≥ $((elements * 3)) (3 per element; strace: $naive_sends netlink sends per nft process) | |
+| second apply (no changes) | $(echo "$again" | field 'changes in') ms, wall $again_wall ms | — | |
+| one-rule change, engine time (median of 5) | $ch_eng_m ms (kernel part $ch_kern_m ms; cpu $ch_cpu_m ms) | $naive_change ms (nft delete + nft add in the loaded table) | $(awk -v a="$naive_change" -v b="$ch_eng_m" 'BEGIN {printf "%.0f×", a / b}') |
+| one-rule change, whole process incl. config parse (wall) | $ch_wall_m ms | | |
+| one-rule change in the daemon: plan + kernel (median of 5) | $d_eng ms (kernel $d_kern ms; cpu $d_cpu ms; $d_req netlink requests) | $naive_change ms | $(awk -v a="$naive_change" -v b="$d_eng" 'BEGIN {printf "%.0f×", a / b}') |
+| … plus building the desired state from the parsed config | $d_des ms (cpu $d_dcpu ms) | | |
+| netlink requests, one-rule change | $ch_req | ≥ 6 | |
+
+== Kernel engine: data path (iperf3 over veth through the router, ${secs}s × 5 alternating rounds) ==
+| | no ruleset | engine ruleset ($dp_elements elements) | ratio |
+|---|---|---|---|
+| throughput, median | $base_m Mbit/s | $with_m Mbit/s | $(awk -v a="$with_m" -v b="$base_m" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
+| throughput, best round | $base_b Mbit/s | $with_b Mbit/s | $(awk -v a="$with_b" -v b="$base_b" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
+| fw4-like table (conntrack on) vs it + engine ruleset, median | $fbase_m Mbit/s | $fwith_m Mbit/s | $(awk -v a="$fwith_m" -v b="$fbase_m" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
+| fw4-like table vs it + engine ruleset, best round | $fbase_b Mbit/s | $fwith_b Mbit/s | $(awk -v a="$fwith_b" -v b="$fbase_b" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
+(samples: base ${base[*]}; with ${with[*]}; fw4-like ${fbase[*]}; fw4-like + engine ${fwith[*]};
+ conntrack entries carrying the direct mark: $marked)
+EOF
