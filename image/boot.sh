@@ -14,7 +14,7 @@ source "$ROOT/image/lib/arch.sh"
 [ $# -ge 1 ] || { sed -n '2,10p' "$0"; exit 2; }
 ARCH=$1; shift
 wgs_arch "$ARCH" || exit 2
-DIR=$ROOT/target/image/$ARCH TEST= TIMEOUT=300 APPEND=
+DIR=$ROOT/target/image/$ARCH TEST='' TIMEOUT=300 APPEND=''
 while [ $# -gt 0 ]; do
     case "$1" in
     --test) TEST=$2; shift ;;

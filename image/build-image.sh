@@ -26,7 +26,7 @@ source "$ROOT/image/lib/arch.sh"
 [ $# -ge 1 ] || { sed -n '2,18p' "$0"; exit 2; }
 ARCH=$1; shift
 wgs_arch "$ARCH" || exit 2
-BIN= TEST_DIR= CONFIG= INSTALL=1
+BIN='' TEST_DIR='' CONFIG='' INSTALL=1
 OUT=$ROOT/target/image/$ARCH
 while [ $# -gt 0 ]; do
     case "$1" in

@@ -167,6 +167,7 @@ install_self_contained() {
     esac
     local o
     for o in crtbegin crtend crtbeginS crtendS crtbeginT; do
+        # shellcheck disable=SC2046  # an empty flag must vanish
         [ -f "$sc/$o.o" ] || "$gnu-gcc" -c -x c /dev/null -o "$sc/$o.o" $([ "${t%%-*}" = armv7 ] || echo -msoft-float)
     done
 }

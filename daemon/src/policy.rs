@@ -206,6 +206,12 @@ pub fn dns_set_name(client: &str, pos: usize, v6: bool) -> String {
     format!("{client}_r{pos}_dns{}", if v6 { 6 } else { 4 })
 }
 
+/// The shared interval set of a country, `geo_<cc>_4` / `geo_<cc>_6`: created by
+/// the planner, filled by the rule-sources loader.
+pub fn geo_set_name(cc: &str, v6: bool) -> String {
+    format!("geo_{cc}_{}", if v6 { 6 } else { 4 })
+}
+
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # variables for the caller
 # wgs_arch ARCH: the Debian architecture, kernel flavour, Rust target and QEMU
 # machine of one image architecture (TCG; see FIELD-NOTES for the timings).
 wgs_arch() {

@@ -15,7 +15,7 @@
 # Metrics go to target/image/metrics.tsv; the last line is 'N passed, M failed'.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 2
 # shellcheck source=image/lib/arch.sh
 source image/lib/arch.sh
 # shellcheck source=tests/lib/deps.sh

@@ -9,7 +9,7 @@ use std::{
     os::fd::AsRawFd,
     sync::{
         Arc, Mutex, RwLock,
-        atomic::{AtomicU64, Ordering::Relaxed},
+        atomic::{Ordering, Ordering::Relaxed},
     },
     time::{Duration, Instant},
 };
@@ -46,19 +46,46 @@ const MEMO_TRUST: Duration = Duration::from_secs(30);
 /// (set, address) → (when we last wrote the element, when it expires there).
 type Memo = HashMap<(Arc<str>, IpAddr), (Instant, Instant)>;
 
+/// A monotonic counter: 64-bit where the CPU has 64-bit atomics, 32-bit
+/// (wrapping) on 32-bit MIPS, which has none.
+#[derive(Debug, Default)]
+pub struct Counter(
+    #[cfg(target_has_atomic = "64")] std::sync::atomic::AtomicU64,
+    #[cfg(not(target_has_atomic = "64"))] std::sync::atomic::AtomicU32,
+);
+
+impl Counter {
+    #[cfg(target_has_atomic = "64")]
+    pub fn fetch_add(&self, v: u64, order: Ordering) -> u64 {
+        self.0.fetch_add(v, order)
+    }
+    #[cfg(target_has_atomic = "64")]
+    pub fn load(&self, order: Ordering) -> u64 {
+        self.0.load(order)
+    }
+    #[cfg(not(target_has_atomic = "64"))]
+    pub fn fetch_add(&self, v: u64, order: Ordering) -> u64 {
+        u64::from(self.0.fetch_add(v as u32, order))
+    }
+    #[cfg(not(target_has_atomic = "64"))]
+    pub fn load(&self, order: Ordering) -> u64 {
+        u64::from(self.0.load(order))
+    }
+}
+
 /// Counters (monotonic) for the API and the tests.
 #[derive(Debug, Default)]
 pub struct Stats {
-    pub queries: AtomicU64,
-    pub cache_hits: AtomicU64,
-    pub cache_misses: AtomicU64,
-    pub malformed: AtomicU64,
-    pub servfail: AtomicU64,
-    pub upstream_failures: AtomicU64,
-    pub blocked: AtomicU64,
-    pub set_elements: AtomicU64,
-    pub set_errors: AtomicU64,
-    pub set_skipped: AtomicU64,
+    pub queries: Counter,
+    pub cache_hits: Counter,
+    pub cache_misses: Counter,
+    pub malformed: Counter,
+    pub servfail: Counter,
+    pub upstream_failures: Counter,
+    pub blocked: Counter,
+    pub set_elements: Counter,
+    pub set_errors: Counter,
+    pub set_skipped: Counter,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

@@ -123,10 +123,6 @@ pub fn net_set_name(client: &str, pos: usize, v6: bool) -> String {
     format!("{client}_r{pos}_net{}", if v6 { 6 } else { 4 })
 }
 
-pub fn geo_set_name(cc: &str, v6: bool) -> String {
-    format!("geo_{cc}_{}", if v6 { 6 } else { 4 })
-}
-
 /// A rule that only matches destination CIDRs (no ports, domains, GeoIP, domain
 /// lists): consecutive ones merge into one interval verdict map per family.
 pub fn is_pure_cidr(rule: &CompiledRule, config: &Config, inputs: &Inputs) -> bool {
@@ -495,7 +491,7 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
                 }
                 for (neg, cc) in &r.geoip {
                     for v6 in [false, true] {
-                        let name = geo_set_name(cc, v6);
+                        let name = policy::geo_set_name(cc, v6);
                         st.sets.insert(
                             name.clone(),
                             NftSet {

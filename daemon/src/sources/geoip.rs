@@ -14,10 +14,7 @@ use super::{
 };
 use crate::config::{Config, GeoipFormat, types::parse_geoip};
 
-/// The shared interval set of a country: `geo_<cc>_4` / `geo_<cc>_6`.
-pub fn set_name(cc: &str, v6: bool) -> String {
-    format!("geo_{cc}_{}", if v6 { 6 } else { 4 })
-}
+pub use crate::policy::geo_set_name as set_name;
 
 /// Every country an enabled rule names (`us` and `!us` alike), lowercase, sorted.
 pub fn used_countries(config: &Config) -> BTreeSet<String> {
