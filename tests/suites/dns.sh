@@ -41,6 +41,8 @@ link() { # link NS-A IF-A NS-B IF-B
 }
 link wsd-r wsd-srv wsd-c wsd-cli
 ip -n wsd-r addr add 10.8.0.1/24 dev wsd-srv
+ip -n wsd-r addr add fd42:8::1/64 dev wsd-srv nodad
+ip -n wsd-c addr add fd42:8::2/64 dev wsd-cli nodad
 for a in 2 3 4 9; do ip -n wsd-c addr add 10.8.0.$a/24 dev wsd-cli; done
 link wsd-r wsd-wan wsd-w wsd-wr
 ip -n wsd-r addr add 10.99.0.1/24 dev wsd-wan
@@ -97,6 +99,7 @@ KEY=yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=
 cat > "$TMP/wgsplit" <<EOF
 config server 'server'
 	option address '10.8.0.1/24'
+	option address6 'fd42:8::1/64'
 	option private_key '$KEY'
 	list dns_server '10.99.0.53'
 	option ttl_min '10'
@@ -116,6 +119,7 @@ config upstream 'dead'
 config client 'alice'
 	option public_key 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='
 	list address '10.8.0.2/32'
+	list address 'fd42:8::2/128'
 	option upstream 'us'
 config rule
 	option client 'alice'
@@ -241,6 +245,10 @@ elems alice_r0_dns4 | grep -q "^203.0.113.40 " && ok "re-inserted on a later ans
 echo "- block rules"
 check "NXDOMAIN for a blocked name" "NXDOMAIN" "$(q 10.8.0.2 x.ads.example A | paste -sd'|')"
 check "not asked anywhere" "0 0" "$(count "$TMP/up.log" x.ads.example) $(count "$TMP/wan.log" x.ads.example)"
+
+echo "- IPv6: the resolver listens on the server's v6 address too"
+out=$(ip netns exec wsd-c $TOOL q --src fd42:8::2 "[fd42:8::1]:53" short.netflix.com A | paste -sd'|' | sed 's/ [0-9]*$//')
+check "query over IPv6, client known by its v6 address" "NOERROR|A 203.0.113.40" "$out"
 
 echo "- TCP"
 check "TCP query" "NOERROR|A 203.0.113.10" "$(q 10.8.0.2 www.netflix.com A --tcp | paste -sd'|' | sed 's/ [0-9]*$//')"

@@ -25,7 +25,7 @@ use super::{
     cache::{Cache, Entry, Key},
     matcher::NameHashes,
     rules::{Matched, Rules, load_lists},
-    upstream::{Forwarder, parse_server, resolv_conf},
+    upstream::{Check, Forwarder, parse_server, resolv_conf},
     wire::{self, Query, WireError},
 };
 use crate::{
@@ -281,7 +281,12 @@ impl Resolver {
     }
 
     /// Answers one request from `src` (`tcp`: no UDP size limit). `None`: drop it.
-    pub async fn handle(&self, request: &[u8], src: SocketAddr, tcp: bool) -> Option<Vec<u8>> {
+    pub async fn handle(
+        self: &Arc<Self>,
+        request: &[u8],
+        src: SocketAddr,
+        tcp: bool,
+    ) -> Option<Vec<u8>> {
         match self.fast(request, src, tcp) {
             Step::Reply(r) => Some(r),
             Step::Drop => None,
@@ -378,7 +383,7 @@ impl Resolver {
         }))
     }
 
-    async fn forward(&self, request: &[u8], ctx: Ctx, tcp: bool) -> Vec<u8> {
+    async fn forward(self: &Arc<Self>, request: &[u8], ctx: Ctx, tcp: bool) -> Vec<u8> {
         let Ctx {
             q,
             state,
@@ -388,8 +393,26 @@ impl Resolver {
             key,
         } = ctx;
         let fwd = state.routes[route].clone();
-        let check = |b: &[u8]| wire::parse_answer(b, &q).is_ok();
-        let mut reply = fwd.query(request, false, check).await;
+        // Runs where the answer arrives: accept it if it answers our question, and
+        // put its addresses into the client's set right there.
+        let check: Check = {
+            let me = self.clone();
+            let state = state.clone();
+            let q = q.clone();
+            Arc::new(move |b: &[u8], received: Instant| {
+                let Ok(a) = wire::parse_answer(b, &q) else {
+                    return false;
+                };
+                if let Some(c) = client
+                    && let Some(m) = me.chain_match(&state, c, matched, &a.cnames)
+                    && m.target != Target::Block
+                {
+                    me.insert(&state, c, m, &a.addrs, 0, Some(received));
+                }
+                true
+            })
+        };
+        let mut reply = fwd.query(request, false, check.clone()).await;
         // Truncated over UDP: a TCP client gets the whole answer over TCP.
         if tcp
             && reply
@@ -407,14 +430,14 @@ impl Resolver {
             self.stats.servfail.fetch_add(1, Relaxed);
             return wire::error_answer(request, &q, wire::RCODE_SERVFAIL);
         };
+        // A CNAME into a blocked name blocks the answer (nothing was inserted).
         if let Some(c) = client
-            && let Some(m) = self.chain_match(&state, c, matched, &a.cnames)
+            && self
+                .chain_match(&state, c, matched, &a.cnames)
+                .is_some_and(|m| m.target == Target::Block)
         {
-            if m.target == Target::Block {
-                self.stats.blocked.fetch_add(1, Relaxed);
-                return block_answer(&state, request, &q);
-            }
-            self.insert(&state, c, m, &a.addrs, 0, Some(reply.received));
+            self.stats.blocked.fetch_add(1, Relaxed);
+            return block_answer(&state, request, &q);
         }
         let now = Instant::now();
         let cacheable =
@@ -685,7 +708,7 @@ fn block_answer(state: &State, request: &[u8], q: &Query) -> Vec<u8> {
 fn freebind(fd: i32, v6: bool) {
     let one: i32 = 1;
     let (level, name) = if v6 {
-        (libc::SOL_IPV6, 42) // IPV6_FREEBIND
+        (libc::IPPROTO_IPV6, libc::IPV6_FREEBIND)
     } else {
         (libc::SOL_IP, libc::IP_FREEBIND)
     };
