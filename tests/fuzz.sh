@@ -13,7 +13,10 @@ failed=0
 for target in $(cargo +nightly fuzz list); do
     mkdir -p "$corpus/$target"
     case $target in
-        uci_parse) cp tests/fixtures/config/*/*.uci "$corpus/$target/" ;;
+        uci_parse)
+            for f in tests/fixtures/config/*/*.uci; do
+                cp "$f" "$corpus/$target/$(basename "$(dirname "$f")")-$(basename "$f")"
+            done ;;
         json_import)
             for f in tests/fixtures/config/good/*.uci; do
                 ../target/release/wgsplit -c "$f" config export > "$corpus/$target/$(basename "$f").json" 2>/dev/null || true

@@ -121,7 +121,11 @@ impl Decoder<'_> {
             return Ok((1, p, pos));
         }
         if kind == 0 {
-            kind = 7 + self.pages.byte(pos)?;
+            // Extended types are 8..=15; a larger byte is corrupt (and must not overflow).
+            kind = 7u8
+                .checked_add(self.pages.byte(pos)?)
+                .filter(|k| *k <= 15)
+                .ok_or_else(|| SourceError::Format("bad extended type".into()))?;
             pos += 1;
         }
         let mut size = u64::from(c & 0x1f);
@@ -719,5 +723,20 @@ pub mod tests {
         cut.extend_from_slice(&db[meta_at..]);
         let f = write(&cut);
         assert!(extract(&f.0, None, &mut HashMap::new()).is_err());
+    }
+
+    /// Found by the `source_readers` fuzz target: an extended type byte of 255
+    /// overflowed `7 + byte`. A corrupt download must be an error, not a panic.
+    #[test]
+    fn corrupt_extended_type_is_an_error() {
+        let data = [
+            10, 104, 171, 205, 239, 77, 97, 120, 77, 105, 110, 100, 46, 99, 111, 109, 255, 255, 0,
+            0, 32, 0, 10, 255,
+        ];
+        let path = std::env::temp_dir().join(format!("wgsplit-mmdb-{}", std::process::id()));
+        std::fs::write(&path, data).unwrap();
+        let mut out = std::collections::HashMap::new();
+        assert!(extract(&path, None, &mut out).is_err());
+        std::fs::remove_file(&path).unwrap();
     }
 }
