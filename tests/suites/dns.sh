@@ -81,6 +81,9 @@ long.netflix.com A 203.0.113.50 999999
 cached.netflix.com A 203.0.113.70 600
 fresh.netflix.com A 203.0.113.80 300
 tunnelled.example A 203.0.113.60 300
+video.example.org CNAME edge.netflix.com 300
+edge.netflix.com A 203.0.113.20 120
+cdn7.regex.example A 203.0.113.90 300
 EOF
 : > "$TMP/decoy.zone"
 stub() { # stub NS ADDR ZONE LOG [flags]
@@ -95,6 +98,7 @@ stub wsd-u 10.64.0.1 "$TMP/up.zone" "$TMP/up.log"
 
 echo "netflix.com" > "$TMP/stream.list"
 echo "server=/tunnelled.example/10.0.0.1" > "$TMP/dm.conf"
+printf 'regexp:^cdn[0-9]+\\.regex\\.example$\nregexp:(?=unsupported)\n' > "$TMP/v2.list"
 KEY=yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=
 cat > "$TMP/wgsplit" <<EOF
 config server 'server'
@@ -126,6 +130,7 @@ config rule
 	option action 'proxy'
 	list list 'stream'
 	list list 'dm'
+	list list 'v2'
 config rule
 	option client 'alice'
 	option action 'block'
@@ -156,6 +161,9 @@ config list 'stream'
 config list 'dm'
 	option path '$TMP/dm.conf'
 	option format 'dnsmasq'
+config list 'v2'
+	option path '$TMP/v2.list'
+	option format 'v2fly'
 EOF
 "$BIN" -c "$TMP/wgsplit" config check
 
@@ -211,10 +219,26 @@ q 10.8.0.2 tunnelled.example A > /dev/null
 check "dnsmasq list name inserted" "203.0.113.10 300|203.0.113.60 300" "$(elems alice_r0_dns4 | paste -sd'|')"
 check "dnsmasq list name asked upstream only" "1 0" "$(count "$TMP/up.log" tunnelled.example) $(count "$TMP/wan.log" tunnelled.example)"
 
-echo "- a CNAME to a matched name matches"
+echo "- a v2fly regexp entry matches; an unsupported one is reported"
+check "regexp name answered through the tunnel" "NOERROR|A 203.0.113.90 300" "$(q 10.8.0.2 cdn7.regex.example A | paste -sd'|')"
+elems alice_r0_dns4 | grep -q "^203.0.113.90 300$" && ok "regexp name's address in alice's set" || bad "regexp: $(elems alice_r0_dns4 | paste -sd' ')"
+check "a name the regexp does not match is not proxied" "0" "$(q 10.8.0.2 cdnx.regex.example A > /dev/null; count "$TMP/up.log" cdnx.regex.example)"
+grep -q "list v2: 1 of 2 regexp entries are not supported.*(?=unsupported)" "$TMP/resolver.err" && ok "the skipped regexp is reported" || bad "no report of the skipped regexp: $(grep -i regexp "$TMP/resolver.err")"
+
+echo "- a CNAME to a matched name matches, and is resolved the way its traffic goes"
+# alice asks video.example.org (no rule: asked the WAN's resolver); its chain
+# reaches edge.netflix.com, proxied through 'us': asked again through the
+# tunnel, so she gets the exit's address, and that is what her set holds.
 out=$(q 10.8.0.2 video.example.org A | paste -sd'|')
-check "answer carries the chain" "NOERROR|CNAME edge.netflix.com 300|A 198.51.100.20 120" "$out"
-elems alice_r0_dns4 | grep -q "^198.51.100.20 120$" && ok "CNAME target's address in alice's set" || bad "CNAME: $(elems alice_r0_dns4 | paste -sd' ')"
+check "answer is the upstream's, chain and all" "NOERROR|CNAME edge.netflix.com 300|A 203.0.113.20 120" "$out"
+elems alice_r0_dns4 | grep -q "^203.0.113.20 120$" && ok "CNAME target's (upstream) address in alice's set" || bad "CNAME: $(elems alice_r0_dns4 | paste -sd' ')"
+elems alice_r0_dns4 | grep -q "^198.51.100.20 " && bad "the WAN's address for the CNAME target was inserted too" || ok "the WAN's address was not inserted"
+check "asked the WAN first, then the tunnel, once each" "1 1" "$(count "$TMP/wan.log" video.example.org) $(count "$TMP/up.log" video.example.org)"
+check "served from the cache the same way" "NOERROR|CNAME edge.netflix.com|A 203.0.113.20" "$(q 10.8.0.2 video.example.org A | sed 's/ [0-9]*$//' | paste -sd'|')"
+check "not asked again" "1 1" "$(count "$TMP/wan.log" video.example.org) $(count "$TMP/up.log" video.example.org)"
+# carol has the same rule: the cached answer fills her set too.
+q 10.8.0.4 video.example.org A > /dev/null
+elems carol_r0_dns4 | grep -q "^203.0.113.20 " && ok "carol's set from the cached chain" || bad "carol: $(elems carol_r0_dns4 | paste -sd' ')"
 
 echo "- a name matched by no rule inserts nothing"
 before=$(for s in alice_r0_dns4 alice_r2_dns4 bob_r0_dns4 carol_r0_dns4; do elems $s; done | wc -l)

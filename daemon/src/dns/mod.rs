@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod cli;
 pub mod matcher;
+pub mod regex;
 pub mod resolver;
 pub mod rules;
 pub mod upstream;

@@ -83,6 +83,9 @@ pub struct Stats {
     pub servfail: Counter,
     pub upstream_failures: Counter,
     pub blocked: Counter,
+    /// Answers asked again another way because their CNAME chain matched a
+    /// rule whose traffic leaves elsewhere.
+    pub rerouted: Counter,
     pub set_elements: Counter,
     pub set_errors: Counter,
     pub set_skipped: Counter,
@@ -97,6 +100,7 @@ pub struct StatsSnapshot {
     pub servfail: u64,
     pub upstream_failures: u64,
     pub blocked: u64,
+    pub rerouted: u64,
     pub set_elements: u64,
     pub set_errors: u64,
     pub set_skipped: u64,
@@ -214,7 +218,8 @@ impl Resolver {
     pub fn new(config: &Config, policy: &Policy) -> Arc<Self> {
         let (state, problems) = build_state(config, policy);
         for p in &problems {
-            log::warn!("dns: {p}");
+            // Where the user sees it (the daemon's stderr goes to the system log).
+            eprintln!("wgsplit: dns: {p}");
         }
         Arc::new(Self {
             state: RwLock::new(Arc::new(state)),
@@ -234,7 +239,8 @@ impl Resolver {
     pub fn update(&self, config: &Config, policy: &Policy) {
         let (state, problems) = build_state(config, policy);
         for p in &problems {
-            log::warn!("dns: {p}");
+            // Where the user sees it (the daemon's stderr goes to the system log).
+            eprintln!("wgsplit: dns: {p}");
         }
         *self.state.write().unwrap() = Arc::new(state);
         *self.problems.lock().unwrap() = problems;
@@ -269,6 +275,7 @@ impl Resolver {
             servfail: s.servfail.load(Relaxed),
             upstream_failures: s.upstream_failures.load(Relaxed),
             blocked: s.blocked.load(Relaxed),
+            rerouted: s.rerouted.load(Relaxed),
             set_elements: s.set_elements.load(Relaxed),
             set_errors: s.set_errors.load(Relaxed),
             set_skipped: s.set_skipped.load(Relaxed),
@@ -336,13 +343,9 @@ impl Resolver {
             .map(|m| m.target)
             .or_else(|| client.map(|c| state.policy.clients[c].default))
             .unwrap_or(Target::Direct);
-        let route = match target {
-            Target::Block => {
-                self.stats.blocked.fetch_add(1, Relaxed);
-                return Step::Reply(block_answer(&state, request, &q));
-            }
-            Target::Direct => 0,
-            Target::Upstream(i) => i + 1,
+        let Some(route) = route_of(target) else {
+            self.stats.blocked.fetch_add(1, Relaxed);
+            return Step::Reply(block_answer(&state, request, &q));
         };
         let key = Key {
             route: route as u16,
@@ -383,6 +386,65 @@ impl Resolver {
         }))
     }
 
+    /// The check for answers arriving through `route`: accept an answer to our
+    /// question and, right there in the socket's read loop, put its addresses
+    /// into the set of the rule its chain matches — when that rule's traffic
+    /// goes the way this answer came (`route`), or `always` (the last try).
+    fn check(
+        self: &Arc<Self>,
+        state: &Arc<State>,
+        q: &Query,
+        client: Option<usize>,
+        matched: Option<Matched>,
+        route: usize,
+        always: bool,
+    ) -> Check {
+        let me = self.clone();
+        let state = state.clone();
+        let q = q.clone();
+        Arc::new(move |b: &[u8], received: Instant| {
+            let Ok(a) = wire::parse_answer(b, &q) else {
+                return false;
+            };
+            if let Some(c) = client
+                && let Some(m) = me.chain_match(&state, c, matched, &a.cnames)
+                && m.target != Target::Block
+                && (always || route_of(m.target) == Some(route))
+            {
+                me.insert(&state, c, m, &a.addrs, 0, Some(received));
+            }
+            true
+        })
+    }
+
+    /// Asks `route`'s resolvers (over TCP too when a TCP client's answer came
+    /// back truncated): the answer and what it says, or `None` (SERVFAIL).
+    async fn ask(
+        &self,
+        state: &State,
+        route: usize,
+        request: &[u8],
+        q: &Query,
+        tcp: bool,
+        check: Check,
+    ) -> Option<(Vec<u8>, wire::Answer)> {
+        let fwd = state.routes[route].clone();
+        let mut reply = fwd.query(request, false, check.clone()).await;
+        if tcp
+            && reply
+                .as_ref()
+                .is_some_and(|r| wire::parse_answer(&r.bytes, q).is_ok_and(|a| a.truncated))
+        {
+            reply = fwd.query(request, true, check).await;
+        }
+        let Some(reply) = reply else {
+            self.stats.upstream_failures.fetch_add(1, Relaxed);
+            return None;
+        };
+        let a = wire::parse_answer(&reply.bytes, q).ok()?;
+        Some((reply.bytes, a))
+    }
+
     async fn forward(self: &Arc<Self>, request: &[u8], ctx: Ctx, tcp: bool) -> Vec<u8> {
         let Ctx {
             q,
@@ -392,52 +454,45 @@ impl Resolver {
             route,
             key,
         } = ctx;
-        let fwd = state.routes[route].clone();
-        // Runs where the answer arrives: accept it if it answers our question, and
-        // put its addresses into the client's set right there.
-        let check: Check = {
-            let me = self.clone();
-            let state = state.clone();
-            let q = q.clone();
-            Arc::new(move |b: &[u8], received: Instant| {
-                let Ok(a) = wire::parse_answer(b, &q) else {
-                    return false;
-                };
-                if let Some(c) = client
-                    && let Some(m) = me.chain_match(&state, c, matched, &a.cnames)
-                    && m.target != Target::Block
-                {
-                    me.insert(&state, c, m, &a.addrs, 0, Some(received));
-                }
-                true
-            })
-        };
-        let mut reply = fwd.query(request, false, check.clone()).await;
-        // Truncated over UDP: a TCP client gets the whole answer over TCP.
-        if tcp
-            && reply
-                .as_ref()
-                .is_some_and(|r| wire::parse_answer(&r.bytes, &q).is_ok_and(|a| a.truncated))
-        {
-            reply = fwd.query(request, true, check).await;
-        }
-        let Some(reply) = reply else {
-            self.stats.upstream_failures.fetch_add(1, Relaxed);
+        let check = self.check(&state, &q, client, matched, route, false);
+        let Some((mut bytes, mut a)) = self.ask(&state, route, request, &q, tcp, check).await
+        else {
             self.stats.servfail.fetch_add(1, Relaxed);
             return wire::error_answer(request, &q, wire::RCODE_SERVFAIL);
         };
-        let Ok(a) = wire::parse_answer(&reply.bytes, &q) else {
-            self.stats.servfail.fetch_add(1, Relaxed);
-            return wire::error_answer(request, &q, wire::RCODE_SERVFAIL);
-        };
-        // A CNAME into a blocked name blocks the answer (nothing was inserted).
         if let Some(c) = client
-            && self
-                .chain_match(&state, c, matched, &a.cnames)
-                .is_some_and(|m| m.target == Target::Block)
+            && let Some(m) = self.chain_match(&state, c, matched, &a.cnames)
         {
-            self.stats.blocked.fetch_add(1, Relaxed);
-            return block_answer(&state, request, &q);
+            // A CNAME into a blocked name blocks the answer (nothing was inserted).
+            if m.target == Target::Block {
+                self.stats.blocked.fetch_add(1, Relaxed);
+                return block_answer(&state, request, &q);
+            }
+            // The chain leads to a name whose traffic goes another way than the
+            // asked name's (`video.example.org CNAME edge.netflix.com`, netflix
+            // through an upstream): ask again, once, the way that traffic goes,
+            // so the client gets (and the set holds) the addresses that exit's
+            // resolver gives. That answer is served, whatever its own chain.
+            if let Some(r) = route_of(m.target)
+                && r != route
+            {
+                self.stats.rerouted.fetch_add(1, Relaxed);
+                let check = self.check(&state, &q, client, matched, r, true);
+                match self.ask(&state, r, request, &q, tcp, check).await {
+                    Some(x) => (bytes, a) = x,
+                    None => {
+                        self.stats.servfail.fetch_add(1, Relaxed);
+                        return wire::error_answer(request, &q, wire::RCODE_SERVFAIL);
+                    }
+                }
+                if self
+                    .chain_match(&state, c, matched, &a.cnames)
+                    .is_some_and(|m| m.target == Target::Block)
+                {
+                    self.stats.blocked.fetch_add(1, Relaxed);
+                    return block_answer(&state, request, &q);
+                }
+            }
         }
         let now = Instant::now();
         let cacheable =
@@ -445,7 +500,7 @@ impl Resolver {
         if let (true, Some(ttl)) = (cacheable, a.cache_ttl) {
             let negative = a.addrs.is_empty() && a.cnames.is_empty();
             let entry = Entry {
-                bytes: reply.bytes.clone().into_boxed_slice(),
+                bytes: bytes.clone().into_boxed_slice(),
                 ttl_offsets: a.ttl_offsets.clone().into_boxed_slice(),
                 stored: now,
                 expires: now + Duration::from_secs(ttl as u64),
@@ -454,7 +509,7 @@ impl Resolver {
             };
             self.cache.lock().unwrap().insert(key, entry, negative, now);
         }
-        let out = wire::rewrite(&reply.bytes, request, &q, &[], 0);
+        let out = wire::rewrite(&bytes, request, &q, &[], 0);
         if !tcp && out.len() > q.udp_limit() {
             return wire::truncated(request, &q, a.rcode);
         }
@@ -600,7 +655,10 @@ impl Resolver {
             }
         }
         if n < 10 || n.is_power_of_two() {
-            log::warn!("dns: set insert failed ({} errors so far): {why}", n + 1);
+            eprintln!(
+                "wgsplit: dns: set insert failed ({} errors so far): {why}",
+                n + 1
+            );
         }
     }
 
@@ -694,6 +752,15 @@ impl Resolver {
                 }
             });
         }
+    }
+}
+
+/// The resolver route a rule's traffic takes: 0 direct, `i + 1` upstream `i`.
+fn route_of(t: Target) -> Option<usize> {
+    match t {
+        Target::Direct => Some(0),
+        Target::Upstream(i) => Some(i + 1),
+        Target::Block => None,
     }
 }
 

@@ -4,33 +4,85 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use super::matcher::{Kind, NameHashes, NameSet};
+use super::{
+    matcher::{Kind, NameHashes, NameSet},
+    regex::Regex,
+};
 use crate::{
     config::{Config, ListFormat},
     policy::{Policy, Target},
 };
 
 /// A loaded domain list: hashed names, plus v2fly `keyword:` entries (checked by
-/// substring; few in practice). `regexp:` entries are counted and not matched.
+/// substring) and `regexp:` entries (our own small matcher, `super::regex`;
+/// few in practice). Expressions it does not support are counted, and the
+/// first few kept with the reason, for the user.
 #[derive(Debug, Clone, Default)]
 pub struct DomainList {
     pub names: NameSet,
     pub keywords: Vec<Box<str>>,
+    pub regexps: Vec<Regex>,
     pub skipped_regexps: usize,
+    /// Up to three skipped expressions with the reason.
+    pub skipped_examples: Vec<String>,
 }
 
 impl DomainList {
+    /// Reads a list in any domain format (`domains`, `dnsmasq`, `v2fly`,
+    /// `geosite`: read by `sources::domains`).
+    pub fn load(list: &crate::config::List) -> Result<Self, String> {
+        use crate::sources::domains::{DomainKind, for_each};
+        let size = std::fs::metadata(&list.path).map_or(0, |m| m.len());
+        let mut l = DomainList {
+            names: NameSet::with_capacity((size / 24) as usize),
+            ..Default::default()
+        };
+        for_each(list, &mut |e| match e.kind {
+            DomainKind::Domain => {
+                l.names.insert(&e.value, Kind::Suffix);
+            }
+            DomainKind::Full => {
+                l.names.insert(&e.value, Kind::Exact);
+            }
+            DomainKind::Keyword => l.keywords.push(e.value.into()),
+            DomainKind::Regexp => match Regex::new(&e.value) {
+                Ok(r) => l.regexps.push(r),
+                Err(why) => {
+                    l.skipped_regexps += 1;
+                    if l.skipped_examples.len() < 3 {
+                        l.skipped_examples.push(format!("'{}': {why}", e.value));
+                    }
+                }
+            },
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(l)
+    }
+
+    /// What was left out, for the user (`None`: nothing).
+    pub fn skipped(&self) -> Option<String> {
+        (self.skipped_regexps > 0).then(|| {
+            format!(
+                "{} of {} regexp entries are not supported by the resolver's matcher and are ignored (e.g. {})",
+                self.skipped_regexps,
+                self.skipped_regexps + self.regexps.len(),
+                self.skipped_examples.join("; ")
+            )
+        })
+    }
+
     #[inline]
-    fn matches(&self, q: &NameHashes, name: &str) -> bool {
-        self.names.matches(q) || self.keywords.iter().any(|k| name.contains(&**k))
+    pub fn matches(&self, q: &NameHashes, name: &str) -> bool {
+        self.names.matches(q)
+            || self.keywords.iter().any(|k| name.contains(&**k))
+            || self.regexps.iter().any(|r| r.is_match(name.as_bytes()))
     }
 }
 
-/// Loads every domain list some rule refers to, in any domain format (`domains`,
-/// `dnsmasq`, `v2fly`, `geosite`: read by `sources::domains`). A list that fails
-/// to load is reported and left out (its rules then match by inline domains only).
+/// Loads every domain list some rule refers to. A list that fails to load is
+/// reported and left out (its rules then match by inline domains only); regexp
+/// entries the matcher cannot take are reported too.
 pub fn load_lists(config: &Config) -> (HashMap<String, Arc<DomainList>>, Vec<String>) {
-    use crate::sources::domains::{DomainKind, for_each};
     let mut out = HashMap::new();
     let mut problems = Vec::new();
     for list in &config.lists {
@@ -39,28 +91,19 @@ pub fn load_lists(config: &Config) -> (HashMap<String, Arc<DomainList>>, Vec<Str
         {
             continue;
         }
-        let size = std::fs::metadata(&list.path).map_or(0, |m| m.len());
-        let mut l = DomainList {
-            names: NameSet::with_capacity((size / 24) as usize),
-            ..Default::default()
-        };
-        let r = for_each(list, &mut |e| match e.kind {
-            DomainKind::Domain => {
-                l.names.insert(&e.value, Kind::Suffix);
-            }
-            DomainKind::Full => {
-                l.names.insert(&e.value, Kind::Exact);
-            }
-            DomainKind::Keyword => l.keywords.push(e.value.into()),
-            DomainKind::Regexp => l.skipped_regexps += 1,
-        });
-        match r {
-            Ok(_) => {
-                if l.skipped_regexps > 0 {
-                    problems.push(format!(
-                        "list {}: {} regexp entries are not matched by the resolver",
-                        list.name, l.skipped_regexps
-                    ));
+        match DomainList::load(list) {
+            Ok(l) => {
+                if let Some(s) = l.skipped() {
+                    problems.push(format!("list {}: {s}", list.name));
+                }
+                if !l.regexps.is_empty() {
+                    log::info!(
+                        "dns: list {}: {} names, {} keywords, {} regexps",
+                        list.name,
+                        l.names.len(),
+                        l.keywords.len(),
+                        l.regexps.len()
+                    );
                 }
                 out.insert(list.name.clone(), Arc::new(l));
             }
@@ -155,7 +198,7 @@ mod tests {
         let v2 = dir.join("v2.txt");
         std::fs::write(
             &v2,
-            "full:only.example\nkeyword:tracker\ndomain:cdn.example\n",
+            "full:only.example\nkeyword:tracker\ndomain:cdn.example\nregexp:(^|\\.)ad[0-9]+\\.example$\nregexp:(?=lookahead)\n",
         )
         .unwrap();
         let text = format!(
@@ -177,7 +220,13 @@ mod tests {
         let config = crate::config::parse_valid(&text).unwrap_or_else(|e| panic!("{e}"));
         let policy = crate::policy::compile(&config, 0);
         let (lists, problems) = load_lists(&config);
-        assert!(problems.is_empty(), "{problems:?}");
+        // The unsupported expression is reported (how many, which, why).
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("list v2: 1 of 2 regexp entries are not supported")
+                && problems[0].contains("(?=lookahead)"),
+            "{problems:?}"
+        );
         let rules = Rules::build(&policy, &lists);
         let q = |n: &str| (NameHashes::new(n).unwrap(), n.to_string());
         let alice = 0;
@@ -262,6 +311,9 @@ mod tests {
             ("x.only.example", false),
             ("a.trackerhub.io", true),
             ("x.cdn.example", true),
+            ("ad12.example", true),
+            ("www.ad1.example", true),
+            ("bad12.example", false),
         ] {
             let (h, n) = q(name);
             assert_eq!(

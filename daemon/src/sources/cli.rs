@@ -140,7 +140,7 @@ fn entries(config: &Config, names: &[&str], count_only: bool) -> CmdResult {
 fn match_names(config: &Config, file: &str, names: &[&str]) -> CmdResult {
     use std::io::BufRead;
 
-    use crate::dns::matcher::NameHashes;
+    use crate::dns::{matcher::NameHashes, rules::DomainList};
     let t = std::time::Instant::now();
     let mut sets = Vec::new();
     for name in names {
@@ -149,17 +149,15 @@ fn match_names(config: &Config, file: &str, names: &[&str]) -> CmdResult {
             .iter()
             .find(|l| l.name == *name)
             .ok_or_else(|| format!("no list named '{name}'"))?;
-        let (set, skipped) =
-            super::domains::name_set(list).map_err(|e| format!("list {name}: {e}"))?;
+        // The resolver's own loader: names, keywords and regexps as it matches them.
+        let set = DomainList::load(list).map_err(|e| format!("list {name}: {e}"))?;
         eprintln!(
-            "list {name}: {} names ({} KB){}",
-            set.len(),
-            set.memory() / 1024,
-            if skipped > 0 {
-                format!(", {skipped} keyword/regexp entries left out")
-            } else {
-                String::new()
-            }
+            "list {name}: {} names ({} KB), {} keywords, {} regexps{}",
+            set.names.len(),
+            set.names.memory() / 1024,
+            set.keywords.len(),
+            set.regexps.len(),
+            set.skipped().map(|s| format!("; {s}")).unwrap_or_default()
         );
         sets.push(set);
     }
@@ -168,13 +166,13 @@ fn match_names(config: &Config, file: &str, names: &[&str]) -> CmdResult {
         std::io::BufReader::new(std::fs::File::open(file).map_err(|e| format!("{file}: {e}"))?)
             .lines()
             .map_while(Result::ok)
+            .map(|q| q.trim().trim_end_matches('.').to_ascii_lowercase())
             .collect();
     let t = std::time::Instant::now();
     let mut hits = 0usize;
+    let mut h = NameHashes::default();
     for q in &queries {
-        if let Some(h) = NameHashes::new(q)
-            && sets.iter().any(|s| s.matches(&h))
-        {
+        if h.set_lower(q.as_bytes()) && sets.iter().any(|s| s.matches(&h, q)) {
             hits += 1;
         }
     }
