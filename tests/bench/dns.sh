@@ -2,6 +2,11 @@
 # The resolver against the OpenWrt way (dnsmasq + nftset=), side by side, one run:
 # same machine, same stub upstream (daemon/examples/dns_stub.rs: a distinct address
 # per name, TTL 300), same names, dnsperf as the client, in a netns of its own (wsd-b).
+# The loads alternate between the two servers for ROUNDS rounds (the order swapped
+# every round) and the table shows medians, so a noisy machine hits both alike;
+# each load also reports the server's own CPU time per query (utime + stime from
+# /proc, which includes the kernel's work on its behalf): a measure that does
+# not depend on how much of the machine the server got.
 #
 #   miss qps      unique names, every query goes upstream and its address into a set
 #   hit qps       100 names, warmed
@@ -11,11 +16,12 @@
 #   insert        answer received → element in the kernel (the resolver's own counter)
 #   matcher       1,000,000 names: lookups/s and bytes/name (dns_matcher_bench)
 #
-# Usage: sudo tests/bench/dns.sh [SECONDS per load, default 8]
+# Usage: sudo tests/bench/dns.sh [SECONDS per load, default 8] [ROUNDS, default 3]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" = 0 ] || { echo "needs root"; exit 1; }
 SECS=${1:-8}
+ROUNDS=${2:-3}
 cargo build --release --quiet --bin wgsplit --example dns_stub --example dns_matcher_bench
 BIN=$PWD/target/release/wgsplit
 STUB=$PWD/target/release/examples/dns_stub
@@ -35,7 +41,7 @@ $N ip link set lo up
 for a in 10.8.0.1/32 10.8.0.2/32 10.99.0.53/32; do $N ip addr add $a dev lo; done
 
 # Names: 100k in the list (what RSS is measured with), misses and hits under bench.example.
-python3 - "$TMP" <<'EOF'
+python3 - "$TMP" "$ROUNDS" "$SECS" <<'EOF'
 import sys
 d = sys.argv[1]
 with open(f"{d}/small.txt", "w") as f, open(f"{d}/dnsmasq-small.conf", "w") as g:
@@ -47,9 +53,12 @@ with open(f"{d}/big.txt", "w") as f, open(f"{d}/dnsmasq-big.conf", "w") as g:
     for i in range(100_000):
         f.write(f"site{i}.list{i % 97}.example\n")
         g.write(f"nftset=/site{i}.list{i % 97}.example/4#inet#wgsplit#dm4\n")
-for who in ("ours", "dm", "lat_ours", "lat_dm", "lat_stub", "big_ours", "big_dm"):
+rounds, secs = int(sys.argv[2]), int(sys.argv[3])
+per = min(600_000, max(100_000, secs * 50_000))
+files = [f"{w}{r}" for r in range(rounds) for w in ("ours", "dm", "lat_ours", "lat_dm")]
+for who in files + ["lat_stub", "big_ours", "big_dm"]:
     with open(f"{d}/miss_{who}.txt", "w") as f:
-        for i in range(600_000):
+        for i in range(per if not who.startswith("lat") else 12_000):
             f.write(f"m{i}.{who}.bench.example A\n")
 with open(f"{d}/hit.txt", "w") as f:
     for i in range(100):
@@ -97,9 +106,15 @@ start() { # start small|big: both servers, each with that list
 stop() { kill $OURS $DM; wait $OURS $DM 2>/dev/null || true; }
 start small
 
-perf() { # perf PORT FILE [extra dnsperf args] → qps
-    $N dnsperf -s 10.8.0.1 -p "$1" -a 10.8.0.2 -d "$2" -l "$SECS" -q 200 -t 2 "${@:3}" 2>&1 |
-        awk '/Queries per second/ {print int($4)}'
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # utime + stime, clock ticks
+perf() { # perf PORT FILE PID [extra dnsperf args] → "qps cpu_us_per_query"
+    local c0 c1 out
+    c0=$(cpu "$3")
+    out=$($N dnsperf -s 10.8.0.1 -p "$1" -a 10.8.0.2 -d "$2" -l "$SECS" -q 200 -t 2 "${@:4}" 2>&1)
+    c1=$(cpu "$3")
+    echo "$out" | awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" '
+        /Queries completed/ {n = $3} /Queries per second/ {q = int($4)}
+        END {printf "%d %.1f\n", q, (n ? t * 1e6 / hz / n : 0)}'
 }
 lat() { # lat PORT FILE → "p50 p99" in µs, misses at 2000 qps
     $N dnsperf -s "$3" -p "$1" -a 10.8.0.2 -d "$2" -l 5 -Q 2000 -t 2 -v 2>/dev/null |
@@ -107,15 +122,32 @@ lat() { # lat PORT FILE → "p50 p99" in µs, misses at 2000 qps
         awk '{a[NR]=$1} END {if (NR == 0) {print "- -"; exit} printf "%d %d\n", a[int(NR*0.5)+1], a[int(NR*0.99)+1]}'
 }
 rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$1/status; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2)}'; }
 
-echo "load: ${SECS}s per run, dnsperf -q 200 from 10.8.0.2 (client alice); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-miss_ours=$(perf 53 "$TMP/miss_ours.txt")
-miss_dm=$(perf 5300 "$TMP/miss_dm.txt")
-perf 53 "$TMP/hit.txt" -n 1 > /dev/null; perf 5300 "$TMP/hit.txt" -n 1 > /dev/null
-hit_ours=$(perf 53 "$TMP/hit.txt")
-hit_dm=$(perf 5300 "$TMP/hit.txt")
-read -r p50_ours p99_ours < <(lat 53 "$TMP/miss_lat_ours.txt" 10.8.0.1)
-read -r p50_dm p99_dm < <(lat 5300 "$TMP/miss_lat_dm.txt" 10.8.0.1)
+echo "load: ${SECS}s per run, $ROUNDS rounds alternating, dnsperf -q 200 from 10.8.0.2 (client alice); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+perf 53 "$TMP/hit.txt" "$OURS" -n 1 > /dev/null; perf 5300 "$TMP/hit.txt" "$DM" -n 1 > /dev/null
+declare -A R
+for r in $(seq 0 $((ROUNDS - 1))); do
+    # Swap who goes first every round.
+    if [ $((r % 2)) = 0 ]; then order="ours dm"; else order="dm ours"; fi
+    for who in $order; do
+        if [ $who = ours ]; then port=53 pid=$OURS; else port=5300 pid=$DM; fi
+        read -r q c < <(perf $port "$TMP/miss_$who$r.txt" $pid)
+        R[miss_$who]+="$q "; R[misscpu_$who]+="$c "
+        read -r q c < <(perf $port "$TMP/hit.txt" $pid)
+        R[hit_$who]+="$q "; R[hitcpu_$who]+="$c "
+        read -r p50 p99 < <(lat $port "$TMP/miss_lat_$who$r.txt" 10.8.0.1)
+        R[p50_$who]+="$p50 "; R[p99_$who]+="$p99 "
+    done
+    echo "  round $((r + 1)): miss ${R[miss_ours]}/ ${R[miss_dm]}; hit ${R[hit_ours]}/ ${R[hit_dm]}(wgsplit / dnsmasq so far)"
+done
+med() { echo "${R[$1]}" | median; }
+# Per-round ratios too: the median of ratios is the steadiest comparison.
+ratios() { # ratios A B → median of A_i / B_i
+    python3 -c "import sys, statistics as s; a=[float(x) for x in sys.argv[1].split()]; b=[float(x) for x in sys.argv[2].split()]; print(f'{s.median(x / y for x, y in zip(a, b) if y):.2f}')" "${R[$1]}" "${R[$2]}"
+}
+miss_ours=$(med miss_ours); miss_dm=$(med miss_dm); hit_ours=$(med hit_ours); hit_dm=$(med hit_dm)
+p50_ours=$(med p50_ours); p50_dm=$(med p50_dm); p99_ours=$(med p99_ours); p99_dm=$(med p99_dm)
 read -r p50_stub p99_stub < <(lat 53 "$TMP/miss_lat_stub.txt" 10.99.0.53 2>/dev/null || echo "- -")
 kill -USR1 $OURS; sleep 0.5
 read -r ins50 ins99 set_el set_err < <(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["insert_p50_us"], s["insert_p99_us"], s["set_elements"], s["set_errors"])' "$TMP/stats.json")
@@ -124,24 +156,27 @@ our_elems=$($N nft -j list set inet wgsplit alice_r0_dns4 | python3 -c 'import j
 stop
 # RSS: both restarted with the 100,000-name list, then under the same miss load.
 start big
-big_ours=$(perf 53 "$TMP/miss_big_ours.txt")
-big_dm=$(perf 5300 "$TMP/miss_big_dm.txt")
+read -r big_ours _ < <(perf 53 "$TMP/miss_big_ours.txt" $OURS)
+read -r big_dm _ < <(perf 5300 "$TMP/miss_big_dm.txt" $DM)
 rss_ours=$(rss $OURS); rss_dm=$(rss $DM)
 stop
-matcher=$("$PWD/target/release/examples/dns_matcher_bench" 1000000)
+matcher=$("$PWD/target/release/examples/dns_matcher_bench" 1000000 2>&1)
 
-ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}' if b else '-')" "$1" "$2"; }
 echo
-printf "| %-34s | %14s | %14s | %7s | %-14s |\n" measure wgsplit dnsmasq+nftset ratio goal
-printf "|%s|%s|%s|%s|%s|\n" "$(printf -- '-%.0s' {1..36})" "$(printf -- '-%.0s' {1..16})" "$(printf -- '-%.0s' {1..16})" "$(printf -- '-%.0s' {1..9})" "$(printf -- '-%.0s' {1..16})"
-printf "| %-34s | %14s | %14s | %7s | %-14s |\n" "cache-miss qps" "$miss_ours" "$miss_dm" "$(ratio "$miss_ours" "$miss_dm")" "≥ 2×"
-printf "| %-34s | %14s | %14s | %7s | %-14s |\n" "cache-hit qps" "$hit_ours" "$hit_dm" "$(ratio "$hit_ours" "$hit_dm")" "≥ 1×"
-printf "| %-34s | %14s | %14s | %7s | %-14s |\n" "miss latency p50 µs (stub: $p50_stub)" "$p50_ours" "$p50_dm" "$(ratio "$p50_ours" "$p50_dm")" "≤ 1×"
-printf "| %-34s | %14s | %14s | %7s | %-14s |\n" "miss latency p99 µs (stub: $p99_stub)" "$p99_ours" "$p99_dm" "$(ratio "$p99_ours" "$p99_dm")" "≤ 1×"
-printf "| %-34s | %14s | %14s | %7s | %-14s |\n" "RSS MB after load, 100k-name list" "$rss_ours" "$rss_dm" "$(ratio "$rss_ours" "$rss_dm")" "≤ 1.5×"
-printf "| %-34s | %14s | %14s | %7s | %-14s |\n" "cache-miss qps, 100k-name list" "$big_ours" "$big_dm" "$(ratio "$big_ours" "$big_dm")" ""
-printf "| %-34s | %14s | %14s | %7s | %-14s |\n" "set elements after the runs" "$our_elems" "$dm_elems" "" ""
-printf "| %-34s | %14s | %14s | %7s | %-14s |\n" "answer → element in kernel p50/p99" "$ins50/$ins99 µs" "-" "" "p99 < 100 µs"
+row() { printf "| %-40s | %16s | %16s | %7s | %-14s |\n" "$@"; }
+row measure "wgsplit (median)" "dnsmasq+nftset" ratio goal
+printf "|%s|%s|%s|%s|%s|\n" "$(printf -- '-%.0s' {1..42})" "$(printf -- '-%.0s' {1..18})" "$(printf -- '-%.0s' {1..18})" "$(printf -- '-%.0s' {1..9})" "$(printf -- '-%.0s' {1..16})"
+row "cache-miss qps" "$miss_ours" "$miss_dm" "$(ratios miss_ours miss_dm)" "≥ 2×"
+row "cache-hit qps" "$hit_ours" "$hit_dm" "$(ratios hit_ours hit_dm)" "≥ 1×"
+row "server CPU µs per miss" "$(med misscpu_ours)" "$(med misscpu_dm)" "$(ratios misscpu_ours misscpu_dm)" "(lower is better)"
+row "server CPU µs per hit" "$(med hitcpu_ours)" "$(med hitcpu_dm)" "$(ratios hitcpu_ours hitcpu_dm)" "(lower is better)"
+row "miss latency p50 µs (stub: $p50_stub)" "$p50_ours" "$p50_dm" "$(ratios p50_ours p50_dm)" "≤ 1×"
+row "miss latency p99 µs (stub: $p99_stub)" "$p99_ours" "$p99_dm" "$(ratios p99_ours p99_dm)" "≤ 1×"
+row "RSS MB after load, 100k-name list" "$rss_ours" "$rss_dm" "$(python3 -c "print(f'{$rss_ours/$rss_dm:.2f}')")" "≤ 1.5×"
+row "cache-miss qps, 100k-name list" "$big_ours" "$big_dm" "$(python3 -c "print(f'{$big_ours/max($big_dm,1):.2f}')")" ""
+row "set elements after the runs" "$our_elems" "$dm_elems" "" ""
+row "answer → element in kernel p50/p99" "$ins50/$ins99 µs" "-" "" "p99 < 100 µs"
 echo
-echo "resolver: set elements inserted $set_el, set errors $set_err"
-echo "matcher (1,000,000 names): $matcher   goals: ≥ 5,000,000 lookups/s, ≤ 64 bytes/name"
+echo "per round (wgsplit | dnsmasq): miss ${R[miss_ours]}| ${R[miss_dm]}; hit ${R[hit_ours]}| ${R[hit_dm]}; p50 ${R[p50_ours]}| ${R[p50_dm]}; p99 ${R[p99_ours]}| ${R[p99_dm]}"
+echo "resolver: set elements inserted $set_el, set errors $set_err; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "matcher (1,000,000 names): $matcher"

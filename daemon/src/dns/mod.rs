@@ -2,6 +2,7 @@
 //! will leave, and puts the answer's addresses into the matching rule's nft set
 //! before the answer goes back.
 
+pub mod batch;
 pub mod cache;
 pub mod cli;
 pub mod matcher;

@@ -3,7 +3,6 @@
 //! before the answer leaves, the cache, and the listening sockets.
 
 use std::{
-    collections::HashMap,
     io,
     net::{IpAddr, SocketAddr},
     os::fd::AsRawFd,
@@ -22,7 +21,8 @@ use tokio::{
 };
 
 use super::{
-    cache::{Cache, Entry, Key},
+    batch::{BATCH, RecvBatch, send_all},
+    cache::{Cache, Entry, FastMap, Key},
     matcher::NameHashes,
     rules::{Matched, Rules, load_lists},
     upstream::{Check, Forwarder, parse_server, resolv_conf},
@@ -43,8 +43,10 @@ const MEMO_MAX: usize = 16_384;
 /// How long we trust that an element we wrote is still in the kernel.
 const MEMO_TRUST: Duration = Duration::from_secs(30);
 
-/// (set, address) → (when we last wrote the element, when it expires there).
-type Memo = HashMap<(Arc<str>, IpAddr), (Instant, Instant)>;
+/// (set id, address) → (when we last wrote the element, when it expires there).
+type Memo = FastMap<(u32, IpAddr), (Instant, Instant)>;
+/// (client, rule, v6) → (set id, set name).
+type SetNames = FastMap<(usize, usize, bool), (u32, Arc<str>)>;
 
 /// A monotonic counter: 64-bit where the CPU has 64-bit atomics, 32-bit
 /// (wrapping) on 32-bit MIPS, which has none.
@@ -115,6 +117,9 @@ pub struct StatsSnapshot {
 /// How names of one route are resolved: index 0 is direct, `i + 1` upstream `i`.
 struct State {
     policy: Policy,
+    /// Client by address, when every active client's addresses are single
+    /// hosts (the usual case): one lookup instead of a scan of all clients.
+    hosts: Option<FastMap<IpAddr, usize>>,
     rules: Rules,
     routes: Vec<Arc<Forwarder>>,
     ttl_min: u32,
@@ -129,7 +134,8 @@ pub struct Resolver {
     nft: Mutex<Option<NftSock>>,
     /// (set, address) → (when we last wrote its kernel element, when that expires).
     memo: Mutex<Memo>,
-    set_names: Mutex<HashMap<(usize, usize, bool), Arc<str>>>,
+    /// (client, rule, v6) → the set's id (for `memo`) and name.
+    set_names: Mutex<SetNames>,
     latencies: Mutex<Vec<u32>>,
     pub stats: Stats,
     /// Problems found while loading (lists that failed, …).
@@ -183,9 +189,17 @@ fn build_state(config: &Config, policy: &Policy) -> (State, Vec<String>) {
         }
     }
     listen.dedup();
+    let mut hosts = FastMap::default();
+    let all_hosts = policy.clients.iter().filter(|c| c.active).all(|c| {
+        c.addresses.iter().all(|n| {
+            hosts.entry(n.addr()).or_insert(c.index);
+            n.prefix_len() == n.max_prefix_len()
+        })
+    });
     (
         State {
             policy: policy.clone(),
+            hosts: all_hosts.then_some(hosts),
             rules,
             routes,
             ttl_min: s.ttl_min_or_default(),
@@ -333,7 +347,10 @@ impl Resolver {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 => v4,
         };
-        let client = state.policy.client_by_addr(ip).map(|c| c.index);
+        let client = match &state.hosts {
+            Some(h) => h.get(&ip).copied(),
+            None => state.policy.client_by_addr(ip).map(|c| c.index),
+        };
         let matched = match (client, q.plain) {
             (Some(c), true) => NameHashes::from_lower(q.name.as_bytes())
                 .and_then(|h| state.rules.first(c, &h, &q.name)),
@@ -536,13 +553,16 @@ impl Resolver {
         best
     }
 
-    fn set_name(&self, state: &State, client: usize, pos: usize, v6: bool) -> Arc<str> {
-        self.set_names
-            .lock()
-            .unwrap()
+    fn set_name(&self, state: &State, client: usize, pos: usize, v6: bool) -> (u32, Arc<str>) {
+        let mut names = self.set_names.lock().unwrap();
+        let id = names.len() as u32;
+        names
             .entry((client, pos, v6))
             .or_insert_with(|| {
-                policy::dns_set_name(&state.policy.clients[client].name, pos, v6).into()
+                (
+                    id,
+                    policy::dns_set_name(&state.policy.clients[client].name, pos, v6).into(),
+                )
             })
             .clone()
     }
@@ -564,7 +584,7 @@ impl Resolver {
         let now = Instant::now();
         let mut v4 = Vec::new();
         let mut v6 = Vec::new();
-        let (set4, set6) = (
+        let ((id4, set4), (id6, set6)) = (
             self.set_name(state, client, m.pos, false),
             self.set_name(state, client, m.pos, true),
         );
@@ -574,14 +594,13 @@ impl Resolver {
                 memo.retain(|_, (_, exp)| *exp > now);
                 if memo.len() > MEMO_MAX / 2 {
                     // Release the memory too (clear() keeps the capacity).
-                    *memo = HashMap::new();
+                    *memo = FastMap::default();
                 }
             }
             for &(ip, ttl) in addrs {
                 let secs = ttl.saturating_sub(age).clamp(state.ttl_min, state.ttl_max);
                 let until = now + Duration::from_secs(secs as u64);
-                let set = if ip.is_ipv6() { &set6 } else { &set4 };
-                let k = (set.clone(), ip);
+                let k = (if ip.is_ipv6() { id6 } else { id4 }, ip);
                 // Written recently and already there for long enough (a second of
                 // slack): skip. "Recently" bounds how long an element someone else
                 // removed (a set re-created by a repair) stays missing.
@@ -618,7 +637,7 @@ impl Resolver {
             match NftSock::open() {
                 Ok(s) => *nft = Some(s),
                 Err(e) => {
-                    self.set_failed(&ops, &format!("netlink socket: {e}"));
+                    self.set_failed(&ops, (id4, id6), &format!("netlink socket: {e}"));
                     return;
                 }
             }
@@ -638,19 +657,19 @@ impl Resolver {
             }
             Err(e) => {
                 drop(nft);
-                self.set_failed(&ops, &e.to_string());
+                self.set_failed(&ops, (id4, id6), &e.to_string());
             }
         }
     }
 
-    fn set_failed(&self, ops: &[Op], why: &str) {
+    fn set_failed(&self, ops: &[Op], (id4, id6): (u32, u32), why: &str) {
         let n = self.stats.set_errors.fetch_add(1, Relaxed);
         // Forget what we thought was inserted, so the next answer retries.
         let mut memo = self.memo.lock().unwrap();
         for op in ops {
-            if let Op::Refresh { set, elems } = op {
+            if let Op::Refresh { elems, .. } = op {
                 for e in *elems {
-                    memo.remove(&(Arc::<str>::from(*set), e.key));
+                    memo.remove(&(if e.key.is_ipv6() { id6 } else { id4 }, e.key));
                 }
             }
         }
@@ -691,29 +710,41 @@ impl Resolver {
 
     async fn udp_loop(self: Arc<Self>, sock: UdpSocket) -> io::Result<()> {
         let sock = Arc::new(sock);
-        let mut buf = vec![0u8; 4096];
+        let mut batch = RecvBatch::new();
+        let mut out = Vec::with_capacity(BATCH);
         loop {
-            let (n, src) = match sock.recv_from(&mut buf).await {
-                Ok(x) => x,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+            sock.readable().await?;
+            // Every query waiting, in one call; the local answers in one call.
+            let n = match sock.try_io(tokio::io::Interest::READABLE, || batch.recv(&*sock)) {
+                Ok(n) => n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::ConnectionRefused
+                    ) =>
+                {
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
-            let request = &buf[..n];
-            match self.fast(request, src, false) {
-                Step::Reply(r) => {
-                    let _ = sock.try_send_to(&r, src);
-                }
-                Step::Drop => {}
-                Step::Forward(ctx) => {
-                    let me = self.clone();
-                    let sock = sock.clone();
-                    let request = request.to_vec();
-                    tokio::spawn(async move {
-                        let r = me.forward(&request, *ctx, false).await;
-                        let _ = sock.send_to(&r, src).await;
-                    });
+            for i in 0..n {
+                let (request, src) = batch.get(i);
+                let Some(src) = src else { continue };
+                match self.fast(request, src, false) {
+                    Step::Reply(r) => out.push((r, src)),
+                    Step::Drop => {}
+                    Step::Forward(ctx) => {
+                        let me = self.clone();
+                        let sock = sock.clone();
+                        let request = request.to_vec();
+                        tokio::spawn(async move {
+                            let r = me.forward(&request, *ctx, false).await;
+                            let _ = sock.send_to(&r, src).await;
+                        });
+                    }
                 }
             }
+            send_all(&*sock, &mut out);
         }
     }
 
