@@ -352,8 +352,9 @@ impl Resolver {
             None => state.policy.client_by_addr(ip).map(|c| c.index),
         };
         let matched = match (client, q.plain) {
-            (Some(c), true) => NameHashes::from_lower(q.name.as_bytes())
-                .and_then(|h| state.rules.first(c, &h, &q.name)),
+            (Some(c), true) => {
+                NameHashes::from_wire(&q.wire_name).and_then(|h| state.rules.first(c, &h, &q.name))
+            }
             _ => None,
         };
         let target = matched

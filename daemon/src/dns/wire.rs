@@ -83,9 +83,10 @@ fn u32_at(b: &[u8], i: usize) -> Result<u32, WireError> {
 }
 
 /// Reads an uncompressed name at `pos` (questions): (dotted, wire, plain, end).
+/// Whole labels are copied and lowercased in place (no per-character pushes).
 fn read_plain_name(b: &[u8], mut pos: usize) -> Result<(String, Vec<u8>, bool, usize), WireError> {
-    let mut dotted = String::new();
-    let mut wire = Vec::with_capacity(32);
+    let mut dotted: Vec<u8> = Vec::with_capacity(64);
+    let mut wire: Vec<u8> = Vec::with_capacity(64);
     let mut plain = true;
     loop {
         let len = *b.get(pos).ok_or(WireError::Short)? as usize;
@@ -98,24 +99,40 @@ fn read_plain_name(b: &[u8], mut pos: usize) -> Result<(String, Vec<u8>, bool, u
             break;
         }
         let label = b.get(pos..pos + len).ok_or(WireError::Short)?;
+        let start = wire.len();
+        wire.extend_from_slice(label);
+        for c in &mut wire[start..] {
+            *c = c.to_ascii_lowercase();
+            plain &= c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_';
+        }
         if !dotted.is_empty() {
-            dotted.push('.');
+            dotted.push(b'.');
         }
-        for &c in label {
-            let c = c.to_ascii_lowercase();
-            wire.push(c);
-            if c.is_ascii_alphanumeric() || c == b'-' || c == b'_' {
-                dotted.push(c as char);
-            } else {
-                plain = false;
-                dotted.push('?');
-            }
-        }
+        dotted.extend_from_slice(&wire[start..]);
         pos += len;
         if wire.len() > 255 {
             return Err(WireError::BadName);
         }
     }
+    if !plain {
+        // Only plain names are matched; others show `?` for odd bytes (a dot
+        // inside a label included).
+        dotted.clear();
+        let mut p = 0;
+        while wire[p] != 0 {
+            let l = wire[p] as usize;
+            if !dotted.is_empty() {
+                dotted.push(b'.');
+            }
+            for &c in &wire[p + 1..p + 1 + l] {
+                let ok = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+                dotted.push(if ok { c } else { b'?' });
+            }
+            p += 1 + l;
+        }
+    }
+    // Every byte is ASCII now (plain bytes, dots, `?`).
+    let dotted = String::from_utf8(dotted).map_err(|_| WireError::BadName)?;
     Ok((dotted, wire, plain, pos))
 }
 
