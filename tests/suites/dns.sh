@@ -239,6 +239,11 @@ check "not asked again" "1 1" "$(count "$TMP/wan.log" video.example.org) $(count
 # carol has the same rule: the cached answer fills her set too.
 q 10.8.0.4 video.example.org A > /dev/null
 elems carol_r0_dns4 | grep -q "^203.0.113.20 " && ok "carol's set from the cached chain" || bad "carol: $(elems carol_r0_dns4 | paste -sd' ')"
+# bob sends netflix direct: he gets the WAN's answer (cached from alice's first
+# try, not her tunnel answer), and his set holds the WAN's address.
+check "bob gets the WAN's answer for the same chain" "NOERROR|CNAME edge.netflix.com|A 198.51.100.20" "$(q 10.8.0.3 video.example.org A | sed 's/ [0-9]*$//' | paste -sd'|')"
+elems bob_r0_dns4 | grep -q "^198.51.100.20 " && ok "bob's set holds the WAN address" || bad "bob: $(elems bob_r0_dns4 | paste -sd' ')"
+check "still asked once each way" "1 1" "$(count "$TMP/wan.log" video.example.org) $(count "$TMP/up.log" video.example.org)"
 
 echo "- a name matched by no rule inserts nothing"
 before=$(for s in alice_r0_dns4 alice_r2_dns4 bob_r0_dns4 carol_r0_dns4; do elems $s; done | wc -l)

@@ -373,19 +373,37 @@ impl Resolver {
             name: q.wire_name.clone().into_boxed_slice(),
         };
         let now = Instant::now();
-        let hit = self.cache.lock().unwrap().get(&key, now);
+        let mut hit = self.cache.lock().unwrap().get(&key, now);
+        let mut key = key;
+        let mut route = route;
+        let mut m = None;
+        if let (Some(e), Some(c)) = (&hit, client) {
+            m = self.chain_match(&state, c, matched, &e.cnames);
+            // The cached chain leads this client's traffic another way than the
+            // asked name's: its answer is the one resolved that way (cached
+            // under that route), or asked that way now. Answers are cached by
+            // the route that resolved them, so one client's rerouted answer
+            // never reaches another client whose rules send the chain elsewhere.
+            if let Some(t) = m.and_then(|m| route_of(m.target))
+                && t != route
+            {
+                route = t;
+                key.route = t as u16;
+                hit = self.cache.lock().unwrap().get(&key, now);
+                m = hit
+                    .as_ref()
+                    .and_then(|e| self.chain_match(&state, c, matched, &e.cnames));
+            }
+        }
         if let Some(e) = hit {
             self.stats.cache_hits.fetch_add(1, Relaxed);
             let age = now.duration_since(e.stored).as_secs() as u32;
-            if let Some(c) = client {
-                let m = self.chain_match(&state, c, matched, &e.cnames);
-                if let Some(m) = m {
-                    if m.target == Target::Block {
-                        self.stats.blocked.fetch_add(1, Relaxed);
-                        return Step::Reply(block_answer(&state, request, &q));
-                    }
-                    self.insert(&state, c, m, &e.addrs, age, None);
+            if let (Some(c), Some(m)) = (client, m) {
+                if m.target == Target::Block {
+                    self.stats.blocked.fetch_add(1, Relaxed);
+                    return Step::Reply(block_answer(&state, request, &q));
                 }
+                self.insert(&state, c, m, &e.addrs, age, None);
             }
             let out = wire::rewrite(&e.bytes, request, &q, &e.ttl_offsets, age);
             if !tcp && out.len() > q.udp_limit() {
@@ -478,6 +496,9 @@ impl Resolver {
             self.stats.servfail.fetch_add(1, Relaxed);
             return wire::error_answer(request, &q, wire::RCODE_SERVFAIL);
         };
+        // Cached under the route that resolved it (valid for every client whose
+        // traffic for this chain goes that way).
+        self.store(key.clone(), &bytes, &a);
         if let Some(c) = client
             && let Some(m) = self.chain_match(&state, c, matched, &a.cnames)
         {
@@ -497,7 +518,17 @@ impl Resolver {
                 self.stats.rerouted.fetch_add(1, Relaxed);
                 let check = self.check(&state, &q, client, matched, r, true);
                 match self.ask(&state, r, request, &q, tcp, check).await {
-                    Some(x) => (bytes, a) = x,
+                    Some(x) => {
+                        (bytes, a) = x;
+                        self.store(
+                            Key {
+                                route: r as u16,
+                                ..key.clone()
+                            },
+                            &bytes,
+                            &a,
+                        );
+                    }
                     None => {
                         self.stats.servfail.fetch_add(1, Relaxed);
                         return wire::error_answer(request, &q, wire::RCODE_SERVFAIL);
@@ -512,13 +543,22 @@ impl Resolver {
                 }
             }
         }
+        let out = wire::rewrite(&bytes, request, &q, &[], 0);
+        if !tcp && out.len() > q.udp_limit() {
+            return wire::truncated(request, &q, a.rcode);
+        }
+        out
+    }
+
+    /// Caches an upstream answer (positive, or negative by its SOA).
+    fn store(&self, key: Key, bytes: &[u8], a: &wire::Answer) {
         let now = Instant::now();
         let cacheable =
             !a.truncated && matches!(a.rcode, wire::RCODE_NOERROR | wire::RCODE_NXDOMAIN);
         if let (true, Some(ttl)) = (cacheable, a.cache_ttl) {
             let negative = a.addrs.is_empty() && a.cnames.is_empty();
             let entry = Entry {
-                bytes: bytes.clone().into_boxed_slice(),
+                bytes: bytes.into(),
                 ttl_offsets: a.ttl_offsets.clone().into_boxed_slice(),
                 stored: now,
                 expires: now + Duration::from_secs(ttl as u64),
@@ -527,11 +567,6 @@ impl Resolver {
             };
             self.cache.lock().unwrap().insert(key, entry, negative, now);
         }
-        let out = wire::rewrite(&bytes, request, &q, &[], 0);
-        if !tcp && out.len() > q.udp_limit() {
-            return wire::truncated(request, &q, a.rcode);
-        }
-        out
     }
 
     /// The first rule matching the name or any name of its CNAME chain.
