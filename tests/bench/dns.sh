@@ -180,6 +180,11 @@ row "cache-miss qps" "$miss_ours" "$miss_dm" "$(ratios miss_ours miss_dm)" "≥ 
 row "cache-hit qps" "$hit_ours" "$hit_dm" "$(ratios hit_ours hit_dm)" "≥ 1×"
 row "server CPU µs per miss" "$(med misscpu_ours)" "$(med misscpu_dm)" "$(ratios misscpu_ours misscpu_dm)" "(lower is better)"
 row "server CPU µs per hit" "$(med hitcpu_ours)" "$(med hitcpu_dm)" "$(ratios hitcpu_ours hitcpu_dm)" "(lower is better)"
+# What one CPU second of the server answers: the throughput where the server,
+# not dnsperf, is the bottleneck (on 2 cores dnsperf saturates first on hits).
+cap() { python3 -c "import sys; print(f'{1e6 / float(sys.argv[1]):.0f}' if float(sys.argv[1]) else '-')" "$1"; }
+row "cache-hit capacity, q per server CPU-s" "$(cap "$(med hitcpu_ours)")" "$(cap "$(med hitcpu_dm)")" "$(ratios hitcpu_dm hitcpu_ours)" "≥ 1×"
+row "cache-miss capacity, q per server CPU-s" "$(cap "$(med misscpu_ours)")" "$(cap "$(med misscpu_dm)")" "$(ratios misscpu_dm misscpu_ours)" "≥ 2×"
 row "miss latency p50 µs (stub: $p50_stub)" "$p50_ours" "$p50_dm" "$(ratios p50_ours p50_dm)" "≤ 1×"
 row "miss latency p99 µs (stub: $p99_stub)" "$p99_ours" "$p99_dm" "$(ratios p99_ours p99_dm)" "≤ 1×"
 row "RSS MB after load, 100k-name list" "$rss_ours" "$rss_dm" "$(python3 -c "print(f'{$rss_ours/$rss_dm:.2f}')")" "≤ 1.5×"
