@@ -554,9 +554,51 @@ pub struct ObservedNft {
 pub struct ObservedSet {
     /// `SetKind::signature` form.
     pub signature: String,
-    /// Elements as the engine last wrote them, when known to still be true
-    /// (same set handle as recorded); `None` = unknown.
-    pub elements: Option<BTreeSet<String>>,
+    /// What the engine knows of the set's elements (see `SetElements`).
+    pub elements: SetElements,
+}
+
+/// The elements of an observed set, as far as the engine knows them: it never
+/// reads elements back from the kernel, it remembers what it wrote (`sys` keeps
+/// a record, trusted while the set's handle is the one recorded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetElements {
+    /// Not known (not written by the engine, or recreated since): the diff
+    /// flushes the set and writes it whole.
+    Unknown,
+    /// Exactly these elements.
+    Known(BTreeSet<String>),
+    /// Elements whose `set_digest` is this. Enough to tell "unchanged" without
+    /// holding 50k strings; when the desired set differs, the diff needs them
+    /// `Known` to stay minimal (`sys` loads them), else it rewrites the set.
+    Digest(u64),
+}
+
+/// An order-independent 64-bit digest of a set's elements (the same elements
+/// give the same digest however they were collected).
+pub fn set_digest(elements: &BTreeSet<String>) -> u64 {
+    let mut acc = elements.len() as u64;
+    for e in elements {
+        acc = acc.wrapping_add(element_hash(e.as_bytes()));
+    }
+    acc
+}
+
+/// A fast 64-bit hash of one element's text (8 bytes per step, then a final mix).
+fn element_hash(b: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = b.len() as u64 ^ 0x51_7cc1_b727_220a;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+        h = (h ^ w).wrapping_mul(K).rotate_left(29);
+    }
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    h ^= h >> 32;
+    h = h.wrapping_mul(0xd6e8_feb8_6659_fd93);
+    h ^ (h >> 32)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -757,11 +799,14 @@ pub fn diff(desired: &NftState, observed: Option<&ObservedNft>) -> NftBatch {
         match obs.sets.get(name) {
             None => adds.push((name, want.iter().collect())),
             Some(o) => match &o.elements {
-                None => {
-                    b.push(format!("flush set inet {NFT_TABLE} {name}"));
+                SetElements::Digest(d) if *d == set_digest(want) => {}
+                SetElements::Unknown | SetElements::Digest(_) => {
+                    // nft finds a map only when asked for a map.
+                    let what = if set.kind.is_map() { "map" } else { "set" };
+                    b.push(format!("flush {what} inet {NFT_TABLE} {name}"));
                     adds.push((name, want.iter().collect()));
                 }
-                Some(have) => {
+                SetElements::Known(have) => {
                     let del: Vec<&String> = have.difference(want).collect();
                     b.elements_deleted += del.len();
                     b.push_elements("delete", name, &del);
@@ -821,8 +866,10 @@ pub fn diff(desired: &NftState, observed: Option<&ObservedNft>) -> NftBatch {
     b
 }
 
-/// The observed form of a desired table, as if it had just been applied
-/// (what `sys` records after a successful apply, and what tests diff against).
+/// The observed form of a desired table, as if it had just been applied (what
+/// the daemon keeps in memory between applies, and what tests diff against).
+/// Elements are kept as digests: `sys` reads a changed set's old elements from
+/// its record when it needs them.
 pub fn as_observed(d: &NftState) -> ObservedNft {
     ObservedNft {
         sets: d
@@ -833,7 +880,10 @@ pub fn as_observed(d: &NftState) -> ObservedNft {
                     n.clone(),
                     ObservedSet {
                         signature: s.kind.signature(),
-                        elements: s.elements.clone(),
+                        elements: s
+                            .elements
+                            .as_ref()
+                            .map_or(SetElements::Unknown, |e| SetElements::Digest(set_digest(e))),
                     },
                 )
             })
