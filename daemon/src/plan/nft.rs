@@ -68,12 +68,40 @@ impl SetKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct NftSet {
     pub kind: SetKind,
     /// `None`: filled by someone else (the resolver, rule sources); the engine
     /// creates the set and never touches its elements.
     pub elements: Option<BTreeSet<String>>,
+    /// `set_digest` of the elements, computed once (the planner, the record
+    /// and the daemon's memory of the last apply all compare it).
+    digest: std::sync::OnceLock<u64>,
+}
+
+/// Equal when kind and elements are (whether the digest was computed yet or not).
+impl PartialEq for NftSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.elements == other.elements
+    }
+}
+
+impl Eq for NftSet {}
+
+impl NftSet {
+    pub fn new(kind: SetKind, elements: Option<BTreeSet<String>>) -> Self {
+        Self {
+            kind,
+            elements,
+            digest: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The digest of the elements the engine owns (`None`: filled by others).
+    pub fn digest(&self) -> Option<u64> {
+        let els = self.elements.as_ref()?;
+        Some(*self.digest.get_or_init(|| set_digest(els)))
+    }
 }
 
 /// A base chain's hook: (type, hook, priority).
@@ -406,14 +434,6 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
     let mut clients6 = BTreeSet::new();
     for c in policy.clients.iter().filter(|c| c.active) {
         let cname = client_chain(&c.name);
-        for a in &c.addresses {
-            let el = format!("{} : goto {cname}", render_net(&a.trunc()));
-            if matches!(a, IpNet::V6(_)) {
-                clients6.insert(el);
-            } else {
-                clients4.insert(el);
-            }
-        }
         let mut rules = Vec::new();
         let mut i = 0;
         while i < c.rules.len() {
@@ -443,10 +463,10 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
                         .collect();
                     st.sets.insert(
                         name.clone(),
-                        NftSet {
-                            kind: if v6 { SetKind::Map6 } else { SetKind::Map4 },
-                            elements: Some(elements),
-                        },
+                        NftSet::new(
+                            if v6 { SetKind::Map6 } else { SetKind::Map4 },
+                            Some(elements),
+                        ),
                     );
                     let fam = if v6 { "ip6" } else { "ip" };
                     rules.push(format!("{fam} daddr vmap @{name}"));
@@ -467,10 +487,10 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
                         let name = net_set_name(&c.name, r.pos, v6);
                         st.sets.insert(
                             name.clone(),
-                            NftSet {
-                                kind: if v6 { SetKind::Net6 } else { SetKind::Net4 },
-                                elements: Some(nets.iter().map(render_net).collect()),
-                            },
+                            NftSet::new(
+                                if v6 { SetKind::Net6 } else { SetKind::Net4 },
+                                Some(nets.iter().map(render_net).collect()),
+                            ),
                         );
                         dests.push(format!("{fam} daddr @{name}"));
                     }
@@ -480,10 +500,7 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
                         let name = policy::dns_set_name(&c.name, r.pos, v6);
                         st.sets.insert(
                             name.clone(),
-                            NftSet {
-                                kind: if v6 { SetKind::Dns6 } else { SetKind::Dns4 },
-                                elements: None,
-                            },
+                            NftSet::new(if v6 { SetKind::Dns6 } else { SetKind::Dns4 }, None),
                         );
                         let fam = if v6 { "ip6" } else { "ip" };
                         dests.push(format!("{fam} daddr @{name}"));
@@ -494,10 +511,7 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
                         let name = policy::geo_set_name(cc, v6);
                         st.sets.insert(
                             name.clone(),
-                            NftSet {
-                                kind: if v6 { SetKind::Net6 } else { SetKind::Net4 },
-                                elements: None,
-                            },
+                            NftSet::new(if v6 { SetKind::Net6 } else { SetKind::Net4 }, None),
                         );
                         let fam = if v6 { "ip6" } else { "ip" };
                         let op = if *neg { "!= " } else { "" };
@@ -523,22 +537,32 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
                 }
             }
         }
-        rules.push(format!("goto {}", mark_chain(config, c.default)));
-        chain(&mut st, &cname, None, rules);
+        // A client without rules needs no chain: its addresses jump straight to
+        // its default's mark chain, so adding or removing such a client changes
+        // map elements only (no `nft -f`, no rule rewritten).
+        let entry = if rules.is_empty() {
+            mark_chain(config, c.default)
+        } else {
+            rules.push(format!("goto {}", mark_chain(config, c.default)));
+            chain(&mut st, &cname, None, rules);
+            cname
+        };
+        for a in &c.addresses {
+            let el = format!("{} : goto {entry}", render_net(&a.trunc()));
+            if matches!(a, IpNet::V6(_)) {
+                clients6.insert(el);
+            } else {
+                clients4.insert(el);
+            }
+        }
     }
     st.sets.insert(
         "clients4".into(),
-        NftSet {
-            kind: SetKind::Map4,
-            elements: Some(clients4),
-        },
+        NftSet::new(SetKind::Map4, Some(clients4)),
     );
     st.sets.insert(
         "clients6".into(),
-        NftSet {
-            kind: SetKind::Map6,
-            elements: Some(clients6),
-        },
+        NftSet::new(SetKind::Map6, Some(clients6)),
     );
     st
 }
@@ -799,7 +823,7 @@ pub fn diff(desired: &NftState, observed: Option<&ObservedNft>) -> NftBatch {
         match obs.sets.get(name) {
             None => adds.push((name, want.iter().collect())),
             Some(o) => match &o.elements {
-                SetElements::Digest(d) if *d == set_digest(want) => {}
+                SetElements::Digest(d) if Some(*d) == set.digest() => {}
                 SetElements::Unknown | SetElements::Digest(_) => {
                     // nft finds a map only when asked for a map.
                     let what = if set.kind.is_map() { "map" } else { "set" };
@@ -880,10 +904,7 @@ pub fn as_observed(d: &NftState) -> ObservedNft {
                     n.clone(),
                     ObservedSet {
                         signature: s.kind.signature(),
-                        elements: s
-                            .elements
-                            .as_ref()
-                            .map_or(SetElements::Unknown, |e| SetElements::Digest(set_digest(e))),
+                        elements: s.digest().map_or(SetElements::Unknown, SetElements::Digest),
                     },
                 )
             })

@@ -95,8 +95,10 @@ fn from_nothing_everything_is_created() {
     );
     assert!(script.contains("oifname \"wgs_us1\" masquerade"));
     assert!(script.contains("redirect to :53"));
-    // Carol (expires 2030) is active at time 0; she has no rules: default direct.
-    assert!(script.contains("add rule inet wgsplit client_carol goto mark_direct"));
+    // Carol (expires 2030) is active at time 0; she has no rules: her address
+    // jumps straight to her default (direct), with no chain of her own.
+    assert!(!script.contains("client_carol"));
+    assert!(script.contains(" : goto mark_direct"));
     // The unreachable fallback goes in before the dev route of the same table.
     let first_route = ops.iter().find_map(|o| match o {
         Op::AddRoute(r) => Some(r),

@@ -471,6 +471,9 @@ impl Engine {
                 .await
                 .map_err(|e| e.to_string())?;
         }
+        // The next config change plans against this without reading the kernel.
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(plan::assume_applied(desired, &obs));
         let netlink_requests = OBSERVE_REQUESTS
             + ops
                 .iter()

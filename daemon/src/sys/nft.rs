@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::nftnl::{self, Elem, MapElem, NftSock};
 use crate::{
-    plan::nft::{NftBatch, NftState, ObservedNft, SetElements, set_digest},
+    plan::nft::{NftBatch, NftSet, NftState, ObservedNft, SetElements, set_digest},
     policy::NFT_TABLE,
 };
 
@@ -304,8 +304,9 @@ pub fn save_recorded(
         digests: BTreeMap::new(),
     };
     for (name, set) in &desired.sets {
-        let Some(els) = &set.elements else { continue };
-        let digest = set_digest(els);
+        let (Some(els), Some(digest)) = (&set.elements, set.digest()) else {
+            continue;
+        };
         rec.digests.insert(name.clone(), digest);
         if old.and_then(|o| o.digests.get(name)) == Some(&digest) {
             continue;
@@ -364,10 +365,10 @@ pub fn load_changed_sets(obs: &mut ObservedNft, desired: &NftState) {
         let SetElements::Digest(d) = set.elements else {
             continue;
         };
-        let Some(want) = desired.sets.get(name).and_then(|s| s.elements.as_ref()) else {
+        let Some(want) = desired.sets.get(name).and_then(NftSet::digest) else {
             continue;
         };
-        if set_digest(want) != d {
+        if want != d {
             set.elements = load_set(name, d).map_or(SetElements::Unknown, SetElements::Known);
         }
     }
@@ -376,16 +377,16 @@ pub fn load_changed_sets(obs: &mut ObservedNft, desired: &NftState) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::nft::{NftSet, SetKind};
+    use crate::plan::nft::SetKind;
 
     fn state(els: &[&str]) -> NftState {
         let mut st = NftState::default();
         st.sets.insert(
             "a_r0_map4".into(),
-            NftSet {
-                kind: SetKind::Map4,
-                elements: Some(els.iter().map(|e| e.to_string()).collect()),
-            },
+            NftSet::new(
+                SetKind::Map4,
+                Some(els.iter().map(|e| e.to_string()).collect()),
+            ),
         );
         st
     }
