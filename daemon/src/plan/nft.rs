@@ -344,17 +344,16 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
         );
     }
 
-    // prerouting: restore, leave alone, dispatch by client.
-    let mut pre = Vec::new();
+    // prerouting: one interface compare for every packet; the clients' packets
+    // then restore, are left alone, or are dispatched by client in `from_clients`.
+    let mut from = Vec::new();
     for &t in &targets {
         let m = marks.of(t);
-        pre.push(format!(
-            "iifname \"{wg}\" ct mark and {mask:#010x} == {m:#010x} meta mark set meta mark and {keep:#010x} or {m:#010x} accept"
+        from.push(format!(
+            "ct mark and {mask:#010x} == {m:#010x} meta mark set meta mark and {keep:#010x} or {m:#010x} accept"
         ));
     }
-    pre.push(format!(
-        "iifname \"{wg}\" meta l4proto {{ tcp, udp }} th dport 53 return"
-    ));
+    from.push("meta l4proto { tcp, udp } th dport 53 return".to_string());
     for a in server.address.iter().chain(server.address6.iter()) {
         if let Ok(net) = parse_interface_address(a) {
             let fam = if matches!(net, IpNet::V6(_)) {
@@ -362,14 +361,12 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
             } else {
                 "ip"
             };
-            pre.push(format!(
-                "iifname \"{wg}\" {fam} daddr {} return",
-                net.trunc()
-            ));
+            from.push(format!("{fam} daddr {} return", net.trunc()));
         }
     }
-    pre.push(format!("iifname \"{wg}\" ip saddr vmap @clients4"));
-    pre.push(format!("iifname \"{wg}\" ip6 saddr vmap @clients6"));
+    from.push("ip saddr vmap @clients4".to_string());
+    from.push("ip6 saddr vmap @clients6".to_string());
+    chain(&mut st, "from_clients", None, from);
     chain(
         &mut st,
         "prerouting",
@@ -378,7 +375,7 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
             hook: "prerouting",
             priority: -150,
         }),
-        pre,
+        vec![format!("iifname \"{wg}\" jump from_clients")],
     );
     chain(
         &mut st,
