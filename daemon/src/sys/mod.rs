@@ -216,12 +216,12 @@ impl Engine {
                 if links.contains_key(&w.name)
                     && let Some(mut dev) = wg::get(&w.name, self.backend)
                 {
+                    let labels: BTreeMap<&[u8; 32], &String> =
+                        w.peers.iter().map(|x| (&x.public_key, &x.label)).collect();
                     for p in &mut dev.peers {
-                        p.label = w
-                            .peers
-                            .iter()
-                            .find(|x| x.public_key == p.public_key)
-                            .map_or_else(|| "not in config".to_string(), |x| x.label.clone());
+                        p.label = labels
+                            .get(&p.public_key)
+                            .map_or_else(|| "not in config".to_string(), |l| (*l).clone());
                     }
                     obs.wg.insert(w.name.clone(), dev);
                 }

@@ -11,8 +11,6 @@ use std::{
     process::{Command, Stdio},
 };
 
-use serde::{Deserialize, Serialize};
-
 use super::nftnl::{self, Elem, MapElem, NftSock};
 use crate::{
     plan::nft::{NftBatch, NftSet, NftState, ObservedNft, SetElements, set_digest},
@@ -198,7 +196,7 @@ fn write_elements(sock: &mut NftSock, b: &NftBatch) -> Result<usize, String> {
 
 /// Handles of the table and its sets, as listed (a set recreated by someone else
 /// gets a new handle, so its recorded elements are no longer trusted).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Handles {
     pub table: u64,
     pub sets: BTreeMap<String, u64>,
@@ -212,10 +210,9 @@ pub fn list(sock: &mut NftSock) -> Result<Option<(ObservedNft, Handles)>, String
 /// What the engine wrote last, per network namespace: the handles it saw and a
 /// digest of each set's elements (`plan::nft::set_digest`). The elements
 /// themselves are in one file per set, read only when that set changes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recorded {
     pub handles: Handles,
-    #[serde(default)]
     pub digests: BTreeMap<String, u64>,
 }
 
@@ -262,14 +259,54 @@ unsafe extern "C" {
     fn flock(fd: i32, op: i32) -> i32;
 }
 
-/// The record lives in a folder: `handles.json` (handles and digests) and one
+/// The record lives in a folder: `index.txt` (handles and digests) and one
 /// file per set (its elements, one per line).
 fn record_dir() -> PathBuf {
     state_path().with_extension("d")
 }
 
+/// The record's index, `index.txt`: `table HANDLE`, then `set NAME HANDLE DIGEST`
+/// per set (plain lines: read on every apply, so no JSON parser for 1,000 sets).
+const INDEX: &str = "index.txt";
+
+fn format_index(r: &Recorded) -> String {
+    let mut s = format!("table {}\n", r.handles.table);
+    for (name, handle) in &r.handles.sets {
+        let digest = r
+            .digests
+            .get(name)
+            .map_or(String::from("-"), |d| format!("{d:x}"));
+        s.push_str(&format!("set {name} {handle} {digest}\n"));
+    }
+    s
+}
+
+fn parse_index(text: &str) -> Option<Recorded> {
+    let mut lines = text.lines();
+    let table = lines.next()?.strip_prefix("table ")?.parse().ok()?;
+    let mut r = Recorded {
+        handles: Handles {
+            table,
+            sets: BTreeMap::new(),
+        },
+        digests: BTreeMap::new(),
+    };
+    for line in lines {
+        let mut f = line.strip_prefix("set ")?.split(' ');
+        let (name, handle, digest) = (f.next()?, f.next()?, f.next()?);
+        r.handles
+            .sets
+            .insert(name.to_string(), handle.parse().ok()?);
+        if digest != "-" {
+            r.digests
+                .insert(name.to_string(), u64::from_str_radix(digest, 16).ok()?);
+        }
+    }
+    Some(r)
+}
+
 pub fn load_recorded() -> Option<Recorded> {
-    serde_json::from_slice(&std::fs::read(record_dir().join("handles.json")).ok()?).ok()
+    parse_index(&std::fs::read_to_string(record_dir().join(INDEX)).ok()?)
 }
 
 /// The recorded elements of one set, if its file is there and matches `digest`.
@@ -332,8 +369,7 @@ pub fn save_recorded(
             }
         }
     }
-    let data = serde_json::to_vec(&rec).map_err(|e| e.to_string())?;
-    replace(&dir.join("handles.json"), &data).map_err(io)?;
+    replace(&dir.join(INDEX), format_index(&rec).as_bytes()).map_err(io)?;
     Ok(rec)
 }
 
@@ -436,6 +472,8 @@ mod tests {
         };
         let rec = save_recorded(&before, handles.clone(), None).unwrap();
         assert_eq!(load_recorded().as_ref(), Some(&rec));
+        assert_eq!(parse_index(&format_index(&rec)).as_ref(), Some(&rec));
+        assert_eq!(parse_index("table x\n"), None);
         let mut obs = crate::plan::nft::as_observed(&before);
         obs.sets.get_mut("a_r0_map4").unwrap().elements = SetElements::Unknown;
         merge_recorded(&mut obs, &handles, Some(&rec));
