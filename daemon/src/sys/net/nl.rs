@@ -206,6 +206,24 @@ impl Socket {
     /// One datagram into `self.buf`, grown to fit it; returns its length.
     fn recv(&mut self) -> io::Result<usize> {
         loop {
+            // The kernel answers at once; a wait this long means something is wrong.
+            let mut pfd = libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: poll(2) on one pollfd we own.
+            match unsafe { libc::poll(&mut pfd, 1, 10_000) } {
+                0 => return Err(io::Error::from(io::ErrorKind::TimedOut)),
+                r if r < 0 => {
+                    let e = io::Error::last_os_error();
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return Err(e);
+                }
+                _ => {}
+            }
             // SAFETY: peeking the length only; the buffer pointer is valid.
             let want = cvt(unsafe {
                 libc::recv(
