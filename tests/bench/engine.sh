@@ -161,18 +161,43 @@ table inet wse_fw4 {
 }
 EOT
 }
+# Paired rounds, the order flipped every round (so warming up or a neighbour's
+# burst doesn't always land on the same side); each round gives one ratio.
+rounds=7; [ "$quick" = --quick ] && rounds=3
 base=() with=() fbase=() fwith=()
-for round in 1 2 3 4 5; do
-    ip netns exec wse-brtr nft flush ruleset
-    base+=("$(iperf)")
-    ip netns exec wse-brtr nft -f $W/dp.nft
-    with+=("$(iperf)")
-    ip netns exec wse-brtr nft flush ruleset
-    fw4like
-    fbase+=("$(iperf)")
-    ip netns exec wse-brtr nft -f $W/dp.nft
-    fwith+=("$(iperf)")
+for round in $(seq $rounds); do
+    if [ $((round % 2)) = 1 ]; then
+        ip netns exec wse-brtr nft flush ruleset
+        base+=("$(iperf)")
+        ip netns exec wse-brtr nft -f $W/dp.nft
+        with+=("$(iperf)")
+        ip netns exec wse-brtr nft flush ruleset
+        fw4like
+        fbase+=("$(iperf)")
+        ip netns exec wse-brtr nft -f $W/dp.nft
+        fwith+=("$(iperf)")
+    else
+        ip netns exec wse-brtr nft flush ruleset
+        fw4like
+        ip netns exec wse-brtr nft -f $W/dp.nft
+        fwith+=("$(iperf)")
+        ip netns exec wse-brtr nft flush ruleset
+        fw4like
+        fbase+=("$(iperf)")
+        ip netns exec wse-brtr nft flush ruleset
+        ip netns exec wse-brtr nft -f $W/dp.nft
+        with+=("$(iperf)")
+        ip netns exec wse-brtr nft flush ruleset
+        base+=("$(iperf)")
+    fi
 done
+paired() { # a[] b[] → median of a[i]/b[i] in percent
+    local -n a=$1 b=$2
+    local i
+    for i in "${!a[@]}"; do awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN {printf "%.1f\n", 100 * x / y}'; done | median
+}
+ratio_m=$(paired with base)
+fratio_m=$(paired fwith fbase)
 marked=$(ip netns exec wse-brtr conntrack -L 2>/dev/null | grep -c 'mark=16777216' || true)
 base_m=$(printf '%s\n' "${base[@]}" | median)
 with_m=$(printf '%s\n' "${with[@]}" | median)
@@ -204,11 +229,13 @@ machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the en
 | … plus building the desired state from the parsed config | $d_des ms (cpu $d_dcpu ms) | | |
 | netlink requests, one-rule change | $ch_req | ≥ 6 | |
 
-== Kernel engine: data path (iperf3 over veth through the router, ${secs}s × 5 alternating rounds) ==
+== Kernel engine: data path (iperf3 over veth through the router, ${secs}s × $rounds paired rounds) ==
 | | no ruleset | engine ruleset ($dp_elements elements) | ratio |
 |---|---|---|---|
+| throughput, median of the per-round ratios | | | $ratio_m% |
 | throughput, median | $base_m Mbit/s | $with_m Mbit/s | $(awk -v a="$with_m" -v b="$base_m" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
 | throughput, best round | $base_b Mbit/s | $with_b Mbit/s | $(awk -v a="$with_b" -v b="$base_b" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
+| fw4-like table (conntrack on) vs it + engine ruleset, median of the per-round ratios | | | $fratio_m% |
 | fw4-like table (conntrack on) vs it + engine ruleset, median | $fbase_m Mbit/s | $fwith_m Mbit/s | $(awk -v a="$fwith_m" -v b="$fbase_m" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
 | fw4-like table vs it + engine ruleset, best round | $fbase_b Mbit/s | $fwith_b Mbit/s | $(awk -v a="$fwith_b" -v b="$fbase_b" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
 (samples: base ${base[*]}; with ${with[*]}; fw4-like ${fbase[*]}; fw4-like + engine ${fwith[*]};

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    nft::{as_observed, diff, disjoint_ranges, render_range},
+    nft::{SetElements, as_observed, diff, disjoint_ranges, render_range, set_digest},
     *,
 };
 use crate::{
@@ -46,7 +46,14 @@ fn applied(d: &Desired) -> Observed {
     }
     o.rules = d.rules.clone();
     o.routes = d.routes.clone();
-    o.nft = Some(as_observed(&d.nft));
+    // As `sys` would observe it: the elements it recorded, known one by one.
+    let mut nft = as_observed(&d.nft);
+    for (name, set) in &mut nft.sets {
+        if let Some(els) = &d.nft.sets[name].elements {
+            set.elements = SetElements::Known(els.clone());
+        }
+    }
+    o.nft = Some(nft);
     o
 }
 
@@ -88,8 +95,10 @@ fn from_nothing_everything_is_created() {
     );
     assert!(script.contains("oifname \"wgs_us1\" masquerade"));
     assert!(script.contains("redirect to :53"));
-    // Carol (expires 2030) is active at time 0; she has no rules: default direct.
-    assert!(script.contains("add rule inet wgsplit client_carol goto mark_direct"));
+    // Carol (expires 2030) is active at time 0; she has no rules: her address
+    // jumps straight to her default (direct), with no chain of her own.
+    assert!(!script.contains("client_carol"));
+    assert!(script.contains(" : goto mark_direct"));
     // The unreachable fallback goes in before the dev route of the same table.
     let first_route = ops.iter().find_map(|o| match o {
         Op::AddRoute(r) => Some(r),
@@ -287,12 +296,43 @@ fn unknown_elements_are_rewritten_not_guessed() {
     let c = example();
     let d = build(&c, &Inputs::default());
     let mut o = as_observed(&d.nft);
-    o.sets.get_mut("clients4").unwrap().elements = None;
+    o.sets.get_mut("clients4").unwrap().elements = SetElements::Unknown;
     let b = diff(&d.nft, Some(&o));
-    assert_eq!(b.lines[0], "flush set inet wgsplit clients4");
+    assert_eq!(b.lines[0], "flush map inet wgsplit clients4");
     assert_eq!(b.lines.len(), 2);
     // DNS-learned sets are never flushed or filled by the engine.
     assert!(b.lines.iter().all(|l| !l.contains("_dns")));
+}
+
+#[test]
+fn a_matching_digest_means_unchanged_a_stale_one_rewrites() {
+    let c = example();
+    let d = build(&c, &Inputs::default());
+    // as_observed keeps digests only: the same state plans nothing.
+    let o = as_observed(&d.nft);
+    assert!(diff(&d.nft, Some(&o)).is_empty());
+    // A digest of other elements: the set is rewritten whole, not guessed at.
+    let mut o = as_observed(&d.nft);
+    let SetElements::Digest(x) = o.sets["clients4"].elements else {
+        panic!("a digest expected")
+    };
+    o.sets.get_mut("clients4").unwrap().elements = SetElements::Digest(x ^ 1);
+    let b = diff(&d.nft, Some(&o));
+    assert_eq!(b.lines[0], "flush map inet wgsplit clients4");
+    assert_eq!(b.lines.len(), 2);
+}
+
+#[test]
+fn set_digest_depends_on_content_not_order() {
+    let a: std::collections::BTreeSet<String> = ["10.0.0.0/24 : goto x", "10.0.1.0/24 : goto x"]
+        .map(String::from)
+        .into();
+    let mut b = a.clone();
+    assert_eq!(set_digest(&a), set_digest(&b));
+    b.remove("10.0.1.0/24 : goto x");
+    b.insert("10.0.2.0/24 : goto x".into());
+    assert_ne!(set_digest(&a), set_digest(&b));
+    assert_ne!(set_digest(&a), set_digest(&Default::default()));
 }
 
 #[test]
