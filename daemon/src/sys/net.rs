@@ -1,6 +1,6 @@
 //! Links, addresses, ip rules and routes over rtnetlink, written with the small
-//! netlink module `nl` (the rtnetlink crate's full message model cost ~0.7 MB
-//! of the router binary; see README "Router builds").
+//! netlink module `nl` (the rtnetlink crate's full message model cost ~0.5 MB
+//! of the mipsel binary; see README "Numbers").
 
 pub(crate) mod nl;
 

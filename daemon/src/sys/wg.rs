@@ -2,7 +2,7 @@
 //! userspace ones (boringtun) through the cross-platform UAPI text protocol on
 //! their control socket, `/var/run/wireguard/NAME.sock`. Both are our own small
 //! code rather than wireguard-control, which linked a second netlink stack
-//! (see README "Router builds").
+//! (see README "Numbers").
 
 mod kernel;
 
