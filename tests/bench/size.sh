@@ -30,8 +30,9 @@ for rev in "$@"; do
     git -C "$ROOT" worktree add --detach "$tree" "$sha" >/dev/null 2>&1
     TREES+=("$tree")
     echo "[size] building $TARGET at $sha" >&2
-    WGSPLIT_CROSS_TARGET_DIR=$ROOT/target/cross-build \
-        "$tree/image/cross-build.sh" --no-install --no-readme --out "$WORK/out-$sha" "$TARGET" \
+    # cross-build.sh runs cargo in the current directory: build from the tree.
+    (cd "$tree" && WGSPLIT_CROSS_TARGET_DIR=$ROOT/target/cross-build \
+        image/cross-build.sh --no-install --no-readme --out "$WORK/out-$sha" "$TARGET") \
         >"$WORK/build-$sha.log" 2>&1 || { tail -20 "$WORK/build-$sha.log" >&2; exit 1; }
     bin=$WORK/out-$sha/wgsplit-$TARGET
     s=$(stat -c %s "$bin")
