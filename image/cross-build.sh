@@ -235,7 +235,7 @@ write_sizes() {
             echo "| \`$t\` | $(human "$s") ($s B) | $(human "$x") ($x B) | $tc |"
         done <"$tsv"
         echo
-        echo "Measured by \`image/cross-build.sh\` at commit $rev, $(rustc +nightly --version 2>/dev/null | cut -d' ' -f2-3)."
+        echo "Measured by \`image/cross-build.sh\` at commit $rev, $(rustc +nightly --version 2>/dev/null | cut -d' ' -f2-)."
     )
     python3 - "$ROOT/README.md" "$table" <<'PY'
 import sys, re
