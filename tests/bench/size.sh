@@ -43,7 +43,7 @@ done
 echo
 echo "| $TARGET at | stripped (B) | xz -9e (B) | stripped ratio | xz ratio | commit |"
 echo "|---|---|---|---|---|---|"
-base_s= base_x=
+base_s='' base_x=''
 for r in "${ROWS[@]}"; do
     IFS=$'\t' read -r sha s x subj <<<"$r"
     [ -n "$base_s" ] || { base_s=$s; base_x=$x; }
