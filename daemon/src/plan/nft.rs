@@ -142,9 +142,11 @@ pub fn client_chain(name: &str) -> String {
     format!("client_{name}")
 }
 
-/// Name of the verdict map holding the merged run of pure-CIDR rules starting at `pos`.
-pub fn cidr_map_name(client: &str, pos: usize, v6: bool) -> String {
-    format!("{client}_r{pos}_map{}", if v6 { 6 } else { 4 })
+/// Name of the interval set holding the destinations that the merged run of
+/// pure-CIDR rules starting at `pos` sends to one target (`mark_chain` without
+/// its `mark_` prefix: `direct`, `block`, `up_<name>`).
+pub fn cidr_set_name(client: &str, pos: usize, target: &str, v6: bool) -> String {
+    format!("{client}_r{pos}_{target}_v{}", if v6 { 6 } else { 4 })
 }
 
 pub fn net_set_name(client: &str, pos: usize, v6: bool) -> String {
@@ -436,7 +438,13 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
         while i < c.rules.len() {
             let r = &c.rules[i];
             if is_pure_cidr(r, config, inputs) {
-                // Merge the run of pure-CIDR rules into one vmap per family.
+                // Merge the run of pure-CIDR rules: first match wins, so each
+                // destination range gets exactly one target. One plain interval
+                // set per target and family, each with its `goto`: the sets'
+                // ranges are disjoint, so the order of these rules doesn't matter.
+                // (Not one verdict map: adding an element whose data is a `goto`
+                // makes the kernel re-validate every verdict map of the table at
+                // commit — 4.4 ms at 50k elements here, 0.05 ms for a plain set.)
                 let mut run = Vec::new();
                 let start = r.pos;
                 while i < c.rules.len() && is_pure_cidr(&c.rules[i], config, inputs) {
@@ -444,29 +452,27 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
                     i += 1;
                 }
                 for v6 in [false, true] {
-                    let ranges = disjoint_ranges(&run, v6);
-                    if ranges.is_empty() {
-                        continue;
+                    let mut by_target: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+                    for (s, e, t) in disjoint_ranges(&run, v6) {
+                        by_target
+                            .entry(mark_of(t))
+                            .or_default()
+                            .insert(render_range(s, e, v6));
                     }
-                    let name = cidr_map_name(&c.name, start, v6);
-                    let elements = ranges
-                        .iter()
-                        .map(|(s, e, t)| {
-                            let mut el = render_range(*s, *e, v6);
-                            el.push_str(" : goto ");
-                            el.push_str(&mark_names[mark_of(*t)]);
-                            el
-                        })
-                        .collect();
-                    st.sets.insert(
-                        name.clone(),
-                        NftSet::new(
-                            if v6 { SetKind::Map6 } else { SetKind::Map4 },
-                            Some(elements),
-                        ),
-                    );
                     let fam = if v6 { "ip6" } else { "ip" };
-                    rules.push(format!("{fam} daddr vmap @{name}"));
+                    for (m, elements) in by_target {
+                        let mark = &mark_names[m];
+                        let target = mark.strip_prefix("mark_").unwrap_or(mark);
+                        let name = cidr_set_name(&c.name, start, target, v6);
+                        rules.push(format!("{fam} daddr @{name} goto {mark}"));
+                        st.sets.insert(
+                            name,
+                            NftSet::new(
+                                if v6 { SetKind::Net6 } else { SetKind::Net4 },
+                                Some(elements),
+                            ),
+                        );
+                    }
                 }
                 continue;
             }

@@ -154,8 +154,8 @@ fn one_rule_change_touches_only_that_client() {
     assert_eq!(
         b.lines,
         vec![
-            "delete element inet wgsplit alice_r0_map4 { 203.0.113.0/24 : goto mark_up_us1 }",
-            "add element inet wgsplit alice_r0_map4 { 203.0.113.0/25 : goto mark_up_us1 }",
+            "delete element inet wgsplit alice_r0_up_us1_v4 { 203.0.113.0/24 }",
+            "add element inet wgsplit alice_r0_up_us1_v4 { 203.0.113.0/25 }",
         ]
     );
 }
@@ -362,9 +362,60 @@ fn cidr_lists_feed_the_rule() {
         ..Default::default()
     };
     let d = build(&c, &inputs);
-    let m = &d.nft.sets["carol_r0_map4"];
+    let m = &d.nft.sets["carol_r0_block_v4"];
     assert_eq!(
         m.elements.as_ref().unwrap().iter().collect::<Vec<_>>(),
-        vec!["192.0.2.0/24 : goto mark_block"]
+        vec!["192.0.2.0/24"]
     );
+    assert!(
+        d.nft.chains["client_carol"]
+            .rules
+            .contains(&"ip daddr @carol_r0_block_v4 goto mark_block".to_string())
+    );
+}
+
+#[test]
+fn a_cidr_run_becomes_one_disjoint_set_per_target() {
+    let mut c = example();
+    c.clients
+        .iter_mut()
+        .find(|x| x.name == "carol")
+        .unwrap()
+        .upstream = Some("us1".into());
+    // First match wins: 10.1.0.0/16 proxied, but its 10.1.2.0/24 was taken
+    // first by a direct rule; the rest of 10.0.0.0/8 is blocked.
+    for (action, cidr) in [
+        (config::Action::Direct, "10.1.2.0/24"),
+        (config::Action::Proxy, "10.1.0.0/16"),
+        (config::Action::Block, "10.0.0.0/8"),
+    ] {
+        c.rules.push(config::Rule {
+            client: "carol".into(),
+            action,
+            cidr: vec![cidr.into()],
+            ..Default::default()
+        });
+    }
+    let d = build(&c, &Inputs::default());
+    let els = |n: &str| -> Vec<String> {
+        d.nft.sets[n]
+            .elements
+            .as_ref()
+            .unwrap()
+            .iter()
+            .cloned()
+            .collect()
+    };
+    assert_eq!(els("carol_r0_direct_v4"), vec!["10.1.2.0/24"]);
+    assert_eq!(
+        els("carol_r0_block_v4"),
+        vec!["10.0.0.0/16", "10.2.0.0-10.255.255.255"]
+    );
+    assert_eq!(
+        els("carol_r0_up_us1_v4"),
+        vec!["10.1.0.0/23", "10.1.3.0-10.1.255.255"]
+    );
+    // Plain sets (no verdict data): adding an element never makes the kernel
+    // re-validate the table.
+    assert!(!d.nft.sets["carol_r0_block_v4"].kind.is_map());
 }
