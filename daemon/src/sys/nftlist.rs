@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{nft::Handles, nftnl};
+use super::{net::nl::attrs, nft::Handles, nftnl};
 use crate::{
     plan::nft::{BaseChain, ObservedChain, ObservedNft, ObservedSet, SetElements},
     policy::NFT_TABLE,
@@ -124,7 +124,7 @@ pub fn list(sock: &mut nftnl::NftSock) -> Result<Option<(ObservedNft, Handles)>,
     {
         let mut name = "";
         let mut handle = 0;
-        for (t, v) in nftnl::attributes(&msg) {
+        for (t, v) in attrs(&msg) {
             match t {
                 NFTA_TABLE_NAME => name = string(v),
                 NFTA_TABLE_HANDLE => handle = be_u64(v),
@@ -146,7 +146,7 @@ pub fn list(sock: &mut nftnl::NftSock) -> Result<Option<(ObservedNft, Handles)>,
     {
         let (mut table, mut name, mut flags, mut key, mut data, mut handle) =
             ("", "", 0, 0, None, 0);
-        for (t, v) in nftnl::attributes(&msg) {
+        for (t, v) in attrs(&msg) {
             match t {
                 NFTA_SET_TABLE => table = string(v),
                 NFTA_SET_NAME => name = string(v),
@@ -175,14 +175,14 @@ pub fn list(sock: &mut nftnl::NftSock) -> Result<Option<(ObservedNft, Handles)>,
         .map_err(|e| err("chains", e))?
     {
         let (mut table, mut name, mut ty, mut hook) = ("", "", "", None);
-        for (t, v) in nftnl::attributes(&msg) {
+        for (t, v) in attrs(&msg) {
             match t {
                 NFTA_CHAIN_TABLE => table = string(v),
                 NFTA_CHAIN_NAME => name = string(v),
                 NFTA_CHAIN_TYPE => ty = string(v),
                 NFTA_CHAIN_HOOK => {
                     let (mut num, mut prio) = (0, 0);
-                    for (ht, hv) in nftnl::attributes(v) {
+                    for (ht, hv) in attrs(v) {
                         match ht {
                             NFTA_HOOK_HOOKNUM => num = be_u32(hv),
                             NFTA_HOOK_PRIORITY => prio = be_u32(hv) as i32,
@@ -215,7 +215,7 @@ pub fn list(sock: &mut nftnl::NftSock) -> Result<Option<(ObservedNft, Handles)>,
         .map_err(|e| err("rules", e))?
     {
         let (mut table, mut chain, mut comment) = ("", "", None);
-        for (t, v) in nftnl::attributes(&msg) {
+        for (t, v) in attrs(&msg) {
             match t {
                 NFTA_RULE_TABLE => table = string(v),
                 NFTA_RULE_CHAIN => chain = string(v),

@@ -915,22 +915,6 @@ impl NftSock {
     }
 }
 
-/// Walks netlink attributes: (type without the nested/byte-order flags, value).
-pub fn attributes(mut p: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    std::iter::from_fn(move || {
-        if p.len() < 4 {
-            return None;
-        }
-        let l = u16::from_ne_bytes([p[0], p[1]]) as usize;
-        if l < 4 || l > p.len() {
-            return None;
-        }
-        let item = (u16::from_ne_bytes([p[2], p[3]]) & 0x3fff, &p[4..l]);
-        p = p.get(align4(l)..).unwrap_or(&[]);
-        Some(item)
-    })
-}
-
 fn msg_len(batch: &Batch, i: usize) -> usize {
     let s = batch.msgs[i].start;
     u32::from_ne_bytes(batch.buf[s..s + 4].try_into().unwrap()) as usize
