@@ -211,11 +211,17 @@ impl Engine {
             routes: self.net.routes(&names).await?,
             ..Default::default()
         };
-        if let Some(d) = desired {
-            for w in &d.wg {
-                if links.contains_key(&w.name)
-                    && let Some(mut dev) = wg::get(&w.name, self.backend)
-                {
+        // The WireGuard devices are read on a second thread while this one lists
+        // nf_tables: a userspace device answers through another process, so
+        // the two waits overlap.
+        let backend = self.backend;
+        let read_wg = || -> BTreeMap<String, plan::ObservedWg> {
+            let mut out = BTreeMap::new();
+            for w in desired.map_or(&[][..], |d| &d.wg[..]) {
+                if !links.contains_key(&w.name) {
+                    continue;
+                }
+                if let Some(mut dev) = wg::get(&w.name, backend) {
                     let labels: BTreeMap<&[u8; 32], &String> =
                         w.peers.iter().map(|x| (&x.public_key, &x.label)).collect();
                     for p in &mut dev.peers {
@@ -223,19 +229,30 @@ impl Engine {
                             .get(&p.public_key)
                             .map_or_else(|| "not in config".to_string(), |l| (*l).clone());
                     }
-                    obs.wg.insert(w.name.clone(), dev);
+                    out.insert(w.name.clone(), dev);
                 }
             }
-        }
+            out
+        };
+        let (wg_devices, listed) = std::thread::scope(|s| {
+            let wg_thread = s.spawn(read_wg);
+            let listed = self.with_nft(nft::list).map(|l| {
+                l.map(|(mut n, handles)| {
+                    nft::merge_recorded(&mut n, &handles, nft::load_recorded().as_ref());
+                    if let Some(d) = desired {
+                        nft::load_changed_sets(&mut n, &d.nft);
+                    }
+                    (n, handles)
+                })
+            });
+            (wg_thread.join().unwrap_or_default(), listed)
+        });
+        obs.wg = wg_devices;
         obs.links = links
             .into_iter()
             .filter(|(n, l)| l.ours || desired.is_some_and(|d| d.wg.iter().any(|w| &w.name == n)))
             .collect();
-        if let Some((mut n, handles)) = self.with_nft(nft::list)? {
-            nft::merge_recorded(&mut n, &handles, nft::load_recorded().as_ref());
-            if let Some(d) = desired {
-                nft::load_changed_sets(&mut n, &d.nft);
-            }
+        if let Some((n, handles)) = listed? {
             obs.nft = Some(n);
             *self.handles.lock().unwrap_or_else(|e| e.into_inner()) = Some(handles);
         } else {
