@@ -844,27 +844,34 @@ impl NftSock {
 }
 
 impl NftSock {
-    /// Dumps one kind of object (`NFT_MSG_GET*`) of the socket's table and returns
-    /// each reply's attributes (the bytes after the nfgenmsg header). A missing
-    /// table is an empty answer, not an error.
-    pub fn dump(&mut self, get: u16, table_attr: u16) -> io::Result<Vec<Vec<u8>>> {
-        const NLM_F_DUMP: u16 = 0x300;
+    /// Sends one `NFT_MSG_GET*` request (`flags`: `NLM_F_DUMP` for a dump, or
+    /// `NLM_F_ACK` for one object) with string attributes, and hands each reply
+    /// (its type without the subsystem, the bytes after the nfgenmsg header) to
+    /// `f` until the kernel is done. A kernel error is returned as it is.
+    pub fn query(
+        &mut self,
+        get: u16,
+        flags: u16,
+        attrs: &[(u16, &str)],
+        mut f: impl FnMut(u16, &[u8]),
+    ) -> io::Result<()> {
         const NLMSG_DONE: u16 = 3;
         let seq = self.next_seq();
-        let mut req = Vec::with_capacity(64);
+        let mut req = Vec::with_capacity(128);
         let at = msg_start(
             &mut req,
             (NFNL_SUBSYS_NFTABLES << 8) | get,
-            NLM_F_REQUEST | NLM_F_DUMP,
+            NLM_F_REQUEST | flags,
             seq,
             self.family,
             0,
         );
-        attr_str(&mut req, table_attr, &self.table);
+        for (kind, value) in attrs {
+            attr_str(&mut req, *kind, value);
+        }
         msg_end(&mut req, at);
         // SAFETY: a valid fd and a live buffer of the given size.
         cvt(unsafe { libc::send(self.fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) as i32 })?;
-        let mut out = Vec::new();
         loop {
             // SAFETY: a valid fd and a live buffer of the given size.
             let n = unsafe {
@@ -892,25 +899,38 @@ impl NftSock {
                 let mseq = u32::from_ne_bytes(data[8..12].try_into().unwrap());
                 if mseq == seq {
                     match kind {
-                        NLMSG_DONE => return Ok(out),
+                        NLMSG_DONE => return Ok(()),
                         NLMSG_ERROR if len >= NLMSG_HDRLEN + 4 => {
                             let err = i32::from_ne_bytes(data[16..20].try_into().unwrap());
-                            if err == 0 {
-                                return Ok(out);
-                            }
-                            if -err == libc::ENOENT {
-                                return Ok(Vec::new());
-                            }
-                            return Err(io::Error::from_raw_os_error(-err));
+                            return if err == 0 {
+                                Ok(())
+                            } else {
+                                Err(io::Error::from_raw_os_error(-err))
+                            };
                         }
                         _ if len >= NLMSG_HDRLEN + 4 => {
-                            out.push(data[NLMSG_HDRLEN + 4..len].to_vec());
+                            f(kind & 0xff, &data[NLMSG_HDRLEN + 4..len]);
                         }
                         _ => {}
                     }
                 }
                 data = data.get(align4(len)..).unwrap_or(&[]);
             }
+        }
+    }
+
+    /// Dumps one kind of object of the socket's table; a missing table is an
+    /// empty answer, not an error.
+    pub fn dump(&mut self, get: u16, table_attr: u16) -> io::Result<Vec<Vec<u8>>> {
+        const NLM_F_DUMP: u16 = 0x300;
+        let table = self.table.clone();
+        let mut out = Vec::new();
+        match self.query(get, NLM_F_DUMP, &[(table_attr, &table)], |_, body| {
+            out.push(body.to_vec())
+        }) {
+            Ok(()) => Ok(out),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(Vec::new()),
+            Err(e) => Err(e),
         }
     }
 }
