@@ -20,6 +20,26 @@ use crate::{
     policy::Policy,
 };
 
+/// Runs `f` on a thread moved into a new network namespace, which dies with the
+/// thread (`None`, skipped, when not root): kernel tests of this module's parts.
+#[cfg(test)]
+pub(crate) fn in_new_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return None;
+    }
+    Some(
+        std::thread::spawn(move || {
+            // SAFETY: unshare affects only this thread's namespaces.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            f()
+        })
+        .join()
+        .unwrap(),
+    )
+}
+
 /// A failed apply: which step, why, and whether the rollback worked.
 #[derive(Debug)]
 pub struct ApplyError {

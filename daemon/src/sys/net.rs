@@ -451,20 +451,7 @@ mod kernel_tests {
     use super::*;
 
     fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipped: needs root");
-            return None;
-        }
-        Some(
-            std::thread::spawn(move || {
-                // SAFETY: unshare affects only this thread's namespaces.
-                assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
-                f()
-            })
-            .join()
-            .unwrap(),
-        )
+        crate::sys::in_new_netns(f)
     }
 
     fn block<T>(f: impl std::future::Future<Output = T>) -> T {
