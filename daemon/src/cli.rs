@@ -116,6 +116,13 @@ fn run(parser: &mut Parser) -> CmdResult {
     let ctx = Context {
         config_path: config::resolve_path(config_flag),
     };
+    if !matches!(command.as_str(), "daemon" | "api" | "dns-serve") {
+        // Piped into `head`, a command ends quietly as Unix tools do (Rust ignores
+        // SIGPIPE, and print! would panic). The servers keep it ignored: a client
+        // closing its socket must not kill them.
+        // SAFETY: signal(2) with a valid signal number and the default action.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match command.as_str() {
         "config" => config_command(parser, &ctx),
         "lists" => crate::sources::cli::lists_command(parser, &ctx),

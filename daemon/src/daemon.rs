@@ -294,23 +294,74 @@ pub fn cmd_daemon(parser: &mut Parser, ctx: &Context) -> CmdResult {
         .map_err(Failure::from)
 }
 
-async fn apply_once(engine: &Engine, config: &Config, policy: &Policy, why: &str) {
+/// The desired state of the last apply and what it was built from. The periodic
+/// check reuses it while nothing it depends on changed: rebuilding 50k elements
+/// every 2 s would cost a router's CPU for nothing.
+#[derive(Default)]
+struct DesiredCache {
+    built_from: Option<BuiltFrom>,
+    desired: Option<crate::plan::Desired>,
+}
+
+/// The config (by identity), the inputs and the active clients a desired state came from.
+type BuiltFrom = (Arc<(Config, Policy)>, Inputs, Vec<bool>);
+
+/// Which clients are active at `now` (enabled and not expired): the only part of
+/// the compiled policy that moves with the clock.
+fn active_clients(config: &Config, now: i64) -> Vec<bool> {
+    config
+        .clients
+        .iter()
+        .map(|c| {
+            c.enabled_or_default()
+                && c.expires
+                    .as_deref()
+                    .and_then(|e| config::types::parse_expiry(e).ok())
+                    .is_none_or(|t| t >= now)
+        })
+        .collect()
+}
+
+async fn apply_once(
+    engine: &Engine,
+    current: &Arc<(Config, Policy)>,
+    cache: &mut DesiredCache,
+    why: &str,
+) {
     let t0 = std::time::Instant::now();
     let cpu0 = crate::sys::thread_cpu_ms();
+    let config = &current.0;
     // Upstream health from the monitor (clients::service): down upstreams follow on_down.
-    let inputs = Inputs {
+    let mut inputs = Inputs {
         health: crate::health::monitor::planner_health(),
         endpoints: crate::health::monitor::planner_endpoints(),
         list_cidrs: crate::sources::plain::list_cidrs(config),
     };
-    let desired = Engine::desired(config, policy, inputs);
+    if inputs.endpoints.is_empty() {
+        // Host names resolved here (at most once a minute each), so a changed
+        // address is a changed input.
+        inputs.endpoints = crate::sys::resolve_endpoints(config);
+    }
+    let now = policy::now_unix();
+    let active = active_clients(config, now);
+    let unchanged = cache
+        .built_from
+        .as_ref()
+        .is_some_and(|(c, i, a)| Arc::ptr_eq(c, current) && *i == inputs && *a == active);
+    if !unchanged || cache.desired.is_none() {
+        // Expiry moves with the clock: compile again for a new build.
+        let policy = policy::compile(config, now);
+        cache.desired = Some(Engine::desired(config, &policy, inputs.clone()));
+        cache.built_from = Some((current.clone(), inputs, active));
+    }
+    let desired = cache.desired.as_ref().expect("built above");
     let desired_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let desired_cpu = crate::sys::thread_cpu_ms() - cpu0;
     // Periodic checks read the kernel; changes plan against what we applied last.
     let result = if why == "repair" || why == "start" {
-        engine.apply(&desired).await
+        engine.apply(desired).await
     } else {
-        engine.apply_incremental(&desired).await
+        engine.apply_incremental(desired).await
     };
     match result {
         Ok(r) if r.ops.is_empty() => {}
@@ -339,6 +390,7 @@ async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
     let policy = policy::compile(&config, policy::now_unix());
     let (tx, rx) = watch::channel(Arc::new((config, policy)));
     let reapply = Arc::new(Notify::new());
+    let mut cache = DesiredCache::default();
     let sctx = ServiceContext {
         config_path: path.clone(),
         current: rx,
@@ -352,7 +404,7 @@ async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
             cur.0.clients.len(),
             nft::state_path().display()
         ));
-        apply_once(&engine, &cur.0, &cur.1, "start").await;
+        apply_once(&engine, &cur, &mut cache, "start").await;
     }
     for (name, fut) in services(&sctx) {
         tokio::task::spawn_local(async move {
@@ -411,10 +463,24 @@ async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
             _ = verify.tick() => "repair",
         };
         let cur = tx.borrow().clone();
-        // Expiry moves with the clock: recompile for every check.
-        let p = policy::compile(&cur.0, policy::now_unix());
-        apply_once(&engine, &cur.0, &p, why).await;
+        apply_once(&engine, &cur, &mut cache, why).await;
     }
     say("stopping (kernel state left in place; 'wgsplit down' removes it)");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn active_clients_follow_the_clock_as_the_policy_does() {
+        let config = config::parse_valid(include_str!("../../examples/wgsplit.conf")).unwrap();
+        let expiry = config::types::parse_expiry("2030-12-31").unwrap();
+        for now in [0, expiry - 1, expiry, expiry + 1, expiry + 86_400 * 400] {
+            let policy = policy::compile(&config, now);
+            let from_policy: Vec<bool> = policy.clients.iter().map(|c| c.active).collect();
+            assert_eq!(active_clients(&config, now), from_policy, "at {now}");
+        }
+    }
 }

@@ -155,11 +155,49 @@ print(json.dumps({"p50": lat[len(lat)//2], "p99": lat[int(len(lat)*0.99)], "n": 
 finally:
     api.terminate(); api.wait()
 
+# The same add/remove with the daemon running (how a router runs it): the CLI
+# writes the config and asks the daemon to re-apply; the daemon plans against
+# what it applied last (no kernel read) over its long-lived sockets.
+daemon = subprocess.Popen(["ip", "netns", "exec", NS, BIN, "--config", cfg, "daemon"],
+                          stderr=subprocess.PIPE, text=True)
+applied_lines = []
+def collect():
+    for line in daemon.stderr:
+        applied_lines.append(line)
+threading.Thread(target=collect, daemon=True).start()
+def wait_for(pattern, since, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        for line in applied_lines[since:]:
+            m = re.search(pattern, line)
+            if m:
+                return m
+        time.sleep(0.005)
+    sys.exit(f"bench: daemon never logged {pattern!r}: {''.join(applied_lines[-20:])}")
+d_add_wall, d_add_apply, d_rm_wall, d_rm_apply = [], [], [], []
+try:
+    wait_for(r"API listening", 0, 30)
+    applied = r"(?:re-apply request|config change): applied (\d+) changes in ([\d.]+) ms"
+    for i in range(10):
+        for verb, wall, apply in (("add", d_add_wall, d_add_apply), ("remove", d_rm_wall, d_rm_apply)):
+            since = len(applied_lines)
+            ms, out = w("client", verb, f"y{i}")
+            if "daemon applies" not in out:
+                sys.exit(f"bench: the CLI did not hand the change to the daemon: {out}")
+            m = wait_for(applied, since)
+            wall.append(ms); apply.append(float(m.group(2)))
+finally:
+    daemon.terminate(); daemon.wait()
+
 rows = [
     (f"client add, {N} peers: engine apply (ms, median of 10)", med(add_apply), 20),
     (f"client add: whole CLI run (ms, median)", med(add_wall), 20),
     (f"client remove: engine apply (ms, median)", med(rm_apply), 20),
     (f"client remove: whole CLI run (ms, median)", med(rm_wall), 20),
+    (f"with the daemon running: client add, daemon's apply (ms, median)", med(d_add_apply), 20),
+    (f"with the daemon running: client add, CLI run (ms, median)", med(d_add_wall), 20),
+    (f"with the daemon running: client remove, daemon's apply (ms, median)", med(d_rm_apply), 20),
+    (f"with the daemon running: client remove, CLI run (ms, median)", med(d_rm_wall), 20),
     (f"status --json, {N} clients (ms, median of 10)", med(status), 50),
     (f"client list, {N} clients (ms, median of 10)", med(listing), 50),
     (f"GET /api/status, {N} clients (ms, median of 10)", med(single), 50),
@@ -168,9 +206,9 @@ rows = [
     (f"GET /api/clients/NAME, 50 concurrent: p50 (ms)", client_load["p50"], 50),
     (f"GET /api/clients/NAME, 50 concurrent: p99 (ms)", client_load["p99"], 50),
 ]
-print(f"{'Clients and API':56} {'wgsplit':>9} {'goal':>6} {'ratio':>6}")
+print(f"{'Clients and API':68} {'wgsplit':>9} {'goal':>6} {'ratio':>6}")
 for name, v, goal in rows:
-    print(f"{name:56} {v:>9.1f} {goal:>6} {v/goal:>6.2f}")
+    print(f"{name:68} {v:>9.1f} {goal:>6} {v/goal:>6.2f}")
 print(f"changes per add/remove: {sorted(ops)} (one peer + one nft transaction); "
       f"the other {N} peers unchanged: {'yes' if untouched else 'NO'}")
 print(f"load: {status_load['n']} + {client_load['n']} requests, errors {status_load['errors'] + client_load['errors']}, "

@@ -58,7 +58,12 @@ apply_in() { # ns conf → the "applied:" line, then " wall <ms>" (whole process
 
 echo "bench: full apply (wgsplit)"
 full=$(apply_in wse-bench $W/full.conf); full_wall=$(echo "$full" | field wall)
-elements=$(ip netns exec wse-bench nft list ruleset | grep -o ': goto mark_' | wc -l)
+# Ranges in the clients' CIDR sets (as nft lists them, one entry per range).
+elements=$(ip netns exec wse-bench nft -j list table inet wgsplit | python3 -c '
+import json, sys
+items = json.load(sys.stdin)["nftables"]
+print(sum(len(i["set"].get("elem", [])) for i in items
+          if "set" in i and i["set"]["name"].endswith(("_v4", "_v6"))))')
 again=$(apply_in wse-bench $W/full.conf); again_wall=$(echo "$again" | field wall)
 echo "bench: one-rule change (wgsplit), 5 samples"
 ch_eng=() ch_kern=() ch_wall=() ch_cpu=()
@@ -100,25 +105,25 @@ nftonly=$(WGSPLIT_NFT_ONLY=1 apply_in wse-bnft $W/full-nft.conf)
 
 # The naive way: one nft process per element.
 sample=2000; [ "$quick" = --quick ] && sample=300
-echo "bench: naive, $sample nft processes into an empty interval map"
+echo "bench: naive, $sample nft processes into an empty interval set"
 ip netns exec wse-bnaive nft -f - <<'EOF'
 add table inet naive
 add chain inet naive c
-add map inet naive m { type ipv4_addr : verdict; flags interval; }
+add set inet naive m { type ipv4_addr; flags interval; }
 EOF
 t0=$(now_ms)
 for i in $(seq 0 $((sample - 1))); do
-    ip netns exec wse-bnaive nft add element inet naive m "{ 20.$((i / 250)).$((i % 250)).0/24 : goto c }"
+    ip netns exec wse-bnaive nft add element inet naive m "{ 20.$((i / 250)).$((i % 250)).0/24 }"
 done
 naive_per=$(awk -v a="$t0" -v b="$(now_ms)" -v n="$sample" 'BEGIN {printf "%.2f", (b - a) / n}')
 naive_sends=$(ip netns exec wse-bnaive strace -f -e trace=sendmsg,sendto -o $W/strace.txt \
-    nft add element inet naive m '{ 99.0.0.0/24 : goto c }' && grep -c 'sendmsg\|sendto' $W/strace.txt)
+    nft add element inet naive m '{ 99.0.0.0/24 }' && grep -c 'sendmsg\|sendto' $W/strace.txt)
 echo "bench: naive one-element change in the loaded table (delete + add), 5 samples"
 loaded=()
 for i in 1 2 3 4 5; do
     t0=$(now_ms)
-    ip netns exec wse-bench nft delete element inet wgsplit c7_r0_map4 '{ 20.7.0.0/24 }'
-    ip netns exec wse-bench nft add element inet wgsplit c7_r0_map4 '{ 20.7.0.0/24 : goto mark_up_u1 }'
+    ip netns exec wse-bench nft delete element inet wgsplit c7_r0_up_u1_v4 '{ 20.7.0.0/24 }'
+    ip netns exec wse-bench nft add element inet wgsplit c7_r0_up_u1_v4 '{ 20.7.0.0/24 }'
     loaded+=("$(awk -v a="$t0" -v b="$(now_ms)" 'BEGIN {printf "%.1f", b - a}')")
 done
 naive_change=$(printf '%s\n' "${loaded[@]}" | median)
@@ -128,7 +133,7 @@ echo "bench: data path (iperf3), generating 500 clients × 200 rules"
 KEYFILE=$W/keys500 $GEN "$BIN" 500 200 wse-bgwg wse-bgu > $W/dp.conf
 ip netns exec wse-bgen "$BIN" -c $W/dp.conf apply --dry-run --nft-script \
     | sed 's/"wse-bgwg"/"wse-bcli-r"/g' > $W/dp.nft
-dp_elements=$(grep -o ' : goto ' $W/dp.nft | wc -l)
+dp_elements=$(awk '/^add element/ {n += gsub(/, /, "&") + 1} END {print n}' $W/dp.nft)
 ip link add wse-bcli-c netns wse-bcli type veth peer name wse-bcli-r netns wse-brtr
 ip link add wse-bsrv-s netns wse-bsrv type veth peer name wse-bsrv-r netns wse-brtr
 ip netns exec wse-bcli ip addr add 10.8.0.3/16 dev wse-bcli-c
@@ -161,18 +166,43 @@ table inet wse_fw4 {
 }
 EOT
 }
+# Paired rounds, the order flipped every round (so warming up or a neighbour's
+# burst doesn't always land on the same side); each round gives one ratio.
+rounds=7; [ "$quick" = --quick ] && rounds=3
 base=() with=() fbase=() fwith=()
-for round in 1 2 3 4 5; do
-    ip netns exec wse-brtr nft flush ruleset
-    base+=("$(iperf)")
-    ip netns exec wse-brtr nft -f $W/dp.nft
-    with+=("$(iperf)")
-    ip netns exec wse-brtr nft flush ruleset
-    fw4like
-    fbase+=("$(iperf)")
-    ip netns exec wse-brtr nft -f $W/dp.nft
-    fwith+=("$(iperf)")
+for round in $(seq $rounds); do
+    if [ $((round % 2)) = 1 ]; then
+        ip netns exec wse-brtr nft flush ruleset
+        base+=("$(iperf)")
+        ip netns exec wse-brtr nft -f $W/dp.nft
+        with+=("$(iperf)")
+        ip netns exec wse-brtr nft flush ruleset
+        fw4like
+        fbase+=("$(iperf)")
+        ip netns exec wse-brtr nft -f $W/dp.nft
+        fwith+=("$(iperf)")
+    else
+        ip netns exec wse-brtr nft flush ruleset
+        fw4like
+        ip netns exec wse-brtr nft -f $W/dp.nft
+        fwith+=("$(iperf)")
+        ip netns exec wse-brtr nft flush ruleset
+        fw4like
+        fbase+=("$(iperf)")
+        ip netns exec wse-brtr nft flush ruleset
+        ip netns exec wse-brtr nft -f $W/dp.nft
+        with+=("$(iperf)")
+        ip netns exec wse-brtr nft flush ruleset
+        base+=("$(iperf)")
+    fi
 done
+paired() { # a[] b[] → median of a[i]/b[i] in percent
+    local -n a=$1 b=$2
+    local i
+    for i in "${!a[@]}"; do awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN {printf "%.1f\n", 100 * x / y}'; done | median
+}
+ratio_m=$(paired with base)
+fratio_m=$(paired fwith fbase)
 marked=$(ip netns exec wse-brtr conntrack -L 2>/dev/null | grep -c 'mark=16777216' || true)
 base_m=$(printf '%s\n' "${base[@]}" | median)
 with_m=$(printf '%s\n' "${with[@]}" | median)
@@ -204,11 +234,13 @@ machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the en
 | … plus building the desired state from the parsed config | $d_des ms (cpu $d_dcpu ms) | | |
 | netlink requests, one-rule change | $ch_req | ≥ 6 | |
 
-== Kernel engine: data path (iperf3 over veth through the router, ${secs}s × 5 alternating rounds) ==
+== Kernel engine: data path (iperf3 over veth through the router, ${secs}s × $rounds paired rounds) ==
 | | no ruleset | engine ruleset ($dp_elements elements) | ratio |
 |---|---|---|---|
+| throughput, median of the per-round ratios | | | $ratio_m% |
 | throughput, median | $base_m Mbit/s | $with_m Mbit/s | $(awk -v a="$with_m" -v b="$base_m" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
 | throughput, best round | $base_b Mbit/s | $with_b Mbit/s | $(awk -v a="$with_b" -v b="$base_b" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
+| fw4-like table (conntrack on) vs it + engine ruleset, median of the per-round ratios | | | $fratio_m% |
 | fw4-like table (conntrack on) vs it + engine ruleset, median | $fbase_m Mbit/s | $fwith_m Mbit/s | $(awk -v a="$fwith_m" -v b="$fbase_m" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
 | fw4-like table vs it + engine ruleset, best round | $fbase_b Mbit/s | $fwith_b Mbit/s | $(awk -v a="$fwith_b" -v b="$fbase_b" 'BEGIN {printf "%.1f%%", 100 * a / b}') |
 (samples: base ${base[*]}; with ${with[*]}; fw4-like ${fbase[*]}; fw4-like + engine ${fwith[*]};

@@ -20,6 +20,9 @@ TMP=$(mktemp -d /tmp/wsl-bench.XXXXXX)
 PING_PID=
 cleanup() {
     [ -n "$PING_PID" ] && kill "$PING_PID" 2>/dev/null
+    # Whatever still runs in our namespace (a deleted namespace keeps its processes).
+    local pid
+    for pid in $(ip netns pids $NS 2>/dev/null); do kill "$pid" 2>/dev/null; done
     ip netns del $NS 2>/dev/null
     rm -rf "$TMP"
 }
@@ -181,7 +184,8 @@ for tool in nft wsl; do
     ucfg "$TMP/cur.csv"
     rm -rf "$TMP/lists"
     in_ns "$BIN" -c "$TMP/wgsplit" lists update > /dev/null 2>&1 || { echo "initial load failed"; exit 1; }
-    in_ns ping -i 0.001 -W 0.01 8.8.8.8 > /dev/null 2>&1 &
+    # Not through in_ns: $! must be ping itself, not a subshell that outlives the kill.
+    ip netns exec $NS ping -i 0.001 -W 0.01 8.8.8.8 > /dev/null 2>&1 &
     PING_PID=$!
     sleep 0.3
     for i in $(seq "$RUNS"); do

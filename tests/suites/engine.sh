@@ -7,6 +7,10 @@ cd "$(dirname "$0")/../.."
 . tests/engine/topology.sh
 
 if [ "$(id -u)" != 0 ]; then echo "engine: needs root (network namespaces)"; exit 1; fi
+# The topology has fixed names (wse-*): two runs at once (two checkouts on one
+# machine) would tear down each other's namespaces. Take turns.
+exec 8>/run/wgsplit-engine-suite.lock
+flock 8
 cargo build --quiet -p wgsplit || exit 1
 
 fails=0

@@ -19,6 +19,9 @@ PING_PID= HTTP_PID=
 cleanup() {
     [ -n "$PING_PID" ] && kill "$PING_PID" 2>/dev/null
     [ -n "$HTTP_PID" ] && kill "$HTTP_PID" 2>/dev/null
+    # Whatever still runs in our namespace (a deleted namespace keeps its processes).
+    local pid
+    for pid in $(ip netns pids $NS 2>/dev/null); do kill "$pid" 2>/dev/null; done
     ip netns del $NS 2>/dev/null
     rm -rf "$TMP"
 }
@@ -160,7 +163,7 @@ cats=$(w lists entries netflix ads --count 2>&1)
 check "the pruned file gives the same entries" "28 761" "$(echo "$cats" | grep -o '[0-9]* entries' | awk '{print $1}' | paste -sd' ')"
 
 echo "--- downloads over HTTP from 127.0.0.1 in the namespace (wget, then curl alone)"
-in_ns python3 -m http.server 8718 --bind 127.0.0.1 --directory "$TMP/src" >/dev/null 2>&1 &
+ip netns exec $NS python3 -m http.server 8718 --bind 127.0.0.1 --directory "$TMP/src" >/dev/null 2>&1 &
 HTTP_PID=$!
 for i in $(seq 50); do in_ns bash -c 'echo > /dev/tcp/127.0.0.1/8718' 2>/dev/null && break; sleep 0.1; done
 mkdir -p "$TMP/only-curl" && ln -sf "$(command -v curl)" "$TMP/only-curl/curl"
@@ -223,7 +226,8 @@ PY
 write_config "file://$TMP/src/a-ipv4.csv" csv
 w lists update >/dev/null 2>&1
 in_ns nft reset counters table inet wsl_count >/dev/null
-in_ns ping -i 0.002 -W 0.01 8.8.8.8 >/dev/null 2>&1 &
+# Not through in_ns: $! must be ping itself, not a subshell that outlives the kill.
+ip netns exec $NS ping -i 0.002 -W 0.01 8.8.8.8 >/dev/null 2>&1 &
 PING_PID=$!
 sleep 0.3
 swaps=0 changed=0

@@ -1,5 +1,5 @@
 //! What the kernel and the running daemon say about clients and upstreams:
-//! per-peer counters (wireguard-control `Device::get`), health as the daemon
+//! per-peer counters (`sys::wg::device`), health as the daemon
 //! last wrote it, and the hand-off of a config change to the daemon.
 
 use std::{
@@ -36,16 +36,13 @@ pub struct PeerStats {
     pub peers: HashMap<String, PeerInfo>,
 }
 
-pub fn wg_backend(config: &Config) -> wireguard_control::Backend {
-    match config.server.backend.unwrap_or_default() {
-        Backend::Kernel => wireguard_control::Backend::Kernel,
-        Backend::Userspace => wireguard_control::Backend::Userspace,
-    }
+pub fn wg_backend(config: &Config) -> Backend {
+    config.server.backend.unwrap_or_default()
 }
 
 /// Seconds since the last handshake. The kernel reports a timestamp;
-/// boringtun's UAPI reports the age itself, which wireguard-control hands on
-/// as a time since the epoch.
+/// boringtun's UAPI reports the age itself, which `sys::wg` hands on as a
+/// time since the epoch.
 pub fn handshake_age(t: Option<SystemTime>, userspace: bool) -> Option<u64> {
     let t = t?;
     let since_epoch = t.duration_since(UNIX_EPOCH).ok()?.as_secs();
@@ -62,28 +59,22 @@ pub fn handshake_age(t: Option<SystemTime>, userspace: bool) -> Option<u64> {
 }
 
 /// Reads every peer of a WireGuard interface.
-pub fn device_peers(
-    ifname: &str,
-    backend: wireguard_control::Backend,
-) -> Result<HashMap<String, PeerInfo>, String> {
-    let name: wireguard_control::InterfaceName =
-        ifname.parse().map_err(|e| format!("{ifname}: {e}"))?;
-    let dev =
-        wireguard_control::Device::get(&name, backend).map_err(|e| format!("{ifname}: {e}"))?;
-    let userspace = backend == wireguard_control::Backend::Userspace;
+pub fn device_peers(ifname: &str, backend: Backend) -> Result<HashMap<String, PeerInfo>, String> {
+    let dev = crate::sys::wg::device(ifname, backend)?;
+    let userspace = backend == Backend::Userspace;
     Ok(dev
         .peers
         .into_iter()
         .map(|p| {
-            let age = handshake_age(p.stats.last_handshake_time, userspace);
+            let age = handshake_age(p.last_handshake, userspace);
             (
-                p.config.public_key.to_base64(),
+                keys::encode(&p.public_key),
                 PeerInfo {
                     online: age.is_some_and(|a| a <= ONLINE_SECS),
                     handshake_age: age,
-                    rx: p.stats.rx_bytes,
-                    tx: p.stats.tx_bytes,
-                    endpoint: p.config.endpoint.map(|e| e.to_string()),
+                    rx: p.rx_bytes,
+                    tx: p.tx_bytes,
+                    endpoint: p.endpoint.map(|e| e.to_string()),
                 },
             )
         })

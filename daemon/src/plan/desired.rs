@@ -86,7 +86,7 @@ pub struct Desired {
 }
 
 /// What the planner needs besides the config.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inputs {
     /// Upstream name → is it up? Missing means "up when its interface exists"
     /// (the caller fills that in from the observed links).

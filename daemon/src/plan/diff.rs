@@ -217,8 +217,12 @@ fn plan_iface(w: &WgIface, obs: &Observed, ops: &mut Vec<Op>) {
             listen_port: w.listen_port,
         });
     }
+    // By key: a server has up to thousands of peers.
+    let want_keys: BTreeSet<&[u8; 32]> = w.peers.iter().map(|p| &p.public_key).collect();
+    let have_by_key: BTreeMap<&[u8; 32], &WgPeer> =
+        have_peers.iter().map(|p| (&p.public_key, p)).collect();
     for p in have_peers {
-        if !w.peers.iter().any(|d| d.public_key == p.public_key) {
+        if !want_keys.contains(&p.public_key) {
             ops.push(Op::WgPeerRemove {
                 dev: w.name.clone(),
                 public_key: p.public_key,
@@ -227,15 +231,12 @@ fn plan_iface(w: &WgIface, obs: &Observed, ops: &mut Vec<Op>) {
         }
     }
     for p in &w.peers {
-        let same = have_peers
-            .iter()
-            .find(|h| h.public_key == p.public_key)
-            .is_some_and(|h| {
-                h.preshared_key == p.preshared_key
-                    && h.allowed_ips == p.allowed_ips
-                    && h.keepalive == p.keepalive
-                    && (p.endpoint.is_none() || h.endpoint == p.endpoint)
-            });
+        let same = have_by_key.get(&p.public_key).is_some_and(|h| {
+            h.preshared_key == p.preshared_key
+                && h.allowed_ips == p.allowed_ips
+                && h.keepalive == p.keepalive
+                && (p.endpoint.is_none() || h.endpoint == p.endpoint)
+        });
         if !same {
             ops.push(Op::WgPeerSet {
                 dev: w.name.clone(),
@@ -381,18 +382,19 @@ pub fn assume_applied(desired: &Desired, obs: &Observed) -> Observed {
             },
         );
         let mut peers = w.peers.clone();
-        for (p, old) in peers.iter_mut().filter_map(|p| {
-            let old = obs
-                .wg
-                .get(&w.name)
-                .and_then(|d| d.peers.iter().find(|x| x.public_key == p.public_key))
-                .cloned();
-            old.map(|o| (p, o))
-        }) {
+        let endpoints: BTreeMap<&[u8; 32], _> = obs
+            .wg
+            .get(&w.name)
+            .map(|d| {
+                d.peers
+                    .iter()
+                    .map(|x| (&x.public_key, x.endpoint))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for p in peers.iter_mut().filter(|p| p.endpoint.is_none()) {
             // Roaming clients' endpoints are whatever the device learned.
-            if p.endpoint.is_none() {
-                p.endpoint = old.endpoint;
-            }
+            p.endpoint = endpoints.get(&p.public_key).copied().flatten();
         }
         o.wg.insert(
             w.name.clone(),

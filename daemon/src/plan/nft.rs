@@ -68,12 +68,40 @@ impl SetKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct NftSet {
     pub kind: SetKind,
     /// `None`: filled by someone else (the resolver, rule sources); the engine
     /// creates the set and never touches its elements.
     pub elements: Option<BTreeSet<String>>,
+    /// `set_digest` of the elements, computed once (the planner, the record
+    /// and the daemon's memory of the last apply all compare it).
+    digest: std::sync::OnceLock<u64>,
+}
+
+/// Equal when kind and elements are (whether the digest was computed yet or not).
+impl PartialEq for NftSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.elements == other.elements
+    }
+}
+
+impl Eq for NftSet {}
+
+impl NftSet {
+    pub fn new(kind: SetKind, elements: Option<BTreeSet<String>>) -> Self {
+        Self {
+            kind,
+            elements,
+            digest: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The digest of the elements the engine owns (`None`: filled by others).
+    pub fn digest(&self) -> Option<u64> {
+        let els = self.elements.as_ref()?;
+        Some(*self.digest.get_or_init(|| set_digest(els)))
+    }
 }
 
 /// A base chain's hook: (type, hook, priority).
@@ -114,9 +142,11 @@ pub fn client_chain(name: &str) -> String {
     format!("client_{name}")
 }
 
-/// Name of the verdict map holding the merged run of pure-CIDR rules starting at `pos`.
-pub fn cidr_map_name(client: &str, pos: usize, v6: bool) -> String {
-    format!("{client}_r{pos}_map{}", if v6 { 6 } else { 4 })
+/// Name of the interval set holding the destinations that the merged run of
+/// pure-CIDR rules starting at `pos` sends to one target (`mark_chain` without
+/// its `mark_` prefix: `direct`, `block`, `up_<name>`).
+pub fn cidr_set_name(client: &str, pos: usize, target: &str, v6: bool) -> String {
+    format!("{client}_r{pos}_{target}_v{}", if v6 { 6 } else { 4 })
 }
 
 pub fn net_set_name(client: &str, pos: usize, v6: bool) -> String {
@@ -316,17 +346,16 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
         );
     }
 
-    // prerouting: restore, leave alone, dispatch by client.
-    let mut pre = Vec::new();
+    // prerouting: one interface compare for every packet; the clients' packets
+    // then restore, are left alone, or are dispatched by client in `from_clients`.
+    let mut from = Vec::new();
     for &t in &targets {
         let m = marks.of(t);
-        pre.push(format!(
-            "iifname \"{wg}\" ct mark and {mask:#010x} == {m:#010x} meta mark set meta mark and {keep:#010x} or {m:#010x} accept"
+        from.push(format!(
+            "ct mark and {mask:#010x} == {m:#010x} meta mark set meta mark and {keep:#010x} or {m:#010x} accept"
         ));
     }
-    pre.push(format!(
-        "iifname \"{wg}\" meta l4proto {{ tcp, udp }} th dport 53 return"
-    ));
+    from.push("meta l4proto { tcp, udp } th dport 53 return".to_string());
     for a in server.address.iter().chain(server.address6.iter()) {
         if let Ok(net) = parse_interface_address(a) {
             let fam = if matches!(net, IpNet::V6(_)) {
@@ -334,14 +363,12 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
             } else {
                 "ip"
             };
-            pre.push(format!(
-                "iifname \"{wg}\" {fam} daddr {} return",
-                net.trunc()
-            ));
+            from.push(format!("{fam} daddr {} return", net.trunc()));
         }
     }
-    pre.push(format!("iifname \"{wg}\" ip saddr vmap @clients4"));
-    pre.push(format!("iifname \"{wg}\" ip6 saddr vmap @clients6"));
+    from.push("ip saddr vmap @clients4".to_string());
+    from.push("ip6 saddr vmap @clients6".to_string());
+    chain(&mut st, "from_clients", None, from);
     chain(
         &mut st,
         "prerouting",
@@ -350,7 +377,7 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
             hook: "prerouting",
             priority: -150,
         }),
-        pre,
+        vec![format!("iifname \"{wg}\" jump from_clients")],
     );
     chain(
         &mut st,
@@ -406,20 +433,18 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
     let mut clients6 = BTreeSet::new();
     for c in policy.clients.iter().filter(|c| c.active) {
         let cname = client_chain(&c.name);
-        for a in &c.addresses {
-            let el = format!("{} : goto {cname}", render_net(&a.trunc()));
-            if matches!(a, IpNet::V6(_)) {
-                clients6.insert(el);
-            } else {
-                clients4.insert(el);
-            }
-        }
         let mut rules = Vec::new();
         let mut i = 0;
         while i < c.rules.len() {
             let r = &c.rules[i];
             if is_pure_cidr(r, config, inputs) {
-                // Merge the run of pure-CIDR rules into one vmap per family.
+                // Merge the run of pure-CIDR rules: first match wins, so each
+                // destination range gets exactly one target. One plain interval
+                // set per target and family, each with its `goto`: the sets'
+                // ranges are disjoint, so the order of these rules doesn't matter.
+                // (Not one verdict map: adding an element whose data is a `goto`
+                // makes the kernel re-validate every verdict map of the table at
+                // commit — 4.4 ms at 50k elements here, 0.05 ms for a plain set.)
                 let mut run = Vec::new();
                 let start = r.pos;
                 while i < c.rules.len() && is_pure_cidr(&c.rules[i], config, inputs) {
@@ -427,29 +452,27 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
                     i += 1;
                 }
                 for v6 in [false, true] {
-                    let ranges = disjoint_ranges(&run, v6);
-                    if ranges.is_empty() {
-                        continue;
+                    let mut by_target: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+                    for (s, e, t) in disjoint_ranges(&run, v6) {
+                        by_target
+                            .entry(mark_of(t))
+                            .or_default()
+                            .insert(render_range(s, e, v6));
                     }
-                    let name = cidr_map_name(&c.name, start, v6);
-                    let elements = ranges
-                        .iter()
-                        .map(|(s, e, t)| {
-                            let mut el = render_range(*s, *e, v6);
-                            el.push_str(" : goto ");
-                            el.push_str(&mark_names[mark_of(*t)]);
-                            el
-                        })
-                        .collect();
-                    st.sets.insert(
-                        name.clone(),
-                        NftSet {
-                            kind: if v6 { SetKind::Map6 } else { SetKind::Map4 },
-                            elements: Some(elements),
-                        },
-                    );
                     let fam = if v6 { "ip6" } else { "ip" };
-                    rules.push(format!("{fam} daddr vmap @{name}"));
+                    for (m, elements) in by_target {
+                        let mark = &mark_names[m];
+                        let target = mark.strip_prefix("mark_").unwrap_or(mark);
+                        let name = cidr_set_name(&c.name, start, target, v6);
+                        rules.push(format!("{fam} daddr @{name} goto {mark}"));
+                        st.sets.insert(
+                            name,
+                            NftSet::new(
+                                if v6 { SetKind::Net6 } else { SetKind::Net4 },
+                                Some(elements),
+                            ),
+                        );
+                    }
                 }
                 continue;
             }
@@ -467,10 +490,10 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
                         let name = net_set_name(&c.name, r.pos, v6);
                         st.sets.insert(
                             name.clone(),
-                            NftSet {
-                                kind: if v6 { SetKind::Net6 } else { SetKind::Net4 },
-                                elements: Some(nets.iter().map(render_net).collect()),
-                            },
+                            NftSet::new(
+                                if v6 { SetKind::Net6 } else { SetKind::Net4 },
+                                Some(nets.iter().map(render_net).collect()),
+                            ),
                         );
                         dests.push(format!("{fam} daddr @{name}"));
                     }
@@ -480,10 +503,7 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
                         let name = policy::dns_set_name(&c.name, r.pos, v6);
                         st.sets.insert(
                             name.clone(),
-                            NftSet {
-                                kind: if v6 { SetKind::Dns6 } else { SetKind::Dns4 },
-                                elements: None,
-                            },
+                            NftSet::new(if v6 { SetKind::Dns6 } else { SetKind::Dns4 }, None),
                         );
                         let fam = if v6 { "ip6" } else { "ip" };
                         dests.push(format!("{fam} daddr @{name}"));
@@ -494,10 +514,7 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
                         let name = policy::geo_set_name(cc, v6);
                         st.sets.insert(
                             name.clone(),
-                            NftSet {
-                                kind: if v6 { SetKind::Net6 } else { SetKind::Net4 },
-                                elements: None,
-                            },
+                            NftSet::new(if v6 { SetKind::Net6 } else { SetKind::Net4 }, None),
                         );
                         let fam = if v6 { "ip6" } else { "ip" };
                         let op = if *neg { "!= " } else { "" };
@@ -523,22 +540,32 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
                 }
             }
         }
-        rules.push(format!("goto {}", mark_chain(config, c.default)));
-        chain(&mut st, &cname, None, rules);
+        // A client without rules needs no chain: its addresses jump straight to
+        // its default's mark chain, so adding or removing such a client changes
+        // map elements only (no `nft -f`, no rule rewritten).
+        let entry = if rules.is_empty() {
+            mark_chain(config, c.default)
+        } else {
+            rules.push(format!("goto {}", mark_chain(config, c.default)));
+            chain(&mut st, &cname, None, rules);
+            cname
+        };
+        for a in &c.addresses {
+            let el = format!("{} : goto {entry}", render_net(&a.trunc()));
+            if matches!(a, IpNet::V6(_)) {
+                clients6.insert(el);
+            } else {
+                clients4.insert(el);
+            }
+        }
     }
     st.sets.insert(
         "clients4".into(),
-        NftSet {
-            kind: SetKind::Map4,
-            elements: Some(clients4),
-        },
+        NftSet::new(SetKind::Map4, Some(clients4)),
     );
     st.sets.insert(
         "clients6".into(),
-        NftSet {
-            kind: SetKind::Map6,
-            elements: Some(clients6),
-        },
+        NftSet::new(SetKind::Map6, Some(clients6)),
     );
     st
 }
@@ -554,9 +581,51 @@ pub struct ObservedNft {
 pub struct ObservedSet {
     /// `SetKind::signature` form.
     pub signature: String,
-    /// Elements as the engine last wrote them, when known to still be true
-    /// (same set handle as recorded); `None` = unknown.
-    pub elements: Option<BTreeSet<String>>,
+    /// What the engine knows of the set's elements (see `SetElements`).
+    pub elements: SetElements,
+}
+
+/// The elements of an observed set, as far as the engine knows them: it never
+/// reads elements back from the kernel, it remembers what it wrote (`sys` keeps
+/// a record, trusted while the set's handle is the one recorded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetElements {
+    /// Not known (not written by the engine, or recreated since): the diff
+    /// flushes the set and writes it whole.
+    Unknown,
+    /// Exactly these elements.
+    Known(BTreeSet<String>),
+    /// Elements whose `set_digest` is this. Enough to tell "unchanged" without
+    /// holding 50k strings; when the desired set differs, the diff needs them
+    /// `Known` to stay minimal (`sys` loads them), else it rewrites the set.
+    Digest(u64),
+}
+
+/// An order-independent 64-bit digest of a set's elements (the same elements
+/// give the same digest however they were collected).
+pub fn set_digest(elements: &BTreeSet<String>) -> u64 {
+    let mut acc = elements.len() as u64;
+    for e in elements {
+        acc = acc.wrapping_add(element_hash(e.as_bytes()));
+    }
+    acc
+}
+
+/// A fast 64-bit hash of one element's text (8 bytes per step, then a final mix).
+fn element_hash(b: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = b.len() as u64 ^ 0x51_7cc1_b727_220a;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+        h = (h ^ w).wrapping_mul(K).rotate_left(29);
+    }
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    h ^= h >> 32;
+    h = h.wrapping_mul(0xd6e8_feb8_6659_fd93);
+    h ^ (h >> 32)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -757,11 +826,14 @@ pub fn diff(desired: &NftState, observed: Option<&ObservedNft>) -> NftBatch {
         match obs.sets.get(name) {
             None => adds.push((name, want.iter().collect())),
             Some(o) => match &o.elements {
-                None => {
-                    b.push(format!("flush set inet {NFT_TABLE} {name}"));
+                SetElements::Digest(d) if Some(*d) == set.digest() => {}
+                SetElements::Unknown | SetElements::Digest(_) => {
+                    // nft finds a map only when asked for a map.
+                    let what = if set.kind.is_map() { "map" } else { "set" };
+                    b.push(format!("flush {what} inet {NFT_TABLE} {name}"));
                     adds.push((name, want.iter().collect()));
                 }
-                Some(have) => {
+                SetElements::Known(have) => {
                     let del: Vec<&String> = have.difference(want).collect();
                     b.elements_deleted += del.len();
                     b.push_elements("delete", name, &del);
@@ -821,8 +893,10 @@ pub fn diff(desired: &NftState, observed: Option<&ObservedNft>) -> NftBatch {
     b
 }
 
-/// The observed form of a desired table, as if it had just been applied
-/// (what `sys` records after a successful apply, and what tests diff against).
+/// The observed form of a desired table, as if it had just been applied (what
+/// the daemon keeps in memory between applies, and what tests diff against).
+/// Elements are kept as digests: `sys` reads a changed set's old elements from
+/// its record when it needs them.
 pub fn as_observed(d: &NftState) -> ObservedNft {
     ObservedNft {
         sets: d
@@ -833,7 +907,7 @@ pub fn as_observed(d: &NftState) -> ObservedNft {
                     n.clone(),
                     ObservedSet {
                         signature: s.kind.signature(),
-                        elements: s.elements.clone(),
+                        elements: s.digest().map_or(SetElements::Unknown, SetElements::Digest),
                     },
                 )
             })

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    nft::{as_observed, diff, disjoint_ranges, render_range},
+    nft::{SetElements, as_observed, diff, disjoint_ranges, render_range, set_digest},
     *,
 };
 use crate::{
@@ -46,7 +46,14 @@ fn applied(d: &Desired) -> Observed {
     }
     o.rules = d.rules.clone();
     o.routes = d.routes.clone();
-    o.nft = Some(as_observed(&d.nft));
+    // As `sys` would observe it: the elements it recorded, known one by one.
+    let mut nft = as_observed(&d.nft);
+    for (name, set) in &mut nft.sets {
+        if let Some(els) = &d.nft.sets[name].elements {
+            set.elements = SetElements::Known(els.clone());
+        }
+    }
+    o.nft = Some(nft);
     o
 }
 
@@ -88,8 +95,10 @@ fn from_nothing_everything_is_created() {
     );
     assert!(script.contains("oifname \"wgs_us1\" masquerade"));
     assert!(script.contains("redirect to :53"));
-    // Carol (expires 2030) is active at time 0; she has no rules: default direct.
-    assert!(script.contains("add rule inet wgsplit client_carol goto mark_direct"));
+    // Carol (expires 2030) is active at time 0; she has no rules: her address
+    // jumps straight to her default (direct), with no chain of her own.
+    assert!(!script.contains("client_carol"));
+    assert!(script.contains(" : goto mark_direct"));
     // The unreachable fallback goes in before the dev route of the same table.
     let first_route = ops.iter().find_map(|o| match o {
         Op::AddRoute(r) => Some(r),
@@ -145,8 +154,8 @@ fn one_rule_change_touches_only_that_client() {
     assert_eq!(
         b.lines,
         vec![
-            "delete element inet wgsplit alice_r0_map4 { 203.0.113.0/24 : goto mark_up_us1 }",
-            "add element inet wgsplit alice_r0_map4 { 203.0.113.0/25 : goto mark_up_us1 }",
+            "delete element inet wgsplit alice_r0_up_us1_v4 { 203.0.113.0/24 }",
+            "add element inet wgsplit alice_r0_up_us1_v4 { 203.0.113.0/25 }",
         ]
     );
 }
@@ -287,12 +296,43 @@ fn unknown_elements_are_rewritten_not_guessed() {
     let c = example();
     let d = build(&c, &Inputs::default());
     let mut o = as_observed(&d.nft);
-    o.sets.get_mut("clients4").unwrap().elements = None;
+    o.sets.get_mut("clients4").unwrap().elements = SetElements::Unknown;
     let b = diff(&d.nft, Some(&o));
-    assert_eq!(b.lines[0], "flush set inet wgsplit clients4");
+    assert_eq!(b.lines[0], "flush map inet wgsplit clients4");
     assert_eq!(b.lines.len(), 2);
     // DNS-learned sets are never flushed or filled by the engine.
     assert!(b.lines.iter().all(|l| !l.contains("_dns")));
+}
+
+#[test]
+fn a_matching_digest_means_unchanged_a_stale_one_rewrites() {
+    let c = example();
+    let d = build(&c, &Inputs::default());
+    // as_observed keeps digests only: the same state plans nothing.
+    let o = as_observed(&d.nft);
+    assert!(diff(&d.nft, Some(&o)).is_empty());
+    // A digest of other elements: the set is rewritten whole, not guessed at.
+    let mut o = as_observed(&d.nft);
+    let SetElements::Digest(x) = o.sets["clients4"].elements else {
+        panic!("a digest expected")
+    };
+    o.sets.get_mut("clients4").unwrap().elements = SetElements::Digest(x ^ 1);
+    let b = diff(&d.nft, Some(&o));
+    assert_eq!(b.lines[0], "flush map inet wgsplit clients4");
+    assert_eq!(b.lines.len(), 2);
+}
+
+#[test]
+fn set_digest_depends_on_content_not_order() {
+    let a: std::collections::BTreeSet<String> = ["10.0.0.0/24 : goto x", "10.0.1.0/24 : goto x"]
+        .map(String::from)
+        .into();
+    let mut b = a.clone();
+    assert_eq!(set_digest(&a), set_digest(&b));
+    b.remove("10.0.1.0/24 : goto x");
+    b.insert("10.0.2.0/24 : goto x".into());
+    assert_ne!(set_digest(&a), set_digest(&b));
+    assert_ne!(set_digest(&a), set_digest(&Default::default()));
 }
 
 #[test]
@@ -322,9 +362,60 @@ fn cidr_lists_feed_the_rule() {
         ..Default::default()
     };
     let d = build(&c, &inputs);
-    let m = &d.nft.sets["carol_r0_map4"];
+    let m = &d.nft.sets["carol_r0_block_v4"];
     assert_eq!(
         m.elements.as_ref().unwrap().iter().collect::<Vec<_>>(),
-        vec!["192.0.2.0/24 : goto mark_block"]
+        vec!["192.0.2.0/24"]
     );
+    assert!(
+        d.nft.chains["client_carol"]
+            .rules
+            .contains(&"ip daddr @carol_r0_block_v4 goto mark_block".to_string())
+    );
+}
+
+#[test]
+fn a_cidr_run_becomes_one_disjoint_set_per_target() {
+    let mut c = example();
+    c.clients
+        .iter_mut()
+        .find(|x| x.name == "carol")
+        .unwrap()
+        .upstream = Some("us1".into());
+    // First match wins: 10.1.0.0/16 proxied, but its 10.1.2.0/24 was taken
+    // first by a direct rule; the rest of 10.0.0.0/8 is blocked.
+    for (action, cidr) in [
+        (config::Action::Direct, "10.1.2.0/24"),
+        (config::Action::Proxy, "10.1.0.0/16"),
+        (config::Action::Block, "10.0.0.0/8"),
+    ] {
+        c.rules.push(config::Rule {
+            client: "carol".into(),
+            action,
+            cidr: vec![cidr.into()],
+            ..Default::default()
+        });
+    }
+    let d = build(&c, &Inputs::default());
+    let els = |n: &str| -> Vec<String> {
+        d.nft.sets[n]
+            .elements
+            .as_ref()
+            .unwrap()
+            .iter()
+            .cloned()
+            .collect()
+    };
+    assert_eq!(els("carol_r0_direct_v4"), vec!["10.1.2.0/24"]);
+    assert_eq!(
+        els("carol_r0_block_v4"),
+        vec!["10.0.0.0/16", "10.2.0.0-10.255.255.255"]
+    );
+    assert_eq!(
+        els("carol_r0_up_us1_v4"),
+        vec!["10.1.0.0/23", "10.1.3.0-10.1.255.255"]
+    );
+    // Plain sets (no verdict data): adding an element never makes the kernel
+    // re-validate the table.
+    assert!(!d.nft.sets["carol_r0_block_v4"].kind.is_map());
 }

@@ -3,17 +3,11 @@
 //! kernel really holds, not against what some earlier process believed it
 //! loaded. Read-only; writes go through `sys::nftnl`.
 
-use std::{
-    io,
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
-};
+use std::io;
 
-const NETLINK_NETFILTER: i32 = 12;
-const NLM_F_REQUEST: u16 = 0x1;
+use crate::sys::{net::nl::attrs, nftnl::NftSock};
+
 const NLM_F_DUMP: u16 = 0x300;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_GETSETELEM: u16 = 13;
 const NFT_MSG_NEWSETELEM: u16 = 12;
 const NFT_MSG_NEWSET: u16 = 9;
@@ -41,126 +35,16 @@ pub struct RawElem {
     pub interval_end: bool,
 }
 
-fn cvt(r: isize) -> io::Result<usize> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as usize)
-    }
-}
-
-fn push_attr(buf: &mut Vec<u8>, kind: u16, data: &[u8]) {
-    let len = 4 + data.len();
-    buf.extend_from_slice(&(len as u16).to_ne_bytes());
-    buf.extend_from_slice(&kind.to_ne_bytes());
-    buf.extend_from_slice(data);
-    while !buf.len().is_multiple_of(4) {
-        buf.push(0);
-    }
-}
-
-/// Iterates the attributes of `buf`: (type without flags, payload).
-fn attrs(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        if at + 4 > buf.len() {
-            return None;
-        }
-        let len = u16::from_ne_bytes([buf[at], buf[at + 1]]) as usize;
-        let kind = u16::from_ne_bytes([buf[at + 2], buf[at + 3]]) & 0x3fff;
-        if len < 4 || at + len > buf.len() {
-            return None;
-        }
-        let data = &buf[at + 4..at + len];
-        at += (len + 3) & !3;
-        Some((kind, data))
-    })
-}
-
-/// Sends one nf_tables request and hands every reply message (type, body after
-/// the nfgenmsg) to `f` until the kernel is done.
+/// One nf_tables request on a socket of its own (see `NftSock::query`).
 fn query(
     msg_type: u16,
     flags: u16,
     family: u8,
+    table: &str,
     attrs_in: &[(u16, &str)],
-    mut f: impl FnMut(u16, &[u8]),
+    f: impl FnMut(u16, &[u8]),
 ) -> io::Result<()> {
-    // SAFETY: plain socket(2); checked, then owned.
-    let raw = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            NETLINK_NETFILTER,
-        )
-    };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let mut msg = Vec::with_capacity(128);
-    msg.extend_from_slice(&[0; 16]);
-    msg.extend_from_slice(&[family, 0, 0, 0]);
-    for (kind, text) in attrs_in {
-        let mut t = text.as_bytes().to_vec();
-        t.push(0);
-        push_attr(&mut msg, *kind, &t);
-    }
-    let len = msg.len() as u32;
-    msg[0..4].copy_from_slice(&len.to_ne_bytes());
-    msg[4..6].copy_from_slice(&(NFNL_SUBSYS_NFTABLES << 8 | msg_type).to_ne_bytes());
-    msg[6..8].copy_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
-    msg[8..12].copy_from_slice(&1u32.to_ne_bytes());
-    // SAFETY: sockaddr_nl is plain data; zeroed addresses the kernel.
-    let mut to: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    to.nl_family = libc::AF_NETLINK as u16;
-    // SAFETY: valid fd, buffer and address of the given sizes.
-    cvt(unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            msg.as_ptr().cast(),
-            msg.len(),
-            0,
-            (&to as *const libc::sockaddr_nl).cast(),
-            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    })?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let dump = flags & NLM_F_DUMP != 0;
-    loop {
-        // SAFETY: valid fd and buffer.
-        let n = cvt(unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) })?;
-        let mut at = 0;
-        while at + 16 <= n {
-            let len = u32::from_ne_bytes(buf[at..at + 4].try_into().expect("4")) as usize;
-            let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
-            if len < 16 || at + len > n {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "bad netlink message",
-                ));
-            }
-            let body = &buf[at + 16..at + len];
-            match kind {
-                NLMSG_DONE => return Ok(()),
-                NLMSG_ERROR => {
-                    let errno = i32::from_ne_bytes(body[0..4].try_into().expect("4"));
-                    return if errno == 0 {
-                        Ok(())
-                    } else {
-                        Err(io::Error::from_raw_os_error(-errno))
-                    };
-                }
-                k if body.len() >= 4 => f(k & 0xff, &body[4..]),
-                _ => {}
-            }
-            at += (len + 3) & !3;
-        }
-        if !dump && n == 0 {
-            return Ok(());
-        }
-    }
+    NftSock::open_table(family, table)?.query(msg_type, flags, attrs_in, f)
 }
 
 /// Every element of `family`/`table`/`set`.
@@ -170,6 +54,7 @@ pub fn dump(family: u8, table: &str, set: &str) -> io::Result<Vec<RawElem>> {
         NFT_MSG_GETSETELEM,
         NLM_F_DUMP,
         family,
+        table,
         &[
             (NFTA_SET_ELEM_LIST_TABLE, table),
             (NFTA_SET_ELEM_LIST_SET, set),
@@ -227,6 +112,7 @@ pub fn set_handle(family: u8, table: &str, set: &str) -> io::Result<Option<u64>>
         NFT_MSG_GETSET,
         NLM_F_ACK,
         family,
+        table,
         &[(NFTA_SET_TABLE, table), (NFTA_SET_NAME, set)],
         |kind, body| {
             if kind == NFT_MSG_NEWSET {

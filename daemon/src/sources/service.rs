@@ -92,15 +92,16 @@ pub async fn serve(ctx: ServiceContext) -> Result<(), String> {
     let mut tick = tokio::time::interval(CHECK_EVERY);
     let mut force = true;
     loop {
-        let config = rx.borrow_and_update().0.clone();
-        let cfg = config.clone();
+        // The shared config, not a copy of it (a big config is megabytes).
+        let current = rx.borrow_and_update().clone();
+        let cfg = current.clone();
         let (now_handles, updated) =
-            tokio::task::spawn_blocking(move || (handles(&cfg), scheduled_update(&cfg)))
+            tokio::task::spawn_blocking(move || (handles(&cfg.0), scheduled_update(&cfg.0)))
                 .await
                 .map_err(|e| e.to_string())?;
         if force || updated || now_handles != seen {
-            let cfg = config.clone();
-            match tokio::task::spawn_blocking(move || sync(&cfg))
+            let cfg = current.clone();
+            match tokio::task::spawn_blocking(move || sync(&cfg.0))
                 .await
                 .map_err(|e| e.to_string())?
             {

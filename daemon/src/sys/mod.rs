@@ -3,7 +3,7 @@
 
 pub mod net;
 pub mod nft;
-pub mod nftelem;
+pub mod nftlist;
 pub mod nftnl;
 pub mod wg;
 
@@ -19,6 +19,26 @@ use crate::{
     plan::{self, Desired, Inputs, Observed, Op, nft::NftState},
     policy::Policy,
 };
+
+/// Runs `f` on a thread moved into a new network namespace, which dies with the
+/// thread (`None`, skipped, when not root): kernel tests of this module's parts.
+#[cfg(test)]
+pub(crate) fn in_new_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return None;
+    }
+    Some(
+        std::thread::spawn(move || {
+            // SAFETY: unshare affects only this thread's namespaces.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            f()
+        })
+        .join()
+        .unwrap(),
+    )
+}
 
 /// A failed apply: which step, why, and whether the rollback worked.
 #[derive(Debug)]
@@ -91,30 +111,28 @@ fn requests_of(op: &Op, backend: Backend) -> usize {
             1 + usize::from(matches!(r.kind, plan::RouteKind::Dev(_)))
         }
         Op::AddRule(_) | Op::DelRule(_) => 1,
+        // The element batch's own messages are counted as sent (`element_messages`).
         Op::Nft(b) => {
             let structure = b.lines.iter().filter(|l| !l.contains(" element ")).count();
-            let elements: usize = b
-                .element_changes
-                .iter()
-                .map(|(_, _, e)| e.len().div_ceil(400))
-                .sum();
-            let batches = usize::from(structure > 0) + usize::from(elements > 0);
-            structure + elements + 2 * batches
+            structure + 2 * usize::from(structure > 0)
         }
         Op::DeleteLink { .. } => 2,
     }
 }
 
 /// Requests of one observation: link, address, 2 rule and 2 route dumps, and
-/// the terse nft listing (tables, chains, sets, rules, objects, flowtables).
-pub const OBSERVE_REQUESTS: usize = 6 + 6;
+/// the nf_tables dumps of our table (tables, sets, chains, rules).
+pub const OBSERVE_REQUESTS: usize = 6 + 4;
 
 pub struct Engine {
     pub net: net::Net,
+    /// One nf_tables socket for the engine's life: listing and element batches
+    /// share it (opening and closing one per apply costs ~10 ms in the kernel's
+    /// socket release after a batch).
+    nft_sock: std::sync::Mutex<Option<nftnl::NftSock>>,
+    /// Netlink messages of the element batches sent since the last report.
+    element_messages: std::sync::atomic::AtomicUsize,
     pub backend: Backend,
-    /// What the engine last wrote to nft (elements and handles), kept in memory
-    /// across applies of a long-running process; loaded from the state file once.
-    recorded: std::sync::Mutex<Option<nft::Recorded>>,
     /// Handles seen by the last observation.
     handles: std::sync::Mutex<Option<nft::Handles>>,
     /// The kernel as the last successful apply left it (for incremental applies).
@@ -178,11 +196,29 @@ impl Engine {
     pub fn new(backend: Backend) -> Result<Self, String> {
         Ok(Self {
             net: net::Net::new()?,
+            nft_sock: std::sync::Mutex::new(None),
+            element_messages: std::sync::atomic::AtomicUsize::new(0),
             backend,
-            recorded: std::sync::Mutex::new(None),
             handles: std::sync::Mutex::new(None),
             last: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Runs `f` on the engine's nf_tables socket (opened on first use).
+    fn with_nft<T>(
+        &self,
+        f: impl FnOnce(&mut nftnl::NftSock) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let mut guard = self.nft_sock.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            *guard = Some(nftnl::NftSock::open().map_err(|e| format!("nf_tables socket: {e}"))?);
+        }
+        f(guard.as_mut().expect("opened above"))
+    }
+
+    fn take_element_messages(&self) -> usize {
+        self.element_messages
+            .swap(0, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Reads everything the plan compares. `wg_names`: the WireGuard devices to read.
@@ -195,33 +231,48 @@ impl Engine {
             routes: self.net.routes(&names).await?,
             ..Default::default()
         };
-        if let Some(d) = desired {
-            for w in &d.wg {
-                if links.contains_key(&w.name)
-                    && let Some(mut dev) = wg::get(&w.name, self.backend)
-                {
+        // The WireGuard devices are read on a second thread while this one lists
+        // nf_tables: a userspace device answers through another process, so
+        // the two waits overlap.
+        let backend = self.backend;
+        let read_wg = || -> BTreeMap<String, plan::ObservedWg> {
+            let mut out = BTreeMap::new();
+            for w in desired.map_or(&[][..], |d| &d.wg[..]) {
+                if !links.contains_key(&w.name) {
+                    continue;
+                }
+                if let Some(mut dev) = wg::get(&w.name, backend) {
+                    let labels: BTreeMap<&[u8; 32], &String> =
+                        w.peers.iter().map(|x| (&x.public_key, &x.label)).collect();
                     for p in &mut dev.peers {
-                        p.label = w
-                            .peers
-                            .iter()
-                            .find(|x| x.public_key == p.public_key)
-                            .map_or_else(|| "not in config".to_string(), |x| x.label.clone());
+                        p.label = labels
+                            .get(&p.public_key)
+                            .map_or_else(|| "not in config".to_string(), |l| (*l).clone());
                     }
-                    obs.wg.insert(w.name.clone(), dev);
+                    out.insert(w.name.clone(), dev);
                 }
             }
-        }
+            out
+        };
+        let (wg_devices, listed) = std::thread::scope(|s| {
+            let wg_thread = s.spawn(read_wg);
+            let listed = self.with_nft(nft::list).map(|l| {
+                l.map(|(mut n, handles)| {
+                    nft::merge_recorded(&mut n, &handles, nft::load_recorded().as_ref());
+                    if let Some(d) = desired {
+                        nft::load_changed_sets(&mut n, &d.nft);
+                    }
+                    (n, handles)
+                })
+            });
+            (wg_thread.join().unwrap_or_default(), listed)
+        });
+        obs.wg = wg_devices;
         obs.links = links
             .into_iter()
             .filter(|(n, l)| l.ours || desired.is_some_and(|d| d.wg.iter().any(|w| &w.name == n)))
             .collect();
-        let listed = nft::list()?;
-        let mut rec = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
-        if rec.is_none() {
-            *rec = nft::load_recorded();
-        }
-        if let Some((mut n, handles)) = listed {
-            nft::merge_recorded(&mut n, &handles, rec.as_ref());
+        if let Some((n, handles)) = listed? {
             obs.nft = Some(n);
             *self.handles.lock().unwrap_or_else(|e| e.into_inner()) = Some(handles);
         } else {
@@ -278,7 +329,12 @@ impl Engine {
             Op::DelRoute(r) => self.net.del_route(r).await,
             Op::AddRule(r) => self.net.add_rule(r).await,
             Op::DelRule(r) => self.net.del_rule(r).await,
-            Op::Nft(batch) => nft::apply_batch(batch).map(|_| ()),
+            Op::Nft(batch) => {
+                let sent = self.with_nft(|s| nft::apply_batch(s, batch))?;
+                self.element_messages
+                    .fetch_add(sent, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
             Op::DeleteLink { name } => {
                 // A userspace device dies with its process; a kernel one with the link.
                 wg::stop_userspace(name);
@@ -402,46 +458,23 @@ impl Engine {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone();
-            let elements_only = batch.elements_only();
             let handles = match known {
-                Some(h) if elements_only => Ok(Some(h)),
-                _ => nft::list().map(|l| l.map(|(_, h)| h)),
+                Some(h) if batch.elements_only() => Ok(Some(h)),
+                _ => self.with_nft(nft::list).map(|l| l.map(|(_, h)| h)),
             };
-            let mut rec = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
             match handles {
                 Ok(Some(h)) => {
-                    // Element-only: update the record in place and rewrite only the
-                    // sets touched; otherwise take it whole from the desired state.
-                    let (r, dirty) = match rec.take() {
-                        Some(mut r) if elements_only && r.handles == h => {
-                            let mut dirty = std::collections::BTreeSet::new();
-                            for (add, set, els) in &batch.element_changes {
-                                let entry = r.elements.entry(set.clone()).or_default();
-                                for e in els {
-                                    if *add {
-                                        entry.insert(e.clone());
-                                    } else {
-                                        entry.remove(e);
-                                    }
-                                }
-                                dirty.insert(set.clone());
-                            }
-                            (r, Some(dirty))
-                        }
-                        _ => (nft::record_for(d, h), None),
-                    };
-                    if let Err(e) = nft::save_recorded(&r, dirty.as_ref()) {
+                    let old = nft::load_recorded();
+                    if let Err(e) = nft::save_recorded(d, h.clone(), old.as_ref()) {
                         log::warn!("state file: {e}");
+                        nft::forget_recorded();
                     }
-                    *rec = Some(r);
+                    *self.handles.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
                 }
-                Ok(None) => {
-                    nft::forget_recorded();
-                    *rec = None;
-                }
+                Ok(None) => nft::forget_recorded(),
                 Err(e) => {
                     log::warn!("{e}");
-                    *rec = None;
+                    nft::forget_recorded();
                 }
             }
         }
@@ -453,6 +486,7 @@ impl Engine {
         let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
         let start = Instant::now();
         let cpu0 = thread_cpu_ms();
+        self.take_element_messages();
         let _lock = nft::lock();
         let obs = self.observe(Some(desired)).await?;
         let observe_ms = ms(start);
@@ -474,11 +508,15 @@ impl Engine {
                 .await
                 .map_err(|e| e.to_string())?;
         }
+        // The next config change plans against this without reading the kernel.
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(plan::assume_applied(desired, &obs));
         let netlink_requests = OBSERVE_REQUESTS
             + ops
                 .iter()
                 .map(|o| requests_of(o, self.backend))
-                .sum::<usize>();
+                .sum::<usize>()
+            + self.take_element_messages();
         Ok(Report {
             ops,
             millis: ms(start),
@@ -498,12 +536,16 @@ impl Engine {
         let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
         let start = Instant::now();
         let cpu0 = thread_cpu_ms();
+        self.take_element_messages();
         // Taken, not cloned: it is replaced below (or rebuilt by a full apply).
         let last = self.last.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let Some(obs) = last else {
+        let Some(mut obs) = last else {
             return self.apply(desired).await;
         };
         let _lock = nft::lock();
+        if let Some(n) = obs.nft.as_mut() {
+            nft::load_changed_sets(n, &desired.nft);
+        }
         let Ok(ops) = plan::plan(desired, &obs) else {
             return self.apply(desired).await;
         };
@@ -518,7 +560,11 @@ impl Engine {
         }
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(plan::assume_applied(desired, &obs));
-        let netlink_requests = ops.iter().map(|o| requests_of(o, self.backend)).sum();
+        let netlink_requests = ops
+            .iter()
+            .map(|o| requests_of(o, self.backend))
+            .sum::<usize>()
+            + self.take_element_messages();
         Ok(Report {
             ops,
             millis: ms(start),
@@ -542,7 +588,6 @@ impl Engine {
             }
         }
         nft::forget_recorded();
-        *self.recorded.lock().unwrap_or_else(|e| e.into_inner()) = None;
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if errors.is_empty() {
             Ok(ops)

@@ -1,35 +1,24 @@
-//! Links, addresses, ip rules and routes over rtnetlink.
+//! Links, addresses, ip rules and routes over rtnetlink, written with the small
+//! netlink module `nl` (the rtnetlink crate's full message model cost ~0.5 MB
+//! of the mipsel binary; see README "Numbers").
+
+pub(crate) mod nl;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    ffi::CString,
+    io,
+    net::IpAddr,
+    sync::Mutex,
 };
 
-use futures::TryStreamExt;
 use ipnet::IpNet;
-use rtnetlink::{
-    Handle, IpVersion, LinkUnspec, RouteMessageBuilder,
-    packet_route::{
-        AddressFamily,
-        address::AddressAttribute,
-        link::{LinkAttribute, LinkFlags},
-        route::{RouteAttribute, RouteMessage, RouteProtocol, RouteType},
-        rule::{RuleAction, RuleAttribute, RuleMessage},
-    },
-};
 
 use crate::plan::{IpRule, LINK_ALIAS, ObservedLink, RT_PROTO, Route, RouteKind};
+use nl::{Msg, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST};
 
 pub struct Net {
-    pub handle: Handle,
-}
-
-/// Is this rtnetlink error "already exists" / "not there" (both success for us)?
-fn errno(e: &rtnetlink::Error) -> Option<i32> {
-    match e {
-        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
-        _ => None,
-    }
+    sock: Mutex<nl::Socket>,
 }
 
 const EEXIST: i32 = 17;
@@ -38,72 +27,183 @@ const ESRCH: i32 = 3;
 const ENODEV: i32 = 19;
 const EADDRNOTAVAIL: i32 = 99;
 
-fn ok_if(r: Result<(), rtnetlink::Error>, codes: &[i32]) -> Result<(), String> {
+const RTM_NEWLINK: u16 = 16;
+const RTM_DELLINK: u16 = 17;
+const RTM_GETLINK: u16 = 18;
+const RTM_SETLINK: u16 = 19;
+const RTM_NEWADDR: u16 = 20;
+const RTM_DELADDR: u16 = 21;
+const RTM_GETADDR: u16 = 22;
+const RTM_NEWROUTE: u16 = 24;
+const RTM_DELROUTE: u16 = 25;
+const RTM_GETROUTE: u16 = 26;
+const RTM_NEWRULE: u16 = 32;
+const RTM_DELRULE: u16 = 33;
+const RTM_GETRULE: u16 = 34;
+
+const IFLA_IFNAME: u16 = 3;
+const IFLA_MTU: u16 = 4;
+const IFLA_LINKINFO: u16 = 18;
+const IFLA_INFO_KIND: u16 = 1;
+const IFLA_IFALIAS: u16 = 20;
+const IFF_UP: u32 = 1;
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFA_BROADCAST: u16 = 4;
+const RTA_OIF: u16 = 4;
+const RTA_PRIORITY: u16 = 6;
+const RTA_TABLE: u16 = 15;
+const FRA_PRIORITY: u16 = 6;
+const FRA_FWMARK: u16 = 10;
+const FRA_TABLE: u16 = 15;
+const FRA_FWMASK: u16 = 16;
+const FRA_PROTOCOL: u16 = 21;
+const FR_ACT_TO_TBL: u8 = 1;
+const RTN_UNICAST: u8 = 1;
+const RTN_UNREACHABLE: u8 = 7;
+const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+
+fn family_of(v6: bool) -> u8 {
+    if v6 { AF_INET6 } else { AF_INET }
+}
+
+/// `ifinfomsg`: family, type, index, flags, change.
+fn ifinfo(index: u32, flags: u32, change: u32) -> [u8; 16] {
+    let mut h = [0u8; 16];
+    h[4..8].copy_from_slice(&index.to_ne_bytes());
+    h[8..12].copy_from_slice(&flags.to_ne_bytes());
+    h[12..16].copy_from_slice(&change.to_ne_bytes());
+    h
+}
+
+/// "already exists" / "not there" are both success for us.
+fn ok_if(r: io::Result<()>, codes: &[i32]) -> Result<(), String> {
     match r {
         Ok(()) => Ok(()),
-        Err(e) if errno(&e).is_some_and(|c| codes.contains(&c)) => Ok(()),
+        Err(e) if e.raw_os_error().is_some_and(|c| codes.contains(&c)) => Ok(()),
         Err(e) => Err(e.to_string()),
     }
 }
 
+fn ip_from(b: &[u8]) -> Option<IpAddr> {
+    match b.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(b).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(b).ok()?)),
+        _ => None,
+    }
+}
+
+fn ip_bytes(ip: &IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}
+
+/// The index of a link by name (`None`: no such link).
+pub fn link_index(name: &str) -> Option<u32> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: if_nametoindex reads a NUL-terminated string we own.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (i != 0).then_some(i)
+}
+
+/// Creates a link of `kind` (e.g. `wireguard`); one that exists already is fine.
+pub fn create_link(name: &str, kind: &str) -> Result<(), String> {
+    let mut s = nl::Socket::open(nl::NETLINK_ROUTE).map_err(|e| format!("rtnetlink: {e}"))?;
+    let mut m = Msg::new(
+        RTM_NEWLINK,
+        NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+    );
+    m.push(&ifinfo(0, 0, 0)).str(IFLA_IFNAME, name);
+    let at = m.nest(IFLA_LINKINFO);
+    m.str(IFLA_INFO_KIND, kind);
+    m.end(at);
+    ok_if(s.request(m), &[EEXIST])
+}
+
 impl Net {
     pub fn new() -> Result<Self, String> {
-        let (conn, handle, _) =
-            rtnetlink::new_connection().map_err(|e| format!("rtnetlink: {e}"))?;
-        tokio::spawn(conn);
-        Ok(Self { handle })
+        let sock = nl::Socket::open(nl::NETLINK_ROUTE).map_err(|e| format!("rtnetlink: {e}"))?;
+        Ok(Self {
+            sock: Mutex::new(sock),
+        })
+    }
+
+    fn sock(&self) -> std::sync::MutexGuard<'_, nl::Socket> {
+        self.sock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn request(&self, m: Msg) -> io::Result<()> {
+        self.sock().request(m)
+    }
+
+    /// A dump: every answer's payload, after its netlink header.
+    fn dump(&self, m: Msg, what: &str) -> Result<Vec<Vec<u8>>, String> {
+        let mut out = Vec::new();
+        self.sock()
+            .exchange(m, |_, p| out.push(p.to_vec()))
+            .map_err(|e| format!("{what} dump: {e}"))?;
+        Ok(out)
     }
 
     /// Every link by name, with its addresses.
     pub async fn links(&self) -> Result<BTreeMap<String, ObservedLink>, String> {
         let mut out = BTreeMap::new();
         let mut by_index = BTreeMap::new();
-        let mut s = self.handle.link().get().execute();
-        while let Some(m) = s.try_next().await.map_err(|e| format!("link dump: {e}"))? {
-            let mut name = None;
-            let mut alias = None;
-            let mut mtu = 0;
-            for a in &m.attributes {
-                match a {
-                    LinkAttribute::IfName(n) => name = Some(n.clone()),
-                    LinkAttribute::IfAlias(n) => alias = Some(n.clone()),
-                    LinkAttribute::Mtu(v) => mtu = *v,
+        let mut m = Msg::new(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP);
+        m.push(&ifinfo(0, 0, 0));
+        for p in self.dump(m, "link")? {
+            if p.len() < 16 {
+                continue;
+            }
+            let index = nl::get_u32(&p[4..]).unwrap_or(0);
+            let flags = nl::get_u32(&p[8..]).unwrap_or(0);
+            let (mut name, mut alias, mut mtu) = (None, None, 0);
+            for (k, v) in nl::attrs(&p[16..]) {
+                match k {
+                    IFLA_IFNAME => name = Some(nl::get_str(v)),
+                    IFLA_IFALIAS => alias = Some(nl::get_str(v)),
+                    IFLA_MTU => mtu = nl::get_u32(v).unwrap_or(0),
                     _ => {}
                 }
             }
             if let Some(name) = name {
-                by_index.insert(m.header.index, name.clone());
+                by_index.insert(index, name.clone());
                 out.insert(
                     name,
                     ObservedLink {
-                        index: m.header.index,
+                        index,
                         ours: alias.as_deref() == Some(LINK_ALIAS),
                         mtu,
-                        up: m.header.flags.contains(LinkFlags::Up),
+                        up: flags & IFF_UP != 0,
                         addresses: BTreeSet::new(),
                     },
                 );
             }
         }
-        let mut s = self.handle.address().get().execute();
-        while let Some(m) = s
-            .try_next()
-            .await
-            .map_err(|e| format!("address dump: {e}"))?
-        {
-            let Some(name) = by_index.get(&m.header.index) else {
+        let mut m = Msg::new(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP);
+        m.push(&[0u8; 8]);
+        for p in self.dump(m, "address")? {
+            if p.len() < 8 {
+                continue;
+            }
+            let prefix_len = p[1];
+            let index = nl::get_u32(&p[4..]).unwrap_or(0);
+            let Some(name) = by_index.get(&index) else {
                 continue;
             };
             let mut addr = None;
-            for a in &m.attributes {
-                match a {
-                    AddressAttribute::Local(ip) => addr = Some(*ip),
-                    AddressAttribute::Address(ip) if addr.is_none() => addr = Some(*ip),
+            for (k, v) in nl::attrs(&p[8..]) {
+                match k {
+                    IFA_LOCAL => addr = ip_from(v),
+                    IFA_ADDRESS if addr.is_none() => addr = ip_from(v),
                     _ => {}
                 }
             }
             if let Some(ip) = addr
-                && let Ok(net) = IpNet::new(ip, m.header.prefix_len)
+                && let Ok(net) = IpNet::new(ip, prefix_len)
                 && let Some(l) = out.get_mut(name)
             {
                 l.addresses.insert(net);
@@ -114,19 +214,22 @@ impl Net {
 
     pub async fn rules(&self) -> Result<BTreeSet<IpRule>, String> {
         let mut out = BTreeSet::new();
-        for (v, v6) in [(IpVersion::V4, false), (IpVersion::V6, true)] {
-            let mut s = self.handle.rule().get(v).execute();
-            while let Some(m) = s.try_next().await.map_err(|e| format!("rule dump: {e}"))? {
+        for v6 in [false, true] {
+            let mut m = Msg::new(RTM_GETRULE, NLM_F_REQUEST | NLM_F_DUMP);
+            m.push(&[family_of(v6), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            for p in self.dump(m, "rule")? {
+                if p.len() < 12 {
+                    continue;
+                }
                 let mut proto = None;
-                let (mut prio, mut mark, mut mask, mut table) = (0, 0, u32::MAX, 0);
-                table = u32::from(m.header.table).max(table);
-                for a in &m.attributes {
-                    match a {
-                        RuleAttribute::Protocol(p) => proto = Some(u8::from(*p)),
-                        RuleAttribute::Priority(p) => prio = *p,
-                        RuleAttribute::FwMark(p) => mark = *p,
-                        RuleAttribute::FwMask(p) => mask = *p,
-                        RuleAttribute::Table(t) => table = *t,
+                let (mut prio, mut mark, mut mask, mut table) = (0, 0, u32::MAX, u32::from(p[4]));
+                for (k, v) in nl::attrs(&p[12..]) {
+                    match k {
+                        FRA_PROTOCOL => proto = v.first().copied(),
+                        FRA_PRIORITY => prio = nl::get_u32(v).unwrap_or(0),
+                        FRA_FWMARK => mark = nl::get_u32(v).unwrap_or(0),
+                        FRA_FWMASK => mask = nl::get_u32(v).unwrap_or(u32::MAX),
+                        FRA_TABLE => table = nl::get_u32(v).unwrap_or(table),
                         _ => {}
                     }
                 }
@@ -146,30 +249,29 @@ impl Net {
 
     pub async fn routes(&self, names: &BTreeMap<u32, String>) -> Result<BTreeSet<Route>, String> {
         let mut out = BTreeSet::new();
-        for (fam, v6) in [(AddressFamily::Inet, false), (AddressFamily::Inet6, true)] {
-            let mut msg = RouteMessage::default();
-            msg.header.address_family = fam;
-            let mut s = self.handle.route().get(msg).execute();
-            while let Some(m) = s.try_next().await.map_err(|e| format!("route dump: {e}"))? {
-                if m.header.protocol != RouteProtocol::Other(RT_PROTO)
-                    || m.header.destination_prefix_length != 0
-                {
+        for v6 in [false, true] {
+            let mut m = Msg::new(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP);
+            m.push(&[family_of(v6), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            for p in self.dump(m, "route")? {
+                // rtmsg: family, dst_len, src_len, tos, table, protocol, scope,
+                // type, then u32 flags.
+                if p.len() < 12 || p[5] != RT_PROTO || p[1] != 0 {
                     continue;
                 }
-                let mut table = u32::from(m.header.table);
+                let mut table = u32::from(p[4]);
                 let mut metric = 0;
                 let mut oif = None;
-                for a in &m.attributes {
-                    match a {
-                        RouteAttribute::Table(t) => table = *t,
-                        RouteAttribute::Priority(p) => metric = *p,
-                        RouteAttribute::Oif(i) => oif = Some(*i),
+                for (k, v) in nl::attrs(&p[12..]) {
+                    match k {
+                        RTA_TABLE => table = nl::get_u32(v).unwrap_or(table),
+                        RTA_PRIORITY => metric = nl::get_u32(v).unwrap_or(0),
+                        RTA_OIF => oif = nl::get_u32(v),
                         _ => {}
                     }
                 }
-                let kind = match m.header.kind {
-                    RouteType::Unreachable => RouteKind::Unreachable,
-                    RouteType::Unicast => match oif.and_then(|i| names.get(&i)) {
+                let kind = match p[7] {
+                    RTN_UNREACHABLE => RouteKind::Unreachable,
+                    RTN_UNICAST => match oif.and_then(|i| names.get(&i)) {
                         Some(n) => RouteKind::Dev(n.clone()),
                         None => continue,
                     },
@@ -187,173 +289,277 @@ impl Net {
     }
 
     async fn index(&self, name: &str) -> Result<u32, String> {
-        let mut s = self
-            .handle
-            .link()
-            .get()
-            .match_name(name.to_string())
-            .execute();
-        match s.try_next().await {
-            Ok(Some(m)) => Ok(m.header.index),
-            Ok(None) => Err(format!("no interface {name}")),
-            Err(e) => Err(format!("interface {name}: {e}")),
-        }
+        link_index(name).ok_or_else(|| format!("no interface {name}"))
     }
 
     pub async fn set_alias(&self, name: &str) -> Result<(), String> {
         let idx = self.index(name).await?;
-        self.handle
-            .link()
-            .set(LinkUnspec::new_with_index(idx).alias(LINK_ALIAS).build())
-            .execute()
-            .await
-            .map_err(|e| e.to_string())
+        let mut m = Msg::new(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK);
+        m.push(&ifinfo(idx, 0, 0)).str(IFLA_IFALIAS, LINK_ALIAS);
+        self.request(m).map_err(|e| e.to_string())
     }
 
     pub async fn set_mtu(&self, name: &str, mtu: u32) -> Result<(), String> {
         let idx = self.index(name).await?;
-        self.handle
-            .link()
-            .set(LinkUnspec::new_with_index(idx).mtu(mtu).build())
-            .execute()
-            .await
-            .map_err(|e| e.to_string())
+        let mut m = Msg::new(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK);
+        m.push(&ifinfo(idx, 0, 0)).u32(IFLA_MTU, mtu);
+        self.request(m).map_err(|e| e.to_string())
     }
 
     pub async fn set_up(&self, name: &str) -> Result<(), String> {
         let idx = self.index(name).await?;
-        self.handle
-            .link()
-            .set(LinkUnspec::new_with_index(idx).up().build())
-            .execute()
-            .await
-            .map_err(|e| e.to_string())
+        let mut m = Msg::new(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK);
+        m.push(&ifinfo(idx, IFF_UP, IFF_UP));
+        self.request(m).map_err(|e| e.to_string())
     }
 
     pub async fn delete_link(&self, name: &str) -> Result<(), String> {
-        let idx = match self.index(name).await {
-            Ok(i) => i,
-            Err(_) => return Ok(()),
+        let Ok(idx) = self.index(name).await else {
+            return Ok(());
         };
-        ok_if(
-            self.handle.link().del(idx).execute().await,
-            &[ENODEV, ENOENT],
-        )
+        let mut m = Msg::new(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK);
+        m.push(&ifinfo(idx, 0, 0));
+        ok_if(self.request(m), &[ENODEV, ENOENT])
+    }
+
+    fn address_message(kind: u16, flags: u16, idx: u32, net: IpNet) -> Msg {
+        let ip = net.addr();
+        let mut m = Msg::new(kind, NLM_F_REQUEST | NLM_F_ACK | flags);
+        let mut h = [0u8; 8];
+        h[0] = family_of(ip.is_ipv6());
+        h[1] = net.prefix_len();
+        h[4..8].copy_from_slice(&idx.to_ne_bytes());
+        m.push(&h)
+            .attr(IFA_LOCAL, &ip_bytes(&ip))
+            .attr(IFA_ADDRESS, &ip_bytes(&ip));
+        if let IpNet::V4(n) = net
+            && kind == RTM_NEWADDR
+            && n.prefix_len() < 31
+        {
+            m.attr(
+                IFA_BROADCAST,
+                &(u32::from(n.addr()) | !u32::from(n.netmask())).to_be_bytes(),
+            );
+        }
+        m
     }
 
     pub async fn add_address(&self, name: &str, net: IpNet) -> Result<(), String> {
         let idx = self.index(name).await?;
-        ok_if(
-            self.handle
-                .address()
-                .add(idx, net.addr(), net.prefix_len())
-                .execute()
-                .await,
-            &[EEXIST],
-        )
+        let m = Self::address_message(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, idx, net);
+        ok_if(self.request(m), &[EEXIST])
     }
 
     pub async fn del_address(&self, name: &str, net: IpNet) -> Result<(), String> {
         let idx = self.index(name).await?;
-        let mut s = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(idx)
-            .set_address_filter(net.addr())
-            .execute();
-        while let Some(m) = s.try_next().await.map_err(|e| e.to_string())? {
-            if m.header.prefix_len == net.prefix_len() {
-                ok_if(
-                    self.handle.address().del(m).execute().await,
-                    &[EADDRNOTAVAIL, ENOENT],
-                )?;
-            }
-        }
-        Ok(())
+        let m = Self::address_message(RTM_DELADDR, 0, idx, net);
+        ok_if(self.request(m), &[EADDRNOTAVAIL, ENOENT])
     }
 
-    async fn route_message(&self, r: &Route) -> Result<RouteMessage, String> {
-        let mut msg = if r.v6 {
-            RouteMessageBuilder::<Ipv6Addr>::new()
-                .destination_prefix(Ipv6Addr::UNSPECIFIED, 0)
-                .table_id(r.table)
-                .protocol(RouteProtocol::Other(RT_PROTO))
-                .priority(r.metric)
-                .build()
-        } else {
-            RouteMessageBuilder::<Ipv4Addr>::new()
-                .destination_prefix(Ipv4Addr::UNSPECIFIED, 0)
-                .table_id(r.table)
-                .protocol(RouteProtocol::Other(RT_PROTO))
-                .priority(r.metric)
-                .build()
+    async fn route_message(&self, kind: u16, flags: u16, r: &Route) -> Result<Msg, String> {
+        let (rtype, oif) = match &r.kind {
+            RouteKind::Dev(d) => (RTN_UNICAST, Some(self.index(d).await?)),
+            RouteKind::Unreachable => (RTN_UNREACHABLE, None),
         };
-        match &r.kind {
-            RouteKind::Dev(d) => {
-                let idx = self.index(d).await?;
-                msg.attributes.push(RouteAttribute::Oif(idx));
-                msg.header.kind = RouteType::Unicast;
-            }
-            RouteKind::Unreachable => msg.header.kind = RouteType::Unreachable,
+        // rtmsg: family, dst_len 0, src_len, tos, table, protocol, scope universe,
+        // type, flags.
+        let table = if r.table > 255 { 0 } else { r.table as u8 };
+        let mut m = Msg::new(kind, NLM_F_REQUEST | NLM_F_ACK | flags);
+        m.push(&[
+            family_of(r.v6),
+            0,
+            0,
+            0,
+            table,
+            RT_PROTO,
+            0,
+            rtype,
+            0,
+            0,
+            0,
+            0,
+        ])
+        .u32(RTA_TABLE, r.table)
+        .u32(RTA_PRIORITY, r.metric);
+        if let Some(i) = oif {
+            m.u32(RTA_OIF, i);
         }
-        Ok(msg)
+        Ok(m)
     }
 
     pub async fn add_route(&self, r: &Route) -> Result<(), String> {
-        let msg = self.route_message(r).await?;
-        ok_if(self.handle.route().add(msg).execute().await, &[EEXIST])
+        let m = self
+            .route_message(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, r)
+            .await?;
+        ok_if(self.request(m), &[EEXIST])
     }
 
     pub async fn del_route(&self, r: &Route) -> Result<(), String> {
-        let msg = match self.route_message(r).await {
+        let m = match self.route_message(RTM_DELROUTE, 0, r).await {
             Ok(m) => m,
             // A dev route whose link is gone is gone too.
             Err(_) => return Ok(()),
         };
-        ok_if(
-            self.handle.route().del(msg).execute().await,
-            &[ESRCH, ENOENT],
-        )
+        ok_if(self.request(m), &[ESRCH, ENOENT])
     }
 
-    fn rule_message(r: &IpRule) -> RuleMessage {
-        let mut m = RuleMessage::default();
-        m.header.family = if r.v6 {
-            AddressFamily::Inet6
-        } else {
-            AddressFamily::Inet
-        };
-        m.header.action = RuleAction::ToTable;
-        m.header.table = if r.table > 255 { 0 } else { r.table as u8 };
-        m.attributes.push(RuleAttribute::Table(r.table));
-        m.attributes.push(RuleAttribute::Priority(r.priority));
-        m.attributes.push(RuleAttribute::FwMark(r.mark));
-        m.attributes.push(RuleAttribute::FwMask(r.mask));
-        m.attributes
-            .push(RuleAttribute::Protocol(RouteProtocol::Other(RT_PROTO)));
+    fn rule_message(kind: u16, flags: u16, r: &IpRule) -> Msg {
+        let table = if r.table > 255 { 0 } else { r.table as u8 };
+        let mut m = Msg::new(kind, NLM_F_REQUEST | NLM_F_ACK | flags);
+        // fib_rule_hdr: family, dst_len, src_len, tos, table, res1, res2, action, flags.
+        m.push(&[
+            family_of(r.v6),
+            0,
+            0,
+            0,
+            table,
+            0,
+            0,
+            FR_ACT_TO_TBL,
+            0,
+            0,
+            0,
+            0,
+        ])
+        .u32(FRA_TABLE, r.table)
+        .u32(FRA_PRIORITY, r.priority)
+        .u32(FRA_FWMARK, r.mark)
+        .u32(FRA_FWMASK, r.mask)
+        .u8(FRA_PROTOCOL, RT_PROTO);
         m
     }
 
     pub async fn add_rule(&self, r: &IpRule) -> Result<(), String> {
-        let mut req = self.handle.rule().add();
-        *req.message_mut() = Self::rule_message(r);
-        ok_if(req.execute().await, &[EEXIST])
+        let m = Self::rule_message(RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, r);
+        ok_if(self.request(m), &[EEXIST])
     }
 
     pub async fn del_rule(&self, r: &IpRule) -> Result<(), String> {
-        ok_if(
-            self.handle
-                .rule()
-                .del(Self::rule_message(r))
-                .execute()
-                .await,
-            &[ENOENT, ESRCH],
-        )
+        let m = Self::rule_message(RTM_DELRULE, 0, r);
+        ok_if(self.request(m), &[ENOENT, ESRCH])
     }
 }
 
 /// For messages: the address family word.
 pub fn family(ip: &IpAddr) -> &'static str {
     if ip.is_ipv4() { "IPv4" } else { "IPv6" }
+}
+
+/// Against the kernel, in a network namespace of a thread's own (root only).
+#[cfg(test)]
+mod kernel_tests {
+    use super::*;
+
+    fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        crate::sys::in_new_netns(f)
+    }
+
+    fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn links_addresses_routes_rules_round_trip() {
+        in_netns(|| {
+            block(async {
+                let net = Net::new().unwrap();
+                create_link("wsz0", "bridge").unwrap();
+                create_link("wsz0", "bridge").unwrap(); // exists: fine
+                net.set_alias("wsz0").await.unwrap();
+                net.set_mtu("wsz0", 1380).await.unwrap();
+                net.set_up("wsz0").await.unwrap();
+                let a4: IpNet = "10.9.0.1/24".parse().unwrap();
+                let a6: IpNet = "fd09::1/64".parse().unwrap();
+                for a in [a4, a6] {
+                    net.add_address("wsz0", a).await.unwrap();
+                    net.add_address("wsz0", a).await.unwrap();
+                }
+                let links = net.links().await.unwrap();
+                let l = &links["wsz0"];
+                assert!(l.ours && l.up && l.mtu == 1380, "{l:?}");
+                assert!(
+                    l.addresses.contains(&a4) && l.addresses.contains(&a6),
+                    "{l:?}"
+                );
+                assert!(!links["lo"].ours);
+
+                let mut want = BTreeSet::new();
+                for v6 in [false, true] {
+                    for (table, kind) in [
+                        (20000, RouteKind::Dev("wsz0".into())),
+                        (20000, RouteKind::Unreachable),
+                        (200, RouteKind::Dev("wsz0".into())),
+                    ] {
+                        let metric = if kind == RouteKind::Unreachable {
+                            100
+                        } else {
+                            10
+                        };
+                        let r = Route {
+                            v6,
+                            table,
+                            metric,
+                            kind,
+                        };
+                        net.add_route(&r).await.unwrap();
+                        net.add_route(&r).await.unwrap();
+                        want.insert(r);
+                    }
+                    let rule = IpRule {
+                        v6,
+                        priority: 1234,
+                        mark: 0x10000,
+                        mask: 0xff0000,
+                        table: 20000,
+                    };
+                    net.add_rule(&rule).await.unwrap();
+                    net.add_rule(&rule).await.unwrap();
+                }
+                let names: BTreeMap<u32, String> = [(l.index, "wsz0".to_string())].into();
+                assert_eq!(net.routes(&names).await.unwrap(), want);
+                let rules = net.rules().await.unwrap();
+                assert_eq!(rules.len(), 2, "{rules:?}");
+                assert!(
+                    rules
+                        .iter()
+                        .all(|r| r.table == 20000 && r.mask == 0xff0000 && r.priority == 1234)
+                );
+
+                for r in &want {
+                    net.del_route(r).await.unwrap();
+                    net.del_route(r).await.unwrap();
+                }
+                assert!(net.routes(&names).await.unwrap().is_empty());
+                for r in rules {
+                    net.del_rule(&r).await.unwrap();
+                    net.del_rule(&r).await.unwrap();
+                }
+                assert!(net.rules().await.unwrap().is_empty());
+                for a in [a4, a6] {
+                    net.del_address("wsz0", a).await.unwrap();
+                    net.del_address("wsz0", a).await.unwrap();
+                }
+                assert!(
+                    net.links().await.unwrap()["wsz0"]
+                        .addresses
+                        .iter()
+                        .all(|a| a.addr().is_ipv6()
+                            && a.prefix_len() == 64
+                            && a.addr() != a6.addr())
+                );
+                net.delete_link("wsz0").await.unwrap();
+                net.delete_link("wsz0").await.unwrap();
+                assert!(!net.links().await.unwrap().contains_key("wsz0"));
+                assert!(
+                    net.add_address("wsz0", a4)
+                        .await
+                        .unwrap_err()
+                        .contains("no interface")
+                );
+            })
+        });
+    }
 }

@@ -1,20 +1,19 @@
-//! nftables: one `nft -f -` transaction per change, a terse JSON listing to observe
-//! (`-t` leaves set elements out: the listing stays cheap however big the sets),
-//! and a small state file remembering which elements the engine wrote last.
+//! nftables: one `nft -f -` transaction per structural change, set elements
+//! straight over netlink, a netlink listing to observe (`nftlist`; no elements:
+//! it stays cheap however big the sets), and a record of the elements the engine
+//! wrote last.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     io::Write,
-    path::PathBuf,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::{Path, PathBuf},
     process::{Command, Stdio},
 };
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
-use super::nftelem;
+use super::nftnl::{self, Elem, MapElem, NftSock};
 use crate::{
-    plan::nft::{BaseChain, NftBatch, NftState, ObservedChain, ObservedNft, ObservedSet},
+    plan::nft::{NftBatch, NftSet, NftState, ObservedNft, SetElements, set_digest},
     policy::NFT_TABLE,
 };
 
@@ -49,177 +48,172 @@ pub fn run_script(script: &str) -> Result<(), String> {
 }
 
 /// Applies one planned nft change as a transaction. Element changes go to the
-/// kernel directly (see `nftelem`); the structure through `nft -f`.
+/// kernel directly over `sock` (why: see `Element`); the structure through `nft -f`.
 /// Returns the number of netlink messages the element path sent (0 if none).
-pub fn apply_batch(b: &NftBatch) -> Result<usize, String> {
-    let elements = |b: &NftBatch| -> Result<nftelem::Batch, String> {
-        let mut nb = nftelem::Batch::new();
-        for (add, set, els) in &b.element_changes {
-            let parsed = els
-                .iter()
-                .map(|e| nftelem::parse_element(e))
-                .collect::<Result<Vec<_>, _>>()?;
-            nb.push(&nftelem::SetChange {
-                set,
-                add: *add,
-                elements: parsed,
-            });
-        }
-        Ok(nb)
-    };
+pub fn apply_batch(sock: &mut NftSock, b: &NftBatch) -> Result<usize, String> {
     if std::env::var_os("WGSPLIT_NFT_ONLY").is_some() {
         return run_script(&b.script()).map(|()| 0);
     }
     if b.elements_only() {
-        let nb = elements(b)?;
-        let n = nb.message_count() as usize;
-        nb.commit()?;
-        return Ok(n);
+        return write_elements(sock, b);
     }
     if b.from_nothing {
-        let nb = elements(b)?;
-        let n = nb.message_count() as usize;
         run_script(&b.structure_script())?;
-        if let Err(e) = nb.commit() {
+        return write_elements(sock, b).inspect_err(|_| {
             // The table did not exist before: removing it is the rollback.
             let _ = run_script(&format!("delete table inet {NFT_TABLE}\n"));
-            return Err(e);
-        }
-        return Ok(n);
+        });
     }
     run_script(&b.script()).map(|()| 0)
 }
 
+/// One element as the planner writes it: `a`, `a/len` or `a-b`, optionally
+/// followed by ` : goto CHAIN`.
+///
+/// Why elements bypass `nft -f`: nft 1.0.x reads back every element of every
+/// interval set of the table before it changes one (≈0.36 s for a table of 50k
+/// elements), and spends ≈1 s turning 50k ranges into messages. The kernel
+/// needs neither.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Element {
+    pub v6: bool,
+    pub start: u128,
+    pub end: u128,
+    pub goto: Option<String>,
+}
+
+fn addr_value(ip: IpAddr) -> (bool, u128) {
+    match ip {
+        IpAddr::V4(a) => (false, u128::from(u32::from(a))),
+        IpAddr::V6(a) => (true, u128::from(a)),
+    }
+}
+
+pub fn parse_element(text: &str) -> Result<Element, String> {
+    let (key, goto) = match text.split_once(" : ") {
+        Some((k, v)) => (
+            k.trim(),
+            Some(
+                v.trim()
+                    .strip_prefix("goto ")
+                    .ok_or_else(|| format!("element '{text}': only goto verdicts"))?
+                    .to_string(),
+            ),
+        ),
+        None => (text.trim(), None),
+    };
+    let bad = || format!("element '{text}': bad key");
+    let (v6, start, end) = if let Some((a, b)) = key.split_once('-') {
+        let (v6, s) = addr_value(a.parse().map_err(|_| bad())?);
+        let (_, e) = addr_value(b.parse().map_err(|_| bad())?);
+        (v6, s, e)
+    } else if key.contains('/') {
+        let net: ipnet::IpNet = key.parse().map_err(|_| bad())?;
+        let (s, e) = crate::config::types::net_range(&net);
+        (matches!(net, ipnet::IpNet::V6(_)), s, e)
+    } else {
+        let (v6, s) = addr_value(key.parse().map_err(|_| bad())?);
+        (v6, s, s)
+    };
+    Ok(Element {
+        v6,
+        start,
+        end,
+        goto,
+    })
+}
+
+impl Element {
+    /// The kernel's form in an rbtree interval map: the start carrying the
+    /// verdict, then `end + 1` flagged as the interval's end (none when the
+    /// range reaches the top of the address space).
+    fn push_interval<'a>(&'a self, out: &mut Vec<MapElem<'a>>) {
+        let ip = |v: u128| {
+            if self.v6 {
+                IpAddr::V6(Ipv6Addr::from(v))
+            } else {
+                IpAddr::V4(Ipv4Addr::from(v as u32))
+            }
+        };
+        out.push(MapElem {
+            elem: Elem::addr(ip(self.start)),
+            goto: self.goto.as_deref(),
+        });
+        let max = if self.v6 { u128::MAX } else { u32::MAX as u128 };
+        if self.end < max {
+            out.push(MapElem {
+                elem: Elem {
+                    interval_end: true,
+                    ..Elem::addr(ip(self.end + 1))
+                },
+                goto: None,
+            });
+        }
+    }
+}
+
+/// Writes a batch's element changes as one nf_tables transaction.
+fn write_elements(sock: &mut NftSock, b: &NftBatch) -> Result<usize, String> {
+    let parsed = b
+        .element_changes
+        .iter()
+        .map(|(_, _, els)| els.iter().map(|e| parse_element(e)).collect())
+        .collect::<Result<Vec<Vec<Element>>, String>>()?;
+    let kernel: Vec<Vec<MapElem>> = parsed
+        .iter()
+        .map(|els| {
+            let mut v = Vec::with_capacity(els.len() * 2);
+            for e in els {
+                e.push_interval(&mut v);
+            }
+            v
+        })
+        .collect();
+    let keys: Vec<Vec<Elem>> = kernel
+        .iter()
+        .map(|v| v.iter().map(|m| m.elem).collect())
+        .collect();
+    let ops: Vec<nftnl::Op> = b
+        .element_changes
+        .iter()
+        .enumerate()
+        .map(|(i, (add, set, _))| match add {
+            true => nftnl::Op::AddMap {
+                set,
+                elems: &kernel[i],
+            },
+            false => nftnl::Op::Del {
+                set,
+                elems: &keys[i],
+            },
+        })
+        .collect();
+    let messages = nftnl::encode(nftnl::NFPROTO_INET, NFT_TABLE, &ops, 0).messages();
+    sock.apply(&ops)
+        .map_err(|e| format!("the kernel rejected the element batch: {e}"))?;
+    Ok(messages + 2)
+}
+
 /// Handles of the table and its sets, as listed (a set recreated by someone else
 /// gets a new handle, so its recorded elements are no longer trusted).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Handles {
     pub table: u64,
     pub sets: BTreeMap<String, u64>,
 }
 
-/// Lists `table inet wgsplit` tersely. `None` when there is no such table.
-pub fn list() -> Result<Option<(ObservedNft, Handles)>, String> {
-    let out = Command::new(nft_program())
-        .args(["-t", "-j", "list", "ruleset"])
-        .output()
-        .map_err(|e| format!("run nft: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "nft list ruleset: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("nft JSON: {e}"))?;
-    Ok(parse_listing(&v))
+/// Lists `table inet wgsplit` (without elements). `None` when there is no such table.
+pub fn list(sock: &mut NftSock) -> Result<Option<(ObservedNft, Handles)>, String> {
+    super::nftlist::list(sock)
 }
 
-fn str_of<'a>(o: &'a Value, k: &str) -> &'a str {
-    o.get(k).and_then(Value::as_str).unwrap_or("")
-}
-
-fn ours(o: &Value) -> bool {
-    str_of(o, "family") == "inet" && str_of(o, "table") == NFT_TABLE
-}
-
-fn static_str(s: &str) -> &'static str {
-    match s {
-        "filter" => "filter",
-        "nat" => "nat",
-        "route" => "route",
-        "prerouting" => "prerouting",
-        "postrouting" => "postrouting",
-        "forward" => "forward",
-        "input" => "input",
-        "output" => "output",
-        _ => "other",
-    }
-}
-
-/// Parses `nft -j list ruleset` output into the observed form of our table.
-pub fn parse_listing(v: &Value) -> Option<(ObservedNft, Handles)> {
-    let items = v.get("nftables")?.as_array()?;
-    let mut found = false;
-    let mut obs = ObservedNft::default();
-    let mut handles = Handles::default();
-    for item in items {
-        if let Some(t) = item.get("table") {
-            if str_of(t, "family") == "inet" && str_of(t, "name") == NFT_TABLE {
-                found = true;
-                handles.table = t.get("handle").and_then(Value::as_u64).unwrap_or(0);
-            }
-        } else if let Some(s) = item.get("set").or_else(|| item.get("map")) {
-            if !ours(s) {
-                continue;
-            }
-            let flags: Vec<String> = match s.get("flags") {
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .filter_map(|f| f.as_str().map(String::from))
-                    .collect(),
-                Some(Value::String(f)) => vec![f.clone()],
-                _ => vec![],
-            };
-            let flag = if flags.iter().any(|f| f == "interval") {
-                "interval"
-            } else if flags.iter().any(|f| f == "timeout") {
-                "timeout"
-            } else {
-                ""
-            };
-            let ty = match s.get("type") {
-                Some(Value::String(t)) => t.clone(),
-                Some(other) => other.to_string(),
-                None => String::new(),
-            };
-            let data = s.get("map").and_then(Value::as_str).unwrap_or("");
-            let name = str_of(s, "name").to_string();
-            handles.sets.insert(
-                name.clone(),
-                s.get("handle").and_then(Value::as_u64).unwrap_or(0),
-            );
-            obs.sets.insert(
-                name,
-                ObservedSet {
-                    signature: format!("{ty}|{data}|{flag}"),
-                    elements: None,
-                },
-            );
-        } else if let Some(c) = item.get("chain") {
-            if !ours(c) {
-                continue;
-            }
-            let base = c.get("hook").and_then(Value::as_str).map(|hook| BaseChain {
-                ty: static_str(str_of(c, "type")),
-                hook: static_str(hook),
-                priority: c.get("prio").and_then(Value::as_i64).unwrap_or(0) as i32,
-            });
-            obs.chains.insert(
-                str_of(c, "name").to_string(),
-                ObservedChain {
-                    base,
-                    comments: Vec::new(),
-                },
-            );
-        } else if let Some(r) = item.get("rule") {
-            if !ours(r) {
-                continue;
-            }
-            if let Some(ch) = obs.chains.get_mut(str_of(r, "chain")) {
-                ch.comments
-                    .push(r.get("comment").and_then(Value::as_str).map(String::from));
-            }
-        }
-    }
-    found.then_some((obs, handles))
-}
-
-/// What the engine wrote last, per network namespace.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// What the engine wrote last, per network namespace: the handles it saw and a
+/// digest of each set's elements (`plan::nft::set_digest`). The elements
+/// themselves are in one file per set, read only when that set changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recorded {
     pub handles: Handles,
-    /// Elements of the sets the engine owns, as written.
-    pub elements: BTreeMap<String, BTreeSet<String>>,
+    pub digests: BTreeMap<String, u64>,
 }
 
 fn state_dir() -> PathBuf {
@@ -265,63 +259,118 @@ unsafe extern "C" {
     fn flock(fd: i32, op: i32) -> i32;
 }
 
-/// The record lives in a folder: `handles.json` and one file per set (its
-/// elements, one per line), so a change rewrites only the sets it touched.
+/// The record lives in a folder: `index.txt` (handles and digests) and one
+/// file per set (its elements, one per line).
 fn record_dir() -> PathBuf {
     state_path().with_extension("d")
 }
 
-pub fn load_recorded() -> Option<Recorded> {
-    let dir = record_dir();
-    let handles: Handles =
-        serde_json::from_slice(&std::fs::read(dir.join("handles.json")).ok()?).ok()?;
-    let mut elements = BTreeMap::new();
-    for e in std::fs::read_dir(dir.join("sets")).ok()?.flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        let text = std::fs::read_to_string(e.path()).ok()?;
-        elements.insert(name, text.lines().map(String::from).collect());
+/// The record's index, `index.txt`: `table HANDLE`, then `set NAME HANDLE DIGEST`
+/// per set (plain lines: read on every apply, so no JSON parser for 1,000 sets).
+const INDEX: &str = "index.txt";
+
+fn format_index(r: &Recorded) -> String {
+    let mut s = format!("table {}\n", r.handles.table);
+    for (name, handle) in &r.handles.sets {
+        let digest = r
+            .digests
+            .get(name)
+            .map_or(String::from("-"), |d| format!("{d:x}"));
+        s.push_str(&format!("set {name} {handle} {digest}\n"));
     }
-    Some(Recorded { handles, elements })
+    s
 }
 
-/// Writes the record; `dirty`: only these sets changed (`None`: all may have).
-pub fn save_recorded(r: &Recorded, dirty: Option<&BTreeSet<String>>) -> Result<(), String> {
+fn parse_index(text: &str) -> Option<Recorded> {
+    let mut lines = text.lines();
+    let table = lines.next()?.strip_prefix("table ")?.parse().ok()?;
+    let mut r = Recorded {
+        handles: Handles {
+            table,
+            sets: BTreeMap::new(),
+        },
+        digests: BTreeMap::new(),
+    };
+    for line in lines {
+        let mut f = line.strip_prefix("set ")?.split(' ');
+        let (name, handle, digest) = (f.next()?, f.next()?, f.next()?);
+        r.handles
+            .sets
+            .insert(name.to_string(), handle.parse().ok()?);
+        if digest != "-" {
+            r.digests
+                .insert(name.to_string(), u64::from_str_radix(digest, 16).ok()?);
+        }
+    }
+    Some(r)
+}
+
+pub fn load_recorded() -> Option<Recorded> {
+    parse_index(&std::fs::read_to_string(record_dir().join(INDEX)).ok()?)
+}
+
+/// The recorded elements of one set, if its file is there and matches `digest`.
+fn load_set(name: &str, digest: u64) -> Option<BTreeSet<String>> {
+    let text = std::fs::read_to_string(record_dir().join("sets").join(name)).ok()?;
+    let els: BTreeSet<String> = text.lines().map(String::from).collect();
+    (set_digest(&els) == digest).then_some(els)
+}
+
+/// Replaces a file by renaming a complete new one over it. No fsync: the record
+/// lives on tmpfs (/run) and describes kernel state that a reboot loses anyway;
+/// a torn record only costs a full rewrite of a set (its digest won't match).
+fn replace(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Records `desired` as applied, seen with `handles`. Rewrites only the set files
+/// whose elements changed since `old` (all of them when there is no `old`).
+pub fn save_recorded(
+    desired: &NftState,
+    handles: Handles,
+    old: Option<&Recorded>,
+) -> Result<Recorded, String> {
     let dir = record_dir();
     let sets = dir.join("sets");
     let io = |e: std::io::Error| format!("{}: {e}", dir.display());
     std::fs::create_dir_all(&sets).map_err(io)?;
-    let write = |name: &str, els: &BTreeSet<String>| {
+    let mut rec = Recorded {
+        handles,
+        digests: BTreeMap::new(),
+    };
+    for (name, set) in &desired.sets {
+        let (Some(els), Some(digest)) = (&set.elements, set.digest()) else {
+            continue;
+        };
+        rec.digests.insert(name.clone(), digest);
+        if old.and_then(|o| o.digests.get(name)) == Some(&digest) {
+            continue;
+        }
         let mut text = String::with_capacity(els.len() * 32);
         for e in els {
             text.push_str(e);
             text.push('\n');
         }
-        crate::config::write_atomic(&sets.join(name), text.as_bytes())
-    };
-    match dirty {
-        None => {
-            for e in std::fs::read_dir(&sets).map_err(io)?.flatten() {
-                if !r.elements.contains_key(&*e.file_name().to_string_lossy()) {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-            for (name, els) in &r.elements {
-                write(name, els).map_err(io)?;
+        replace(&sets.join(name), text.as_bytes()).map_err(io)?;
+    }
+    match old {
+        Some(o) => {
+            for name in o.digests.keys().filter(|n| !rec.digests.contains_key(*n)) {
+                let _ = std::fs::remove_file(sets.join(name));
             }
         }
-        Some(names) => {
-            for name in names {
-                match r.elements.get(name) {
-                    Some(els) => write(name, els).map_err(io)?,
-                    None => {
-                        let _ = std::fs::remove_file(sets.join(name));
-                    }
+        None => {
+            for e in std::fs::read_dir(&sets).map_err(io)?.flatten() {
+                if !rec.digests.contains_key(&*e.file_name().to_string_lossy()) {
+                    let _ = std::fs::remove_file(e.path());
                 }
             }
         }
     }
-    let data = serde_json::to_vec(&r.handles).map_err(|e| e.to_string())?;
-    crate::config::write_atomic(&dir.join("handles.json"), &data).map_err(io)
+    replace(&dir.join(INDEX), format_index(&rec).as_bytes()).map_err(io)?;
+    Ok(rec)
 }
 
 pub fn forget_recorded() {
@@ -329,7 +378,7 @@ pub fn forget_recorded() {
 }
 
 /// Fills in element knowledge from the record where the set is provably the one
-/// the engine wrote (same table handle, same set handle).
+/// the engine wrote (same table handle, same set handle): as a digest.
 pub fn merge_recorded(obs: &mut ObservedNft, handles: &Handles, rec: Option<&Recorded>) {
     let Some(rec) = rec else { return };
     if rec.handles.table != handles.table {
@@ -337,72 +386,118 @@ pub fn merge_recorded(obs: &mut ObservedNft, handles: &Handles, rec: Option<&Rec
     }
     for (name, set) in obs.sets.iter_mut() {
         if rec.handles.sets.get(name) == handles.sets.get(name)
-            && let Some(els) = rec.elements.get(name)
+            && let Some(d) = rec.digests.get(name)
         {
-            set.elements = Some(els.clone());
+            set.elements = SetElements::Digest(*d);
         }
     }
 }
 
-/// The record after `desired` was applied and listed with `handles`.
-pub fn record_for(desired: &NftState, handles: Handles) -> Recorded {
-    Recorded {
-        handles,
-        elements: desired
-            .sets
-            .iter()
-            .filter_map(|(n, s)| s.elements.clone().map(|e| (n.clone(), e)))
-            .collect(),
+/// Where a set's desired elements differ from its recorded digest, reads the
+/// recorded elements so the diff can be minimal (one element out, one in)
+/// rather than rewriting the set. Only the sets that changed are read.
+pub fn load_changed_sets(obs: &mut ObservedNft, desired: &NftState) {
+    for (name, set) in obs.sets.iter_mut() {
+        let SetElements::Digest(d) = set.elements else {
+            continue;
+        };
+        let Some(want) = desired.sets.get(name).and_then(NftSet::digest) else {
+            continue;
+        };
+        if want != d {
+            set.elements = load_set(name, d).map_or(SetElements::Unknown, SetElements::Known);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::nft::SetKind;
+
+    fn state(els: &[&str]) -> NftState {
+        let mut st = NftState::default();
+        st.sets.insert(
+            "a_r0_map4".into(),
+            NftSet::new(
+                SetKind::Map4,
+                Some(els.iter().map(|e| e.to_string()).collect()),
+            ),
+        );
+        st
+    }
 
     #[test]
-    fn parses_a_terse_listing() {
-        let v: Value = serde_json::from_str(
-            r#"{"nftables": [
-              {"metainfo": {"version": "1.0.6"}},
-              {"table": {"family": "inet", "name": "fw4", "handle": 1}},
-              {"chain": {"family": "inet", "table": "fw4", "name": "input", "handle": 1}},
-              {"table": {"family": "inet", "name": "wgsplit", "handle": 7}},
-              {"chain": {"family": "inet", "table": "wgsplit", "name": "prerouting", "handle": 3,
-                 "type": "filter", "hook": "prerouting", "prio": -150, "policy": "accept"}},
-              {"chain": {"family": "inet", "table": "wgsplit", "name": "client_a", "handle": 4}},
-              {"map": {"family": "inet", "name": "a_r0_map4", "table": "wgsplit", "type": "ipv4_addr",
-                 "handle": 9, "map": "verdict", "flags": ["interval"]}},
-              {"set": {"family": "inet", "name": "a_r1_dns4", "table": "wgsplit", "type": "ipv4_addr",
-                 "handle": 10, "flags": ["timeout"]}},
-              {"rule": {"family": "inet", "table": "wgsplit", "chain": "client_a", "handle": 11,
-                 "comment": "wgs:00000000000000aa", "expr": []}},
-              {"rule": {"family": "inet", "table": "wgsplit", "chain": "client_a", "handle": 12, "expr": []}}
-            ]}"#,
-        )
-        .unwrap();
-        let (obs, handles) = parse_listing(&v).unwrap();
-        assert_eq!(handles.table, 7);
-        assert_eq!(handles.sets["a_r0_map4"], 9);
-        assert_eq!(
-            obs.sets["a_r0_map4"].signature,
-            "ipv4_addr|verdict|interval"
+    fn parses_the_planner_forms() {
+        let e = parse_element("10.0.0.0/24 : goto mark_up_us1").unwrap();
+        assert_eq!((e.start, e.end), (0x0a00_0000, 0x0a00_00ff));
+        assert_eq!(e.goto.as_deref(), Some("mark_up_us1"));
+        let e = parse_element("10.0.0.5-10.0.1.9").unwrap();
+        assert_eq!((e.start, e.end, e.v6), (0x0a00_0005, 0x0a00_0109, false));
+        let e = parse_element("fd00::1 : goto client_a").unwrap();
+        assert!(e.v6);
+        assert_eq!(e.start, e.end);
+        assert!(parse_element("10.0.0.1 : accept").is_err());
+    }
+
+    #[test]
+    fn an_interval_is_a_start_with_the_verdict_and_a_flagged_end() {
+        let (mut v, e) = (Vec::new(), parse_element("10.0.0.0/24 : goto c").unwrap());
+        e.push_interval(&mut v);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].goto, Some("c"));
+        assert_eq!(v[0].elem.key, "10.0.0.0".parse::<IpAddr>().unwrap());
+        assert!(!v[0].elem.interval_end);
+        assert_eq!(v[1].goto, None);
+        assert_eq!(v[1].elem.key, "10.0.1.0".parse::<IpAddr>().unwrap());
+        assert!(v[1].elem.interval_end);
+        // A range up to the last address has no end element.
+        let (mut v, e) = (
+            Vec::new(),
+            parse_element("255.255.255.0/24 : goto c").unwrap(),
         );
-        assert_eq!(obs.sets["a_r1_dns4"].signature, "ipv4_addr||timeout");
-        assert_eq!(
-            obs.chains["prerouting"].base,
-            Some(BaseChain {
-                ty: "filter",
-                hook: "prerouting",
-                priority: -150
-            })
-        );
-        assert_eq!(
-            obs.chains["client_a"].comments,
-            vec![Some("wgs:00000000000000aa".to_string()), None]
-        );
-        assert!(!obs.chains.contains_key("input"));
-        let none: Value = serde_json::from_str(r#"{"nftables": [{"metainfo": {}}]}"#).unwrap();
-        assert!(parse_listing(&none).is_none());
+        e.push_interval(&mut v);
+        assert_eq!(v.len(), 1);
+    }
+
+    #[test]
+    fn the_record_loads_only_sets_that_changed() {
+        let dir = std::env::temp_dir().join(format!("wgsplit-rec-{}", std::process::id()));
+        // SAFETY: this test is the only one in the crate that sets the variable.
+        unsafe { std::env::set_var("WGSPLIT_STATE_DIR", &dir) };
+        let before = state(&["10.0.0.0/24 : goto x", "10.0.1.0/24 : goto x"]);
+        let handles = Handles {
+            table: 1,
+            sets: BTreeMap::from([("a_r0_map4".to_string(), 5)]),
+        };
+        let rec = save_recorded(&before, handles.clone(), None).unwrap();
+        assert_eq!(load_recorded().as_ref(), Some(&rec));
+        assert_eq!(parse_index(&format_index(&rec)).as_ref(), Some(&rec));
+        assert_eq!(parse_index("table x\n"), None);
+        let mut obs = crate::plan::nft::as_observed(&before);
+        obs.sets.get_mut("a_r0_map4").unwrap().elements = SetElements::Unknown;
+        merge_recorded(&mut obs, &handles, Some(&rec));
+        // Unchanged: stays a digest, nothing read.
+        load_changed_sets(&mut obs, &before);
+        assert!(matches!(
+            obs.sets["a_r0_map4"].elements,
+            SetElements::Digest(_)
+        ));
+        // Changed: the recorded elements are read back for a minimal diff.
+        let after = state(&["10.0.0.0/24 : goto x", "10.0.2.0/24 : goto x"]);
+        load_changed_sets(&mut obs, &after);
+        let b = crate::plan::nft::diff(&after, Some(&obs));
+        assert_eq!(b.elements_added, 1);
+        assert_eq!(b.elements_deleted, 1);
+        // Another set handle (recreated by someone): the record is not trusted.
+        let mut obs = crate::plan::nft::as_observed(&before);
+        obs.sets.get_mut("a_r0_map4").unwrap().elements = SetElements::Unknown;
+        let other = Handles {
+            table: 1,
+            sets: BTreeMap::from([("a_r0_map4".to_string(), 6)]),
+        };
+        merge_recorded(&mut obs, &other, Some(&rec));
+        assert_eq!(obs.sets["a_r0_map4"].elements, SetElements::Unknown);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

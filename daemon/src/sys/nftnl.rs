@@ -1,4 +1,5 @@
-//! A minimal nf_tables netlink writer for set elements: one persistent
+//! A minimal nf_tables netlink client for set elements (and, in `nftlist`, for
+//! listing our table): one persistent
 //! `NETLINK_NETFILTER` socket, one batch (`NFNL_MSG_BATCH_BEGIN` … `END`) per
 //! [`NftSock::apply`], one acknowledgement read per message, errors mapped back to
 //! the operation and the element that caused them.
@@ -68,7 +69,12 @@ const NFTA_SET_ELEM_FLAGS: u16 = 3;
 const NFTA_SET_ELEM_TIMEOUT: u16 = 4;
 const NFTA_SET_ELEM_EXPIRATION: u16 = 5;
 const NFTA_SET_ELEM_KEY_END: u16 = 9;
+const NFTA_SET_ELEM_DATA: u16 = 2;
 const NFTA_DATA_VALUE: u16 = 1;
+const NFTA_DATA_VERDICT: u16 = 2;
+const NFTA_VERDICT_CODE: u16 = 1;
+const NFTA_VERDICT_CHAIN: u16 = 2;
+const NFT_GOTO: i32 = -4;
 const NFT_SET_ELEM_INTERVAL_END: u32 = 0x1;
 
 /// Address family of the table (`nfgen_family`).
@@ -124,11 +130,24 @@ impl Elem {
     }
 }
 
+/// An element of a verdict map: the key, and `goto CHAIN` as its data (`None`
+/// for the end element of an interval, which carries no data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapElem<'a> {
+    pub elem: Elem,
+    pub goto: Option<&'a str>,
+}
+
 /// One change to one set (of the socket's table).
 #[derive(Debug, Clone, Copy)]
 pub enum Op<'a> {
     /// Add elements; existing ones are left as they are (no error).
     Add { set: &'a str, elems: &'a [Elem] },
+    /// Add elements to a verdict map (delete them with `Del`: keys only).
+    AddMap {
+        set: &'a str,
+        elems: &'a [MapElem<'a>],
+    },
     /// Delete elements; a missing element fails the batch (`ENOENT`).
     Del { set: &'a str, elems: &'a [Elem] },
     /// Add-or-replace: existing elements get the new timeout (see the module docs).
@@ -141,6 +160,7 @@ impl Op<'_> {
     fn set(&self) -> &str {
         match self {
             Op::Add { set, .. }
+            | Op::AddMap { set, .. }
             | Op::Del { set, .. }
             | Op::Refresh { set, .. }
             | Op::Flush { set } => set,
@@ -331,7 +351,7 @@ fn put_key(buf: &mut Vec<u8>, kind: u16, a: &IpAddr) {
     nest_end(buf, n);
 }
 
-fn encode_elem(buf: &mut Vec<u8>, e: &Elem, with_timeouts: bool) {
+fn encode_elem(buf: &mut Vec<u8>, e: &Elem, with_timeouts: bool, goto: Option<&str>) {
     let n = nest_start(buf, NFTA_LIST_ELEM);
     put_key(buf, NFTA_SET_ELEM_KEY, &e.key);
     if let Some(end) = &e.key_end {
@@ -351,6 +371,14 @@ fn encode_elem(buf: &mut Vec<u8>, e: &Elem, with_timeouts: bool) {
         if let Some(x) = e.expiration_ms {
             attr(buf, NFTA_SET_ELEM_EXPIRATION, &x.to_be_bytes());
         }
+    }
+    if let Some(chain) = goto {
+        let d = nest_start(buf, NFTA_SET_ELEM_DATA);
+        let v = nest_start(buf, NFTA_DATA_VERDICT);
+        attr(buf, NFTA_VERDICT_CODE, &NFT_GOTO.to_be_bytes());
+        attr_str(buf, NFTA_VERDICT_CHAIN, chain);
+        nest_end(buf, v);
+        nest_end(buf, d);
     }
     nest_end(buf, n);
 }
@@ -373,7 +401,7 @@ pub fn encode(family: u8, table: &str, ops: &[Op], seq: u32) -> Batch {
     seq = seq.wrapping_add(1);
     for (op_index, op) in ops.iter().enumerate() {
         let steps: &[(u16, bool)] = match op {
-            Op::Add { .. } => &[(NFT_MSG_NEWSETELEM, true)],
+            Op::Add { .. } | Op::AddMap { .. } => &[(NFT_MSG_NEWSETELEM, true)],
             Op::Del { .. } => &[(NFT_MSG_DELSETELEM, false)],
             Op::Refresh { .. } => &[
                 (NFT_MSG_NEWSETELEM, true),
@@ -382,10 +410,14 @@ pub fn encode(family: u8, table: &str, ops: &[Op], seq: u32) -> Batch {
             ],
             Op::Flush { .. } => &[(NFT_MSG_DELSETELEM, false)],
         };
-        let elems: &[Elem] = match op {
-            Op::Add { elems, .. } | Op::Del { elems, .. } | Op::Refresh { elems, .. } => elems,
-            Op::Flush { .. } => &[],
+        let (elems, map): (&[Elem], &[MapElem]) = match op {
+            Op::Add { elems, .. } | Op::Del { elems, .. } | Op::Refresh { elems, .. } => {
+                (elems, &[])
+            }
+            Op::AddMap { elems, .. } => (&[], elems),
+            Op::Flush { .. } => (&[], &[]),
         };
+        let count = elems.len().max(map.len());
         for &(kind, with_timeouts) in steps {
             let mut next = 0;
             loop {
@@ -415,11 +447,14 @@ pub fn encode(family: u8, table: &str, ops: &[Op], seq: u32) -> Batch {
                     first_elem: next,
                     elem_offsets: Vec::new(),
                 };
-                if !elems.is_empty() {
+                if count > 0 {
                     let list = nest_start(buf, NFTA_SET_ELEM_LIST_ELEMENTS);
-                    while next < elems.len() && buf.len() - list < ELEMS_PER_MSG_BYTES {
+                    while next < count && buf.len() - list < ELEMS_PER_MSG_BYTES {
                         info.elem_offsets.push((buf.len() - start) as u32);
-                        encode_elem(buf, &elems[next], with_timeouts);
+                        match map.get(next) {
+                            Some(m) => encode_elem(buf, &m.elem, with_timeouts, m.goto),
+                            None => encode_elem(buf, &elems[next], with_timeouts, None),
+                        }
                         next += 1;
                     }
                     nest_end(buf, list);
@@ -427,7 +462,7 @@ pub fn encode(family: u8, table: &str, ops: &[Op], seq: u32) -> Batch {
                 msg_end(buf, at);
                 b.msgs.push(info);
                 seq = seq.wrapping_add(1);
-                if next >= elems.len() {
+                if next >= count {
                     break;
                 }
             }
@@ -808,6 +843,98 @@ impl NftSock {
     }
 }
 
+impl NftSock {
+    /// Sends one `NFT_MSG_GET*` request (`flags`: `NLM_F_DUMP` for a dump, or
+    /// `NLM_F_ACK` for one object) with string attributes, and hands each reply
+    /// (its type without the subsystem, the bytes after the nfgenmsg header) to
+    /// `f` until the kernel is done. A kernel error is returned as it is.
+    pub fn query(
+        &mut self,
+        get: u16,
+        flags: u16,
+        attrs: &[(u16, &str)],
+        mut f: impl FnMut(u16, &[u8]),
+    ) -> io::Result<()> {
+        const NLMSG_DONE: u16 = 3;
+        let seq = self.next_seq();
+        let mut req = Vec::with_capacity(128);
+        let at = msg_start(
+            &mut req,
+            (NFNL_SUBSYS_NFTABLES << 8) | get,
+            NLM_F_REQUEST | flags,
+            seq,
+            self.family,
+            0,
+        );
+        for (kind, value) in attrs {
+            attr_str(&mut req, *kind, value);
+        }
+        msg_end(&mut req, at);
+        // SAFETY: a valid fd and a live buffer of the given size.
+        cvt(unsafe { libc::send(self.fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) as i32 })?;
+        loop {
+            // SAFETY: a valid fd and a live buffer of the given size.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    self.rcv.as_mut_ptr().cast(),
+                    self.rcv.len(),
+                    0,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let mut data = &self.rcv[..n as usize];
+            while data.len() >= NLMSG_HDRLEN {
+                let len = u32::from_ne_bytes(data[0..4].try_into().unwrap()) as usize;
+                if len < NLMSG_HDRLEN || len > data.len() {
+                    return Err(io::Error::other("truncated netlink message"));
+                }
+                let kind = u16::from_ne_bytes(data[4..6].try_into().unwrap());
+                let mseq = u32::from_ne_bytes(data[8..12].try_into().unwrap());
+                if mseq == seq {
+                    match kind {
+                        NLMSG_DONE => return Ok(()),
+                        NLMSG_ERROR if len >= NLMSG_HDRLEN + 4 => {
+                            let err = i32::from_ne_bytes(data[16..20].try_into().unwrap());
+                            return if err == 0 {
+                                Ok(())
+                            } else {
+                                Err(io::Error::from_raw_os_error(-err))
+                            };
+                        }
+                        _ if len >= NLMSG_HDRLEN + 4 => {
+                            f(kind & 0xff, &data[NLMSG_HDRLEN + 4..len]);
+                        }
+                        _ => {}
+                    }
+                }
+                data = data.get(align4(len)..).unwrap_or(&[]);
+            }
+        }
+    }
+
+    /// Dumps one kind of object of the socket's table; a missing table is an
+    /// empty answer, not an error.
+    pub fn dump(&mut self, get: u16, table_attr: u16) -> io::Result<Vec<Vec<u8>>> {
+        const NLM_F_DUMP: u16 = 0x300;
+        let table = self.table.clone();
+        let mut out = Vec::new();
+        match self.query(get, NLM_F_DUMP, &[(table_attr, &table)], |_, body| {
+            out.push(body.to_vec())
+        }) {
+            Ok(()) => Ok(out),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 fn msg_len(batch: &Batch, i: usize) -> usize {
     let s = batch.msgs[i].start;
     u32::from_ne_bytes(batch.buf[s..s + 4].try_into().unwrap()) as usize
@@ -1065,10 +1192,37 @@ mod tests {
         );
         let flags = attrs(&{
             let mut buf = Vec::new();
-            encode_elem(&mut buf, &e[1], true);
+            encode_elem(&mut buf, &e[1], true, None);
             attrs(&buf)[0].1.clone()
         });
         assert_eq!(flags[1], (NFTA_SET_ELEM_FLAGS, 1u32.to_be_bytes().to_vec()));
+    }
+
+    #[test]
+    fn a_map_element_carries_a_goto_verdict() {
+        let e = [MapElem {
+            elem: Elem::addr("10.0.0.0".parse().unwrap()),
+            goto: Some("mark_up_a"),
+        }];
+        let b = encode(
+            NFPROTO_INET,
+            "wgsplit",
+            &[Op::AddMap {
+                set: "c_r0_map4",
+                elems: &e,
+            }],
+            1,
+        );
+        let m = messages(b.bytes());
+        let list = attrs(&attrs(&m[1].4)[2].1);
+        let el = attrs(&list[0].1);
+        assert_eq!(el[1].0, NFTA_SET_ELEM_DATA);
+        let verdict = attrs(&attrs(&el[1].1)[0].1);
+        assert_eq!(
+            verdict[0],
+            (NFTA_VERDICT_CODE, NFT_GOTO.to_be_bytes().to_vec())
+        );
+        assert_eq!(verdict[1], (NFTA_VERDICT_CHAIN, b"mark_up_a\0".to_vec()));
     }
 
     #[test]
@@ -1136,20 +1290,11 @@ mod kernel_tests {
 
     /// Runs `f` on a thread moved into a new netns; the namespace dies with it.
     fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 || Command::new("nft").arg("-v").output().is_err() {
-            eprintln!("skipped: needs root and nft");
+        if Command::new("nft").arg("-v").output().is_err() {
+            eprintln!("skipped: needs nft");
             return None;
         }
-        Some(
-            std::thread::spawn(move || {
-                // SAFETY: unshare affects only this thread's namespaces.
-                assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
-                f()
-            })
-            .join()
-            .unwrap(),
-        )
+        crate::sys::in_new_netns(f)
     }
 
     fn nft(script: &str) {

@@ -1,17 +1,21 @@
-//! WireGuard devices through wireguard-control: kernel on routers, userspace
-//! (boringtun) on hosts without the module.
+//! WireGuard devices: kernel links over generic netlink (`kernel`) on routers,
+//! userspace ones (boringtun) through the cross-platform UAPI text protocol on
+//! their control socket, `/var/run/wireguard/NAME.sock`. Both are our own small
+//! code rather than wireguard-control, which linked a second netlink stack
+//! (see README "Numbers").
+
+mod kernel;
 
 use std::{
+    fmt::Write as _,
+    io::{BufRead, BufReader, Write},
+    net::SocketAddr,
     path::Path,
     process::{Command, Stdio},
-    str::FromStr,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use ipnet::IpNet;
-use wireguard_control::{
-    Backend as WgBackend, Device, DeviceUpdate, InterfaceName, Key, PeerConfigBuilder,
-};
 
 use crate::{
     config::Backend,
@@ -20,58 +24,99 @@ use crate::{
 
 const SOCKET_DIR: &str = "/var/run/wireguard";
 
-fn backend(b: Backend) -> WgBackend {
-    match b {
-        Backend::Kernel => WgBackend::Kernel,
-        Backend::Userspace => WgBackend::Userspace,
-    }
+/// A peer as the device reports it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PeerState {
+    pub public_key: [u8; 32],
+    /// `None` when unset (all zeros).
+    pub preshared_key: Option<[u8; 32]>,
+    pub endpoint: Option<SocketAddr>,
+    /// Truncated to their networks, sorted.
+    pub allowed_ips: Vec<IpNet>,
+    /// `None` when off (0).
+    pub keepalive: Option<u16>,
+    /// `None` before the first handshake. The kernel reports the time of the
+    /// last handshake; boringtun reports its age in seconds, handed on as that
+    /// many seconds after the epoch (see `clients::live::handshake_age`).
+    pub last_handshake: Option<SystemTime>,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
 }
 
-fn ifname(name: &str) -> Result<InterfaceName, String> {
-    InterfaceName::from_str(name).map_err(|e| format!("interface name '{name}': {e}"))
+/// A device as it reports itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceState {
+    /// Its own public key (derived from the private key when only that is told).
+    pub public_key: Option<[u8; 32]>,
+    /// `None` when 0 (not listening yet).
+    pub listen_port: Option<u16>,
+    /// Sorted by public key.
+    pub peers: Vec<PeerState>,
+}
+
+/// One change to a device: what `wg set` would do.
+#[derive(Debug, Default)]
+struct Update<'a> {
+    private_key: Option<[u8; 32]>,
+    listen_port: Option<u16>,
+    /// Set in full: allowed IPs replaced, preshared key and keepalive set or cleared.
+    peers: &'a [&'a WgPeer],
+    remove: Option<[u8; 32]>,
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 15
+        || name.contains(['/', '\0'])
+        || name.contains(char::is_whitespace)
+    {
+        return Err(format!(
+            "interface name '{name}': not a valid interface name"
+        ));
+    }
+    Ok(())
+}
+
+fn sock_path(name: &str) -> std::path::PathBuf {
+    Path::new(SOCKET_DIR).join(format!("{name}.sock"))
+}
+
+/// Reads a device (an error when there is no such device or it can't be read).
+pub fn device(name: &str, b: Backend) -> Result<DeviceState, String> {
+    check_name(name)?;
+    let mut dev = match b {
+        Backend::Kernel => kernel::get(name).map_err(|e| format!("{name}: {e}"))?,
+        Backend::Userspace => get_userspace(name)?,
+    };
+    for p in &mut dev.peers {
+        p.allowed_ips.iter_mut().for_each(|n| *n = n.trunc());
+        p.allowed_ips.sort();
+        p.preshared_key = p.preshared_key.filter(|k| k != &[0u8; 32]);
+        p.keepalive = p.keepalive.filter(|k| *k != 0);
+    }
+    dev.peers.sort_by_key(|p| p.public_key);
+    dev.listen_port = dev.listen_port.filter(|p| *p != 0);
+    Ok(dev)
 }
 
 /// Reads a device's configuration (`None` when there is no such device).
 pub fn get(name: &str, b: Backend) -> Option<ObservedWg> {
-    if b == Backend::Userspace {
-        return get_userspace(name);
-    }
-    let dev = Device::get(&ifname(name).ok()?, backend(b)).ok()?;
-    let mut peers: Vec<WgPeer> = dev
-        .peers
-        .iter()
-        .map(|p| {
-            let mut allowed_ips: Vec<IpNet> = p
-                .config
-                .allowed_ips
-                .iter()
-                .filter_map(|a| IpNet::new(a.address, a.cidr).ok())
-                .map(|n| n.trunc())
-                .collect();
-            allowed_ips.sort();
-            WgPeer {
-                public_key: p.config.public_key.0,
-                preshared_key: p
-                    .config
-                    .preshared_key
-                    .as_ref()
-                    .map(|k| k.0)
-                    .filter(|k| k != &[0u8; 32]),
-                endpoint: p.config.endpoint,
-                allowed_ips,
-                keepalive: p.config.persistent_keepalive_interval.filter(|k| *k != 0),
-                label: String::new(),
-            }
-        })
-        .collect();
-    peers.sort_by_key(|p| p.public_key);
+    let dev = device(name, b).ok()?;
     Some(ObservedWg {
-        public_key: dev.public_key.map(|k| k.0).or_else(|| {
-            dev.private_key
-                .map(|k| crate::keys::public_from_private(&k.0))
-        }),
-        listen_port: dev.listen_port.filter(|p| *p != 0),
-        peers,
+        public_key: dev.public_key,
+        listen_port: dev.listen_port,
+        peers: dev
+            .peers
+            .into_iter()
+            .map(|p| WgPeer {
+                public_key: p.public_key,
+                preshared_key: p.preshared_key,
+                endpoint: p.endpoint,
+                allowed_ips: p.allowed_ips,
+                keepalive: p.keepalive,
+                label: String::new(),
+            })
+            .collect(),
     })
 }
 
@@ -86,77 +131,140 @@ fn hex32(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// The cross-platform UAPI `get=1` over the control socket (boringtun answers
-/// `own_public_key` rather than the private key; wireguard-control ignores it).
-fn get_userspace(name: &str) -> Option<ObservedWg> {
-    use std::io::{BufRead, BufReader, Write};
-    let sock = Path::new(SOCKET_DIR).join(format!("{name}.sock"));
-    let mut s = std::os::unix::net::UnixStream::connect(sock).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(b"get=1\n\n").ok()?;
-    let mut dev = ObservedWg {
-        public_key: None,
-        listen_port: None,
-        peers: Vec::new(),
-    };
+fn hex(k: &[u8; 32]) -> String {
+    let mut s = String::with_capacity(64);
+    for b in k {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// One UAPI exchange: the request (ending in an empty line), the answer's
+/// `key=value` lines up to its empty line; a non-zero `errno` is an error.
+fn uapi(name: &str, request: &str) -> Result<Vec<(String, String)>, String> {
+    let mut s = std::os::unix::net::UnixStream::connect(sock_path(name))
+        .map_err(|e| format!("{name}: control socket: {e}"))?;
+    let io = |e: std::io::Error| format!("{name}: control socket: {e}");
+    s.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(io)?;
+    s.write_all(request.as_bytes()).map_err(io)?;
+    let mut out = Vec::new();
     for line in BufReader::new(s).lines() {
-        let line = line.ok()?;
+        let line = line.map_err(io)?;
         if line.is_empty() {
             break;
         }
         let Some((k, v)) = line.split_once('=') else {
             continue;
         };
+        if k == "errno" {
+            if v != "0" {
+                return Err(format!("{name}: the userspace device answered errno {v}"));
+            }
+            continue;
+        }
+        out.push((k.to_string(), v.to_string()));
+    }
+    Ok(out)
+}
+
+/// The cross-platform UAPI `get=1` over the control socket (boringtun answers
+/// `own_public_key` rather than the private key).
+fn get_userspace(name: &str) -> Result<DeviceState, String> {
+    let mut dev = DeviceState::default();
+    let bad = |k: &str, v: &str| format!("{name}: bad '{k}={v}' from the userspace device");
+    for (k, v) in uapi(name, "get=1\n\n")? {
+        let (k, v) = (k.as_str(), v.as_str());
         match k {
             "private_key" => {
                 dev.public_key = hex32(v).map(|p| crate::keys::public_from_private(&p))
             }
             "own_public_key" => dev.public_key = hex32(v),
-            "listen_port" => dev.listen_port = v.parse().ok().filter(|p| *p != 0),
-            "public_key" => dev.peers.push(WgPeer {
-                public_key: hex32(v)?,
-                preshared_key: None,
-                endpoint: None,
-                allowed_ips: Vec::new(),
-                keepalive: None,
-                label: String::new(),
+            "listen_port" => dev.listen_port = v.parse().ok(),
+            "public_key" => dev.peers.push(PeerState {
+                public_key: hex32(v).ok_or_else(|| bad(k, v))?,
+                ..Default::default()
             }),
-            "errno" if v != "0" => return None,
             _ => {
                 let Some(p) = dev.peers.last_mut() else {
                     continue;
                 };
                 match k {
-                    "preshared_key" => p.preshared_key = hex32(v).filter(|k| k != &[0u8; 32]),
+                    "preshared_key" => p.preshared_key = hex32(v),
                     "endpoint" => p.endpoint = v.parse().ok(),
-                    "persistent_keepalive_interval" => {
-                        p.keepalive = v.parse().ok().filter(|k| *k != 0)
-                    }
+                    "persistent_keepalive_interval" => p.keepalive = v.parse().ok(),
                     "allowed_ip" => {
                         if let Ok(n) = v.parse::<IpNet>() {
-                            p.allowed_ips.push(n.trunc());
+                            p.allowed_ips.push(n);
                         }
+                    }
+                    "rx_bytes" => p.rx_bytes = v.parse().map_err(|_| bad(k, v))?,
+                    "tx_bytes" => p.tx_bytes = v.parse().map_err(|_| bad(k, v))?,
+                    "last_handshake_time_sec" => {
+                        let secs: u64 = v.parse().map_err(|_| bad(k, v))?;
+                        p.last_handshake =
+                            (secs > 0).then(|| UNIX_EPOCH + Duration::from_secs(secs));
                     }
                     _ => {}
                 }
             }
         }
     }
-    for p in &mut dev.peers {
-        p.allowed_ips.sort();
+    Ok(dev)
+}
+
+/// The UAPI `set=1` request for an update.
+fn uapi_set_request(u: &Update) -> String {
+    let mut r = String::from("set=1\n");
+    if let Some(k) = &u.private_key {
+        let _ = writeln!(r, "private_key={}", hex(k));
     }
-    dev.peers.sort_by_key(|p| p.public_key);
-    Some(dev)
+    if let Some(p) = u.listen_port {
+        let _ = writeln!(r, "listen_port={p}");
+    }
+    for p in u.peers {
+        let _ = writeln!(r, "public_key={}", hex(&p.public_key));
+        r.push_str("replace_allowed_ips=true\n");
+        let _ = writeln!(
+            r,
+            "preshared_key={}",
+            hex(&p.preshared_key.unwrap_or([0; 32]))
+        );
+        if let Some(e) = p.endpoint {
+            let _ = writeln!(r, "endpoint={e}");
+        }
+        let _ = writeln!(
+            r,
+            "persistent_keepalive_interval={}",
+            p.keepalive.unwrap_or(0)
+        );
+        for n in &p.allowed_ips {
+            let _ = writeln!(r, "allowed_ip={n}");
+        }
+    }
+    if let Some(k) = &u.remove {
+        let _ = writeln!(r, "public_key={}\nremove=true", hex(k));
+    }
+    r.push('\n');
+    r
+}
+
+fn apply(name: &str, b: Backend, u: &Update) -> Result<(), String> {
+    check_name(name)?;
+    match b {
+        Backend::Kernel => kernel::set(name, u).map_err(|e| e.to_string()),
+        Backend::Userspace => uapi(name, &uapi_set_request(u)).map(|_| ()),
+    }
 }
 
 /// Creates the interface: a kernel `wireguard` link, or a boringtun process.
 pub fn create(name: &str, b: Backend) -> Result<(), String> {
+    check_name(name)?;
     match b {
-        Backend::Kernel => DeviceUpdate::new()
-            .apply(&ifname(name)?, WgBackend::Kernel)
+        Backend::Kernel => super::net::create_link(name, "wireguard")
             .map_err(|e| format!("create wireguard link {name}: {e}")),
         Backend::Userspace => {
-            let sock = Path::new(SOCKET_DIR).join(format!("{name}.sock"));
+            let sock = sock_path(name);
             if sock.exists() && get(name, b).is_some() {
                 return Ok(());
             }
@@ -194,46 +302,32 @@ pub fn set_device(
     private_key: &[u8; 32],
     port: Option<u16>,
 ) -> Result<(), String> {
-    let mut u = DeviceUpdate::new().set_private_key(Key(*private_key));
-    if let Some(p) = port {
-        u = u.set_listen_port(p);
-    }
-    u.apply(&ifname(name)?, backend(b))
-        .map_err(|e| format!("configure {name}: {e}"))
-}
-
-fn peer_builder(p: &WgPeer) -> PeerConfigBuilder {
-    let mut pc = PeerConfigBuilder::new(&Key(p.public_key)).replace_allowed_ips();
-    for n in &p.allowed_ips {
-        pc = pc.add_allowed_ip(n.addr(), n.prefix_len());
-    }
-    pc = match p.preshared_key {
-        Some(k) => pc.set_preshared_key(Key(k)),
-        None => pc.unset_preshared_key(),
+    let u = Update {
+        private_key: Some(*private_key),
+        listen_port: port,
+        ..Default::default()
     };
-    if let Some(e) = p.endpoint {
-        pc = pc.set_endpoint(e);
-    }
-    pc.set_persistent_keepalive_interval(p.keepalive.unwrap_or(0))
+    apply(name, b, &u).map_err(|e| format!("configure {name}: {e}"))
 }
 
 /// Sets several peers of one device in one update.
 pub fn set_peers(name: &str, b: Backend, peers: &[&WgPeer]) -> Result<(), String> {
-    let builders: Vec<PeerConfigBuilder> = peers.iter().map(|p| peer_builder(p)).collect();
-    DeviceUpdate::new()
-        .add_peers(&builders)
-        .apply(&ifname(name)?, backend(b))
-        .map_err(|e| {
-            let labels: Vec<&str> = peers.iter().map(|p| p.label.as_str()).collect();
-            format!("peers {} on {name}: {e}", labels.join(", "))
-        })
+    let u = Update {
+        peers,
+        ..Default::default()
+    };
+    apply(name, b, &u).map_err(|e| {
+        let labels: Vec<&str> = peers.iter().map(|p| p.label.as_str()).collect();
+        format!("peers {} on {name}: {e}", labels.join(", "))
+    })
 }
 
 pub fn remove_peer(name: &str, b: Backend, public_key: &[u8; 32]) -> Result<(), String> {
-    DeviceUpdate::new()
-        .remove_peer_by_key(&Key(*public_key))
-        .apply(&ifname(name)?, backend(b))
-        .map_err(|e| format!("remove peer on {name}: {e}"))
+    let u = Update {
+        remove: Some(*public_key),
+        ..Default::default()
+    };
+    apply(name, b, &u).map_err(|e| format!("remove peer on {name}: {e}"))
 }
 
 /// Stops a userspace device: its control socket goes, and the process serving it
@@ -280,4 +374,59 @@ fn same_netns(pid: i32) -> bool {
 unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(k: u8) -> WgPeer {
+        WgPeer {
+            public_key: [k; 32],
+            preshared_key: None,
+            endpoint: Some("[2001:db8::1]:51820".parse().unwrap()),
+            allowed_ips: vec![
+                "10.0.0.2/32".parse().unwrap(),
+                "fd00::2/128".parse().unwrap(),
+            ],
+            keepalive: Some(25),
+            label: "c".into(),
+        }
+    }
+
+    #[test]
+    fn uapi_set_writes_whole_peers_and_removals() {
+        let p = peer(0xab);
+        let peers = [&p];
+        let u = Update {
+            private_key: Some([1; 32]),
+            listen_port: Some(51820),
+            peers: &peers,
+            remove: Some([2; 32]),
+        };
+        let r = uapi_set_request(&u);
+        let lines: Vec<&str> = r.lines().collect();
+        assert_eq!(lines[0], "set=1");
+        assert_eq!(lines[1], format!("private_key={}", "01".repeat(32)));
+        assert_eq!(lines[2], "listen_port=51820");
+        assert_eq!(lines[3], format!("public_key={}", "ab".repeat(32)));
+        // replace_allowed_ips comes before the allowed IPs it replaces.
+        assert_eq!(lines[4], "replace_allowed_ips=true");
+        assert_eq!(lines[5], format!("preshared_key={}", "00".repeat(32)));
+        assert_eq!(lines[6], "endpoint=[2001:db8::1]:51820");
+        assert_eq!(lines[7], "persistent_keepalive_interval=25");
+        assert_eq!(lines[8], "allowed_ip=10.0.0.2/32");
+        assert_eq!(lines[9], "allowed_ip=fd00::2/128");
+        assert_eq!(lines[10], format!("public_key={}", "02".repeat(32)));
+        assert_eq!(lines[11], "remove=true");
+        assert!(r.ends_with("remove=true\n\n"));
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_name("wg0").is_ok());
+        assert!(check_name("").is_err());
+        assert!(check_name("a-very-long-name0").is_err());
+        assert!(check_name("../x").is_err());
+    }
 }

@@ -185,6 +185,12 @@ daemon_checks() {
     check "proxied destination exits through the upstream (seen as $got)" [ "$got" = $UP_EXIT ]
     rx1=$(up_rx)
     check "proxied request crossed the upstream tunnel" [ "$rx1" -gt "$rx0" ]
+    # Live peer data as wgsplit reads it from the kernel (WireGuard generic
+    # netlink): alice's tunnel carried bytes and shook hands moments ago.
+    W client list --json >/tmp/clients.json 2>&1
+    check "client list: alice online, bytes received, handshake age from the kernel" sh -c \
+        "grep -q '\"online\": true' /tmp/clients.json && grep -Eq '\"rx\": [1-9]' /tmp/clients.json &&
+         grep -Eq '\"handshake_age\": [0-9]{1,3},?\$' /tmp/clients.json || { cat /tmp/clients.json; false; }"
     got=$(fetch $DIRECT)
     check "direct destination exits through the WAN, not the upstream (seen as $got)" \
         sh -c "[ '$got' = 10.8.0.2 ] || [ '$got' = 172.31.0.1 ]"
