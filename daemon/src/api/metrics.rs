@@ -167,6 +167,11 @@ pub fn dns(out: &mut String, s: &crate::dns::StatsSnapshot) {
         ),
         ("blocked", "names answered as blocked", s.blocked),
         (
+            "rerouted",
+            "answers asked again the way their CNAME chain's rule sends traffic",
+            s.rerouted,
+        ),
+        (
             "set_elements",
             "addresses put into nft sets",
             s.set_elements,
