@@ -132,7 +132,7 @@ pub struct Resolver {
     state: RwLock<Arc<State>>,
     cache: Mutex<Cache>,
     nft: Mutex<Option<NftSock>>,
-    /// (set, address) → (when we last wrote its kernel element, when that expires).
+    /// (set id, address) → (when we last wrote its kernel element, when that expires).
     memo: Mutex<Memo>,
     /// (client, rule, v6) → the set's id (for `memo`) and name.
     set_names: Mutex<SetNames>,
