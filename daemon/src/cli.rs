@@ -75,6 +75,7 @@ impl<T: Into<String>> From<T> for Failure {
 pub type CmdResult = Result<(), Failure>;
 
 pub fn main() -> ExitCode {
+    crate::logging::init();
     let mut parser = Parser::from_env();
     match run(&mut parser) {
         Ok(()) => ExitCode::SUCCESS,

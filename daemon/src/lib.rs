@@ -13,6 +13,7 @@ pub mod dns;
 pub mod explain;
 pub mod health;
 pub mod keys;
+pub mod logging;
 pub mod plan;
 pub mod policy;
 pub mod sources;
