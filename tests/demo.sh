@@ -48,7 +48,8 @@ cat <<EOF
 EOF
 
 bold "2. wgsplit apply --dry-run (the plan, first lines)"
-wgsplit_r apply --dry-run | head -25
+# head stops reading after 25 lines: the rest of the plan meets a closed pipe.
+{ wgsplit_r apply --dry-run || true; } | head -25
 echo "  ..."
 bold "3. wgsplit apply"
 wgsplit_r apply | tail -1
