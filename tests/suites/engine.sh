@@ -111,6 +111,19 @@ write_config proxy
 wgsplit_r apply >/dev/null
 eventually "alice → A through up1 again" $UP1_EXIT4 wse-c1 $SRV_A4 8080
 
+echo "--- block: alice's traffic to A goes nowhere"
+write_config block
+wgsplit_r apply >/dev/null
+in_ns wse-router nft reset counter inet wse_count wan_to_a >/dev/null
+check "alice → A blocked: no answer" "-" "$(whoami wse-c1 $SRV_A4 8080)"
+check "alice → A (IPv6) blocked: no answer" "-" "$(whoami wse-c1 $SRV_A6 8080)"
+check "blocked: no packet to A on the WAN" 0 "$(counter wse-router wse_count wan_to_a)"
+check "blocked: bob → A still through up2" $UP2_EXIT4 "$(whoami wse-c2 $SRV_A4 8080)"
+check "blocked: alice → B still direct" $WAN4 "$(whoami wse-c1 $SRV_B4 8080)"
+write_config proxy
+wgsplit_r apply >/dev/null
+eventually "alice → A through up1 after the block" $UP1_EXIT4 wse-c1 $SRV_A4 8080
+
 echo "--- kill switch: up1 down, its traffic reaches nothing"
 pid=$(router_pid_of "boringtun-cli wse-u1")
 [ -n "$pid" ] && kill "$pid"

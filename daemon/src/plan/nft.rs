@@ -379,19 +379,28 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
         }),
         vec![format!("iifname \"{wg}\" jump from_clients")],
     );
-    chain(
-        &mut st,
-        "forward",
-        Some(BaseChain {
-            ty: "filter",
-            hook: "forward",
-            priority: 0,
-        }),
-        vec![format!(
-            "meta mark and {mask:#010x} == {:#010x} reject",
-            marks.of(Target::Block)
-        )],
-    );
+    // Blocked traffic is rejected where it would be forwarded. Only when some
+    // active client can send anything to `block`: otherwise the hook would cost
+    // every forwarded packet a pass for nothing.
+    let blocks =
+        policy.clients.iter().filter(|c| c.active).any(|c| {
+            c.default == Target::Block || c.rules.iter().any(|r| r.target == Target::Block)
+        });
+    if blocks {
+        chain(
+            &mut st,
+            "forward",
+            Some(BaseChain {
+                ty: "filter",
+                hook: "forward",
+                priority: 0,
+            }),
+            vec![format!(
+                "meta mark and {mask:#010x} == {:#010x} reject",
+                marks.of(Target::Block)
+            )],
+        );
+    }
     chain(
         &mut st,
         "dstnat",

@@ -419,3 +419,26 @@ fn a_cidr_run_becomes_one_disjoint_set_per_target() {
     // re-validate the table.
     assert!(!d.nft.sets["carol_r0_block_v4"].kind.is_map());
 }
+
+#[test]
+fn the_forward_hook_exists_only_when_something_is_blocked() {
+    let mut c = example();
+    let d = build(&c, &Inputs::default());
+    assert!(d.nft.chains.contains_key("forward"), "the example blocks");
+    c.rules.retain(|r| r.action != config::Action::Block);
+    for cl in &mut c.clients {
+        if cl.default == Some(config::Action::Block) {
+            cl.default = None;
+        }
+    }
+    // Proxy without an upstream would block too: every client here has one or
+    // sends the rest direct.
+    let p = policy::compile(&c, 0);
+    let blocked = p
+        .clients
+        .iter()
+        .any(|x| x.default == Target::Block || x.rules.iter().any(|r| r.target == Target::Block));
+    assert!(!blocked);
+    let d = build(&c, &Inputs::default());
+    assert!(!d.nft.chains.contains_key("forward"));
+}
