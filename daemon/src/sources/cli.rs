@@ -112,15 +112,19 @@ fn load(config: &Config, verbose: bool) -> Result<bool, Failure> {
     Ok(missing.is_empty() && reports.iter().all(|r| !r.missing))
 }
 
+fn list_named<'a>(config: &'a Config, name: &str) -> Result<&'a crate::config::List, String> {
+    config
+        .lists
+        .iter()
+        .find(|l| l.name == name)
+        .ok_or_else(|| format!("no list named '{name}'"))
+}
+
 fn entries(config: &Config, names: &[&str], count_only: bool) -> CmdResult {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for name in names {
-        let list = config
-            .lists
-            .iter()
-            .find(|l| l.name == *name)
-            .ok_or_else(|| format!("no list named '{name}'"))?;
+        let list = list_named(config, name)?;
         let t = std::time::Instant::now();
         let n = super::domains::for_each(list, &mut |e| {
             if !count_only {
@@ -144,11 +148,7 @@ fn match_names(config: &Config, file: &str, names: &[&str]) -> CmdResult {
     let t = std::time::Instant::now();
     let mut sets = Vec::new();
     for name in names {
-        let list = config
-            .lists
-            .iter()
-            .find(|l| l.name == *name)
-            .ok_or_else(|| format!("no list named '{name}'"))?;
+        let list = list_named(config, name)?;
         // The resolver's own loader: names, keywords and regexps as it matches them.
         let set = DomainList::load(list).map_err(|e| format!("list {name}: {e}"))?;
         eprintln!(

@@ -120,6 +120,20 @@ fn requests_of(op: &Op, backend: Backend) -> usize {
     }
 }
 
+/// The plan, or why it can't be applied (nothing changed).
+fn plan_or_refuse(desired: &Desired, obs: &Observed) -> Result<Vec<Op>, String> {
+    plan::plan(desired, obs).map_err(|refusals| {
+        format!(
+            "refusing to apply, nothing was changed:\n  {}",
+            refusals
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        )
+    })
+}
+
 /// Requests of one observation: link, address, 2 rule and 2 route dumps, and
 /// the nf_tables dumps of our table (tables, sets, chains, rules).
 pub const OBSERVE_REQUESTS: usize = 6 + 4;
@@ -292,17 +306,8 @@ impl Engine {
     /// Plans against the kernel as it is now.
     pub async fn plan(&self, desired: &Desired) -> Result<(Observed, Vec<Op>), String> {
         let obs = self.observe(Some(desired)).await?;
-        match plan::plan(desired, &obs) {
-            Ok(ops) => Ok((obs, ops)),
-            Err(refusals) => Err(format!(
-                "refusing to apply, nothing was changed:\n  {}",
-                refusals
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n  ")
-            )),
-        }
+        let ops = plan_or_refuse(desired, &obs)?;
+        Ok((obs, ops))
     }
 
     async fn run(&self, op: &Op) -> Result<(), String> {
@@ -491,16 +496,7 @@ impl Engine {
         let obs = self.observe(Some(desired)).await?;
         let observe_ms = ms(start);
         let t = Instant::now();
-        let ops = plan::plan(desired, &obs).map_err(|refusals| {
-            format!(
-                "refusing to apply, nothing was changed:\n  {}",
-                refusals
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n  ")
-            )
-        })?;
+        let ops = plan_or_refuse(desired, &obs)?;
         let plan_ms = ms(t);
         let t = Instant::now();
         if !ops.is_empty() {
@@ -508,24 +504,41 @@ impl Engine {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        // The next config change plans against this without reading the kernel.
+        let mut report = self.applied(desired, &obs, ops, start, cpu0, t);
+        report.observe_ms = observe_ms;
+        report.plan_ms = plan_ms;
+        report.netlink_requests += OBSERVE_REQUESTS;
+        Ok(report)
+    }
+
+    /// After `ops` were applied over `obs`: remembers the result (the next config
+    /// change plans against it without reading the kernel) and reports. Times
+    /// from `start` (the whole apply) and `kernel` (the applying part).
+    fn applied(
+        &self,
+        desired: &Desired,
+        obs: &Observed,
+        ops: Vec<Op>,
+        start: Instant,
+        cpu0: f64,
+        kernel: Instant,
+    ) -> Report {
+        let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(plan::assume_applied(desired, &obs));
-        let netlink_requests = OBSERVE_REQUESTS
-            + ops
-                .iter()
-                .map(|o| requests_of(o, self.backend))
-                .sum::<usize>()
+            Some(plan::assume_applied(desired, obs));
+        let netlink_requests = ops
+            .iter()
+            .map(|o| requests_of(o, self.backend))
+            .sum::<usize>()
             + self.take_element_messages();
-        Ok(Report {
+        Report {
             ops,
             millis: ms(start),
-            observe_ms,
-            plan_ms,
-            kernel_ms: ms(t),
+            kernel_ms: ms(kernel),
             netlink_requests,
             cpu_ms: thread_cpu_ms() - cpu0,
-        })
+            ..Report::default()
+        }
     }
 
     /// Applies against the state the last apply left, without reading the kernel
@@ -558,22 +571,9 @@ impl Engine {
             drop(_lock);
             return self.apply(desired).await;
         }
-        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(plan::assume_applied(desired, &obs));
-        let netlink_requests = ops
-            .iter()
-            .map(|o| requests_of(o, self.backend))
-            .sum::<usize>()
-            + self.take_element_messages();
-        Ok(Report {
-            ops,
-            millis: ms(start),
-            observe_ms: 0.0,
-            plan_ms,
-            kernel_ms: ms(t),
-            netlink_requests,
-            cpu_ms: thread_cpu_ms() - cpu0,
-        })
+        let mut report = self.applied(desired, &obs, ops, start, cpu0, t);
+        report.plan_ms = plan_ms;
+        Ok(report)
     }
 
     /// Removes everything wgsplit created (table, rules, routes, links), nothing else.
