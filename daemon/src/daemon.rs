@@ -322,11 +322,14 @@ fn active_clients(config: &Config, now: i64) -> Vec<bool> {
         .collect()
 }
 
+/// `read_ms`: what reading and compiling the config took before this apply, when
+/// it was read for it (reported with the apply: a config change costs both).
 async fn apply_once(
     engine: &Engine,
     current: &Arc<(Config, Policy)>,
     cache: &mut DesiredCache,
     why: &str,
+    read_ms: Option<f64>,
 ) {
     let t0 = std::time::Instant::now();
     let cpu0 = crate::sys::thread_cpu_ms();
@@ -366,9 +369,12 @@ async fn apply_once(
     match result {
         Ok(r) if r.ops.is_empty() => {}
         Ok(r) => {
+            let read = read_ms.map_or(String::new(), |ms| {
+                format!("; config read and compiled in {ms:.1} ms")
+            });
             say(&format!(
                 "{why}: applied {} changes in {:.1} ms (kernel {:.1} ms, {} netlink requests, \
-                 cpu {:.1} ms; desired state built in {desired_ms:.1} ms, cpu {desired_cpu:.1} ms)",
+                 cpu {:.1} ms; desired state built in {desired_ms:.1} ms, cpu {desired_cpu:.1} ms{read})",
                 r.ops.len(),
                 r.millis,
                 r.kernel_ms,
@@ -404,7 +410,7 @@ async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
             cur.0.clients.len(),
             nft::state_path().display()
         ));
-        apply_once(&engine, &cur, &mut cache, "start").await;
+        apply_once(&engine, &cur, &mut cache, "start", None).await;
     }
     for (name, fut) in services(&sctx) {
         tokio::task::spawn_local(async move {
@@ -420,50 +426,45 @@ async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
     let mut poll = tokio::time::interval(POLL_CONFIG_EVERY);
     let mut verify = tokio::time::interval(VERIFY_EVERY);
     verify.tick().await;
-    let reload = |why: &str| -> bool {
+    // The time the config took to read and compile, when it was (re)read.
+    let reload = |why: &str| -> Option<f64> {
         let t = std::time::Instant::now();
         match config::load(&path) {
             Ok(c) => {
                 log::debug!("config parsed in {:?}", t.elapsed());
                 let p = policy::compile(&c, policy::now_unix());
                 tx.send_replace(Arc::new((c, p)));
-                true
+                Some(t.elapsed().as_secs_f64() * 1000.0)
             }
             Err(e) => {
                 say(&format!(
                     "{why}: config not applied, keeping the previous one:\n{e}"
                 ));
-                false
+                None
             }
         }
     };
     loop {
-        let why = tokio::select! {
-            _ = hup.recv() => {
-                reload("SIGHUP");
-                "SIGHUP"
-            }
+        let (why, read_ms) = tokio::select! {
+            _ = hup.recv() => ("SIGHUP", reload("SIGHUP")),
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = reapply.notified() => {
-                reload("re-apply request");
-                "re-apply request"
-            }
+            _ = reapply.notified() => ("re-apply request", reload("re-apply request")),
             _ = poll.tick() => {
                 let m = mtime(&path);
                 if m == seen_mtime {
                     continue;
                 }
                 seen_mtime = m;
-                if !reload("config change") {
+                let Some(ms) = reload("config change") else {
                     continue;
-                }
-                "config change"
+                };
+                ("config change", Some(ms))
             }
-            _ = verify.tick() => "repair",
+            _ = verify.tick() => ("repair", None),
         };
         let cur = tx.borrow().clone();
-        apply_once(&engine, &cur, &mut cache, why).await;
+        apply_once(&engine, &cur, &mut cache, why, read_ms).await;
     }
     say("stopping (kernel state left in place; 'wgsplit down' removes it)");
     Ok(())

@@ -237,6 +237,16 @@ impl Engine {
 
     /// Reads everything the plan compares. `wg_names`: the WireGuard devices to read.
     pub async fn observe(&self, desired: Option<&Desired>) -> Result<Observed, String> {
+        self.observe_with_record(desired).await.map(|(obs, _)| obs)
+    }
+
+    /// `observe`, and the record of the engine's last write as it was read for it
+    /// (an apply holding the lock saves over it without reading it again).
+    async fn observe_with_record(
+        &self,
+        desired: Option<&Desired>,
+    ) -> Result<(Observed, Option<nft::Recorded>), String> {
+        let t0 = Instant::now();
         let links = self.net.links().await?;
         let names: BTreeMap<u32, String> =
             links.iter().map(|(n, l)| (l.index, n.clone())).collect();
@@ -249,7 +259,9 @@ impl Engine {
         // nf_tables: a userspace device answers through another process, so
         // the two waits overlap.
         let backend = self.backend;
+        let t_links = t0.elapsed();
         let read_wg = || -> BTreeMap<String, plan::ObservedWg> {
+            let t = Instant::now();
             let mut out = BTreeMap::new();
             for w in desired.map_or(&[][..], |d| &d.wg[..]) {
                 if !links.contains_key(&w.name) {
@@ -266,17 +278,27 @@ impl Engine {
                     out.insert(w.name.clone(), dev);
                 }
             }
+            log::debug!("observe: WireGuard devices read in {:?}", t.elapsed());
             out
         };
         let (wg_devices, listed) = std::thread::scope(|s| {
             let wg_thread = s.spawn(read_wg);
+            let t = Instant::now();
             let listed = self.with_nft(nft::list).map(|l| {
+                let t_list = t.elapsed();
                 l.map(|(mut n, handles)| {
-                    nft::merge_recorded(&mut n, &handles, nft::load_recorded().as_ref());
+                    let recorded = nft::load_recorded();
+                    nft::merge_recorded(&mut n, &handles, recorded.as_ref());
+                    let t_merge = t.elapsed();
                     if let Some(d) = desired {
                         nft::load_changed_sets(&mut n, &d.nft);
                     }
-                    (n, handles)
+                    log::debug!(
+                        "observe: links, rules, routes {t_links:?}; nf_tables listed in \
+                         {t_list:?}, record merged at {t_merge:?}, changed sets read at {:?}",
+                        t.elapsed()
+                    );
+                    (n, handles, recorded)
                 })
             });
             (wg_thread.join().unwrap_or_default(), listed)
@@ -286,13 +308,15 @@ impl Engine {
             .into_iter()
             .filter(|(n, l)| l.ours || desired.is_some_and(|d| d.wg.iter().any(|w| &w.name == n)))
             .collect();
-        if let Some((n, handles)) = listed? {
+        let mut recorded = None;
+        if let Some((n, handles, rec)) = listed? {
             obs.nft = Some(n);
+            recorded = rec;
             *self.handles.lock().unwrap_or_else(|e| e.into_inner()) = Some(handles);
         } else {
             *self.handles.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
-        Ok(obs)
+        Ok((obs, recorded))
     }
 
     /// Desired state for a config (endpoints resolved, health defaulted).
@@ -408,11 +432,14 @@ impl Engine {
 
     /// Applies a plan in order. On failure, undoes the steps already done, newest
     /// first, and says which step failed and why.
+    /// `recorded`: the record as this apply's observation read it (`None`: read
+    /// it now, e.g. an incremental apply that observed nothing).
     pub async fn apply_ops(
         &self,
         ops: &[Op],
         obs: &Observed,
         desired_nft: Option<&NftState>,
+        recorded: Option<nft::Recorded>,
     ) -> Result<(), ApplyError> {
         let mut undo: Vec<Op> = Vec::new();
         let mut i = 0;
@@ -469,7 +496,7 @@ impl Engine {
             };
             match handles {
                 Ok(Some(h)) => {
-                    let old = nft::load_recorded();
+                    let old = recorded.or_else(nft::load_recorded);
                     if let Err(e) = nft::save_recorded(d, h.clone(), old.as_ref()) {
                         log::warn!("state file: {e}");
                         nft::forget_recorded();
@@ -493,14 +520,14 @@ impl Engine {
         let cpu0 = thread_cpu_ms();
         self.take_element_messages();
         let _lock = nft::lock();
-        let obs = self.observe(Some(desired)).await?;
+        let (obs, recorded) = self.observe_with_record(Some(desired)).await?;
         let observe_ms = ms(start);
         let t = Instant::now();
         let ops = plan_or_refuse(desired, &obs)?;
         let plan_ms = ms(t);
         let t = Instant::now();
         if !ops.is_empty() {
-            self.apply_ops(&ops, &obs, Some(&desired.nft))
+            self.apply_ops(&ops, &obs, Some(&desired.nft), recorded)
                 .await
                 .map_err(|e| e.to_string())?;
         }
@@ -565,7 +592,7 @@ impl Engine {
         let plan_ms = ms(start);
         let t = Instant::now();
         if !ops.is_empty()
-            && let Err(e) = self.apply_ops(&ops, &obs, Some(&desired.nft)).await
+            && let Err(e) = self.apply_ops(&ops, &obs, Some(&desired.nft), None).await
         {
             log::warn!("incremental apply failed ({e}); applying in full");
             drop(_lock);

@@ -270,13 +270,15 @@ fn record_dir() -> PathBuf {
 const INDEX: &str = "index.txt";
 
 fn format_index(r: &Recorded) -> String {
-    let mut s = format!("table {}\n", r.handles.table);
+    use std::fmt::Write as _;
+    // One buffer for all 1,000+ lines (no string per line: this runs on every apply).
+    let mut s = String::with_capacity(64 * (r.handles.sets.len() + 1));
+    let _ = writeln!(s, "table {}", r.handles.table);
     for (name, handle) in &r.handles.sets {
-        let digest = r
-            .digests
-            .get(name)
-            .map_or(String::from("-"), |d| format!("{d:x}"));
-        s.push_str(&format!("set {name} {handle} {digest}\n"));
+        let _ = match r.digests.get(name) {
+            Some(d) => writeln!(s, "set {name} {handle} {d:x}"),
+            None => writeln!(s, "set {name} {handle} -"),
+        };
     }
     s
 }
