@@ -3,8 +3,17 @@
 use base64::{Engine, engine::general_purpose::STANDARD};
 use x25519_dalek::{PublicKey, StaticSecret};
 
+/// The public key of a private one, remembered for the process's life: config
+/// validation, every desired state and the diff all ask, and an x25519 scalar
+/// multiplication per client per ask adds up for hundreds of clients.
 pub fn public_from_private(private: &[u8; 32]) -> [u8; 32] {
-    PublicKey::from(&StaticSecret::from(*private)).to_bytes()
+    use std::{collections::HashMap, sync::Mutex};
+    static CACHE: Mutex<Option<HashMap<[u8; 32], [u8; 32]>>> = Mutex::new(None);
+    let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    *guard
+        .get_or_insert_with(HashMap::new)
+        .entry(*private)
+        .or_insert_with(|| PublicKey::from(&StaticSecret::from(*private)).to_bytes())
 }
 
 /// A fresh private key from the OS random source.

@@ -111,17 +111,6 @@ pub fn upstream_table(config: &Config, i: usize) -> u32 {
         .unwrap_or(config.server.table_base_or_default() + i as u32)
 }
 
-/// A client's public key from its private one, remembered (an x25519 scalar
-/// multiplication per client per apply adds up for hundreds of clients).
-fn public_of(private: &[u8; 32]) -> [u8; 32] {
-    use std::{collections::HashMap, sync::Mutex};
-    static CACHE: Mutex<Option<HashMap<[u8; 32], [u8; 32]>>> = Mutex::new(None);
-    let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    let map = guard.get_or_insert_with(HashMap::new);
-    *map.entry(*private)
-        .or_insert_with(|| keys::public_from_private(private))
-}
-
 /// Computes the whole desired state. The config must have passed validation.
 pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> Desired {
     let server = &config.server;
@@ -138,7 +127,7 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> Desired {
         }
         let public_key = match (&c.public_key, &c.private_key) {
             (Some(k), _) => parse_key(k).ok(),
-            (None, Some(k)) => parse_key(k).ok().map(|p| public_of(&p)),
+            (None, Some(k)) => parse_key(k).ok().map(|p| keys::public_from_private(&p)),
             _ => None,
         };
         let Some(public_key) = public_key else {
