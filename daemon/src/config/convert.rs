@@ -13,9 +13,25 @@ use super::{
 
 /// The uci path of a section: its name, or `@type[index]` when anonymous.
 pub fn section_path(kind: &str, name: Option<&str>, index: usize) -> String {
-    match name {
-        Some(name) => name.to_string(),
-        None => format!("@{kind}[{index}]"),
+    SectionPath { kind, name, index }.to_string()
+}
+
+/// A section's uci path, formatted only when a problem names it (a config of
+/// 50,000 rule sections would otherwise format 50,000 paths for nothing).
+#[derive(Debug, Clone, Copy)]
+pub struct SectionPath<'a> {
+    pub kind: &'a str,
+    pub name: Option<&'a str>,
+    /// The section's index among the anonymous ones of its type.
+    pub index: usize,
+}
+
+impl std::fmt::Display for SectionPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.name {
+            Some(name) => f.write_str(name),
+            None => write!(f, "@{}[{}]", self.kind, self.index),
+        }
     }
 }
 
@@ -34,20 +50,23 @@ impl Builder {
     pub fn add(&mut self, section: Section) {
         let problems = &mut self.problems;
         let config = &mut self.config;
-        let index = self.counts.entry(section.kind.clone()).or_default();
-        let path = section_path(&section.kind, section.name.as_deref(), *index);
-        *index += 1;
+        let counter = match self.counts.get_mut(&section.kind) {
+            Some(c) => c,
+            None => self.counts.entry(section.kind.clone()).or_default(),
+        };
+        let index = *counter;
+        *counter += 1;
         if let Some(name) = &section.name
             && let Some(first) = self.names.insert(name.clone(), section.line)
         {
             problems.push(Problem::new(
-                &path,
+                name,
                 format!("section name already used on line {first}"),
             ));
         }
         // The section is consumed: values move into the model instead of being copied.
         let kind = section.kind.clone();
-        let mut r = Reader::new(section, path, problems);
+        let mut r = Reader::new(section, index, problems);
         match kind.as_str() {
             "server" => {
                 self.servers += 1;
@@ -227,28 +246,38 @@ struct Reader<'a> {
     kind: String,
     name: Option<String>,
     options: Vec<Option<Opt>>,
-    path: String,
+    /// The index among anonymous sections of this type (for the path).
+    index: usize,
     problems: &'a mut Vec<Problem>,
 }
 
 impl<'a> Reader<'a> {
-    fn new(section: Section, path: String, problems: &'a mut Vec<Problem>) -> Self {
+    fn new(section: Section, index: usize, problems: &'a mut Vec<Problem>) -> Self {
         Self {
             kind: section.kind,
             name: section.name,
             options: section.options.into_iter().map(Some).collect(),
-            path,
+            index,
             problems,
         }
     }
 
+    fn path(&self) -> SectionPath<'_> {
+        SectionPath {
+            kind: &self.kind,
+            name: self.name.as_deref(),
+            index: self.index,
+        }
+    }
+
     fn problem(&mut self, message: String) {
-        self.problems.push(Problem::new(&self.path, message));
+        let path = self.path().to_string();
+        self.problems.push(Problem::new(&path, message));
     }
 
     fn field_problem(&mut self, option: &str, message: impl Into<String>) {
-        self.problems
-            .push(Problem::new(&format!("{}.{option}", self.path), message));
+        let path = format!("{}.{option}", self.path());
+        self.problems.push(Problem::new(&path, message));
     }
 
     fn required_name(&mut self) -> Option<String> {
@@ -326,14 +355,13 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn finish(self) {
-        for opt in self.options.into_iter().flatten() {
-            {
-                self.problems.push(Problem::new(
-                    &format!("{}.{}", self.path, opt.name),
-                    format!("unknown option (line {})", opt.line),
-                ));
-            }
+    fn finish(mut self) {
+        for opt in std::mem::take(&mut self.options).into_iter().flatten() {
+            let path = format!("{}.{}", self.path(), opt.name);
+            self.problems.push(Problem::new(
+                &path,
+                format!("unknown option (line {})", opt.line),
+            ));
         }
     }
 }

@@ -1,7 +1,10 @@
 //! Checks a config as a whole and reports every problem by its uci path. Nothing
 //! downstream (planner, resolver, API) ever sees a config that fails here.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+};
 
 use ipnet::IpNet;
 
@@ -9,7 +12,7 @@ use crate::keys;
 
 use super::{
     Problem,
-    convert::section_path,
+    convert::SectionPath,
     model::{Action, Config, ListFormat, OnDown, parse_u32},
     types::{
         DomainPattern, PortSpec, check_ifname, net_range, parse_cidr, parse_endpoint, parse_expiry,
@@ -37,16 +40,27 @@ struct Validator {
 }
 
 impl Validator {
-    fn push(&mut self, path: &str, option: &str, message: impl Into<String>) {
+    fn push(&mut self, path: impl fmt::Display, option: &str, message: impl Into<String>) {
         self.problems
             .push(Problem::new(&format!("{path}.{option}"), message));
     }
 
-    fn check<T>(&mut self, path: &str, option: &str, result: Result<T, String>) -> Option<T> {
+    fn check<T>(
+        &mut self,
+        path: impl fmt::Display,
+        option: &str,
+        result: Result<T, String>,
+    ) -> Option<T> {
         result.map_err(|e| self.push(path, option, e)).ok()
     }
 
-    fn key(&mut self, path: &str, option: &str, value: &Option<String>, required: bool) {
+    fn key(
+        &mut self,
+        path: impl fmt::Display,
+        option: &str,
+        value: &Option<String>,
+        required: bool,
+    ) {
         match value {
             Some(k) => {
                 self.check(path, option, parse_key(k));
@@ -316,11 +330,14 @@ impl Validator {
         let lists: HashSet<&str> = config.lists.iter().map(|l| l.name.as_str()).collect();
         let mut anonymous = 0;
         for r in &config.rules {
-            let p = section_path("rule", r.name.as_deref(), anonymous);
+            let p = SectionPath {
+                kind: "rule",
+                name: r.name.as_deref(),
+                index: anonymous,
+            };
             if r.name.is_none() {
                 anonymous += 1;
             }
-            let p = p.as_str();
             if let Some(n) = &r.name {
                 self.check(p, "name", check_name(n));
             }
