@@ -109,8 +109,9 @@ fn plain_name_end(b: &[u8], start: usize) -> Result<usize, WireError> {
     }
 }
 
+#[inline(always)]
 fn plain_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'-' || c == b'_'
+    matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'A'..=b'Z')
 }
 
 /// Reads an uncompressed name at `pos` (questions): (lowercase wire form, plain,
