@@ -30,7 +30,7 @@ fn main() {
                     let mut out = wire::null_answer(req, &q, 300);
                     if q.qtype == wire::TYPE_A && out.len() >= 4 {
                         // FNV-1a of the name → 10.128.0.0/9.
-                        let h = q.name.bytes().fold(0x811c_9dc5u32, |h, b| {
+                        let h = q.name().bytes().fold(0x811c_9dc5u32, |h, b| {
                             (h ^ b as u32).wrapping_mul(0x0100_0193)
                         });
                         let a = 0x0a80_0000 | (h & 0x007f_ffff);

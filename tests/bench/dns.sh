@@ -9,7 +9,14 @@
 # not depend on how much of the machine the server got.
 #
 #   miss qps      unique names, every query goes upstream and its address into a set
-#   hit qps       100 names, warmed
+#   hit qps       100 names, warmed; twice: unthrottled (on 2 cores dnsperf,
+#                 not the server, is the bottleneck there: both servers answer
+#                 what dnsperf can send) and with each server limited to the
+#                 same share of a CPU (THROTTLE %, a cgroup CPU quota with a
+#                 10 ms period), so that the server is the bottleneck, as on a
+#                 router whose CPU is slow and whose LAN clients are not. Both
+#                 rows show the server's and dnsperf's CPU use during the load
+#                 (a bottleneck shows as its quota, or ~100 %).
 #   latency       p50/p99 of misses at a fixed 2000 qps (dnsperf -v per-query times),
 #                 and of the stub asked directly (what the resolver adds is the difference)
 #   RSS           after the loads, each started with the same 100,000-name list
@@ -22,11 +29,14 @@
 # dnsperf and the kernel's loopback work, not the server).
 #
 # Usage: sudo tests/bench/dns.sh [SECONDS per load, default 8] [ROUNDS, default 3]
+#                               [THROTTLE, % of one CPU per server, default 30]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" = 0 ] || { echo "needs root"; exit 1; }
 SECS=${1:-8}
 ROUNDS=${2:-3}
+THROTTLE=${3:-30}
+PERIOD=10000 # µs: short, so a throttled server answers in bursts of ≤ 10 ms
 cargo build --release --quiet --bin wgsplit --example dns_stub --example dns_matcher_bench
 BIN=$PWD/target/release/wgsplit
 STUB=$PWD/target/release/examples/dns_stub
@@ -36,8 +46,19 @@ cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     ip netns del wsd-b 2>/dev/null || true
+    for g in "${CGS[@]}"; do rmdir "$g" 2>/dev/null || true; done
     rm -rf "$TMP"
 }
+# CPU quotas: a group per server (cgroup v1 cpu controller or cgroup v2).
+CGS=()
+if [ -w /sys/fs/cgroup/cpu/cgroup.procs ] && [ -e /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+    CGV=1 CGROOT=/sys/fs/cgroup/cpu
+elif [ -e /sys/fs/cgroup/cgroup.subtree_control ] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
+    CGV=2 CGROOT=/sys/fs/cgroup
+    grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu > /sys/fs/cgroup/cgroup.subtree_control
+else
+    CGV=0
+fi
 trap cleanup EXIT
 ip netns del wsd-b 2>/dev/null || true
 ip netns add wsd-b
@@ -115,16 +136,40 @@ start() { # start small|big: both servers, each with that list
 }
 stop() { kill $OURS $DM; wait $OURS $DM 2>/dev/null || true; }
 start small
+if [ "$CGV" != 0 ]; then
+    for who in ours dm; do
+        g=$CGROOT/wsd-b-$who
+        mkdir -p "$g"; CGS+=("$g")
+        if [ $who = ours ]; then echo $OURS > "$g/cgroup.procs"; else echo $DM > "$g/cgroup.procs"; fi
+    done
+fi
+limit() { # limit ours|dm PERCENT|max: the server's CPU quota
+    local g=$CGROOT/wsd-b-$1
+    if [ "$CGV" = 1 ]; then
+        echo $PERIOD > "$g/cpu.cfs_period_us"
+        if [ "$2" = max ]; then echo -1; else echo $((PERIOD * $2 / 100)); fi > "$g/cpu.cfs_quota_us"
+    elif [ "$CGV" = 2 ]; then
+        if [ "$2" = max ]; then echo "max $PERIOD"; else echo "$((PERIOD * $2 / 100)) $PERIOD"; fi > "$g/cpu.max"
+    fi
+}
+throttled() { # throttled ours|dm: periods the quota ran out in, so far
+    if [ "$CGV" = 1 ]; then awk '/^nr_throttled/ {print $2}' "$CGROOT/wsd-b-$1/cpu.stat"
+    elif [ "$CGV" = 2 ]; then awk '/^nr_throttled/ {print $2}' "$CGROOT/wsd-b-$1/cpu.stat"
+    else echo 0; fi
+}
 
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # utime + stime, clock ticks
-perf() { # perf PORT FILE PID [extra dnsperf args] → "qps cpu_us_per_query"
+# CPU % = CPU time over dnsperf's run time (the load itself: after it dnsperf may
+# wait up to -t 2 s for queries the server dropped, idle, like the server).
+perf() { # perf PORT FILE PID [extra dnsperf args] → "qps cpu_us_per_query server_cpu% dnsperf_cpu%"
     local c0 c1 out
     c0=$(cpu "$3")
-    out=$($N $CLI dnsperf -s 10.8.0.1 -p "$1" -a 10.8.0.2 -d "$2" -l "$SECS" -q 200 -t 2 "${@:4}" 2>&1)
+    out=$($N $CLI /usr/bin/time -f 'TIME %e %U %S' dnsperf -s 10.8.0.1 -p "$1" -a 10.8.0.2 -d "$2" -l "$SECS" -q 200 -t 2 "${@:4}" 2>&1)
     c1=$(cpu "$3")
     echo "$out" | awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" '
         /Queries completed/ {n = $3} /Queries per second/ {q = int($4)}
-        END {printf "%d %.1f\n", q, (n ? t * 1e6 / hz / n : 0)}'
+        /Run time/ {e = $4} /^TIME/ {u = $3 + $4}
+        END {printf "%d %.1f %.0f %.0f\n", q, (n ? t * 1e6 / hz / n : 0), (e ? 100 * t / hz / e : 0), (e ? 100 * u / e : 0)}'
 }
 lat() { # lat PORT FILE → "p50 p99" in µs, misses at 2000 qps
     $N $CLI dnsperf -s "$3" -p "$1" -a 10.8.0.2 -d "$2" -l 5 -Q 2000 -t 2 -v 2>/dev/null |
@@ -144,12 +189,20 @@ for r in $(seq 0 $((ROUNDS - 1))); do
         if [ $who = ours ]; then port=53 pid=$OURS; else port=5300 pid=$DM; fi
         read -r q c < <(perf $port "$TMP/miss_$who$r.txt" $pid)
         R[miss_$who]+="$q "; R[misscpu_$who]+="$c "
-        read -r q c < <(perf $port "$TMP/hit.txt" $pid)
-        R[hit_$who]+="$q "; R[hitcpu_$who]+="$c "
+        read -r q c su cu < <(perf $port "$TMP/hit.txt" $pid)
+        R[hit_$who]+="$q "; R[hitcpu_$who]+="$c "; R[hitsrv_$who]+="$su "; R[hitcli_$who]+="$cu "
+        if [ "$CGV" != 0 ]; then
+            t0=$(throttled $who)
+            limit $who "$THROTTLE"
+            read -r q c su cu < <(perf $port "$TMP/hit.txt" $pid)
+            limit $who max
+            R[thit_$who]+="$q "; R[thitcpu_$who]+="$c "; R[thitsrv_$who]+="$su "; R[thitcli_$who]+="$cu "
+            R[thr_$who]+="$(($(throttled $who) - t0)) "
+        fi
         read -r p50 p99 < <(lat $port "$TMP/miss_lat_$who$r.txt" 10.8.0.1)
         R[p50_$who]+="$p50 "; R[p99_$who]+="$p99 "
     done
-    echo "  round $((r + 1)): miss ${R[miss_ours]}/ ${R[miss_dm]}; hit ${R[hit_ours]}/ ${R[hit_dm]}(wgsplit / dnsmasq so far)"
+    echo "  round $((r + 1)): miss ${R[miss_ours]}/ ${R[miss_dm]}; hit ${R[hit_ours]}/ ${R[hit_dm]}; throttled hit ${R[thit_ours]:-}/ ${R[thit_dm]:-}(wgsplit / dnsmasq so far)"
 done
 med() { echo "${R[$1]}" | median; }
 # Per-round ratios too: the median of ratios is the steadiest comparison.
@@ -177,7 +230,13 @@ row() { printf "| %-40s | %16s | %16s | %7s | %-14s |\n" "$@"; }
 row measure "wgsplit (median)" "dnsmasq+nftset" ratio goal
 printf "|%s|%s|%s|%s|%s|\n" "$(printf -- '-%.0s' {1..42})" "$(printf -- '-%.0s' {1..18})" "$(printf -- '-%.0s' {1..18})" "$(printf -- '-%.0s' {1..9})" "$(printf -- '-%.0s' {1..16})"
 row "cache-miss qps" "$miss_ours" "$miss_dm" "$(ratios miss_ours miss_dm)" "≥ 2×"
-row "cache-hit qps" "$hit_ours" "$hit_dm" "$(ratios hit_ours hit_dm)" "≥ 1×"
+row "cache-hit qps, unthrottled (dnsperf-bound)" "$hit_ours" "$hit_dm" "$(ratios hit_ours hit_dm)" ""
+row "  CPU % during it: server / dnsperf" "$(med hitsrv_ours) / $(med hitcli_ours)" "$(med hitsrv_dm) / $(med hitcli_dm)" "" ""
+if [ "$CGV" != 0 ]; then
+    row "cache-hit qps, server at $THROTTLE % of a CPU" "$(med thit_ours)" "$(med thit_dm)" "$(ratios thit_ours thit_dm)" "≥ 1×"
+    row "  CPU % during it: server / dnsperf" "$(med thitsrv_ours) / $(med thitcli_ours)" "$(med thitsrv_dm) / $(med thitcli_dm)" "" ""
+    row "  server CPU µs per hit, throttled" "$(med thitcpu_ours)" "$(med thitcpu_dm)" "$(ratios thitcpu_ours thitcpu_dm)" "(lower is better)"
+fi
 row "server CPU µs per miss" "$(med misscpu_ours)" "$(med misscpu_dm)" "$(ratios misscpu_ours misscpu_dm)" "(lower is better)"
 row "server CPU µs per hit" "$(med hitcpu_ours)" "$(med hitcpu_dm)" "$(ratios hitcpu_ours hitcpu_dm)" "(lower is better)"
 # What one CPU second of the server answers: the throughput where the server,
@@ -192,6 +251,8 @@ row "cache-miss qps, 100k-name list" "$big_ours" "$big_dm" "$(python3 -c "print(
 row "set elements after the runs" "$our_elems" "$dm_elems" "" ""
 row "answer → element in kernel p50/p99" "$ins50/$ins99 µs" "-" "" "p99 < 100 µs"
 echo
-echo "per round (wgsplit | dnsmasq): miss ${R[miss_ours]}| ${R[miss_dm]}; hit ${R[hit_ours]}| ${R[hit_dm]}; p50 ${R[p50_ours]}| ${R[p50_dm]}; p99 ${R[p99_ours]}| ${R[p99_dm]}"
+echo "per round (wgsplit | dnsmasq): miss ${R[miss_ours]}| ${R[miss_dm]}; hit ${R[hit_ours]}| ${R[hit_dm]}; throttled hit ${R[thit_ours]:-}| ${R[thit_dm]:-}; periods throttled ${R[thr_ours]:-}| ${R[thr_dm]:-}; p50 ${R[p50_ours]}| ${R[p50_dm]}; p99 ${R[p99_ours]}| ${R[p99_dm]}"
+udp_drops=$($N awk '/^Udp:/ {if (seen) {for (i = 1; i <= NF; i++) if (h[i] == "RcvbufErrors") print $i; exit} seen = 1; for (i = 1; i <= NF; i++) h[i] = $i}' /proc/net/snmp)
+echo "UDP datagrams dropped for a full receive buffer in the netns (all loads): $udp_drops"
 echo "resolver: set elements inserted $set_el, set errors $set_err; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "matcher (1,000,000 names): $matcher"

@@ -17,13 +17,37 @@ pub const BATCH: usize = 32;
 /// Largest query read (as before batching).
 const BUF: usize = 4096;
 
-/// Receive buffers for one socket's loop.
+/// The plain C structs of the headers, all zeroes (a valid value for each).
+trait Zeroed: Sized {
+    fn zeroed() -> Self {
+        // SAFETY: implemented only for plain-old-data C structs, for which all
+        // zeroes is a valid value.
+        unsafe { MaybeUninit::zeroed().assume_init() }
+    }
+}
+
+impl Zeroed for libc::sockaddr_storage {}
+impl Zeroed for libc::iovec {}
+impl Zeroed for libc::mmsghdr {}
+
+fn zeroed<T: Zeroed>() -> T {
+    T::zeroed()
+}
+
+/// Receive buffers for one socket's loop, with the `recvmmsg` headers made once
+/// (each call only resets the address lengths the kernel wrote).
 pub struct RecvBatch {
-    bufs: Vec<u8>,
-    addrs: Vec<libc::sockaddr_storage>,
-    lens: [usize; BATCH],
+    bufs: Box<[u8]>,
+    addrs: Box<[libc::sockaddr_storage]>,
+    iov: Box<[libc::iovec]>,
+    msgs: Box<[libc::mmsghdr]>,
     n: usize,
 }
+
+// SAFETY: the raw pointers in `iov` and `msgs` point into the batch's own heap
+// buffers (`bufs`, `addrs`, `iov`), which move with it and are only used
+// through `&mut self`.
+unsafe impl Send for RecvBatch {}
 
 impl Default for RecvBatch {
     fn default() -> Self {
@@ -31,46 +55,41 @@ impl Default for RecvBatch {
     }
 }
 
-fn zeroed_storage() -> libc::sockaddr_storage {
-    // SAFETY: sockaddr_storage is plain old data; all zeroes is a valid value.
-    unsafe { MaybeUninit::zeroed().assume_init() }
-}
-
 impl RecvBatch {
     pub fn new() -> Self {
-        Self {
-            bufs: vec![0; BUF * BATCH],
-            addrs: vec![zeroed_storage(); BATCH],
-            lens: [0; BATCH],
+        let mut b = Self {
+            bufs: vec![0; BUF * BATCH].into(),
+            addrs: (0..BATCH).map(|_| zeroed()).collect(),
+            iov: (0..BATCH).map(|_| zeroed()).collect(),
+            msgs: (0..BATCH).map(|_| zeroed()).collect(),
             n: 0,
+        };
+        for i in 0..BATCH {
+            b.iov[i] = libc::iovec {
+                iov_base: b.bufs[i * BUF..].as_mut_ptr().cast(),
+                iov_len: BUF,
+            };
+            let h = &mut b.msgs[i].msg_hdr;
+            h.msg_name = (&mut b.addrs[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_iov = &mut b.iov[i];
+            h.msg_iovlen = 1;
         }
+        b
     }
 
     /// Reads the waiting datagrams (non-blocking): how many, or the error
     /// (`WouldBlock` when there were none).
     pub fn recv(&mut self, sock: &impl AsRawFd) -> io::Result<usize> {
-        let mut iov: [MaybeUninit<libc::iovec>; BATCH] = [const { MaybeUninit::uninit() }; BATCH];
-        // SAFETY: mmsghdr is plain old data; all zeroes is a valid value.
-        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { MaybeUninit::zeroed().assume_init() };
-        let base = self.bufs.as_mut_ptr();
-        for i in 0..BATCH {
-            iov[i].write(libc::iovec {
-                // SAFETY: i * BUF + BUF <= bufs.len().
-                iov_base: unsafe { base.add(i * BUF) }.cast(),
-                iov_len: BUF,
-            });
-            let h = &mut msgs[i].msg_hdr;
-            h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
-            h.msg_namelen = size_of::<libc::sockaddr_storage>() as _;
-            h.msg_iov = iov[i].as_mut_ptr();
-            h.msg_iovlen = 1;
+        for m in self.msgs.iter_mut() {
+            m.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as _;
         }
-        // SAFETY: every header points at live buffers of the sizes given, which
-        // outlive the call; the kernel writes at most those sizes.
+        // SAFETY: every header points at live buffers of the sizes given (made
+        // in `new`, owned by `self`), which outlive the call; the kernel writes
+        // at most those sizes.
         let r = unsafe {
             libc::recvmmsg(
                 sock.as_raw_fd(),
-                msgs.as_mut_ptr(),
+                self.msgs.as_mut_ptr(),
                 BATCH as _,
                 libc::MSG_DONTWAIT as _,
                 std::ptr::null_mut(),
@@ -81,17 +100,85 @@ impl RecvBatch {
             return Err(io::Error::last_os_error());
         }
         self.n = r as usize;
-        for (len, m) in self.lens.iter_mut().zip(&msgs).take(self.n) {
-            *len = (m.msg_len as usize).min(BUF);
-        }
         Ok(self.n)
     }
 
     /// Datagram `i` of the last `recv` and its sender (`None`: an address
     /// family we do not serve).
     pub fn get(&self, i: usize) -> (&[u8], Option<SocketAddr>) {
-        let data = &self.bufs[i * BUF..i * BUF + self.lens[i]];
+        let len = (self.msgs[i].msg_len as usize).min(BUF);
+        let data = &self.bufs[i * BUF..i * BUF + len];
         (data, from_storage(&self.addrs[i]))
+    }
+}
+
+/// The `sendmmsg` headers for one socket's loop, made once.
+pub struct SendBatch {
+    addrs: Box<[libc::sockaddr_storage]>,
+    iov: Box<[libc::iovec]>,
+    msgs: Box<[libc::mmsghdr]>,
+}
+
+// SAFETY: as for `RecvBatch`: the pointers point into the batch's own heap
+// buffers (`addrs`, `iov`); the answers' pointers are set and used within one
+// call of `send_all`.
+unsafe impl Send for SendBatch {}
+
+impl Default for SendBatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SendBatch {
+    pub fn new() -> Self {
+        let mut b = Self {
+            addrs: (0..BATCH).map(|_| zeroed()).collect(),
+            iov: (0..BATCH).map(|_| zeroed()).collect(),
+            msgs: (0..BATCH).map(|_| zeroed()).collect(),
+        };
+        for i in 0..BATCH {
+            let h = &mut b.msgs[i].msg_hdr;
+            h.msg_name = (&mut b.addrs[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_iov = &mut b.iov[i];
+            h.msg_iovlen = 1;
+        }
+        b
+    }
+
+    /// Sends the answers in as few system calls as the kernel takes them
+    /// (non-blocking). Answers the socket has no room for are dropped, like any
+    /// UDP packet the kernel drops; the client asks again.
+    pub fn send_all(&mut self, sock: &impl AsRawFd, out: &mut Vec<(Vec<u8>, SocketAddr)>) {
+        let mut done = 0;
+        while done < out.len() {
+            let chunk = &out[done..out.len().min(done + BATCH)];
+            for (i, (data, to)) in chunk.iter().enumerate() {
+                self.iov[i] = libc::iovec {
+                    iov_base: data.as_ptr() as *mut libc::c_void,
+                    iov_len: data.len(),
+                };
+                self.msgs[i].msg_hdr.msg_namelen = write_addr(&mut self.addrs[i], *to);
+            }
+            // SAFETY: the headers point at live buffers (the answers, the
+            // addresses) that outlive the call; the kernel only reads them.
+            let r = unsafe {
+                libc::sendmmsg(
+                    sock.as_raw_fd(),
+                    self.msgs.as_mut_ptr(),
+                    chunk.len() as _,
+                    libc::MSG_DONTWAIT as _,
+                )
+            };
+            if r <= 0 {
+                // EAGAIN (no room), or an error for the first packet (say an
+                // unreachable client): skip that one, go on with the rest.
+                done += 1;
+            } else {
+                done += r as usize;
+            }
+        }
+        out.clear();
     }
 }
 
@@ -119,77 +206,45 @@ fn from_storage(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
-fn to_storage(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    let mut s = zeroed_storage();
-    let len = match a {
+/// Writes `a` at the start of `s` (the rest is not read): its length.
+fn write_addr(s: &mut libc::sockaddr_storage, a: SocketAddr) -> libc::socklen_t {
+    match a {
         SocketAddr::V4(v4) => {
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-            let p = unsafe {
-                &mut *(&mut s as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as _,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*v4.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
             };
-            p.sin_family = libc::AF_INET as _;
-            p.sin_port = v4.port().to_be();
-            p.sin_addr.s_addr = u32::from(*v4.ip()).to_be();
-            size_of::<libc::sockaddr_in>()
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            unsafe {
+                (s as *mut libc::sockaddr_storage)
+                    .cast::<libc::sockaddr_in>()
+                    .write(sin)
+            };
+            size_of::<libc::sockaddr_in>() as _
         }
         SocketAddr::V6(v6) => {
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-            let p = unsafe {
-                &mut *(&mut s as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as _,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: v6.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: v6.scope_id(),
             };
-            p.sin6_family = libc::AF_INET6 as _;
-            p.sin6_port = v6.port().to_be();
-            p.sin6_addr.s6_addr = v6.ip().octets();
-            p.sin6_flowinfo = v6.flowinfo();
-            p.sin6_scope_id = v6.scope_id();
-            size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (s, len as libc::socklen_t)
-}
-
-/// Sends the answers in as few system calls as the kernel takes them
-/// (non-blocking). Answers the socket has no room for are dropped, like any
-/// UDP packet the kernel drops; the client asks again.
-pub fn send_all(sock: &impl AsRawFd, out: &mut Vec<(Vec<u8>, SocketAddr)>) {
-    let mut done = 0;
-    while done < out.len() {
-        let chunk = &out[done..out.len().min(done + BATCH)];
-        let mut addrs = [(zeroed_storage(), 0 as libc::socklen_t); BATCH];
-        let mut iov: [MaybeUninit<libc::iovec>; BATCH] = [const { MaybeUninit::uninit() }; BATCH];
-        // SAFETY: mmsghdr is plain old data; all zeroes is a valid value.
-        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { MaybeUninit::zeroed().assume_init() };
-        for (i, (data, to)) in chunk.iter().enumerate() {
-            addrs[i] = to_storage(*to);
-            iov[i].write(libc::iovec {
-                iov_base: data.as_ptr() as *mut libc::c_void,
-                iov_len: data.len(),
-            });
-            let h = &mut msgs[i].msg_hdr;
-            h.msg_name = (&mut addrs[i].0 as *mut libc::sockaddr_storage).cast();
-            h.msg_namelen = addrs[i].1;
-            h.msg_iov = iov[i].as_mut_ptr();
-            h.msg_iovlen = 1;
-        }
-        // SAFETY: the headers point at live buffers (the answers, the addresses)
-        // that outlive the call; the kernel only reads them.
-        let r = unsafe {
-            libc::sendmmsg(
-                sock.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                chunk.len() as _,
-                libc::MSG_DONTWAIT as _,
-            )
-        };
-        if r <= 0 {
-            // EAGAIN (no room), or an error for the first packet (say an
-            // unreachable client): skip that one, go on with the rest.
-            done += 1;
-        } else {
-            done += r as usize;
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            unsafe {
+                (s as *mut libc::sockaddr_storage)
+                    .cast::<libc::sockaddr_in6>()
+                    .write(sin6)
+            };
+            size_of::<libc::sockaddr_in6>() as _
         }
     }
-    out.clear();
 }
 
 #[cfg(test)]
@@ -227,7 +282,8 @@ mod tests {
             out.push((vec![7; 2], v6.local_addr().unwrap()));
         }
         let a6 = std::net::UdpSocket::bind("[::]:0");
-        send_all(&a, &mut out);
+        let mut send = SendBatch::new();
+        send.send_all(&a, &mut out);
         assert!(out.is_empty());
         let mut buf = [0u8; 16];
         for i in 0..40u8 {
@@ -237,7 +293,7 @@ mod tests {
         // IPv6 addresses convert both ways.
         if let (Some(v6), Ok(a6)) = (v6, a6) {
             let mut out = vec![(vec![1, 2], v6.local_addr().unwrap())];
-            send_all(&a6, &mut out);
+            send.send_all(&a6, &mut out);
             let (n, _) = v6.recv_from(&mut buf).unwrap();
             assert_eq!(&buf[..n], &[1, 2]);
             v6.send_to(&[9], ("::1", a6.local_addr().unwrap().port()))

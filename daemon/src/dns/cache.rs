@@ -3,8 +3,9 @@
 //! and bytes.
 
 use std::{
+    borrow::Borrow,
     collections::HashMap,
-    hash::{BuildHasher, Hasher},
+    hash::{BuildHasher, Hash, Hasher},
     net::IpAddr,
     sync::{Arc, OnceLock},
     time::{Duration, Instant},
@@ -86,7 +87,7 @@ impl Hasher for FastHasher {
 
 pub type FastMap<K, V> = HashMap<K, V, FastState>;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone)]
 pub struct Key {
     pub route: u16,
     pub qtype: u16,
@@ -94,6 +95,87 @@ pub struct Key {
     pub edns: bool,
     pub name: Box<[u8]>,
 }
+
+/// A key with a borrowed name: what a lookup is made with (a cache hit copies
+/// no name). Hashes and compares like the `Key` it views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyRef<'a> {
+    pub route: u16,
+    pub qtype: u16,
+    pub qclass: u16,
+    pub edns: bool,
+    pub name: &'a [u8],
+}
+
+impl KeyRef<'_> {
+    pub fn to_key(self) -> Key {
+        Key {
+            route: self.route,
+            qtype: self.qtype,
+            qclass: self.qclass,
+            edns: self.edns,
+            name: self.name.into(),
+        }
+    }
+}
+
+/// Either form of a key, seen as a `KeyRef`: the map's keys are `Key`s and it
+/// is searched with `&dyn KeyView` (`Key: Borrow<dyn KeyView>`).
+pub trait KeyView {
+    fn view(&self) -> KeyRef<'_>;
+}
+
+impl KeyView for Key {
+    fn view(&self) -> KeyRef<'_> {
+        KeyRef {
+            route: self.route,
+            qtype: self.qtype,
+            qclass: self.qclass,
+            edns: self.edns,
+            name: &self.name,
+        }
+    }
+}
+
+impl KeyView for KeyRef<'_> {
+    fn view(&self) -> KeyRef<'_> {
+        *self
+    }
+}
+
+impl<'a> Borrow<dyn KeyView + 'a> for Key {
+    fn borrow(&self) -> &(dyn KeyView + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn KeyView + '_ {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.view().hash(h)
+    }
+}
+
+impl PartialEq for dyn KeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.view() == other.view()
+    }
+}
+
+impl Eq for dyn KeyView + '_ {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.view().hash(h)
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.view() == other.view()
+    }
+}
+
+impl Eq for Key {}
 
 #[derive(Debug)]
 pub struct Entry {
@@ -106,10 +188,10 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn cost(&self, key: &Key) -> usize {
+    fn cost(&self, name_len: usize) -> usize {
         std::mem::size_of::<Entry>()
             + 64
-            + key.name.len()
+            + name_len
             + self.bytes.len()
             + self.ttl_offsets.len() * 8
             + self.addrs.len() * 24
@@ -154,13 +236,14 @@ impl Cache {
     }
 
     /// A live entry (expired ones are removed).
-    pub fn get(&mut self, key: &Key, now: Instant) -> Option<Arc<Entry>> {
+    pub fn get(&mut self, key: &impl KeyView, now: Instant) -> Option<Arc<Entry>> {
+        let key = key as &dyn KeyView;
         let e = self.map.get(key)?;
         if e.expires > now {
             return Some(e.clone());
         }
         let e = self.map.remove(key)?;
-        self.bytes -= e.cost(key);
+        self.bytes -= e.cost(key.view().name.len());
         None
     }
 
@@ -175,7 +258,7 @@ impl Cache {
         if entry.expires <= now {
             return;
         }
-        let cost = entry.cost(&key);
+        let cost = entry.cost(key.name.len());
         if cost > self.max_bytes / 8 {
             return;
         }
@@ -184,7 +267,7 @@ impl Cache {
         }
         self.bytes += cost;
         if let Some(old) = self.map.insert(key.clone(), Arc::new(entry)) {
-            self.bytes -= old.cost(&key);
+            self.bytes -= old.cost(key.name.len());
         }
     }
 
@@ -194,7 +277,7 @@ impl Cache {
         self.map.retain(|k, e| {
             let keep = e.expires > now;
             if !keep {
-                freed += e.cost(k);
+                freed += e.cost(k.name.len());
             }
             keep
         });
@@ -207,7 +290,7 @@ impl Cache {
                 if over == 0 {
                     return true;
                 }
-                let c = e.cost(k);
+                let c = e.cost(k.name.len());
                 over = over.saturating_sub(c);
                 gone += c;
                 false
@@ -248,6 +331,18 @@ mod tests {
         let mut c = Cache::new(64 * 1024);
         c.insert(key(1), entry(now, 10), false, now);
         assert!(c.get(&key(1), now).is_some());
+        // A borrowed key finds the same entry.
+        let name = b"n1".to_vec();
+        let r = KeyRef {
+            route: 0,
+            qtype: 1,
+            qclass: 1,
+            edns: false,
+            name: &name,
+        };
+        assert!(c.get(&r, now).is_some());
+        assert!(c.get(&KeyRef { route: 1, ..r }, now).is_none());
+        assert_eq!(r.to_key(), key(1));
         assert!(c.get(&key(1), now + Duration::from_secs(11)).is_none());
         assert!(c.is_empty());
         assert_eq!(c.bytes(), 0);

@@ -21,10 +21,10 @@ use tokio::{
 };
 
 use super::{
-    batch::{BATCH, RecvBatch, send_all},
-    cache::{Cache, Entry, FastMap, Key},
+    batch::{BATCH, RecvBatch, SendBatch},
+    cache::{Cache, Entry, FastMap, Key, KeyRef},
     matcher::NameHashes,
-    rules::{Matched, Rules, load_lists},
+    rules::{Matched, Rules, WireText, load_lists},
     upstream::{Check, Forwarder, parse_server, resolv_conf},
     wire::{self, Query, WireError},
 };
@@ -45,8 +45,14 @@ const MEMO_TRUST: Duration = Duration::from_secs(30);
 
 /// (set id, address) → (when we last wrote the element, when it expires there).
 type Memo = FastMap<(u32, IpAddr), (Instant, Instant)>;
-/// (client, rule, v6) → (set id, set name).
-type SetNames = FastMap<(usize, usize, bool), (u32, Arc<str>)>;
+/// (client, rule) → its two sets (IPv4, IPv6).
+type SetNames = FastMap<(usize, usize), RuleSets>;
+
+/// A rule's sets: ids (for `memo`) and names, IPv4 then IPv6.
+struct RuleSets {
+    ids: [u32; 2],
+    names: [Arc<str>; 2],
+}
 
 /// A monotonic counter: 64-bit where the CPU has 64-bit atomics, 32-bit
 /// (wrapping) on 32-bit MIPS, which has none.
@@ -134,7 +140,7 @@ pub struct Resolver {
     nft: Mutex<Option<NftSock>>,
     /// (set id, address) → (when we last wrote its kernel element, when that expires).
     memo: Mutex<Memo>,
-    /// (client, rule, v6) → the set's id (for `memo`) and name.
+    /// (client, rule) → the ids (for `memo`) and names of its sets.
     set_names: Mutex<SetNames>,
     latencies: Mutex<Vec<u32>>,
     pub stats: Stats,
@@ -352,9 +358,8 @@ impl Resolver {
             None => state.policy.client_by_addr(ip).map(|c| c.index),
         };
         let matched = match (client, q.plain) {
-            (Some(c), true) => {
-                NameHashes::from_wire(&q.wire_name).and_then(|h| state.rules.first(c, &h, &q.name))
-            }
+            (Some(c), true) => NameHashes::from_wire(&q.wire_name)
+                .and_then(|h| state.rules.first(c, &h, &WireText::new(&q.wire_name))),
             _ => None,
         };
         let target = matched
@@ -365,16 +370,15 @@ impl Resolver {
             self.stats.blocked.fetch_add(1, Relaxed);
             return Step::Reply(block_answer(&state, request, &q));
         };
-        let key = Key {
+        let mut key = KeyRef {
             route: route as u16,
             qtype: q.qtype,
             qclass: q.qclass,
             edns: q.edns.is_some(),
-            name: q.wire_name.clone().into_boxed_slice(),
+            name: &q.wire_name,
         };
         let now = Instant::now();
         let mut hit = self.cache.lock().unwrap().get(&key, now);
-        let mut key = key;
         let mut route = route;
         let mut m = None;
         if let (Some(e), Some(c)) = (&hit, client) {
@@ -412,6 +416,7 @@ impl Resolver {
             return Step::Reply(out);
         }
         self.stats.cache_misses.fetch_add(1, Relaxed);
+        let key = key.to_key();
         Step::Forward(Box::new(Ctx {
             q,
             state,
@@ -589,18 +594,24 @@ impl Resolver {
         best
     }
 
-    fn set_name(&self, state: &State, client: usize, pos: usize, v6: bool) -> (u32, Arc<str>) {
+    /// What `f` takes from the client's rule's sets (one lookup, names
+    /// made the first time).
+    fn sets<R>(
+        &self,
+        state: &State,
+        client: usize,
+        pos: usize,
+        f: impl FnOnce(&RuleSets) -> R,
+    ) -> R {
         let mut names = self.set_names.lock().unwrap();
-        let id = names.len() as u32;
-        names
-            .entry((client, pos, v6))
-            .or_insert_with(|| {
-                (
-                    id,
-                    policy::dns_set_name(&state.policy.clients[client].name, pos, v6).into(),
-                )
-            })
-            .clone()
+        let id = 2 * names.len() as u32;
+        f(names.entry((client, pos)).or_insert_with(|| {
+            let name = &state.policy.clients[client].name;
+            RuleSets {
+                ids: [id, id + 1],
+                names: [false, true].map(|v6| policy::dns_set_name(name, pos, v6).into()),
+            }
+        }))
     }
 
     /// Puts the answer's addresses into the rule's sets (refreshing existing
@@ -620,10 +631,7 @@ impl Resolver {
         let now = Instant::now();
         let mut v4 = Vec::new();
         let mut v6 = Vec::new();
-        let ((id4, set4), (id6, set6)) = (
-            self.set_name(state, client, m.pos, false),
-            self.set_name(state, client, m.pos, true),
-        );
+        let [id4, id6] = self.sets(state, client, m.pos, |s| s.ids);
         {
             let mut memo = self.memo.lock().unwrap();
             if memo.len() > MEMO_MAX {
@@ -654,6 +662,7 @@ impl Resolver {
         if v4.is_empty() && v6.is_empty() {
             return;
         }
+        let [set4, set6] = self.sets(state, client, m.pos, |s| s.names.clone());
         let mut ops = Vec::with_capacity(2);
         if !v4.is_empty() {
             ops.push(Op::Refresh {
@@ -747,6 +756,7 @@ impl Resolver {
     async fn udp_loop(self: Arc<Self>, sock: UdpSocket) -> io::Result<()> {
         let sock = Arc::new(sock);
         let mut batch = RecvBatch::new();
+        let mut send = SendBatch::new();
         let mut out = Vec::with_capacity(BATCH);
         loop {
             sock.readable().await?;
@@ -780,7 +790,7 @@ impl Resolver {
                     }
                 }
             }
-            send_all(&*sock, &mut out);
+            send.send_all(&*sock, &mut out);
         }
     }
 

@@ -13,6 +13,46 @@ use crate::{
     policy::{Policy, Target},
 };
 
+/// A name as text, for `keyword:` and `regexp:` entries only (names are matched
+/// by their hashes).
+pub trait NameText {
+    fn text(&self) -> &str;
+}
+
+impl NameText for str {
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+impl NameText for String {
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+/// A query's name as text, made from its wire form the first time a keyword or
+/// regexp entry asks (most lists have none: no text is made on the hot path).
+pub struct WireText<'a> {
+    wire: &'a [u8],
+    text: std::cell::OnceCell<String>,
+}
+
+impl<'a> WireText<'a> {
+    pub fn new(wire: &'a [u8]) -> Self {
+        Self {
+            wire,
+            text: std::cell::OnceCell::new(),
+        }
+    }
+}
+
+impl NameText for WireText<'_> {
+    fn text(&self) -> &str {
+        self.text.get_or_init(|| super::wire::dotted(self.wire))
+    }
+}
+
 /// A loaded domain list: hashed names, plus v2fly `keyword:` entries (checked by
 /// substring) and `regexp:` entries (our own small matcher, `super::regex`;
 /// few in practice). Expressions it does not support are counted, and the
@@ -72,10 +112,13 @@ impl DomainList {
     }
 
     #[inline]
-    pub fn matches(&self, q: &NameHashes, name: &str) -> bool {
+    pub fn matches(&self, q: &NameHashes, name: &(impl NameText + ?Sized)) -> bool {
         self.names.matches(q)
-            || self.keywords.iter().any(|k| name.contains(&**k))
-            || self.regexps.iter().any(|r| r.is_match(name.as_bytes()))
+            || self.keywords.iter().any(|k| name.text().contains(&**k))
+            || self
+                .regexps
+                .iter()
+                .any(|r| r.is_match(name.text().as_bytes()))
     }
 }
 
@@ -168,7 +211,12 @@ impl Rules {
     /// The first rule of client `client` (its index in the policy) matching the
     /// name (`q`: its hashes; `name`: lowercase, no final dot).
     #[inline]
-    pub fn first(&self, client: usize, q: &NameHashes, name: &str) -> Option<Matched> {
+    pub fn first(
+        &self,
+        client: usize,
+        q: &NameHashes,
+        name: &(impl NameText + ?Sized),
+    ) -> Option<Matched> {
         self.clients.get(client)?.iter().find_map(|r| {
             (r.inline.matches(q) || r.lists.iter().any(|l| l.matches(q, name))).then_some(Matched {
                 pos: r.pos,

@@ -48,9 +48,7 @@ pub enum WireError {
 pub struct Query {
     pub id: u16,
     pub rd: bool,
-    /// Lowercase dotted name without the final dot ("" for the root).
-    pub name: String,
-    /// Lowercase wire-format name (the cache key).
+    /// Lowercase wire-format name (the cache key; `name()` is the dotted text).
     pub wire_name: Vec<u8>,
     pub qtype: u16,
     pub qclass: u16,
@@ -64,6 +62,13 @@ pub struct Query {
 }
 
 impl Query {
+    /// The lowercase dotted name without the final dot ("" for the root; `?`
+    /// for bytes that are not plain, see `dotted`). Made on demand: the hot
+    /// path matches names by the hashes of their wire form.
+    pub fn name(&self) -> String {
+        dotted(&self.wire_name)
+    }
+
     /// Largest UDP answer the client takes.
     pub fn udp_limit(&self) -> usize {
         self.edns.map_or(512, |s| (s as usize).clamp(512, 4096))
@@ -82,58 +87,70 @@ fn u32_at(b: &[u8], i: usize) -> Result<u32, WireError> {
         .ok_or(WireError::Short)
 }
 
-/// Reads an uncompressed name at `pos` (questions): (dotted, wire, plain, end).
-/// Whole labels are copied and lowercased in place (no per-character pushes).
-fn read_plain_name(b: &[u8], mut pos: usize) -> Result<(String, Vec<u8>, bool, usize), WireError> {
-    let mut dotted: Vec<u8> = Vec::with_capacity(64);
-    let mut wire: Vec<u8> = Vec::with_capacity(64);
-    let mut plain = true;
+/// The end of an uncompressed name at `start` (questions): the position after
+/// its final zero. Lengths and bounds are checked; nothing is copied.
+fn plain_name_end(b: &[u8], start: usize) -> Result<usize, WireError> {
+    let mut pos = start;
     loop {
         let len = *b.get(pos).ok_or(WireError::Short)? as usize;
         if len & 0xc0 != 0 {
             return Err(WireError::BadName);
         }
-        wire.push(len as u8);
-        pos += 1;
         if len == 0 {
-            break;
+            return Ok(pos + 1);
         }
-        let label = b.get(pos..pos + len).ok_or(WireError::Short)?;
-        let start = wire.len();
-        wire.extend_from_slice(label);
-        for c in &mut wire[start..] {
-            *c = c.to_ascii_lowercase();
-            plain &= c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_';
+        pos += 1 + len;
+        if pos > b.len() {
+            return Err(WireError::Short);
         }
-        if !dotted.is_empty() {
-            dotted.push(b'.');
-        }
-        dotted.extend_from_slice(&wire[start..]);
-        pos += len;
-        if wire.len() > 255 {
+        if pos - start > 255 {
             return Err(WireError::BadName);
         }
     }
-    if !plain {
-        // Only plain names are matched; others show `?` for odd bytes (a dot
-        // inside a label included).
-        dotted.clear();
-        let mut p = 0;
-        while wire[p] != 0 {
-            let l = wire[p] as usize;
-            if !dotted.is_empty() {
-                dotted.push(b'.');
-            }
-            for &c in &wire[p + 1..p + 1 + l] {
-                let ok = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
-                dotted.push(if ok { c } else { b'?' });
-            }
-            p += 1 + l;
-        }
+}
+
+#[inline(always)]
+fn plain_byte(c: u8) -> bool {
+    matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'A'..=b'Z')
+}
+
+/// Reads an uncompressed name at `pos` (questions): (lowercase wire form, plain,
+/// end). One copy of the name's bytes, lowercased in place (length bytes are
+/// below `A`, so lowercasing leaves them alone).
+fn read_plain_name(b: &[u8], pos: usize) -> Result<(Vec<u8>, bool, usize), WireError> {
+    let end = plain_name_end(b, pos)?;
+    let mut wire = b[pos..end].to_vec();
+    wire.make_ascii_lowercase();
+    let mut plain = true;
+    let mut p = 0;
+    while let Some(&l) = wire.get(p)
+        && l != 0
+    {
+        let label = &wire[p + 1..p + 1 + l as usize];
+        plain &= label.iter().all(|&c| plain_byte(c));
+        p += 1 + l as usize;
     }
-    // Every byte is ASCII now (plain bytes, dots, `?`).
-    let dotted = String::from_utf8(dotted).map_err(|_| WireError::BadName)?;
-    Ok((dotted, wire, plain, pos))
+    Ok((wire, plain, end))
+}
+
+/// A wire-form name as dotted text without the final dot ("" for the root);
+/// bytes that are not plain host-label bytes (a dot inside a label included)
+/// show as `?`.
+pub fn dotted(wire: &[u8]) -> String {
+    let mut out = String::with_capacity(wire.len());
+    let mut p = 0;
+    while let Some(&l) = wire.get(p)
+        && l != 0
+    {
+        if !out.is_empty() {
+            out.push('.');
+        }
+        for &c in wire.get(p + 1..p + 1 + l as usize).unwrap_or_default() {
+            out.push(if plain_byte(c) { c as char } else { '?' });
+        }
+        p += 1 + l as usize;
+    }
+    out
 }
 
 /// Skips a possibly compressed name; returns the position after it.
@@ -214,7 +231,7 @@ pub fn parse_query(b: &[u8]) -> Result<Query, WireError> {
     if qd != 1 {
         return Err(WireError::Questions);
     }
-    let (name, wire_name, plain, pos) = read_plain_name(b, HEADER)?;
+    let (wire_name, plain, pos) = read_plain_name(b, HEADER)?;
     let qtype = u16_at(b, pos)?;
     let qclass = u16_at(b, pos + 2)?;
     let q_end = pos + 4;
@@ -238,7 +255,6 @@ pub fn parse_query(b: &[u8]) -> Result<Query, WireError> {
     Ok(Query {
         id,
         rd: flags & FLAG_RD != 0,
-        name,
         wire_name,
         qtype,
         qclass,
@@ -277,8 +293,11 @@ pub fn parse_answer(b: &[u8], q: &Query) -> Result<Answer, WireError> {
     if u16_at(b, 4)? != 1 {
         return Err(WireError::Questions);
     }
-    let (_, wire, _, pos) = read_plain_name(b, HEADER)?;
-    if wire != q.wire_name || u16_at(b, pos)? != q.qtype || u16_at(b, pos + 2)? != q.qclass {
+    let pos = plain_name_end(b, HEADER)?;
+    if !b[HEADER..pos].eq_ignore_ascii_case(&q.wire_name)
+        || u16_at(b, pos)? != q.qtype
+        || u16_at(b, pos + 2)? != q.qclass
+    {
         return Err(WireError::Mismatch);
     }
     let mut a = Answer {
@@ -512,7 +531,7 @@ pub mod tests {
         let q = parse_query(&b).unwrap();
         assert_eq!(q.id, 0x1234);
         assert!(q.rd && q.plain);
-        assert_eq!(q.name, "www.example.com");
+        assert_eq!(q.name(), "www.example.com");
         assert_eq!(q.wire_name[0], 3);
         assert_eq!(q.qtype, TYPE_AAAA);
         assert_eq!(q.edns, Some(1232));
@@ -543,7 +562,24 @@ pub mod tests {
         assert_eq!(parse_query(&ptr), Err(WireError::BadName));
         let mut odd = good.clone();
         odd[13] = b'.';
-        assert!(!parse_query(&odd).unwrap().plain);
+        let q = parse_query(&odd).unwrap();
+        assert!(!q.plain);
+        assert_eq!(q.name(), "?.b");
+        let mut long = Vec::new();
+        for _ in 0..4 {
+            long.push(63);
+            long.extend_from_slice(&[b'A'; 63]);
+        }
+        long.push(0);
+        let mut too_long = good[..12].to_vec();
+        too_long.extend_from_slice(&long);
+        too_long.extend_from_slice(&[0, 1, 0, 1]);
+        assert_eq!(parse_query(&too_long), Err(WireError::BadName));
+        let mut longest = good[..12].to_vec();
+        longest.extend_from_slice(&long[64..]);
+        longest.extend_from_slice(&[0, 1, 0, 1]);
+        let q = parse_query(&longest).unwrap();
+        assert!(q.plain && q.wire_name[1] == b'a' && q.name().len() == 3 * 64 - 1);
     }
 
     #[test]
