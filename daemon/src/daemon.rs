@@ -52,7 +52,7 @@ pub fn cmd_apply(parser: &mut Parser, ctx: &Context) -> CmdResult {
     let config = ctx.load()?;
     let rt = runtime()?;
     rt.block_on(async {
-        let engine = Engine::new(config.server.backend.unwrap_or_default())?;
+        let engine = Engine::new_one_shot(config.server.backend.unwrap_or_default())?;
         let policy = policy::compile(&config, policy::now_unix());
         let inputs = Inputs {
             list_cidrs: crate::sources::plain::list_cidrs(&config),
@@ -120,7 +120,7 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
     let rt = runtime()?;
     let json = flags.iter().any(|f| f == "json");
     rt.block_on(async {
-        let engine = Engine::new(config.server.backend.unwrap_or_default())?;
+        let engine = Engine::new_one_shot(config.server.backend.unwrap_or_default())?;
         let policy = policy::compile(&config, policy::now_unix());
         let inputs = Inputs {
             list_cidrs: crate::sources::plain::list_cidrs(&config),

@@ -18,7 +18,10 @@ quick=${1:-}
 BIN=$PWD/target/release/wgsplit
 W=/tmp/wse-bench
 NS="wse-bench wse-bnft wse-bnaive"
-export WG_SUDO=true WGSPLIT_STATE_DIR=$W/state
+# The record of what the engine wrote lives in /run, a tmpfs on OpenWrt: keep it
+# on a tmpfs here too (renames on ext4 start writeback, which no router pays).
+STATE=$W/state; [ -d /dev/shm ] && STATE=/dev/shm/wse-bench-state
+export WG_SUDO=true WGSPLIT_STATE_DIR=$STATE
 
 cleanup() {
     local ns p
@@ -33,7 +36,7 @@ cleanup() {
         ip netns del "$ns" 2>/dev/null || true
     done
     rm -f /var/run/wireguard/wse-b*.sock /var/run/wireguard/wse-b*.name
-    rm -rf "$W"
+    rm -rf "$W" "$STATE"
 }
 trap cleanup EXIT
 cleanup

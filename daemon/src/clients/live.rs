@@ -234,7 +234,7 @@ pub fn apply_now(config: &Config) -> Result<crate::sys::Report, String> {
         .build()
         .map_err(|e| format!("tokio: {e}"))?;
     rt.block_on(async {
-        let engine = crate::sys::Engine::new(config.server.backend.unwrap_or_default())?;
+        let engine = crate::sys::Engine::new_one_shot(config.server.backend.unwrap_or_default())?;
         let policy = policy::compile(config, policy::now_unix());
         let inputs = crate::plan::Inputs {
             health: health::read_state()

@@ -151,6 +151,9 @@ pub struct Engine {
     handles: std::sync::Mutex<Option<nft::Handles>>,
     /// The kernel as the last successful apply left it (for incremental applies).
     last: std::sync::Mutex<Option<Observed>>,
+    /// Whether to keep `last`: a one-shot command applies once and exits, and
+    /// copying 1,000 sets' state for nobody costs it ~0.5 ms.
+    keep_last: bool,
 }
 
 /// Resolves upstream endpoints (host names through the system resolver).
@@ -215,6 +218,16 @@ impl Engine {
             backend,
             handles: std::sync::Mutex::new(None),
             last: std::sync::Mutex::new(None),
+            keep_last: true,
+        })
+    }
+
+    /// An engine for one apply (a command that exits after it): it does not
+    /// keep the applied state for incremental applies that will never come.
+    pub fn new_one_shot(backend: Backend) -> Result<Self, String> {
+        Ok(Self {
+            keep_last: false,
+            ..Self::new(backend)?
         })
     }
 
@@ -551,8 +564,10 @@ impl Engine {
         kernel: Instant,
     ) -> Report {
         let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
-        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(plan::assume_applied(desired, obs));
+        if self.keep_last {
+            *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(plan::assume_applied(desired, obs));
+        }
         let netlink_requests = ops
             .iter()
             .map(|o| requests_of(o, self.backend))
