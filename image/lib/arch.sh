@@ -18,7 +18,8 @@ wgs_arch() {
     mipsel)
         DEB_ARCH=mipsel KFLAVOUR=4kc-malta KIMAGE=vmlinuz RUST_TARGET=mipsel-unknown-linux-musl
         QEMU_PKG=qemu-system-mips QEMU_BIN=qemu-system-mipsel CONSOLE=ttyS0
-        QEMU_ARGS=(-nographic -no-reboot -nic none -m 256 -M malta)
+        # no display: without -vga none malta wants the cirrus VGA ROM (Debian's seabios)
+        QEMU_ARGS=(-nographic -no-reboot -nic none -m 256 -M malta -vga none)
         ;;
     x86_64)
         DEB_ARCH=amd64 KFLAVOUR=amd64 KIMAGE=vmlinuz RUST_TARGET=x86_64-unknown-linux-musl
