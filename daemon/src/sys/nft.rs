@@ -286,25 +286,25 @@ fn format_index(r: &Recorded) -> String {
 fn parse_index(text: &str) -> Option<Recorded> {
     let mut lines = text.lines();
     let table = lines.next()?.strip_prefix("table ")?.parse().ok()?;
-    let mut r = Recorded {
-        handles: Handles {
-            table,
-            sets: BTreeMap::new(),
-        },
-        digests: BTreeMap::new(),
-    };
+    // The lines are in name order (written from a BTreeMap): collected into
+    // vectors, the maps are built in one sorted pass, not 1,000 searches each.
+    let mut sets = Vec::new();
+    let mut digests = Vec::new();
     for line in lines {
         let mut f = line.strip_prefix("set ")?.split(' ');
         let (name, handle, digest) = (f.next()?, f.next()?, f.next()?);
-        r.handles
-            .sets
-            .insert(name.to_string(), handle.parse().ok()?);
+        sets.push((name.to_string(), handle.parse().ok()?));
         if digest != "-" {
-            r.digests
-                .insert(name.to_string(), u64::from_str_radix(digest, 16).ok()?);
+            digests.push((name.to_string(), u64::from_str_radix(digest, 16).ok()?));
         }
     }
-    Some(r)
+    Some(Recorded {
+        handles: Handles {
+            table,
+            sets: sets.into_iter().collect(),
+        },
+        digests: digests.into_iter().collect(),
+    })
 }
 
 pub fn load_recorded() -> Option<Recorded> {
