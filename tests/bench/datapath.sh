@@ -25,6 +25,7 @@ cd "$(dirname "$0")/../.."
 [ "$(id -u)" = 0 ] || { echo "bench: run as root"; exit 1; }
 WGSPLIT_APT_PACKAGES="${WGSPLIT_APT_PACKAGES:-} ethtool"
 . tests/lib/deps.sh
+. tests/lib/netns.sh
 install_deps >/dev/null
 rounds=${1:-15}
 secs=${2:-2}
@@ -37,17 +38,8 @@ for k in $KINDS; do NS="$NS wse-dc-$k wse-dr-$k wse-ds-$k"; done
 NS="$NS wse-dgen"
 
 cleanup() {
-    local ns p
-    for ns in $NS; do
-        [ -e "/var/run/netns/$ns" ] || continue
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-    done
-    sleep 0.2
-    for ns in $NS; do
-        [ -e "/var/run/netns/$ns" ] || continue
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-        ip netns del "$ns" 2>/dev/null || true
-    done
+    # shellcheck disable=SC2086 # the list is meant to split
+    netns_remove $NS
     rm -rf "$W"
 }
 trap cleanup EXIT
@@ -65,25 +57,25 @@ elements=$(awk '/^add element/ {n += gsub(/, /, "&") + 1} END {print n}' "$W/our
 # per namespace, so every router sees its client side as "wse-dr".
 for k in $KINDS; do
     c=wse-dc-$k r=wse-dr-$k s=wse-ds-$k
-    ip link add wse-dc netns $c type veth peer name wse-dr netns $r
-    ip link add wse-ds netns $s type veth peer name wse-dr2 netns $r
-    ip -n $c addr add 10.8.0.3/16 dev wse-dc
-    ip -n $r addr add 10.8.0.1/16 dev wse-dr
-    ip -n $r addr add 10.9.0.1/24 dev wse-dr2
-    ip -n $s addr add 10.9.0.2/24 dev wse-ds
-    ip -n $c link set wse-dc up; ip -n $r link set wse-dr up
-    ip -n $r link set wse-dr2 up; ip -n $s link set wse-ds up
-    ip -n $c route add 10.9.0.0/24 via 10.8.0.1
-    ip -n $s route add 10.8.0.0/16 via 10.9.0.1
-    ip netns exec $r sysctl -qw net.ipv4.ip_forward=1
+    ip link add wse-dc netns "$c" type veth peer name wse-dr netns "$r"
+    ip link add wse-ds netns "$s" type veth peer name wse-dr2 netns "$r"
+    ip -n "$c" addr add 10.8.0.3/16 dev wse-dc
+    ip -n "$r" addr add 10.8.0.1/16 dev wse-dr
+    ip -n "$r" addr add 10.9.0.1/24 dev wse-dr2
+    ip -n "$s" addr add 10.9.0.2/24 dev wse-ds
+    ip -n "$c" link set wse-dc up; ip -n "$r" link set wse-dr up
+    ip -n "$r" link set wse-dr2 up; ip -n "$s" link set wse-ds up
+    ip -n "$c" route add 10.9.0.0/24 via 10.8.0.1
+    ip -n "$s" route add 10.8.0.0/16 via 10.9.0.1
+    ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1
     case $k in
-        ours) ip netns exec $r nft -f "$W/ours.nft" ;;
-        fw4) ip netns exec $r nft -f tests/bench/fw4-default.nft ;;
-        fw4ours) ip netns exec $r nft -f tests/bench/fw4-default.nft; ip netns exec $r nft -f "$W/ours.nft" ;;
+        ours) ip netns exec "$r" nft -f "$W/ours.nft" ;;
+        fw4) ip netns exec "$r" nft -f tests/bench/fw4-default.nft ;;
+        fw4ours) ip netns exec "$r" nft -f tests/bench/fw4-default.nft; ip netns exec "$r" nft -f "$W/ours.nft" ;;
     esac
     # Pinned (server on CPU 1, client on CPU 0): on 2 cores an unpinned pair
     # migrates and the same set-up moves 10–20 Gbit/s between runs.
-    ip netns exec $s iperf3 -s -D -A 1 >/dev/null
+    ip netns exec "$s" iperf3 -s -D -A 1 >/dev/null
 done
 sleep 0.5
 
@@ -98,17 +90,19 @@ gso() { # on|off: segmentation offloads of every client
 }
 
 declare -A S
+last() { awk '{print $NF}' <<< "$1"; }
 run_rounds() { # label rounds
     local label=$1 n=$2 r k order
-    local -a kinds=($KINDS)
+    local -a kinds
+    read -ra kinds <<< "$KINDS"
     for r in $(seq 0 $((n - 1))); do
         order=()
         for i in 0 1 2 3; do order+=("${kinds[$(((i + r) % 4))]}"); done
         if [ $((r % 2)) = 1 ]; then order=("${order[3]}" "${order[2]}" "${order[1]}" "${order[0]}"); fi
         for k in "${order[@]}"; do S[$label.$k]+="$(iperf "$k") "; done
         printf '  %s round %d/%d: base %s ours %s fw4 %s fw4+ours %s\n' "$label" $((r + 1)) "$n" \
-            "$(echo ${S[$label.base]} | awk '{print $NF}')" "$(echo ${S[$label.ours]} | awk '{print $NF}')" \
-            "$(echo ${S[$label.fw4]} | awk '{print $NF}')" "$(echo ${S[$label.fw4ours]} | awk '{print $NF}')"
+            "$(last "${S[$label.base]}")" "$(last "${S[$label.ours]}")" \
+            "$(last "${S[$label.fw4]}")" "$(last "${S[$label.fw4ours]}")"
     done
 }
 
@@ -117,7 +111,10 @@ run_rounds() { # label rounds
 # contexts: iperf3, the softirq threads and softirqs taken while idle.
 # → "nf_tables% conntrack% busy%", shares of all those samples; "-" without perf.
 nf_share() { # kind
-    command -v perf >/dev/null && perf stat -e cpu-clock true >/dev/null 2>&1 || { echo "- - -"; return; }
+    if ! command -v perf >/dev/null || ! perf stat -e cpu-clock true >/dev/null 2>&1; then
+        echo "- - -"
+        return
+    fi
     ip netns exec "wse-dc-$1" iperf3 -c 10.9.0.2 -A 0 -t $((secs + 2)) >/dev/null 2>&1 &
     local ip=$!
     sleep 1
@@ -135,12 +132,12 @@ nf_share() { # kind
 echo "bench: $rounds rounds × 4 routers × ${secs}s, GSO on (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 gso on
 run_rounds gso "$rounds"
-share_gso=""; for k in $KINDS; do share_gso+="$(nf_share $k) "; done
+share_gso=""; for k in $KINDS; do share_gso+="$(nf_share "$k") "; done
 prounds=$(((rounds + 1) / 2))
 echo "bench: $prounds rounds × 4 routers × ${secs}s, GSO/TSO off on the clients (1500-byte packets)"
 gso off
 run_rounds pkt "$prounds"
-share_pkt=""; for k in $KINDS; do share_pkt+="$(nf_share $k) "; done
+share_pkt=""; for k in $KINDS; do share_pkt+="$(nf_share "$k") "; done
 marked=$(ip netns exec wse-dr-ours conntrack -L 2>/dev/null | grep -c 'mark=16777216' || true)
 
 python3 - "$elements" "$rounds" "$prounds" "$secs" "$share_gso" "$share_pkt" "$marked" \

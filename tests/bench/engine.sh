@@ -12,6 +12,7 @@ cd "$(dirname "$0")/../.."
 if [ "$(id -u)" != 0 ]; then echo "bench: run as root"; exit 1; fi
 WGSPLIT_APT_PACKAGES="${WGSPLIT_APT_PACKAGES:-} strace"
 . tests/lib/deps.sh
+. tests/lib/netns.sh
 install_deps >/dev/null
 quick=${1:-}
 [ -n "${WSE_BENCH_NO_BUILD:-}" ] || cargo build --release --quiet -p wgsplit
@@ -24,17 +25,8 @@ STATE=$W/state; [ -d /dev/shm ] && STATE=/dev/shm/wse-bench-state
 export WG_SUDO=true WGSPLIT_STATE_DIR=$STATE
 
 cleanup() {
-    local ns p
-    for ns in $NS; do
-        [ -e "/var/run/netns/$ns" ] || continue
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-    done
-    sleep 0.2
-    for ns in $NS; do
-        [ -e "/var/run/netns/$ns" ] || continue
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-        ip netns del "$ns" 2>/dev/null || true
-    done
+    # shellcheck disable=SC2086 # the list is meant to split
+    netns_remove $NS
     rm -f /var/run/wireguard/wse-b*.sock /var/run/wireguard/wse-b*.name
     rm -rf "$W" "$STATE"
 }

@@ -252,39 +252,19 @@ impl<'a> Lexer<'a> {
                                 self.pos += 1;
                                 break;
                             }
-                            // An escaped byte is taken as it is; a multi-byte
-                            // character's other bytes follow as plain text.
-                            Some(_) => match self.text.get(self.pos + 1) {
-                                Some(b'\n') => {
-                                    self.line += 1;
-                                    self.pos += 2;
-                                }
-                                Some(&e) => {
-                                    word.push(e);
-                                    self.pos += 2;
-                                }
-                                None => return Err(self.unterminated('"', start)),
-                            },
-                            None => return Err(self.unterminated('"', start)),
+                            Some(_) if self.escape(&mut word) => {}
+                            _ => return Err(self.unterminated('"', start)),
                         }
                     }
                 }
-                b'\\' => match self.text.get(self.pos + 1) {
-                    Some(b'\n') => {
-                        self.line += 1;
-                        self.pos += 2;
-                    }
-                    Some(&e) => {
-                        word.push(e);
-                        self.pos += 2;
-                    }
-                    None => {
+                b'\\' => {
+                    if !self.escape(&mut word) {
                         return Err(ParseError {
                             line: self.line,
                             message: "backslash at end of file".into(),
                         });
                     }
-                },
+                }
                 _ => {
                     let rest = &self.text[self.pos..];
                     let n = run_end(rest, |b| {
@@ -301,6 +281,19 @@ impl<'a> Lexer<'a> {
         // Only whole ASCII bytes were left out, so this is the text's own UTF-8.
         Ok(String::from_utf8(word)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    }
+
+    /// At a backslash: a newline after it joins the lines; any other byte is
+    /// taken as it is (a multi-byte character's other bytes follow as plain
+    /// text). `false` when the text ends after the backslash.
+    fn escape(&mut self, word: &mut Vec<u8>) -> bool {
+        match self.text.get(self.pos + 1) {
+            Some(b'\n') => self.line += 1,
+            Some(&e) => word.push(e),
+            None => return false,
+        }
+        self.pos += 2;
+        true
     }
 
     fn unterminated(&self, quote: char, line: usize) -> ParseError {
