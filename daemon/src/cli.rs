@@ -9,7 +9,7 @@ use std::{
 
 use lexopt::{Arg, Parser, ValueExt};
 
-use crate::{config, keys};
+use crate::{config, util::keys};
 
 pub const HELP: &str = "\
 wgsplit — per-client split tunnelling for WireGuard on the router
@@ -75,7 +75,7 @@ impl<T: Into<String>> From<T> for Failure {
 pub type CmdResult = Result<(), Failure>;
 
 pub fn main() -> ExitCode {
-    crate::logging::init();
+    crate::util::log::init();
     let mut parser = Parser::from_env();
     match run(&mut parser) {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,6 +26,7 @@ use crate::{
     plan::{self, Inputs, Op},
     policy::{self, Policy},
     sys::{Engine, nft},
+    util::say,
 };
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -53,7 +54,7 @@ pub fn cmd_apply(parser: &mut Parser, ctx: &Context) -> CmdResult {
     let rt = runtime()?;
     rt.block_on(async {
         let engine = Engine::new_one_shot(config.server.backend.unwrap_or_default())?;
-        let policy = policy::compile(&config, policy::now_unix());
+        let policy = policy::compile(&config, crate::util::time::now_unix());
         let inputs = Inputs {
             list_cidrs: crate::sources::plain::list_cidrs(&config),
             ..Inputs::default()
@@ -121,7 +122,7 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
     let json = flags.iter().any(|f| f == "json");
     rt.block_on(async {
         let engine = Engine::new_one_shot(config.server.backend.unwrap_or_default())?;
-        let policy = policy::compile(&config, policy::now_unix());
+        let policy = policy::compile(&config, crate::util::time::now_unix());
         let inputs = Inputs {
             list_cidrs: crate::sources::plain::list_cidrs(&config),
             ..Inputs::default()
@@ -227,7 +228,7 @@ pub fn cmd_explain(parser: &mut Parser, ctx: &Context) -> CmdResult {
         });
     };
     let config = ctx.load()?;
-    let policy = policy::compile(&config, policy::now_unix());
+    let policy = policy::compile(&config, crate::util::time::now_unix());
     let e = crate::explain::explain(&config, &policy, client, dest)?;
     if flags.iter().any(|f| f == "json") {
         println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
@@ -235,13 +236,6 @@ pub fn cmd_explain(parser: &mut Parser, ctx: &Context) -> CmdResult {
         print!("{e}");
     }
     Ok(())
-}
-
-pub fn say(msg: &str) {
-    let t = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    eprintln!("[{t:.3}] wgsplit: {msg}");
 }
 
 /// What a service gets: the current config (and its compiled policy), and a way
@@ -345,7 +339,7 @@ async fn apply_once(
         // address is a changed input.
         inputs.endpoints = crate::sys::resolve_endpoints(config);
     }
-    let now = policy::now_unix();
+    let now = crate::util::time::now_unix();
     let active = active_clients(config, now);
     let unchanged = cache
         .built_from
@@ -393,7 +387,7 @@ async fn apply_once(
 
 async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
     let engine = Engine::new(config.server.backend.unwrap_or_default())?;
-    let policy = policy::compile(&config, policy::now_unix());
+    let policy = policy::compile(&config, crate::util::time::now_unix());
     let (tx, rx) = watch::channel(Arc::new((config, policy)));
     let reapply = Arc::new(Notify::new());
     let mut cache = DesiredCache::default();
@@ -432,7 +426,7 @@ async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
         match config::load(&path) {
             Ok(c) => {
                 log::debug!("config parsed in {:?}", t.elapsed());
-                let p = policy::compile(&c, policy::now_unix());
+                let p = policy::compile(&c, crate::util::time::now_unix());
                 tx.send_replace(Arc::new((c, p)));
                 Some(t.elapsed().as_secs_f64() * 1000.0)
             }

@@ -212,12 +212,6 @@ pub fn geo_set_name(cc: &str, v6: bool) -> String {
     format!("geo_{cc}_{}", if v6 { 6 } else { 4 })
 }
 
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,13 +11,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub const DEFAULT_TOKEN_PATH: &str = "/etc/wgsplit/api.token";
+pub const DEFAULT_TOKEN_PATH: &str = crate::util::paths::DEFAULT_TOKEN;
 
 /// `$WGSPLIT_API_TOKEN_FILE`, else /etc/wgsplit/api.token.
 pub fn token_path() -> PathBuf {
-    std::env::var_os("WGSPLIT_API_TOKEN_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_TOKEN_PATH))
+    crate::util::paths::api_token()
 }
 
 fn random_hex(bytes: usize) -> String {

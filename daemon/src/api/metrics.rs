@@ -22,7 +22,7 @@ fn head(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 pub fn clients(out: &mut String, c: &Config, stats: &PeerStats) {
-    let now = crate::policy::now_unix();
+    let now = crate::util::time::now_unix();
     let peers: Vec<_> = c
         .clients
         .iter()

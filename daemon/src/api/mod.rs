@@ -67,7 +67,7 @@ impl Default for Hooks {
             health: Box::new(|| crate::health::read_state().unwrap_or_default()),
             status: None,
             explain: Some(Box::new(|config, client, dest| {
-                let policy = crate::policy::compile(config, crate::policy::now_unix());
+                let policy = crate::policy::compile(config, crate::util::time::now_unix());
                 crate::explain::explain(config, &policy, client, dest)
                     .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
             })),
@@ -219,7 +219,7 @@ impl Api {
                         Ok(body)
                     }
                     Body::TimedOut => {
-                        crate::daemon::say(&format!(
+                        crate::util::say(&format!(
                             "API: {method} {path}: body not sent in time; dropped"
                         ));
                         return;
@@ -547,7 +547,7 @@ impl Api {
     fn status(&self) -> Result<Reply, ApiError> {
         let c = self.store.shared()?;
         let stats = self.peers(&c);
-        let now = crate::policy::now_unix();
+        let now = crate::util::time::now_unix();
         let health = (self.hooks.health)();
         let mut counts: HashMap<&str, usize> = HashMap::new();
         let mut online = 0;

@@ -9,7 +9,6 @@ use super::{EditError, NewClient, conf, import, qr, store::Store};
 use crate::{
     cli::{CmdResult, Context, Failure, read_input},
     config::{Action, Client, Config, OnDown, Upstream, types::parse_expiry},
-    policy,
 };
 
 /// Prints to stdout; a closed pipe (`| head`, `| grep -q`) is not an error.
@@ -290,7 +289,7 @@ pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
             let bytes = qr::render(&text, format)?;
             match args.one("output") {
                 Some(path) if path != "-" => {
-                    crate::config::write_atomic(&PathBuf::from(path), &bytes)
+                    crate::util::fs::write_atomic(&PathBuf::from(path), &bytes)
                         .map_err(|e| format!("{path}: {e}"))?;
                     eprintln!("wrote {path}");
                 }
@@ -312,7 +311,7 @@ fn state_word(config: &Config, c: &Client) -> &'static str {
         .expires
         .as_deref()
         .and_then(|e| parse_expiry(e).ok())
-        .is_some_and(|t| t < policy::now_unix());
+        .is_some_and(|t| t < crate::util::time::now_unix());
     if expired {
         "expired"
     } else if !c.enabled_or_default() {
@@ -321,31 +320,6 @@ fn state_word(config: &Config, c: &Client) -> &'static str {
         "invalid"
     } else {
         "enabled"
-    }
-}
-
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-pub fn human_age(secs: Option<u64>) -> String {
-    match secs {
-        None => "never".into(),
-        Some(s) if s < 120 => format!("{s}s ago"),
-        Some(s) if s < 7200 => format!("{}m ago", s / 60),
-        Some(s) if s < 172_800 => format!("{}h ago", s / 3600),
-        Some(s) => format!("{}d ago", s / 86400),
     }
 }
 
@@ -373,9 +347,9 @@ fn client_table(config: &Config, stats: &super::live::PeerStats) -> String {
                 ("enabled", None) if stats.available => "not applied".into(),
                 (w, _) => w.into(),
             },
-            human_age(peer.and_then(|p| p.handshake_age)),
-            peer.map_or("-".into(), |p| human_bytes(p.rx)),
-            peer.map_or("-".into(), |p| human_bytes(p.tx)),
+            crate::util::fmt::human_age(peer.and_then(|p| p.handshake_age)),
+            peer.map_or("-".into(), |p| crate::util::fmt::human_bytes(p.rx)),
+            peer.map_or("-".into(), |p| crate::util::fmt::human_bytes(p.tx)),
         ]);
     }
     let mut widths = [0usize; 8];
@@ -444,12 +418,12 @@ fn client_details(config: &Config, c: &Client, json: &serde_json::Value) -> Stri
         ));
         out.push_str(&format!(
             "  handshake:   {}\n",
-            human_age(p.get("handshake_age").and_then(|v| v.as_u64()))
+            crate::util::fmt::human_age(p.get("handshake_age").and_then(|v| v.as_u64()))
         ));
         out.push_str(&format!(
             "  traffic:     rx {}, tx {}\n",
-            human_bytes(p.get("rx").and_then(|v| v.as_u64()).unwrap_or(0)),
-            human_bytes(p.get("tx").and_then(|v| v.as_u64()).unwrap_or(0))
+            crate::util::fmt::human_bytes(p.get("rx").and_then(|v| v.as_u64()).unwrap_or(0)),
+            crate::util::fmt::human_bytes(p.get("tx").and_then(|v| v.as_u64()).unwrap_or(0))
         ));
     }
     let rules: Vec<_> = config.rules.iter().filter(|r| r.client == c.name).collect();

@@ -10,7 +10,7 @@ use crate::{
         Action, Config,
         types::{parse_cidr, parse_endpoint, parse_interface_address, parse_key},
     },
-    keys,
+    util::keys,
 };
 
 /// The server's endpoint for clients: `server.endpoint`, with `listen_port` when

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use crate::{
     config::{Backend, Client, Config, Upstream, types::parse_key},
-    health, keys, policy,
+    health, policy,
+    util::keys,
 };
 
 /// A peer is online when its last handshake is this recent (WireGuard
@@ -154,7 +155,10 @@ pub fn client_json(config: &Config, c: &Client, stats: &PeerStats) -> Value {
         obj.insert("psk".into(), json!(true));
     }
     obj.insert("public_key".into(), json!(client_public_key(c)));
-    obj.insert("state".into(), json!(client_state(c, policy::now_unix())));
+    obj.insert(
+        "state".into(),
+        json!(client_state(c, crate::util::time::now_unix())),
+    );
     obj.insert("has_config".into(), json!(c.private_key.is_some()));
     let peer = client_peer(config, c, stats);
     obj.insert(
@@ -235,7 +239,7 @@ pub fn apply_now(config: &Config) -> Result<crate::sys::Report, String> {
         .map_err(|e| format!("tokio: {e}"))?;
     rt.block_on(async {
         let engine = crate::sys::Engine::new_one_shot(config.server.backend.unwrap_or_default())?;
-        let policy = policy::compile(config, policy::now_unix());
+        let policy = policy::compile(config, crate::util::time::now_unix());
         let inputs = crate::plan::Inputs {
             health: health::read_state()
                 .map(|h| health::monitor::to_planner(&h))

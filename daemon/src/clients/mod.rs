@@ -22,7 +22,7 @@ use crate::{
         self, Action, Client, Config, Problem, Rule, Upstream, convert::section_path,
         validate::check_name,
     },
-    keys,
+    util::keys,
 };
 
 /// Why an edit was refused. The API maps these to 404, 409, 400 and 500.

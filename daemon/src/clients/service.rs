@@ -18,7 +18,6 @@ use super::{
 use crate::{
     api,
     health::{self, UpstreamHealth},
-    policy,
 };
 
 pub struct Running {
@@ -28,11 +27,7 @@ pub struct Running {
 }
 
 fn stats_interval() -> Duration {
-    std::env::var("WGSPLIT_STATS_EVERY")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .map(Duration::from_secs_f64)
-        .unwrap_or(Duration::from_secs(30))
+    crate::util::paths::stats_every()
 }
 
 pub fn stats_path() -> PathBuf {
@@ -56,7 +51,7 @@ pub fn collect_once(store: &Store, collector: &Mutex<Collector>) -> bool {
     let events = collector.lock().unwrap_or_else(|e| e.into_inner()).sample(
         &config,
         &peers,
-        policy::now_unix(),
+        crate::util::time::now_unix(),
     );
     let mut changed = false;
     for ev in events {
@@ -66,15 +61,15 @@ pub fn collect_once(store: &Store, collector: &Mutex<Collector>) -> bool {
                 used,
                 quota,
             } => {
-                crate::daemon::say(&format!(
+                crate::util::say(&format!(
                     "client {client}: monthly quota spent ({} of {}): disabled until the month ends",
-                    super::cli::human_bytes(*used),
-                    super::cli::human_bytes(*quota)
+                    crate::util::fmt::human_bytes(*used),
+                    crate::util::fmt::human_bytes(*quota)
                 ));
                 (client.clone(), false)
             }
             QuotaEvent::NewMonth { client } => {
-                crate::daemon::say(&format!(
+                crate::util::say(&format!(
                     "client {client}: a new month, quota renewed: enabled again"
                 ));
                 (client.clone(), true)
@@ -82,7 +77,7 @@ pub fn collect_once(store: &Store, collector: &Mutex<Collector>) -> bool {
         };
         match store.edit(|c| super::set_client_enabled(c, &name, on)) {
             Ok(_) => changed = true,
-            Err(e) => crate::daemon::say(&format!("client {name}: {e}")),
+            Err(e) => crate::util::say(&format!("client {name}: {e}")),
         }
     }
     changed
@@ -122,7 +117,7 @@ pub fn start(
                         flushed = Instant::now();
                         let c = collector.lock().unwrap_or_else(|e| e.into_inner());
                         if let Err(e) = c.save(&stats_path()) {
-                            crate::daemon::say(&format!(
+                            crate::util::say(&format!(
                                 "traffic history {}: {e}",
                                 stats_path().display()
                             ));
@@ -152,7 +147,7 @@ pub fn start(
                 col.lock().unwrap_or_else(|e| e.into_inner()).history_json(
                     &config,
                     name,
-                    policy::now_unix(),
+                    crate::util::time::now_unix(),
                 )
             })),
             ..extra
@@ -177,7 +172,7 @@ impl Running {
     pub fn flush(&self) {
         let c = self.collector.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(e) = c.save(&stats_path()) {
-            crate::daemon::say(&format!("traffic history {}: {e}", stats_path().display()));
+            crate::util::say(&format!("traffic history {}: {e}", stats_path().display()));
         }
     }
 }
@@ -189,7 +184,7 @@ pub async fn serve(ctx: crate::daemon::ServiceContext) -> Result<(), String> {
     let reapply: Arc<dyn Fn() + Send + Sync> = Arc::new(move || notify.notify_one());
     let running = start(&ctx.config_path, reapply, api::Hooks::default())?;
     if let Some(h) = &running.api {
-        crate::daemon::say(&format!("API listening on http://{}", h.addr));
+        crate::util::say(&format!("API listening on http://{}", h.addr));
     }
     // `running` is dropped (and the history flushed) when the daemon stops.
     std::future::pending::<()>().await;

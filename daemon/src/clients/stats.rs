@@ -209,7 +209,7 @@ impl Collector {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        crate::config::write_atomic(path, &out)
+        crate::util::fs::write_atomic(path, &out)
     }
 
     pub fn load(path: &Path) -> io::Result<Self> {

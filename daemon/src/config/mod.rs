@@ -8,19 +8,16 @@ pub mod validate;
 
 use std::{
     fmt, fs,
-    io::Write,
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
 };
 
 pub use model::*;
 
-pub const DEFAULT_PATH: &str = "/etc/config/wgsplit";
+pub const DEFAULT_PATH: &str = crate::util::paths::DEFAULT_CONFIG;
 
 /// The config file to use: `--config`, else `$WGSPLIT_CONFIG`, else the UCI default.
 pub fn resolve_path(flag: Option<PathBuf>) -> PathBuf {
-    flag.or_else(|| std::env::var_os("WGSPLIT_CONFIG").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+    crate::util::paths::config(flag)
 }
 
 /// One thing wrong with a config, named by its uci path (`alice.address`).
@@ -137,35 +134,6 @@ pub fn load(path: &Path) -> Result<Config, Error> {
 /// Writes UCI text atomically: a temporary file beside it, fsync, rename. The
 /// file keeps its mode; a new file is 0600 because it holds private keys.
 pub fn save(path: &Path, config: &Config) -> Result<(), Error> {
-    write_atomic(path, to_uci(config).as_bytes()).map_err(|e| Error::Io(path.into(), e))
-}
-
-pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let mode = fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(0o600);
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir
-        .unwrap_or(Path::new("."))
-        .join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(data)?;
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(dir.unwrap_or(Path::new("."))) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::util::fs::write_atomic(path, to_uci(config).as_bytes())
+        .map_err(|e| Error::Io(path.into(), e))
 }

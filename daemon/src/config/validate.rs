@@ -8,7 +8,7 @@ use std::{
 
 use ipnet::IpNet;
 
-use crate::keys;
+use crate::util::keys;
 
 use super::{
     Problem,

@@ -36,7 +36,7 @@ pub fn serve_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
         }
     }
     let config = ctx.load()?;
-    let policy = policy::compile(&config, policy::now_unix());
+    let policy = policy::compile(&config, crate::util::time::now_unix());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -67,7 +67,7 @@ pub fn serve_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
                 r = &mut serve => return r.map_err(|e| e.to_string().into()),
                 _ = hup.recv() => match ctx.load() {
                     Ok(c) => {
-                        resolver.update(&c, &policy::compile(&c, policy::now_unix()));
+                        resolver.update(&c, &policy::compile(&c, crate::util::time::now_unix()));
                         eprintln!("dns-serve: reloaded");
                     }
                     Err(e) => eprintln!("dns-serve: reload failed, keeping the old config: {e}"),

@@ -239,9 +239,7 @@ pub fn route_for(config: &Config, name: &str, state: &dyn Fn(&str) -> Option<Sta
 
 /// Where the daemon keeps runtime state (a tmpfs on routers).
 pub fn run_dir() -> PathBuf {
-    std::env::var_os("WGSPLIT_RUN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/run/wgsplit"))
+    crate::util::paths::run_dir()
 }
 
 pub fn state_path() -> PathBuf {
@@ -252,7 +250,7 @@ pub fn write_state(health: &HashMap<String, UpstreamHealth>) -> std::io::Result<
     let dir = run_dir();
     std::fs::create_dir_all(&dir)?;
     let text = serde_json::to_vec_pretty(health).map_err(std::io::Error::other)?;
-    crate::config::write_atomic(&state_path(), &text)
+    crate::util::fs::write_atomic(&state_path(), &text)
 }
 
 pub fn read_state() -> Option<HashMap<String, UpstreamHealth>> {

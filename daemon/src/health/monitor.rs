@@ -114,11 +114,7 @@ fn refresh_endpoints(
 }
 
 pub fn interval() -> Duration {
-    std::env::var("WGSPLIT_HEALTH_EVERY")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .map(Duration::from_secs_f64)
-        .unwrap_or(Duration::from_secs(5))
+    crate::util::paths::health_every()
 }
 
 /// Probe time-out: a little under the interval, at most 2 s.
@@ -183,13 +179,14 @@ pub fn run(
         let started = std::time::Instant::now();
         if let Ok(config) = store.load() {
             let obs = observe(&config);
-            let changes: Vec<Change> = tracker.observe(&config, &obs, crate::policy::now_unix());
+            let changes: Vec<Change> =
+                tracker.observe(&config, &obs, crate::util::time::now_unix());
             for c in &changes {
-                crate::daemon::say(&c.to_string());
+                crate::util::say(&c.to_string());
             }
             let moved = refresh_endpoints(&config, &obs, &mut resolved);
             for m in &moved {
-                crate::daemon::say(m);
+                crate::util::say(m);
             }
             let planner = to_planner(&tracker.current);
             let routing_changed = {

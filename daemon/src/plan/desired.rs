@@ -14,8 +14,8 @@ use crate::{
         Backend, Config, OnDown,
         types::{parse_cidr, parse_interface_address, parse_key},
     },
-    keys,
     policy::{self, Marks, Policy, Target},
+    util::keys,
 };
 
 /// One WireGuard interface: the server or an upstream.
@@ -257,7 +257,7 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> Desired {
 
 /// Compiles and plans in one go, for callers that hold only a config.
 pub fn desired_from_config(config: &Config, inputs: &Inputs) -> (Policy, Desired) {
-    let policy = policy::compile(config, policy::now_unix());
+    let policy = policy::compile(config, crate::util::time::now_unix());
     let d = desired(config, &policy, inputs);
     (policy, d)
 }

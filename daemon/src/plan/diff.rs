@@ -11,7 +11,7 @@ use super::{
     Desired, IpRule, Route, RouteKind, WgIface, WgPeer,
     nft::{self, NftBatch, ObservedNft},
 };
-use crate::keys;
+use crate::util::keys;
 
 /// A link as the kernel shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

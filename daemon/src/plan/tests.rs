@@ -8,8 +8,8 @@ use super::{
 };
 use crate::{
     config::{self, Config},
-    keys,
     policy::{self, Target},
+    util::keys,
 };
 
 fn example() -> Config {

@@ -10,7 +10,7 @@ use super::{
 use crate::{
     cli::{CmdResult, Context, Failure, positional_and_flags},
     config::Config,
-    policy::now_unix,
+    util::time::now_unix,
 };
 
 pub const USAGE: &str = "\
@@ -284,7 +284,7 @@ fn show(config: &Config, json: bool) -> CmdResult {
 }
 
 fn describe(s: &update::SourceState) -> String {
-    let when = |t: i64| format_time(t);
+    let when = |t: i64| crate::util::fmt::format_time(t);
     if s.ok {
         format!(
             "ok at {}{}",
@@ -300,36 +300,5 @@ fn describe(s: &update::SourceState) -> String {
             s.error.as_deref().unwrap_or("?"),
             s.updated.map_or("never".into(), when)
         )
-    }
-}
-
-/// Unix seconds → `YYYY-MM-DD HH:MM:SSZ`.
-pub fn format_time(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn times() {
-        assert_eq!(super::format_time(0), "1970-01-01 00:00:00Z");
-        assert_eq!(super::format_time(1_780_000_000), "2026-05-28 20:26:40Z");
     }
 }

@@ -107,7 +107,7 @@ pub fn country_file(dir: &Path, cc: &str) -> PathBuf {
 pub fn store(dir: &Path, cc: &str, set: &CountrySet) -> Result<(), SourceError> {
     std::fs::create_dir_all(dir).map_err(|e| SourceError::Io(format!("{}: {e}", dir.display())))?;
     let path = country_file(dir, cc);
-    crate::config::write_atomic(&path, set.to_text().as_bytes())
+    crate::util::fs::write_atomic(&path, set.to_text().as_bytes())
         .map_err(|e| SourceError::Io(format!("{}: {e}", path.display())))
 }
 

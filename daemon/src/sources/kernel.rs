@@ -216,7 +216,7 @@ pub fn sync_all(
     }
     if loaded != before {
         let text = serde_json::to_string(&loaded).expect("plain data");
-        let _ = crate::config::write_atomic(&dir.join(LOADED), text.as_bytes());
+        let _ = crate::util::fs::write_atomic(&dir.join(LOADED), text.as_bytes());
     }
     Ok((reports, missing))
 }

@@ -7,7 +7,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use super::{geoip, kernel, nft, nftdump, update};
-use crate::{config::Config, daemon::ServiceContext, policy::now_unix};
+use crate::{config::Config, daemon::ServiceContext, util::time::now_unix};
 
 /// How often set handles are checked (one tiny netlink query per set).
 const CHECK_EVERY: Duration = Duration::from_secs(2);

@@ -66,7 +66,7 @@ pub fn read_state(dir: &Path) -> State {
 pub fn write_state(dir: &Path, state: &State) -> Result<(), SourceError> {
     std::fs::create_dir_all(dir).map_err(|e| SourceError::Io(format!("{}: {e}", dir.display())))?;
     let text = serde_json::to_string_pretty(state).expect("plain data");
-    crate::config::write_atomic(&dir.join(STATE_FILE), text.as_bytes())
+    crate::util::fs::write_atomic(&dir.join(STATE_FILE), text.as_bytes())
         .map_err(|e| SourceError::Io(e.to_string()))
 }
 
@@ -386,13 +386,17 @@ pub fn status_lines(config: &Config) -> Vec<String> {
     let state = read_state(&lists_dir(config));
     let line = |name: &str, s: &SourceState| {
         if s.ok {
-            format!("{name}: updated {}", super::cli::format_time(s.attempted))
+            format!(
+                "{name}: updated {}",
+                crate::util::fmt::format_time(s.attempted)
+            )
         } else {
             format!(
                 "{name}: update FAILED at {} ({}); keeping data from {}",
-                super::cli::format_time(s.attempted),
+                crate::util::fmt::format_time(s.attempted),
                 s.error.as_deref().unwrap_or("?"),
-                s.updated.map_or("never".into(), super::cli::format_time)
+                s.updated
+                    .map_or("never".into(), crate::util::fmt::format_time)
             )
         }
     };

@@ -17,9 +17,7 @@ use crate::{
     policy::NFT_TABLE,
 };
 
-fn nft_program() -> String {
-    std::env::var("WGSPLIT_NFT").unwrap_or_else(|_| "nft".to_string())
-}
+use crate::util::paths::nft_program;
 
 /// Runs one script as one transaction: all of it or none of it.
 pub fn run_script(script: &str) -> Result<(), String> {
@@ -51,7 +49,7 @@ pub fn run_script(script: &str) -> Result<(), String> {
 /// kernel directly over `sock` (why: see `Element`); the structure through `nft -f`.
 /// Returns the number of netlink messages the element path sent (0 if none).
 pub fn apply_batch(sock: &mut NftSock, b: &NftBatch) -> Result<usize, String> {
-    if std::env::var_os("WGSPLIT_NFT_ONLY").is_some() {
+    if crate::util::paths::nft_only() {
         return run_script(&b.script()).map(|()| 0);
     }
     if b.elements_only() {
@@ -216,11 +214,7 @@ pub struct Recorded {
     pub digests: BTreeMap<String, u64>,
 }
 
-fn state_dir() -> PathBuf {
-    std::env::var_os("WGSPLIT_STATE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/run/wgsplit"))
-}
+use crate::util::paths::state_dir;
 
 /// The state file of this network namespace (namespaces share /run).
 pub fn state_path() -> PathBuf {

@@ -177,7 +177,7 @@ fn get_userspace(name: &str) -> Result<DeviceState, String> {
         let (k, v) = (k.as_str(), v.as_str());
         match k {
             "private_key" => {
-                dev.public_key = hex32(v).map(|p| crate::keys::public_from_private(&p))
+                dev.public_key = hex32(v).map(|p| crate::util::keys::public_from_private(&p))
             }
             "own_public_key" => dev.public_key = hex32(v),
             "listen_port" => dev.listen_port = v.parse().ok(),
@@ -270,8 +270,7 @@ pub fn create(name: &str, b: Backend) -> Result<(), String> {
             }
             let _ = std::fs::create_dir_all(SOCKET_DIR);
             let _ = std::fs::remove_file(&sock);
-            let program = std::env::var("WG_USERSPACE_IMPLEMENTATION")
-                .unwrap_or_else(|_| "boringtun-cli".to_string());
+            let program = crate::util::paths::wg_userspace_program();
             // boringtun daemonises itself; as root it must be told to keep privileges.
             let status = Command::new(&program)
                 .arg(name)
@@ -333,8 +332,7 @@ pub fn remove_peer(name: &str, b: Backend, public_key: &[u8; 32]) -> Result<(), 
 /// Stops a userspace device: its control socket goes, and the process serving it
 /// (found by its command line, the one wgsplit started) is asked to stop.
 pub fn stop_userspace(name: &str) {
-    let program = std::env::var("WG_USERSPACE_IMPLEMENTATION")
-        .unwrap_or_else(|_| "boringtun-cli".to_string());
+    let program = crate::util::paths::wg_userspace_program();
     let base = Path::new(&program)
         .file_name()
         .map(|s| s.to_string_lossy().to_string())

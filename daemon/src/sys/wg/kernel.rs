@@ -223,7 +223,7 @@ pub fn get(name: &str) -> io::Result<DeviceState> {
     if dev.public_key.is_none() {
         dev.public_key = private
             .filter(|k| k != &[0u8; 32])
-            .map(|k| crate::keys::public_from_private(&k));
+            .map(|k| crate::util::keys::public_from_private(&k));
     }
     Ok(dev)
 }

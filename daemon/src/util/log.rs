@@ -2,6 +2,8 @@
 //! system log). `WGSPLIT_LOG=error|warn|info|debug` picks the level; warnings
 //! and errors by default.
 
+use std::time::SystemTime;
+
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
 struct Stderr;
@@ -25,6 +27,15 @@ impl Log for Stderr {
     fn flush(&self) {}
 }
 
+/// A timestamped line on stderr (procd puts it in the system log): the daemon's
+/// record of what it changed and why.
+pub fn say(msg: &str) {
+    let t = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    eprintln!("[{t:.3}] wgsplit: {msg}");
+}
+
 static LOGGER: Stderr = Stderr;
 
 /// The level a `WGSPLIT_LOG` value asks for (unknown or unset: warnings).
@@ -42,7 +53,7 @@ pub fn level_from(value: Option<&str>) -> LevelFilter {
 /// Installs the logger once, for the whole process.
 pub fn init() {
     if log::set_logger(&LOGGER).is_ok() {
-        log::set_max_level(level_from(std::env::var("WGSPLIT_LOG").ok().as_deref()));
+        log::set_max_level(level_from(super::paths::log_level().as_deref()));
     }
 }
 

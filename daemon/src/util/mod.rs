@@ -1,0 +1,10 @@
+//! Leaf helpers: they import nothing of the crate.
+
+pub mod fmt;
+pub mod fs;
+pub mod keys;
+pub mod log;
+pub mod paths;
+pub mod time;
+
+pub use log::say;
