@@ -412,7 +412,7 @@ impl Validator {
                     self.push(p, "category", "required for format geosite (e.g. netflix)")
                 }
                 (Some(c), ListFormat::Geosite | ListFormat::V2fly) => {
-                    self.check(p, "category", crate::sources::v2fly::Selector::parse(c));
+                    self.check(p, "category", super::types::Selector::parse(c));
                 }
                 (Some(_), _) => self.push(p, "category", "only for formats geosite and v2fly"),
                 (None, _) => {}

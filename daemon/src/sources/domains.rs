@@ -202,25 +202,6 @@ pub fn for_each(list: &List, f: &mut dyn FnMut(DomainEntry)) -> Result<usize, So
     Ok(n)
 }
 
-/// A list loaded into the resolver's matcher: `domain:` entries match the name
-/// and its subdomains, `full:` only the name. Returns the set and how many
-/// `keyword:`/`regexp:` entries were left out (the matcher takes names only).
-pub fn name_set(list: &List) -> Result<(crate::dns::matcher::NameSet, usize), SourceError> {
-    use crate::dns::matcher::{Kind, NameSet};
-    let mut set = NameSet::new();
-    let mut skipped = 0;
-    for_each(list, &mut |e| match e.kind {
-        DomainKind::Domain => {
-            set.insert(&e.value, Kind::Suffix);
-        }
-        DomainKind::Full => {
-            set.insert(&e.value, Kind::Exact);
-        }
-        DomainKind::Keyword | DomainKind::Regexp => skipped += 1,
-    })?;
-    Ok((set, skipped))
-}
-
 /// The entries of a list, as an iterator (collected first: use [`for_each`] for
 /// lists of millions of names).
 pub fn load(list: &List) -> Result<impl Iterator<Item = DomainEntry>, SourceError> {
@@ -280,35 +261,6 @@ mod tests {
             .map(|e| e.value)
             .collect();
         assert_eq!(got, vec!["a.com", "b.net", "c.org", "d.io"]);
-    }
-
-    #[test]
-    fn into_the_resolver_matcher() {
-        use crate::dns::matcher::NameHashes;
-        let f = TempPath::new("ns");
-        let dat = crate::sources::geosite::encode(&[(
-            "netflix",
-            vec![
-                (
-                    DomainEntry::new(DomainKind::Domain, "netflix.com").unwrap(),
-                    vec![],
-                ),
-                (
-                    DomainEntry::new(DomainKind::Full, "nflx.net").unwrap(),
-                    vec![],
-                ),
-                (
-                    DomainEntry::new(DomainKind::Keyword, "flix").unwrap(),
-                    vec![],
-                ),
-            ],
-        )]);
-        std::fs::write(&f.0, dat).unwrap();
-        let (set, skipped) = name_set(&list(&f.0, ListFormat::Geosite, Some("netflix"))).unwrap();
-        assert_eq!((set.len(), skipped), (2, 1));
-        let m = |n: &str| set.matches(&NameHashes::new(n).unwrap());
-        assert!(m("www.netflix.com") && m("netflix.com") && m("nflx.net"));
-        assert!(!m("a.nflx.net") && !m("example.com"));
     }
 
     #[test]

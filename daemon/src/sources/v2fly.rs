@@ -17,59 +17,8 @@ use super::{
     domains::{DomainEntry, DomainKind},
     plain::for_each_line,
 };
-
-/// `netflix`, `category-ads-all@ads`, `geolocation-cn@!cn`, `google@-cn`: a
-/// category name and attribute filters (all must hold).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Selector {
-    pub name: String,
-    /// (attribute, wanted): `@a` → (a, true), `@-a` → (a, false).
-    pub attrs: Vec<(String, bool)>,
-}
-
-fn valid_word(w: &str) -> bool {
-    !w.is_empty()
-        && w.len() <= 64
-        && w.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'!' | b'.'))
-}
-
-impl Selector {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim().to_ascii_lowercase();
-        let mut parts = text.split('@');
-        let name = parts.next().unwrap_or_default().trim().to_string();
-        if !valid_word(&name) {
-            return Err(format!(
-                "'{text}' is not a category name (e.g. netflix or category-ads-all@ads)"
-            ));
-        }
-        let mut attrs = Vec::new();
-        for a in parts {
-            let a = a.trim();
-            let (attr, want) = match a.strip_prefix('-') {
-                Some(x) => (x, false),
-                None => (a, true),
-            };
-            if !valid_word(attr) {
-                return Err(format!("'{text}': '@{a}' is not an attribute"));
-            }
-            attrs.push((attr.to_string(), want));
-        }
-        Ok(Self { name, attrs })
-    }
-
-    /// Does an entry with these attributes pass the filters?
-    pub fn accepts<S: AsRef<str>>(&self, entry_attrs: &[S]) -> bool {
-        accepts(&self.attrs, entry_attrs)
-    }
-}
-
-fn accepts<S: AsRef<str>>(filters: &[(String, bool)], attrs: &[S]) -> bool {
-    filters
-        .iter()
-        .all(|(a, want)| attrs.iter().any(|x| x.as_ref() == a) == *want)
-}
+pub use crate::config::types::Selector;
+use crate::config::types::{accepts, valid_word};
 
 /// One parsed line: the entry and its attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
