@@ -26,8 +26,8 @@ use serde_json::{Value, json};
 use tiny_http::{Header, Method, Request, Response, Server};
 
 use crate::{
-    clients::{self, EditError, NewClient, conf, import, live, qr, store::Store},
-    config::{self, Config, Problem, Rule, Upstream},
+    clients::{self, EditError, NewClient, conf, import, live, qr},
+    config::{self, Config, Problem, Rule, Upstream, store::Store},
     health::UpstreamHealth,
 };
 

@@ -5,7 +5,8 @@ use std::{io::Write, path::PathBuf};
 
 use lexopt::{Arg, Parser, ValueExt};
 
-use super::{EditError, NewClient, conf, import, qr, store::Store};
+use super::{EditError, NewClient, conf, import, qr};
+use crate::config::store::Store;
 use crate::{
     cli::{CmdResult, Context, Failure, read_input},
     config::{Action, Client, Config, OnDown, Upstream, types::parse_expiry},

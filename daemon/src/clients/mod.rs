@@ -11,59 +11,18 @@ pub mod live;
 pub mod qr;
 pub mod service;
 pub mod stats;
-pub mod store;
-
-use std::fmt;
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
     config::{
-        self, Action, Client, Config, Problem, Rule, Upstream, convert::section_path,
+        Action, Client, Config, Problem, Rule, Upstream, convert::section_path,
         validate::check_name,
     },
     util::keys,
 };
 
-/// Why an edit was refused. The API maps these to 404, 409, 400 and 500.
-#[derive(Debug)]
-pub enum EditError {
-    NotFound(String),
-    Conflict(String),
-    Invalid(Vec<Problem>),
-    Io(String),
-}
-
-impl fmt::Display for EditError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NotFound(m) | Self::Conflict(m) | Self::Io(m) => write!(f, "{m}"),
-            Self::Invalid(problems) => write!(f, "{}", config::ProblemList(problems)),
-        }
-    }
-}
-
-impl std::error::Error for EditError {}
-
-impl From<config::Error> for EditError {
-    fn from(e: config::Error) -> Self {
-        match e {
-            config::Error::Invalid(p) => Self::Invalid(p),
-            config::Error::Json(m) => Self::Invalid(vec![json_problem(&m)]),
-            other => Self::Io(other.to_string()),
-        }
-    }
-}
-
-/// `clients[0].enabled: invalid type …` → a Problem on that path.
-fn json_problem(message: &str) -> Problem {
-    match message.split_once(": ") {
-        Some((path, rest)) if !path.contains(' ') && !path.is_empty() && path != "." => {
-            Problem::new(path, rest)
-        }
-        _ => Problem::new("body", message),
-    }
-}
+pub use crate::config::store::EditError;
 
 fn invalid(path: &str, message: impl Into<String>) -> EditError {
     EditError::Invalid(vec![Problem::new(path, message)])
@@ -396,11 +355,11 @@ pub(crate) mod tests {
     use super::*;
 
     pub fn example() -> Config {
-        config::parse_valid(include_str!("../../../examples/wgsplit.conf")).unwrap()
+        crate::config::parse_valid(include_str!("../../../examples/wgsplit.conf")).unwrap()
     }
 
     fn valid(config: &Config) {
-        let problems = config::validate::validate(config);
+        let problems = crate::config::validate::validate(config);
         assert!(problems.is_empty(), "{problems:?}");
     }
 

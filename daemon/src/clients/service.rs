@@ -13,10 +13,10 @@ use std::{
 use super::{
     live,
     stats::{Collector, QuotaEvent},
-    store::Store,
 };
 use crate::{
     api,
+    config::store::Store,
     health::{self, UpstreamHealth},
 };
 

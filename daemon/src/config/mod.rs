@@ -2,6 +2,7 @@
 
 pub mod convert;
 pub mod model;
+pub mod store;
 pub mod types;
 pub mod uci;
 pub mod validate;

@@ -10,10 +10,7 @@ use std::{
 };
 
 use super::{Change, Observation, State, Tracker, UpstreamHealth, probe};
-use crate::{
-    clients::{live, store::Store},
-    config::{Config, types::parse_resolver},
-};
+use crate::config::{Config, store::Store, types::parse_resolver};
 
 /// Health as the planner takes it (`plan::Inputs::health`): upstream → up?
 /// A down upstream whose `on_down` applies is `false`.
@@ -124,7 +121,7 @@ fn probe_timeout() -> Duration {
 
 /// One round of observations from the kernel and the probes.
 pub fn observe(config: &Config) -> HashMap<String, Observation> {
-    let backend = live::wg_backend(config);
+    let backend = config.server.backend.unwrap_or_default();
     let mut out = HashMap::new();
     for u in &config.upstreams {
         let ifname = u.interface_or_default();
@@ -133,7 +130,7 @@ pub fn observe(config: &Config) -> HashMap<String, Observation> {
             ..Default::default()
         };
         if o.enabled {
-            match live::device_peers(&ifname, backend) {
+            match crate::sys::wg::peers::device_peers(&ifname, backend) {
                 Ok(peers) => {
                     o.interface_present = true;
                     o.handshake_age = u

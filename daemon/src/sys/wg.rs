@@ -5,6 +5,7 @@
 //! (see README "Numbers").
 
 mod kernel;
+pub mod peers;
 
 use std::{
     fmt::Write as _,

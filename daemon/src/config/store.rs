@@ -3,14 +3,54 @@
 //! result and writes it atomically. A failed edit leaves the file untouched.
 
 use std::{
-    fs,
+    fmt, fs,
     os::fd::AsRawFd,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
 
-use super::EditError;
-use crate::config::{self, Config};
+use super::{Config, Problem};
+use crate::config;
+
+/// Why an edit was refused. The API maps these to 404, 409, 400 and 500.
+#[derive(Debug)]
+pub enum EditError {
+    NotFound(String),
+    Conflict(String),
+    Invalid(Vec<Problem>),
+    Io(String),
+}
+
+impl fmt::Display for EditError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotFound(m) | Self::Conflict(m) | Self::Io(m) => write!(f, "{m}"),
+            Self::Invalid(problems) => write!(f, "{}", config::ProblemList(problems)),
+        }
+    }
+}
+
+impl std::error::Error for EditError {}
+
+impl From<config::Error> for EditError {
+    fn from(e: config::Error) -> Self {
+        match e {
+            config::Error::Invalid(p) => Self::Invalid(p),
+            config::Error::Json(m) => Self::Invalid(vec![json_problem(&m)]),
+            other => Self::Io(other.to_string()),
+        }
+    }
+}
+
+/// `clients[0].enabled: invalid type …` → a Problem on that path.
+fn json_problem(message: &str) -> Problem {
+    match message.split_once(": ") {
+        Some((path, rest)) if !path.contains(' ') && !path.is_empty() && path != "." => {
+            Problem::new(path, rest)
+        }
+        _ => Problem::new("body", message),
+    }
+}
 
 pub struct Store {
     path: PathBuf,
