@@ -1,17 +1,23 @@
 //! wgsplit: per-client split tunnelling for WireGuard on the router.
 //!
-//! `config` is the model and its storage; `plan` turns a config into desired
-//! kernel state and diffs it (pure); `sys` is the only code that touches the
-//! kernel; `dns` answers queries and fills the sets; `api` serves HTTP.
+//! The library, in layers (each imports only from those below it; see
+//! `daemon/DESIGN.md`, "Rooms"; `tests/lint/layers.py` checks it):
+//! - services: `clients` (edits, views, stats), `dns` (the resolver), `health`,
+//!   `lists` (rule-list upkeep), over `engine` (observe → plan → apply → record);
+//! - pure core: `sources` (rule-data readers), `explain`, `plan` (desired state,
+//!   diff), `policy` (the compiled config);
+//! - `config` (the model, UCI and JSON, validation, the edit store);
+//! - `sys` (the only kernel code) and `util` (leaf helpers).
+//!
+//! The front ends (`cli`, `api`, `daemon`) are in the binary (`main.rs`).
 
-pub mod api;
-pub mod cli;
 pub mod clients;
 pub mod config;
-pub mod daemon;
 pub mod dns;
+pub mod engine;
 pub mod explain;
 pub mod health;
+pub mod lists;
 pub mod plan;
 pub mod policy;
 pub mod sources;

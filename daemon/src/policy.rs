@@ -9,9 +9,6 @@ use crate::config::{
     types::{DomainPattern, PortSpec, parse_cidr, parse_expiry, parse_geoip},
 };
 
-/// Our nftables table: `table inet wgsplit`.
-pub const NFT_TABLE: &str = "wgsplit";
-
 /// Where a rule or default sends traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {

@@ -16,14 +16,19 @@ SRC = os.path.join(os.path.dirname(__file__), "..", "..", "daemon", "src")
 # layer, or from its own module. Front ends live in the binary (main.rs).
 LAYERS = {
     "util": 0,
-    "sys": 1,
-    "config": 2,
-    "policy": 3, "plan": 3, "sources": 3,
-    "engine": 4, "clients": 4, "health": 4, "lists": 4, "dns": 4,
-    "cli": 5, "api": 5, "daemon": 5,
+    "config": 1,
+    "policy": 2,
+    "plan": 3,
+    # the kernel edge speaks the core's plain types; nothing in the core imports it
+    "sys": 4,
+    "sources": 5, "explain": 5,
+    "engine": 6,
+    "health": 7, "lists": 7, "dns": 7,
+    "clients": 8,
+    # the binary's front ends (main.rs): over everything, in one direction among themselves
+    "api": 9, "daemon": 10, "cli": 11,
 }
-# sys may use plan's plain state types (the desired/observed model) and nothing else of the core.
-ALLOWED = {("sys", "plan")}
+ALLOWED = set()
 
 
 def strip_tests(text):

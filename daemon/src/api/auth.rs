@@ -11,8 +11,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub const DEFAULT_TOKEN_PATH: &str = crate::util::paths::DEFAULT_TOKEN;
-
 /// `$WGSPLIT_API_TOKEN_FILE`, else /etc/wgsplit/api.token.
 pub fn token_path() -> PathBuf {
     crate::util::paths::api_token()

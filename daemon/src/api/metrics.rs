@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn text_format() {
-        let c = crate::clients::tests::example();
+        let c = crate::config::parse_valid(include_str!("../../../examples/wgsplit.conf")).unwrap();
         let mut stats = PeerStats::default();
         let alice = live::client_public_key(&c.clients[0]).unwrap();
         stats.peers.insert(

@@ -10,7 +10,6 @@
 //! one-writer [`Store`].
 
 pub mod auth;
-pub mod client;
 pub mod metrics;
 
 use std::{
@@ -92,23 +91,12 @@ pub struct Api {
 pub const PEERS_TTL: Duration = Duration::from_secs(1);
 pub const PEERS_STALE: Duration = Duration::from_secs(5);
 
-/// A running API: its address and the server (dropping it stops accepting).
+/// A running API: its address, and the server and its workers, held for the
+/// daemon's life (dropping the server stops accepting).
 pub struct Handle {
     pub addr: SocketAddr,
-    server: Arc<Server>,
-    threads: Vec<thread::JoinHandle<()>>,
-}
-
-impl Handle {
-    pub fn stop(self) {
-        self.server.unblock();
-        for _ in 1..self.threads.len() {
-            self.server.unblock();
-        }
-        for t in self.threads {
-            let _ = t.join();
-        }
-    }
+    _server: Arc<Server>,
+    _threads: Vec<thread::JoinHandle<()>>,
 }
 
 impl Api {
@@ -183,8 +171,8 @@ impl Api {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Handle {
             addr,
-            server,
-            threads,
+            _server: server,
+            _threads: threads,
         })
     }
 

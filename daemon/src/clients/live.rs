@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 pub use crate::sys::wg::peers::{ONLINE_SECS, PeerInfo, device_peers, handshake_age};
 use crate::{
     config::{Backend, Client, Config, Upstream, types::parse_key},
-    health, policy,
+    health,
     util::keys,
 };
 
@@ -142,55 +142,4 @@ pub fn upstream_json(u: &Upstream, health: &HashMap<String, health::UpstreamHeal
             .unwrap_or(Value::Null),
     );
     v
-}
-
-/// After the CLI wrote the config: a running daemon is told to re-apply
-/// (through its API); without one, the engine applies the change here when
-/// wgsplit's server interface is up (peers are reconciled one by one, so the
-/// other clients' sessions are untouched); otherwise it waits for `wgsplit apply`.
-pub fn after_write(_path: &std::path::Path, config: &Config) -> Result<(), String> {
-    match crate::api::client::notify_reload(config) {
-        Ok(()) => {
-            eprintln!("the running daemon applies the change");
-            return Ok(());
-        }
-        Err(crate::api::client::NotifyError::Failed(e)) => {
-            return Err(format!(
-                "config written, but the daemon did not apply it: {e}"
-            ));
-        }
-        Err(crate::api::client::NotifyError::NoDaemon) => {}
-    }
-    let ifname = config.server.interface_or_default();
-    if device_peers(ifname, wg_backend(config)).is_err() {
-        eprintln!("{ifname} is not up: 'wgsplit apply' (or the daemon) brings the kernel in line");
-        return Ok(());
-    }
-    let report = apply_now(config)?;
-    eprintln!(
-        "applied: {} changes in {:.1} ms",
-        report.ops.len(),
-        report.millis
-    );
-    Ok(())
-}
-
-/// One engine apply of `config`, with upstream health as the daemon last saw it.
-pub fn apply_now(config: &Config) -> Result<crate::sys::Report, String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio: {e}"))?;
-    rt.block_on(async {
-        let engine = crate::sys::Engine::new_one_shot(config.server.backend.unwrap_or_default())?;
-        let policy = policy::compile(config, crate::util::time::now_unix());
-        let inputs = crate::plan::Inputs {
-            health: health::read_state()
-                .map(|h| health::monitor::to_planner(&h))
-                .unwrap_or_default(),
-            ..Default::default()
-        };
-        let desired = crate::sys::Engine::desired(config, &policy, inputs);
-        engine.apply(&desired).await
-    })
 }

@@ -4,12 +4,10 @@
 //! whole result and an atomic write, so a bad edit writes nothing.
 
 pub mod alloc;
-pub mod cli;
 pub mod conf;
 pub mod import;
 pub mod live;
 pub mod qr;
-pub mod service;
 pub mod stats;
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};

@@ -23,6 +23,8 @@ pub struct Config {
     pub geoip: Option<Geoip>,
 }
 
+/// How a WireGuard interface is driven: the kernel module, or a userspace
+/// implementation over its UAPI socket (hosts without the module).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {

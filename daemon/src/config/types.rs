@@ -1,9 +1,10 @@
 //! Typed forms of the values the config holds as text, parsed the same way by
 //! validation, the planner, the resolver and `explain`.
 
+pub use crate::util::ranges::{ipv4_of, net_range};
 use std::{
     fmt,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    net::{IpAddr, Ipv6Addr},
 };
 
 use base64::{Engine, engine::general_purpose::STANDARD};
@@ -387,21 +388,6 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146097 + doe - 719468
-}
-
-/// First and last address of a network, as u128 (IPv4 mapped into the low bits).
-pub fn net_range(net: &IpNet) -> (u128, u128) {
-    match net {
-        IpNet::V4(n) => (
-            u32::from(n.network()) as u128,
-            u32::from(n.broadcast()) as u128,
-        ),
-        IpNet::V6(n) => (u128::from(n.network()), u128::from(n.broadcast())),
-    }
-}
-
-pub fn ipv4_of(v: u128) -> Ipv4Addr {
-    Ipv4Addr::from(v as u32)
 }
 
 /// `netflix`, `category-ads-all@ads`, `geolocation-cn@!cn`, `google@-cn`: a

@@ -4,7 +4,6 @@
 
 pub mod batch;
 pub mod cache;
-pub mod cli;
 pub mod matcher;
 pub mod regex;
 pub mod resolver;
@@ -26,7 +25,7 @@ pub fn current() -> Option<Arc<Resolver>> {
 /// The daemon's DNS service: answers on the configured addresses and follows
 /// config reloads (rules, lists and routes in place; listening addresses by
 /// re-binding).
-pub async fn serve(ctx: crate::daemon::ServiceContext) -> Result<(), String> {
+pub async fn serve(ctx: crate::engine::ServiceContext) -> Result<(), String> {
     let mut current = ctx.current.clone();
     let first = current.borrow_and_update().clone();
     let resolver = Resolver::new(&first.0, &first.1);

@@ -347,8 +347,8 @@ pub fn plan_down(obs: &Observed) -> Vec<Op> {
     let mut ops = Vec::new();
     if obs.nft.is_some() {
         ops.push(Op::Nft(NftBatch {
-            lines: vec![format!("delete table inet {}", crate::policy::NFT_TABLE)],
-            summary: vec![format!("delete table inet {}", crate::policy::NFT_TABLE)],
+            lines: vec![format!("delete table inet {}", crate::plan::NFT_TABLE)],
+            summary: vec![format!("delete table inet {}", crate::plan::NFT_TABLE)],
             ..Default::default()
         }));
     }

@@ -9,6 +9,9 @@ pub mod desired;
 pub mod diff;
 pub mod nft;
 
+/// Our nftables table: `table inet wgsplit` (ours alone: fw4 reloads never touch it).
+pub const NFT_TABLE: &str = "wgsplit";
+
 pub use desired::*;
 pub use diff::*;
 

@@ -14,13 +14,13 @@ use std::{
 
 use ipnet::IpNet;
 
-use super::{Inputs, fnv64};
+use super::{Inputs, NFT_TABLE, fnv64};
 use crate::{
     config::{
         Config,
         types::{Proto, net_range, parse_interface_address},
     },
-    policy::{self, CompiledRule, NFT_TABLE, Policy, Target},
+    policy::{self, CompiledRule, Policy, Target},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

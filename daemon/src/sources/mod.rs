@@ -12,7 +12,6 @@
 //!   lists, and the one entry point the resolver calls);
 //! - [`protobuf`]: the streaming protobuf walker both `.dat` readers use.
 
-pub mod cli;
 pub mod domains;
 pub mod geoip;
 pub mod geoipdat;
@@ -24,7 +23,6 @@ pub mod nftdump;
 pub mod plain;
 pub mod protobuf;
 pub mod ranges;
-pub mod service;
 pub mod update;
 pub mod v2fly;
 

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{kernel::SetIo, nftdump};
 use crate::{
-    policy::NFT_TABLE,
+    plan::NFT_TABLE,
     sys::nftnl::{Elem, NftSock, Op},
 };
 

@@ -12,12 +12,12 @@ use std::{
 };
 
 use super::nftnl::{self, Elem, MapElem, NftSock};
-use crate::{
-    plan::nft::{NftBatch, NftSet, NftState, ObservedNft, SetElements, set_digest},
-    policy::NFT_TABLE,
+use crate::plan::{
+    NFT_TABLE,
+    nft::{NftBatch, NftSet, NftState, ObservedNft, SetElements, set_digest},
 };
 
-use crate::util::paths::nft_program;
+use crate::util::paths::{nft_program, state_dir};
 
 /// Runs one script as one transaction: all of it or none of it.
 pub fn run_script(script: &str) -> Result<(), String> {
@@ -107,7 +107,7 @@ pub fn parse_element(text: &str) -> Result<Element, String> {
         (v6, s, e)
     } else if key.contains('/') {
         let net: ipnet::IpNet = key.parse().map_err(|_| bad())?;
-        let (s, e) = crate::config::types::net_range(&net);
+        let (s, e) = crate::util::ranges::net_range(&net);
         (matches!(net, ipnet::IpNet::V6(_)), s, e)
     } else {
         let (v6, s) = addr_value(key.parse().map_err(|_| bad())?);
@@ -213,8 +213,6 @@ pub struct Recorded {
     pub handles: Handles,
     pub digests: BTreeMap<String, u64>,
 }
-
-use crate::util::paths::state_dir;
 
 /// The state file of this network namespace (namespaces share /run).
 pub fn state_path() -> PathBuf {

@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 
 use super::{net::nl::attrs, nft::Handles, nftnl};
-use crate::{
-    plan::nft::{BaseChain, ObservedChain, ObservedNft, ObservedSet, SetElements},
-    policy::NFT_TABLE,
+use crate::plan::{
+    NFT_TABLE,
+    nft::{BaseChain, ObservedChain, ObservedNft, ObservedSet, SetElements},
 };
 
 const NFT_MSG_GETTABLE: u16 = 1;

@@ -38,7 +38,7 @@ use std::{
 
 use ipnet::IpNet;
 
-use crate::policy::NFT_TABLE;
+use crate::plan::NFT_TABLE;
 
 // Netlink and nfnetlink constants (linux/netlink.h, linux/netfilter/nfnetlink.h,
 // linux/netfilter/nf_tables.h).

@@ -5,6 +5,7 @@ pub mod fs;
 pub mod keys;
 pub mod log;
 pub mod paths;
+pub mod ranges;
 pub mod time;
 
 pub use log::say;

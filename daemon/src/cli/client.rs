@@ -5,11 +5,11 @@ use std::{io::Write, path::PathBuf};
 
 use lexopt::{Arg, Parser, ValueExt};
 
-use super::{EditError, NewClient, conf, import, qr};
+use crate::clients::{self, EditError, NewClient, conf, import, qr};
 use crate::config::store::Store;
 use crate::{
     cli::{CmdResult, Context, Failure, read_input},
-    config::{Action, Client, Config, OnDown, Upstream, types::parse_expiry},
+    config::{Client, Config, OnDown, Upstream, types::parse_expiry},
 };
 
 /// Prints to stdout; a closed pipe (`| head`, `| grep -q`) is not an error.
@@ -114,15 +114,6 @@ fn usage(message: impl Into<String>) -> Failure {
     }
 }
 
-impl From<EditError> for Failure {
-    fn from(e: EditError) -> Self {
-        Failure {
-            message: e.to_string(),
-            code: 1,
-        }
-    }
-}
-
 fn choice<T: serde::de::DeserializeOwned>(
     option: &str,
     value: &str,
@@ -147,7 +138,7 @@ fn store(ctx: &Context) -> Store {
 /// After a write: tell the running daemon, or apply it here.
 fn written(ctx: &Context, config: &Config, what: &str) -> CmdResult {
     eprintln!("{what}");
-    super::live::after_write(&ctx.config_path, config).map_err(Failure::from)
+    super::daemon_link::after_write(&ctx.config_path, config).map_err(Failure::from)
 }
 
 pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
@@ -188,7 +179,7 @@ pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
                 quota: args.one("quota").map(String::from),
                 enabled: args.flag("disabled").then_some(false),
             };
-            let (client, config) = store(ctx).edit(|c| super::add_client(c, new))?;
+            let (client, config) = store(ctx).edit(|c| clients::add_client(c, new))?;
             written(
                 ctx,
                 &config,
@@ -201,12 +192,12 @@ pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
         }
         ["list"] => {
             let config = ctx.load()?;
-            let stats = super::live::peer_stats(&config);
+            let stats = clients::live::peer_stats(&config);
             if args.flag("json") {
                 let list: Vec<_> = config
                     .clients
                     .iter()
-                    .map(|c| super::live::client_json(&config, c, &stats))
+                    .map(|c| clients::live::client_json(&config, c, &stats))
                     .collect();
                 outln!(
                     "{}",
@@ -219,9 +210,9 @@ pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
         }
         ["show", name] => {
             let config = ctx.load()?;
-            let c = &config.clients[super::client_index(&config, name)?];
-            let stats = super::live::peer_stats(&config);
-            let json = super::live::client_json(&config, c, &stats);
+            let c = &config.clients[clients::client_index(&config, name)?];
+            let stats = clients::live::peer_stats(&config);
+            let json = clients::live::client_json(&config, c, &stats);
             if args.flag("json") {
                 outln!(
                     "{}",
@@ -234,7 +225,7 @@ pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
         }
         ["set", name] => {
             let (_, config) = store(ctx).edit(|c| {
-                let i = super::client_index(c, name)?;
+                let i = clients::client_index(c, name)?;
                 let client = &mut c.clients[i];
                 if let Some(u) = args.one("upstream") {
                     client.upstream = optional(u);
@@ -263,15 +254,15 @@ pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
         }
         [verb @ ("enable" | "disable"), name] => {
             let on = *verb == "enable";
-            let (_, config) = store(ctx).edit(|c| super::set_client_enabled(c, name, on))?;
+            let (_, config) = store(ctx).edit(|c| clients::set_client_enabled(c, name, on))?;
             written(ctx, &config, &format!("{verb}d client {name}"))
         }
         ["rename", old, new] => {
-            let (_, config) = store(ctx).edit(|c| super::rename_client(c, old, new))?;
+            let (_, config) = store(ctx).edit(|c| clients::rename_client(c, old, new))?;
             written(ctx, &config, &format!("renamed client {old} to {new}"))
         }
         ["remove", name] => {
-            let ((_, rules), config) = store(ctx).edit(|c| super::remove_client(c, name))?;
+            let ((_, rules), config) = store(ctx).edit(|c| clients::remove_client(c, name))?;
             written(
                 ctx,
                 &config,
@@ -324,7 +315,7 @@ fn state_word(config: &Config, c: &Client) -> &'static str {
     }
 }
 
-fn client_table(config: &Config, stats: &super::live::PeerStats) -> String {
+fn client_table(config: &Config, stats: &clients::live::PeerStats) -> String {
     let mut rows = vec![[
         "NAME".to_string(),
         "ADDRESS".into(),
@@ -336,7 +327,7 @@ fn client_table(config: &Config, stats: &super::live::PeerStats) -> String {
         "TX".into(),
     ]];
     for c in &config.clients {
-        let peer = super::live::client_peer(config, c, stats);
+        let peer = clients::live::client_peer(config, c, stats);
         rows.push([
             c.name.clone(),
             c.address.first().cloned().unwrap_or_default(),
@@ -477,7 +468,7 @@ pub fn upstream_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
                 let mut imp = import::parse_wg_quick(c, name, &text)?;
                 imp.upstream.on_down = on_down;
                 imp.upstream.failover = args.one("failover").map(String::from);
-                super::add_upstream(c, imp.upstream.clone())?;
+                clients::add_upstream(c, imp.upstream.clone())?;
                 Ok((imp.upstream, imp.notes))
             })?;
             for n in &notes {
@@ -496,12 +487,12 @@ pub fn upstream_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
         }
         ["list"] => {
             let config = ctx.load()?;
-            let health = super::live::upstream_health(&config);
+            let health = clients::live::upstream_health(&config);
             if args.flag("json") {
                 let list: Vec<_> = config
                     .upstreams
                     .iter()
-                    .map(|u| super::live::upstream_json(u, &health))
+                    .map(|u| clients::live::upstream_json(u, &health))
                     .collect();
                 outln!(
                     "{}",
@@ -518,7 +509,7 @@ pub fn upstream_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
                 "ENABLED"
             );
             for u in &config.upstreams {
-                let j = super::live::upstream_json(u, &health);
+                let j = clients::live::upstream_json(u, &health);
                 outln!(
                     "{:<16} {:<15} {:<32} {:<9} {:<8} {}",
                     u.name,
@@ -536,16 +527,16 @@ pub fn upstream_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
         }
         ["show", name] => {
             let config = ctx.load()?;
-            let u = &config.upstreams[super::upstream_index(&config, name)?];
-            let health = super::live::upstream_health(&config);
-            let mut j = super::live::upstream_json(u, &health);
-            j["used_by"] = serde_json::json!(super::upstream_users(&config, name));
+            let u = &config.upstreams[clients::upstream_index(&config, name)?];
+            let health = clients::live::upstream_health(&config);
+            let mut j = clients::live::upstream_json(u, &health);
+            j["used_by"] = serde_json::json!(clients::upstream_users(&config, name));
             outln!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
             Ok(())
         }
         ["set", name] => {
             let (_, config) = store(ctx).edit(|c| {
-                let i = super::upstream_index(c, name)?;
+                let i = clients::upstream_index(c, name)?;
                 let u: &mut Upstream = &mut c.upstreams[i];
                 if on_down.is_some() {
                     u.on_down = on_down;
@@ -562,26 +553,17 @@ pub fn upstream_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
         }
         [verb @ ("enable" | "disable"), name] => {
             let on = *verb == "enable";
-            let (_, config) = store(ctx).edit(|c| super::set_upstream_enabled(c, name, on))?;
+            let (_, config) = store(ctx).edit(|c| clients::set_upstream_enabled(c, name, on))?;
             written(ctx, &config, &format!("{verb}d upstream {name}"))
         }
         ["remove", name] => {
-            let (_, config) = store(ctx).edit(|c| super::remove_upstream(c, name))?;
+            let (_, config) = store(ctx).edit(|c| clients::remove_upstream(c, name))?;
             written(ctx, &config, &format!("removed upstream {name}"))
         }
         _ => Err(usage(format!(
             "unknown or incomplete upstream command: {}\n{UPSTREAM_HELP}",
             pos.join(" ")
         ))),
-    }
-}
-
-/// Used by `client list` to print the default action.
-pub fn action_word(a: Action) -> &'static str {
-    match a {
-        Action::Proxy => "proxy",
-        Action::Direct => "direct",
-        Action::Block => "block",
     }
 }
 

@@ -10,7 +10,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use lexopt::{Arg, Parser, ValueExt};
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::Resolver;
+use crate::dns::Resolver;
 use crate::{
     cli::{CmdResult, Context},
     policy,

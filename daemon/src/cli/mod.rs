@@ -9,6 +9,12 @@ use std::{
 
 use lexopt::{Arg, Parser, ValueExt};
 
+mod client;
+pub mod daemon_link;
+mod dns_serve;
+mod engine;
+mod lists;
+
 use crate::{config, util::keys};
 
 pub const HELP: &str = "\
@@ -63,12 +69,21 @@ pub struct Failure {
     pub code: u8,
 }
 
-impl<T: Into<String>> From<T> for Failure {
-    fn from(message: T) -> Self {
-        Self {
-            message: message.into(),
-            code: 1,
-        }
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self { message, code: 1 }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        message.to_string().into()
+    }
+}
+
+impl From<wgsplit::config::store::EditError> for Failure {
+    fn from(e: wgsplit::config::store::EditError) -> Self {
+        e.to_string().into()
     }
 }
 
@@ -126,10 +141,10 @@ fn run(parser: &mut Parser) -> CmdResult {
     }
     match command.as_str() {
         "config" => config_command(parser, &ctx),
-        "lists" => crate::sources::cli::lists_command(parser, &ctx),
-        "client" => crate::clients::cli::client_command(parser, &ctx),
-        "upstream" => crate::clients::cli::upstream_command(parser, &ctx),
-        "api" => crate::clients::cli::api_command(parser, &ctx),
+        "lists" => lists::lists_command(parser, &ctx),
+        "client" => client::client_command(parser, &ctx),
+        "upstream" => client::upstream_command(parser, &ctx),
+        "api" => client::api_command(parser, &ctx),
         "genkey" => {
             println!("{}", keys::encode(&keys::generate_private()));
             Ok(())
@@ -144,12 +159,12 @@ fn run(parser: &mut Parser) -> CmdResult {
             Ok(())
         }
         // Hidden: the resolver alone, for tests and benchmarks.
-        "dns-serve" => crate::dns::cli::serve_command(parser, &ctx),
-        "apply" => crate::daemon::cmd_apply(parser, &ctx),
-        "down" => crate::daemon::cmd_down(parser, &ctx),
-        "daemon" => crate::daemon::cmd_daemon(parser, &ctx),
-        "status" => crate::daemon::cmd_status(parser, &ctx),
-        "explain" => crate::daemon::cmd_explain(parser, &ctx),
+        "dns-serve" => dns_serve::serve_command(parser, &ctx),
+        "apply" => engine::cmd_apply(parser, &ctx),
+        "down" => engine::cmd_down(parser, &ctx),
+        "daemon" => cmd_daemon(parser, &ctx),
+        "status" => engine::cmd_status(parser, &ctx),
+        "explain" => engine::cmd_explain(parser, &ctx),
         "help" => {
             print!("{HELP}");
             Ok(())
@@ -228,4 +243,14 @@ pub fn read_input(file: &str) -> Result<String, String> {
     } else {
         std::fs::read_to_string(Path::new(file)).map_err(|e| format!("{file}: {e}"))
     }
+}
+
+/// `wgsplit daemon`
+fn cmd_daemon(parser: &mut Parser, ctx: &Context) -> CmdResult {
+    let (args, _) = positional_and_flags(parser, &[])?;
+    if !args.is_empty() {
+        return Err("usage: wgsplit daemon".into());
+    }
+    let config = ctx.load()?;
+    crate::daemon::run(ctx.config_path.clone(), config).map_err(Failure::from)
 }

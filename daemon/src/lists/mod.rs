@@ -6,8 +6,12 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use super::{geoip, kernel, nft, nftdump, update};
-use crate::{config::Config, daemon::ServiceContext, util::time::now_unix};
+use crate::{
+    config::Config,
+    engine::ServiceContext,
+    sources::{geoip, kernel, nft, nftdump, update},
+    util::time::now_unix,
+};
 
 /// How often set handles are checked (one tiny netlink query per set).
 const CHECK_EVERY: Duration = Duration::from_secs(2);
@@ -22,7 +26,7 @@ fn handles(config: &Config) -> BTreeMap<String, Option<u64>> {
         .iter()
         .flat_map(|cc| [geoip::set_name(cc, false), geoip::set_name(cc, true)])
         .map(|s| {
-            let h = nftdump::set_handle(nftdump::NFPROTO_INET, crate::policy::NFT_TABLE, &s)
+            let h = nftdump::set_handle(nftdump::NFPROTO_INET, crate::plan::NFT_TABLE, &s)
                 .ok()
                 .flatten();
             (s, h)

@@ -1,28 +1,31 @@
-//! What `wgsplit daemon` runs for clients and upstreams, on threads of their
-//! own beside the engine: the traffic collector (history, quotas), the
-//! upstream health monitor and the REST API. They talk to the engine through
-//! one callback, `reapply`.
+//! The services `wgsplit daemon` runs beside the engine, wired together here:
+//! the rule lists, the DNS resolver, and on threads of their own the traffic
+//! collector (history, quotas), the upstream health monitor and the REST API.
+//! They talk to the engine through the [`ServiceContext`]: the current config
+//! and one way to ask for a re-apply.
 
 use std::{
     collections::HashMap,
+    future::Future,
     path::{Path, PathBuf},
+    pin::Pin,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use super::{
-    live,
-    stats::{Collector, QuotaEvent},
-};
 use crate::{
     api,
+    clients::{
+        self, live,
+        stats::{Collector, QuotaEvent},
+    },
     config::store::Store,
-    health::{self, UpstreamHealth},
+    engine::ServiceContext,
+    health,
 };
 
 pub struct Running {
     pub api: Option<api::Handle>,
-    pub health: Arc<Mutex<HashMap<String, UpstreamHealth>>>,
     pub collector: Arc<Mutex<Collector>>,
 }
 
@@ -75,7 +78,7 @@ pub fn collect_once(store: &Store, collector: &Mutex<Collector>) -> bool {
                 (client.clone(), true)
             }
         };
-        match store.edit(|c| super::set_client_enabled(c, &name, on)) {
+        match store.edit(|c| clients::set_client_enabled(c, &name, on)) {
             Ok(_) => changed = true,
             Err(e) => crate::util::say(&format!("client {name}: {e}")),
         }
@@ -156,7 +159,6 @@ pub fn start(
     let (_, handle) = api::start(config_path, None, hooks)?;
     Ok(Running {
         api: Some(handle),
-        health,
         collector,
     })
 }
@@ -177,9 +179,8 @@ impl Running {
     }
 }
 
-/// The daemon's service entry (`daemon::services`): starts the threads and
-/// lives as long as the daemon.
-pub async fn serve(ctx: crate::daemon::ServiceContext) -> Result<(), String> {
+/// The clients' service: starts the threads and lives as long as the daemon.
+pub async fn serve(ctx: ServiceContext) -> Result<(), String> {
     let notify = ctx.reapply.clone();
     let reapply: Arc<dyn Fn() + Send + Sync> = Arc::new(move || notify.notify_one());
     let running = start(&ctx.config_path, reapply, api::Hooks::default())?;
@@ -190,4 +191,15 @@ pub async fn serve(ctx: crate::daemon::ServiceContext) -> Result<(), String> {
     std::future::pending::<()>().await;
     drop(running);
     Ok(())
+}
+
+pub type Service = Pin<Box<dyn Future<Output = Result<(), String>>>>;
+
+/// Every service of the daemon, one line each.
+pub fn all(ctx: &ServiceContext) -> Vec<(&'static str, Service)> {
+    vec![
+        ("lists", Box::pin(crate::lists::serve(ctx.clone()))),
+        ("dns", Box::pin(crate::dns::serve(ctx.clone()))),
+        ("clients", Box::pin(serve(ctx.clone()))),
+    ]
 }

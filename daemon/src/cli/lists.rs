@@ -2,7 +2,7 @@
 
 use lexopt::Parser;
 
-use super::{
+use crate::sources::{
     geoip,
     kernel::{self, SetIo},
     nft, update,
@@ -126,7 +126,7 @@ fn entries(config: &Config, names: &[&str], count_only: bool) -> CmdResult {
     for name in names {
         let list = list_named(config, name)?;
         let t = std::time::Instant::now();
-        let n = super::domains::for_each(list, &mut |e| {
+        let n = crate::sources::domains::for_each(list, &mut |e| {
             if !count_only {
                 let _ = writeln!(out, "{e}");
             }

@@ -1,4 +1,5 @@
-//! The CLI's side of the API: tell a running daemon that the config changed.
+//! The CLI's side of the API: tell a running daemon that the config changed,
+//! or apply the change here when no daemon runs.
 
 use std::{
     io::{Read, Write},
@@ -6,7 +7,11 @@ use std::{
     time::Duration,
 };
 
-use crate::config::Config;
+use crate::{
+    api::auth,
+    config::Config,
+    engine::apply::{LiveInputs, apply_now},
+};
 
 #[derive(Debug)]
 pub enum NotifyError {
@@ -65,7 +70,7 @@ pub fn notify_reload(config: &Config) -> Result<(), NotifyError> {
     let Some(addr) = connect_addr(config) else {
         return Err(NotifyError::NoDaemon);
     };
-    let Ok(token) = super::auth::read_token(&super::auth::token_path()) else {
+    let Ok(token) = auth::read_token(&auth::token_path()) else {
         return Err(NotifyError::NoDaemon);
     };
     match request(addr, &token, "POST", "/api/reload", b"") {
@@ -78,4 +83,44 @@ pub fn notify_reload(config: &Config) -> Result<(), NotifyError> {
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(NotifyError::NoDaemon),
         Err(e) => Err(NotifyError::Failed(e.to_string())),
     }
+}
+
+/// After the CLI wrote the config: a running daemon is told to re-apply
+/// (through its API); without one, the engine applies the change here when
+/// wgsplit's server interface is up (peers are reconciled one by one, so the
+/// other clients' sessions are untouched); otherwise it waits for `wgsplit apply`.
+pub fn after_write(_path: &std::path::Path, config: &Config) -> Result<(), String> {
+    match notify_reload(config) {
+        Ok(()) => {
+            eprintln!("the running daemon applies the change");
+            return Ok(());
+        }
+        Err(NotifyError::Failed(e)) => {
+            return Err(format!(
+                "config written, but the daemon did not apply it: {e}"
+            ));
+        }
+        Err(NotifyError::NoDaemon) => {}
+    }
+    let ifname = config.server.interface_or_default();
+    if crate::sys::wg::peers::device_peers(ifname, config.server.backend.unwrap_or_default())
+        .is_err()
+    {
+        eprintln!("{ifname} is not up: 'wgsplit apply' (or the daemon) brings the kernel in line");
+        return Ok(());
+    }
+    // Upstream health as the daemon last recorded it: down upstreams follow on_down.
+    let live = LiveInputs {
+        health: crate::health::read_state()
+            .map(|h| crate::health::monitor::to_planner(&h))
+            .unwrap_or_default(),
+        ..LiveInputs::default()
+    };
+    let report = apply_now(config, live)?;
+    eprintln!(
+        "applied: {} changes in {:.1} ms",
+        report.ops.len(),
+        report.millis
+    );
+    Ok(())
 }

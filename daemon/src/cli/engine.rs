@@ -1,0 +1,206 @@
+//! The engine's commands: `apply`, `down`, `status`, `explain`.
+
+use lexopt::Parser;
+
+use super::{CmdResult, Context, Failure, positional_and_flags};
+use crate::{
+    config,
+    engine::{
+        Engine,
+        apply::{self, LiveInputs},
+    },
+    plan::{self, Op},
+    policy,
+};
+
+fn print_ops(ops: &[Op]) {
+    for op in ops {
+        println!("{op}");
+    }
+}
+
+/// `wgsplit apply [--dry-run]`
+pub fn cmd_apply(parser: &mut Parser, ctx: &Context) -> CmdResult {
+    let (args, flags) = positional_and_flags(parser, &["dry-run", "nft-script"])?;
+    if !args.is_empty() {
+        return Err("usage: wgsplit apply [--dry-run [--nft-script]]".into());
+    }
+    let dry = flags.iter().any(|f| f == "dry-run");
+    let script = flags.iter().any(|f| f == "nft-script");
+    let config = ctx.load()?;
+    let rt = apply::runtime()?;
+    rt.block_on(async {
+        let engine = Engine::new_one_shot(config.server.backend.unwrap_or_default())?;
+        let (_, desired) = apply::desired_now(&config, LiveInputs::default());
+        if dry && script {
+            // The whole nft transaction, as `nft -f` would take it.
+            let (_, ops) = engine.plan(&desired).await?;
+            for op in &ops {
+                if let Op::Nft(b) = op {
+                    print!("{}", b.script());
+                }
+            }
+            return Ok(());
+        }
+        if dry {
+            let (_, ops) = engine.plan(&desired).await?;
+            print_ops(&ops);
+            println!("plan: {} changes", ops.len());
+            return Ok(());
+        }
+        let report = engine.apply(&desired).await?;
+        print_ops(&report.ops);
+        println!(
+            "applied: {} changes in {:.1} ms (observe {:.1} ms, plan {:.1} ms, kernel {:.1} ms; \
+             {} netlink requests; cpu {:.1} ms)",
+            report.ops.len(),
+            report.millis,
+            report.observe_ms,
+            report.plan_ms,
+            report.kernel_ms,
+            report.netlink_requests,
+            report.cpu_ms
+        );
+        Ok::<(), String>(())
+    })?;
+    Ok(())
+}
+
+/// `wgsplit down`
+pub fn cmd_down(parser: &mut Parser, _ctx: &Context) -> CmdResult {
+    let (args, _) = positional_and_flags(parser, &[])?;
+    if !args.is_empty() {
+        return Err("usage: wgsplit down".into());
+    }
+    let rt = apply::runtime()?;
+    rt.block_on(async {
+        let engine = Engine::new(config::Backend::Kernel)?;
+        let ops = engine.down().await?;
+        print_ops(&ops);
+        println!("down: removed {} objects", ops.len());
+        Ok::<(), String>(())
+    })?;
+    Ok(())
+}
+
+/// `wgsplit status [--json]`: interfaces, upstream state, clients, drift.
+pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
+    let (args, flags) = positional_and_flags(parser, &["json"])?;
+    if !args.is_empty() {
+        return Err("usage: wgsplit status [--json]".into());
+    }
+    let config = ctx.load()?;
+    let rt = apply::runtime()?;
+    let json = flags.iter().any(|f| f == "json");
+    rt.block_on(async {
+        let engine = Engine::new_one_shot(config.server.backend.unwrap_or_default())?;
+        let (policy, desired) = apply::desired_now(&config, LiveInputs::default());
+        let obs = engine.observe(Some(&desired)).await?;
+        let pending = plan::plan(&desired, &obs).map(|o| o.len()).unwrap_or(0);
+        let ifaces: Vec<serde_json::Value> = desired
+            .wg
+            .iter()
+            .map(|w| {
+                let l = obs.links.get(&w.name);
+                serde_json::json!({
+                    "interface": w.name,
+                    "role": w.role,
+                    "present": l.is_some(),
+                    "up": l.is_some_and(|l| l.up),
+                    "peers": obs.wg.get(&w.name).map_or(0, |d| d.peers.len()),
+                })
+            })
+            .collect();
+        let clients: Vec<serde_json::Value> = policy
+            .clients
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "name": c.name,
+                    "active": c.active,
+                    "expired": c.expired,
+                    "rules": c.rules.len(),
+                })
+            })
+            .collect();
+        let v = serde_json::json!({
+            "table": obs.nft.is_some(),
+            "interfaces": ifaces,
+            "clients": clients,
+            "rules": obs.rules.len(),
+            "routes": obs.routes.len(),
+            "pending_changes": pending,
+            "lists": crate::sources::update::status_json(&config),
+        });
+        if json {
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        } else {
+            println!(
+                "table inet {}: {}",
+                plan::NFT_TABLE,
+                if obs.nft.is_some() {
+                    "present"
+                } else {
+                    "absent"
+                }
+            );
+            for i in &ifaces {
+                println!(
+                    "{:<16} {:<22} {} peers={}",
+                    i["interface"].as_str().unwrap_or(""),
+                    i["role"].as_str().unwrap_or(""),
+                    if i["up"].as_bool() == Some(true) {
+                        "up"
+                    } else {
+                        "DOWN"
+                    },
+                    i["peers"]
+                );
+            }
+            for c in &clients {
+                println!(
+                    "client {:<16} {}",
+                    c["name"].as_str().unwrap_or(""),
+                    if c["active"].as_bool() == Some(true) {
+                        "active"
+                    } else {
+                        "inactive"
+                    }
+                );
+            }
+            println!(
+                "ip rules: {}, routes: {}",
+                obs.rules.len(),
+                obs.routes.len()
+            );
+            println!("pending changes: {pending} (0: the kernel matches the config)");
+            for l in crate::sources::update::status_lines(&config) {
+                println!("{l}");
+            }
+        }
+        Ok::<(), String>(())
+    })?;
+    Ok(())
+}
+
+/// `wgsplit explain CLIENT DEST [--json]`
+pub fn cmd_explain(parser: &mut Parser, ctx: &Context) -> CmdResult {
+    let (args, flags) = positional_and_flags(parser, &["json"])?;
+    let [client, dest] = args.as_slice() else {
+        return Err(Failure {
+            message: "usage: wgsplit explain CLIENT DEST [--json]   \
+                      (DEST: address, addr:port/proto, or domain)"
+                .into(),
+            code: 2,
+        });
+    };
+    let config = ctx.load()?;
+    let policy = policy::compile(&config, crate::util::time::now_unix());
+    let e = crate::explain::explain(&config, &policy, client, dest)?;
+    if flags.iter().any(|f| f == "json") {
+        println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
+    } else {
+        print!("{e}");
+    }
+    Ok(())
+}
