@@ -15,6 +15,7 @@ suite() {
 
 suite "rustfmt" cargo fmt --all -- --check
 suite "clippy" cargo clippy --all-targets --quiet -- -D warnings
+suite "layers" python3 tests/lint/layers.py
 suite "cargo test" cargo test --quiet
 if [ "${1:-}" != "--quick" ]; then
     for s in tests/suites/*.sh; do
