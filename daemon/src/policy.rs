@@ -5,7 +5,7 @@
 use ipnet::IpNet;
 
 use crate::config::{
-    Action, Config, ListFormat,
+    Action, Config, ListFormat, OnDown,
     types::{DomainPattern, PortSpec, parse_cidr, parse_expiry, parse_geoip},
 };
 
@@ -207,6 +207,45 @@ pub fn dns_set_name(client: &str, pos: usize, v6: bool) -> String {
 /// the planner, filled by the rule-sources loader.
 pub fn geo_set_name(cc: &str, v6: bool) -> String {
     format!("geo_{cc}_{}", if v6 { 6 } else { 4 })
+}
+
+/// Where an upstream's traffic goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamRoute {
+    /// Through its own tunnel.
+    Own,
+    /// Nowhere: the kill switch (its own table, whose tunnel is dead or absent).
+    Block,
+    /// Out the WAN (`on_down direct`).
+    Direct,
+    /// Through the failover upstream, by index.
+    Failover(usize),
+}
+
+/// Where upstream `i`'s traffic goes, given which upstreams are up: its own
+/// tunnel while up; when down (or disabled), its `on_down`. A failover that is
+/// itself down, disabled or missing holds the kill switch: never the WAN. The
+/// one place this is decided: the planner's ip rules and the health monitor's
+/// report both ask it.
+pub fn upstream_route(config: &Config, i: usize, up: &dyn Fn(usize) -> bool) -> UpstreamRoute {
+    let Some(u) = config.upstreams.get(i) else {
+        return UpstreamRoute::Block;
+    };
+    if up(i) {
+        return UpstreamRoute::Own;
+    }
+    match u.on_down_or_default() {
+        OnDown::Block => UpstreamRoute::Block,
+        OnDown::Direct => UpstreamRoute::Direct,
+        OnDown::Failover => match u
+            .failover
+            .as_deref()
+            .and_then(|f| config.upstreams.iter().position(|x| x.name == f))
+        {
+            Some(f) if f != i && up(f) => UpstreamRoute::Failover(f),
+            _ => UpstreamRoute::Block,
+        },
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,10 @@ use std::{collections::HashMap, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, OnDown};
+use crate::{
+    config::Config,
+    policy::{UpstreamRoute, upstream_route},
+};
 
 /// A handshake older than this is stale (WireGuard re-keys every 120 s while
 /// traffic flows; keepalives make traffic).
@@ -218,22 +221,21 @@ impl Tracker {
 /// Where `name`'s traffic goes given every upstream's state: its own tunnel
 /// unless it is down; then `on_down` (a failover target must itself be up or
 /// degraded, else the kill switch holds).
+/// The decision is `policy::upstream_route`'s, the planner's too: an upstream is
+/// up when enabled and not down (no state yet counts as up, as for the planner).
 pub fn route_for(config: &Config, name: &str, state: &dyn Fn(&str) -> Option<State>) -> Route {
-    let Some(u) = config.upstreams.iter().find(|u| u.name == name) else {
+    let Some(i) = config.upstreams.iter().position(|u| u.name == name) else {
         return Route::Block;
     };
-    if state(name) != Some(State::Down) {
-        return Route::Own;
-    }
-    match u.on_down_or_default() {
-        OnDown::Block => Route::Block,
-        OnDown::Direct => Route::Direct,
-        OnDown::Failover => match u.failover.as_deref() {
-            Some(f) if matches!(state(f), Some(State::Up | State::Degraded)) => {
-                Route::Failover(f.to_string())
-            }
-            _ => Route::Block,
-        },
+    let up = |j: usize| {
+        let u = &config.upstreams[j];
+        u.enabled_or_default() && state(&u.name) != Some(State::Down)
+    };
+    match upstream_route(config, i, &up) {
+        UpstreamRoute::Own => Route::Own,
+        UpstreamRoute::Block => Route::Block,
+        UpstreamRoute::Direct => Route::Direct,
+        UpstreamRoute::Failover(f) => Route::Failover(config.upstreams[f].name.clone()),
     }
 }
 
@@ -261,7 +263,7 @@ pub fn read_state() -> Option<HashMap<String, UpstreamHealth>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clients::tests::example;
+    use crate::{clients::tests::example, config::OnDown};
 
     fn obs(age: Option<u64>, probe: Option<Result<u64, String>>) -> Observation {
         Observation {
@@ -350,5 +352,63 @@ mod tests {
         let r = route_for(&c, "us1", &|_| Some(State::Down));
         assert_eq!(r, Route::Direct);
         assert_eq!(route_for(&c, "us1", &|_| Some(State::Degraded)), Route::Own);
+    }
+
+    /// What health reports and what the planner's ip rule does for eu1
+    /// (on_down failover to us1) agree in every combination of states, the
+    /// failover's own down, disabled and unknown states included.
+    #[test]
+    fn health_and_planner_agree_on_a_down_upstream() {
+        use crate::plan::{self, Inputs, TABLE_MAIN, upstream_table};
+        let states = [
+            None,
+            Some(State::Up),
+            Some(State::Degraded),
+            Some(State::Down),
+        ];
+        for us1_enabled in [true, false] {
+            for eu1 in states {
+                for us1 in states {
+                    let mut c = example();
+                    c.upstreams[0].enabled = Some(us1_enabled);
+                    let state = |n: &str| if n == "eu1" { eu1 } else { us1 };
+                    let route = route_for(&c, "eu1", &state);
+                    let mut health = std::collections::BTreeMap::new();
+                    for (n, s) in [("eu1", eu1), ("us1", us1)] {
+                        if let Some(s) = s {
+                            health.insert(n.to_string(), s != State::Down);
+                        }
+                    }
+                    let policy = crate::policy::compile(&c, 0);
+                    let inputs = Inputs {
+                        health,
+                        ..Inputs::default()
+                    };
+                    let desired = plan::desired(&c, &policy, &inputs);
+                    let mark = policy.marks.of(crate::policy::Target::Upstream(1));
+                    let table = desired
+                        .rules
+                        .iter()
+                        .find(|r| r.mark == mark && !r.v6)
+                        .map(|r| r.table)
+                        .unwrap();
+                    let expected = match &route {
+                        Route::Own | Route::Block => upstream_table(&c, 1),
+                        Route::Direct => TABLE_MAIN,
+                        Route::Failover(f) => {
+                            assert_eq!(f, "us1");
+                            upstream_table(&c, 0)
+                        }
+                    };
+                    assert_eq!(
+                        table, expected,
+                        "eu1 {eu1:?}, us1 {us1:?} (enabled {us1_enabled}): health says {route:?}"
+                    );
+                    if !us1_enabled || us1 == Some(State::Down) {
+                        assert_ne!(route, Route::Failover("us1".into()), "a dead failover");
+                    }
+                }
+            }
+        }
     }
 }

@@ -11,10 +11,10 @@ use ipnet::IpNet;
 use super::nft::{self, NftState};
 use crate::{
     config::{
-        Backend, Config, OnDown,
+        Backend, Config,
         types::{parse_cidr, parse_interface_address, parse_key},
     },
-    policy::{self, Marks, Policy, Target},
+    policy::{self, Marks, Policy, Target, UpstreamRoute},
     util::keys,
 };
 
@@ -205,7 +205,6 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> Desired {
                 }],
             });
         }
-        let up = enabled && inputs.is_up(&u.name);
         // The table: default via the tunnel, the unreachable fallback behind it.
         for v6 in [false, true] {
             if enabled {
@@ -223,18 +222,14 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> Desired {
                 kind: RouteKind::Unreachable,
             });
         }
-        let lookup = if up {
-            table
-        } else {
-            match u.on_down_or_default() {
-                OnDown::Block => table,
-                OnDown::Direct => TABLE_MAIN,
-                OnDown::Failover => u
-                    .failover
-                    .as_deref()
-                    .and_then(|f| config.upstreams.iter().position(|x| x.name == f))
-                    .map_or(table, |f| upstream_table(config, f)),
-            }
+        let is_up = |j: usize| {
+            let x = &config.upstreams[j];
+            x.enabled_or_default() && inputs.is_up(&x.name)
+        };
+        let lookup = match policy::upstream_route(config, i, &is_up) {
+            UpstreamRoute::Own | UpstreamRoute::Block => table,
+            UpstreamRoute::Direct => TABLE_MAIN,
+            UpstreamRoute::Failover(f) => upstream_table(config, f),
         };
         for v6 in [false, true] {
             rules.insert(IpRule {
