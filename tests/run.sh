@@ -17,6 +17,12 @@ suite "rustfmt" cargo fmt --all -- --check
 suite "clippy" cargo clippy --all-targets --quiet -- -D warnings
 suite "layers" python3 tests/lint/layers.py
 suite "cargo test" cargo test --quiet
+# Kernel tests inside the crate (their own netns each): root only, as the suites.
+if [ "$(id -u)" -eq 0 ]; then
+    suite "cargo test (kernel)" cargo test --quiet -- --ignored
+else
+    echo "=== cargo test (kernel): skipped, needs root"
+fi
 if [ "${1:-}" != "--quick" ]; then
     for s in tests/suites/*.sh; do
         [ -e "$s" ] || continue

@@ -50,12 +50,10 @@ const SETS: &str = "table inet wgsplit {
 }";
 
 #[test]
+#[ignore = "kernel: needs root, run by tests/run.sh with --ignored"]
 fn load_diff_and_handles() {
     // SAFETY: plain syscalls; unshare only moves this test's thread.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    assert_eq!(unsafe { libc::geteuid() }, 0, "a kernel test needs root");
     assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare");
     nft(SETS);
     let h1 = nftdump::set_handle(nftdump::NFPROTO_INET, "wgsplit", "geo_zz_4").unwrap();

@@ -462,6 +462,7 @@ mod kernel_tests {
     }
 
     #[test]
+    #[ignore = "kernel: needs root, run by tests/run.sh with --ignored"]
     fn links_addresses_routes_rules_round_trip() {
         in_netns(|| {
             block(async {
