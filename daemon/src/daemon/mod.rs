@@ -45,14 +45,6 @@ pub fn run(path: PathBuf, config: Config) -> Result<(), String> {
     local.block_on(&rt, run_daemon(path, config))
 }
 
-/// Health and endpoints as the monitor last published them (the health service).
-fn live_inputs() -> LiveInputs {
-    LiveInputs {
-        health: crate::health::monitor::planner_health(),
-        endpoints: crate::health::monitor::planner_endpoints(),
-    }
-}
-
 async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
     let engine = Engine::new(config.server.backend.unwrap_or_default())?;
     let policy = policy::compile(&config, crate::util::time::now_unix());
@@ -72,9 +64,19 @@ async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
             cur.0.clients.len(),
             nft::state_path().display()
         ));
-        apply::apply_once(&engine, &cur, &mut cache, live_inputs(), "start", None).await;
+        apply::apply_once(
+            &engine,
+            &cur,
+            &mut cache,
+            LiveInputs::default(),
+            "start",
+            None,
+        )
+        .await;
     }
-    for (name, fut) in services::all(&sctx) {
+    // Health and endpoints, as the monitor last published them.
+    let (live_tx, live) = watch::channel(LiveInputs::default());
+    for (name, fut) in services::all(&sctx, live_tx) {
         tokio::task::spawn_local(async move {
             if let Err(e) = fut.await {
                 say(&format!("service {name} stopped: {e}"));
@@ -126,7 +128,8 @@ async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
             _ = verify.tick() => ("repair", None),
         };
         let cur = tx.borrow().clone();
-        apply::apply_once(&engine, &cur, &mut cache, live_inputs(), why, read_ms).await;
+        let inputs = live.borrow().clone();
+        apply::apply_once(&engine, &cur, &mut cache, inputs, why, read_ms).await;
     }
     say("stopping (kernel state left in place; 'wgsplit down' removes it)");
     Ok(())

@@ -4,6 +4,8 @@
 //! They talk to the engine through the [`ServiceContext`]: the current config
 //! and one way to ask for a re-apply.
 
+use tokio::sync::watch;
+
 use std::{
     collections::HashMap,
     future::Future,
@@ -20,7 +22,7 @@ use crate::{
         stats::{Collector, QuotaEvent},
     },
     config::store::Store,
-    engine::ServiceContext,
+    engine::{ServiceContext, apply::LiveInputs},
     health,
 };
 
@@ -90,6 +92,7 @@ pub fn collect_once(store: &Store, collector: &Mutex<Collector>) -> bool {
 /// `None`… it is always on in the daemon) the API.
 pub fn start(
     config_path: &Path,
+    live: watch::Sender<LiveInputs>,
     reapply: Arc<dyn Fn() + Send + Sync>,
     extra: api::Hooks,
 ) -> Result<Running, String> {
@@ -103,7 +106,7 @@ pub fn start(
         let (store, health, reapply) = (store.clone(), health.clone(), reapply.clone());
         std::thread::Builder::new()
             .name("health".into())
-            .spawn(move || health::monitor::run(store, health, reapply))
+            .spawn(move || health::monitor::run(store, health, live, reapply))
             .map_err(|e| e.to_string())?;
     }
     {
@@ -180,10 +183,10 @@ impl Running {
 }
 
 /// The clients' service: starts the threads and lives as long as the daemon.
-pub async fn serve(ctx: ServiceContext) -> Result<(), String> {
+pub async fn serve(ctx: ServiceContext, live: watch::Sender<LiveInputs>) -> Result<(), String> {
     let notify = ctx.reapply.clone();
     let reapply: Arc<dyn Fn() + Send + Sync> = Arc::new(move || notify.notify_one());
-    let running = start(&ctx.config_path, reapply, api::Hooks::default())?;
+    let running = start(&ctx.config_path, live, reapply, api::Hooks::default())?;
     if let Some(h) = &running.api {
         crate::util::say(&format!("API listening on http://{}", h.addr));
     }
@@ -195,11 +198,12 @@ pub async fn serve(ctx: ServiceContext) -> Result<(), String> {
 
 pub type Service = Pin<Box<dyn Future<Output = Result<(), String>>>>;
 
-/// Every service of the daemon, one line each.
-pub fn all(ctx: &ServiceContext) -> Vec<(&'static str, Service)> {
+/// Every service of the daemon, one line each. The health monitor (in the
+/// clients' service) publishes the planner's live inputs on `live`.
+pub fn all(ctx: &ServiceContext, live: watch::Sender<LiveInputs>) -> Vec<(&'static str, Service)> {
     vec![
         ("lists", Box::pin(crate::lists::serve(ctx.clone()))),
         ("dns", Box::pin(crate::dns::serve(ctx.clone()))),
-        ("clients", Box::pin(serve(ctx.clone()))),
+        ("clients", Box::pin(serve(ctx.clone(), live))),
     ]
 }

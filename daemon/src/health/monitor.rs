@@ -5,50 +5,22 @@
 use std::{
     collections::{BTreeMap, HashMap},
     net::SocketAddr,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
+use tokio::sync::watch;
+
 use super::{Change, Observation, State, Tracker, UpstreamHealth, probe};
-use crate::config::{Config, store::Store, types::parse_resolver};
+use crate::{
+    config::{Config, store::Store, types::parse_resolver},
+    engine::apply::LiveInputs,
+};
 
-/// Health as the planner takes it (`plan::Inputs::health`): upstream → up?
-/// A down upstream whose `on_down` applies is `false`.
-static PLANNER_HEALTH: OnceLock<Mutex<BTreeMap<String, bool>>> = OnceLock::new();
-
-fn planner_cell() -> &'static Mutex<BTreeMap<String, bool>> {
-    PLANNER_HEALTH.get_or_init(|| Mutex::new(BTreeMap::new()))
-}
-
-/// What the engine should plan with now. Empty until the monitor's first round
-/// (the planner then treats every upstream as up).
-pub fn planner_health() -> BTreeMap<String, bool> {
-    planner_cell()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-}
-
-/// Upstream endpoints as last resolved (`plan::Inputs::endpoints`). Host names
-/// are resolved at the first round and again only when the upstream's
-/// handshake goes stale (a provider's address changed), at most every
+/// Host names are resolved at the first round and again only when the
+/// upstream's handshake goes stale (a provider's address changed), at most every
 /// [`RESOLVE_EVERY`]; an address that fails to resolve keeps the old one.
-static ENDPOINTS: OnceLock<Mutex<BTreeMap<String, SocketAddr>>> = OnceLock::new();
-
 pub const RESOLVE_EVERY: Duration = Duration::from_secs(30);
-
-fn endpoints_cell() -> &'static Mutex<BTreeMap<String, SocketAddr>> {
-    ENDPOINTS.get_or_init(|| Mutex::new(BTreeMap::new()))
-}
-
-/// What the engine should plan with; empty until the first round (the engine
-/// then resolves by itself).
-pub fn planner_endpoints() -> BTreeMap<String, SocketAddr> {
-    endpoints_cell()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-}
 
 /// Should a host name be looked up again? Never looked up; or the handshake
 /// is stale (or missing) and the last lookup is older than [`RESOLVE_EVERY`].
@@ -61,15 +33,23 @@ pub fn needs_resolve(last: Option<Duration>, handshake_age: Option<u64>) -> bool
     }
 }
 
-/// Keeps the endpoint map current; returns the changes to log (and apply).
+/// What a round did to the endpoints: lines to log, and whether an address moved
+/// (then the engine must re-apply the peer's endpoint).
+#[derive(Default)]
+struct EndpointChanges {
+    lines: Vec<String>,
+    moved: bool,
+}
+
+/// Keeps the endpoint map current.
 fn refresh_endpoints(
     config: &Config,
     obs: &HashMap<String, Observation>,
     last: &mut HashMap<String, std::time::Instant>,
-) -> Vec<String> {
+    map: &mut BTreeMap<String, SocketAddr>,
+) -> EndpointChanges {
     use std::net::ToSocketAddrs;
-    let mut changes = Vec::new();
-    let mut map = endpoints_cell().lock().unwrap_or_else(|e| e.into_inner());
+    let mut changes = EndpointChanges::default();
     map.retain(|n, _| config.upstreams.iter().any(|u| &u.name == n));
     for u in &config.upstreams {
         let Some((host, port)) = u
@@ -93,17 +73,20 @@ fn refresh_endpoints(
             .ok()
             .and_then(|mut a| a.next())
         else {
-            changes.push(format!(
+            changes.lines.push(format!(
                 "upstream {}: cannot resolve {host}; keeping the last address",
                 u.name
             ));
             continue;
         };
         match map.insert(u.name.clone(), addr) {
-            Some(old) if old != addr => changes.push(format!(
-                "upstream {}: {host} re-resolved (handshake stale): {old} -> {addr}",
-                u.name
-            )),
+            Some(old) if old != addr => {
+                changes.moved = true;
+                changes.lines.push(format!(
+                    "upstream {}: {host} re-resolved (handshake stale): {old} -> {addr}",
+                    u.name
+                ));
+            }
             _ => {}
         }
     }
@@ -164,14 +147,18 @@ pub fn to_planner(health: &HashMap<String, UpstreamHealth>) -> BTreeMap<String, 
         .collect()
 }
 
-/// Runs until the process ends. `reapply` asks the engine for a new apply.
+/// Runs until the process ends. Publishes what the planner needs (health and
+/// endpoints) on `live`, the states for the API in `shared`; `reapply` asks the
+/// engine for a new apply when a route or an endpoint changed.
 pub fn run(
     store: Arc<Store>,
     shared: Arc<Mutex<HashMap<String, UpstreamHealth>>>,
+    live: watch::Sender<LiveInputs>,
     reapply: Arc<dyn Fn() + Send + Sync>,
 ) {
     let mut tracker = Tracker::default();
     let mut resolved = HashMap::new();
+    let mut endpoints = BTreeMap::new();
     loop {
         let started = std::time::Instant::now();
         if let Ok(config) = store.load() {
@@ -181,22 +168,21 @@ pub fn run(
             for c in &changes {
                 crate::util::say(&c.to_string());
             }
-            let moved = refresh_endpoints(&config, &obs, &mut resolved);
-            for m in &moved {
+            let moved = refresh_endpoints(&config, &obs, &mut resolved, &mut endpoints);
+            for m in &moved.lines {
                 crate::util::say(m);
             }
             let planner = to_planner(&tracker.current);
-            let routing_changed = {
-                let mut cell = planner_cell().lock().unwrap_or_else(|e| e.into_inner());
-                let changed = *cell != planner;
-                *cell = planner;
-                changed
-            };
+            let routing_changed = live.borrow().health != planner;
+            live.send_replace(LiveInputs {
+                health: planner,
+                endpoints: endpoints.clone(),
+            });
             *shared.lock().unwrap_or_else(|e| e.into_inner()) = tracker.current.clone();
             if let Err(e) = super::write_state(&tracker.current) {
                 log::debug!("health state file: {e}");
             }
-            if routing_changed || moved.iter().any(|m| m.contains("->")) {
+            if routing_changed || moved.moved {
                 reapply();
             }
         }
