@@ -239,23 +239,34 @@ fn down_upstream_follows_on_down() {
             .table
     };
     assert_eq!(rule(&d, 0), 20000);
-    // eu1: on_down failover to us1 → us1's table.
+    // eu1: on_down failover to us1 → us1's table while us1 is up…
+    inputs.health.insert("us1".into(), true);
     inputs.health.insert("eu1".into(), false);
     let d = build(&c, &inputs);
     assert_eq!(rule(&d, 1), 20000);
+    // …and its own table (the kill switch) while us1 is down too: never a dead failover.
+    inputs.health.insert("us1".into(), false);
+    let d = build(&c, &inputs);
+    assert_eq!(rule(&d, 1), 20001);
     // direct → main.
     let mut c2 = c.clone();
     c2.upstreams[0].on_down = Some(config::OnDown::Direct);
+    inputs.health.insert("us1".into(), true);
+    let failing_over = build(&c2, &inputs);
+    assert_eq!(rule(&failing_over, 1), 20000);
+    inputs.health.insert("us1".into(), false);
     let d = build(&c2, &inputs);
     assert_eq!(rule(&d, 0), TABLE_MAIN);
     // Both up again: the plan swaps just the rules (2 upstreams × 2 families × add/del).
     let up = build(&c2, &Inputs::default());
-    let ops = plan(&up, &applied(&d)).unwrap();
+    let ops = plan(&up, &applied(&failing_over)).unwrap();
     assert!(
         ops.iter()
             .all(|o| matches!(o, Op::AddRule(_) | Op::DelRule(_)))
     );
-    assert_eq!(ops.len(), 8);
+    assert_eq!(ops.len(), 4, "only eu1's rules change back");
+    let ops = plan(&up, &applied(&d)).unwrap();
+    assert_eq!(ops.len(), 4, "only us1's rules change back");
     // Every table keeps its kill switch whatever the health.
     assert_eq!(
         d.routes
