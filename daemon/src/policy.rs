@@ -18,6 +18,35 @@ pub enum Target {
     Block,
 }
 
+impl Target {
+    /// The one numbering of targets: direct 0, block 1, upstream `i` at `2 + i`
+    /// (marks, the mark chains and their names are laid out by it).
+    pub fn index(self) -> usize {
+        match self {
+            Target::Direct => 0,
+            Target::Block => 1,
+            Target::Upstream(i) => 2 + i,
+        }
+    }
+
+    /// Every target of a config with `upstreams` upstreams, in index order.
+    pub fn all(upstreams: usize) -> impl Iterator<Item = Target> {
+        [Target::Direct, Target::Block]
+            .into_iter()
+            .chain((0..upstreams).map(Target::Upstream))
+    }
+
+    /// The resolver's routes (the ways a name can be resolved): direct 0,
+    /// upstream `i` at `1 + i`; a block is resolved nowhere.
+    pub fn route(self) -> Option<usize> {
+        match self {
+            Target::Direct => Some(0),
+            Target::Upstream(i) => Some(1 + i),
+            Target::Block => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompiledRule {
     /// Position among the client's enabled rules (0-based): the evaluation order.
@@ -95,11 +124,8 @@ impl Marks {
     /// The mark a target's connections carry. Direct and block are marked too, so
     /// a connection's decision is kept in conntrack whatever it was.
     pub fn of(&self, target: Target) -> u32 {
-        match target {
-            Target::Direct => self.value(1),
-            Target::Block => self.value(2),
-            Target::Upstream(i) => self.value(i as u32 + 3),
-        }
+        // Mark 0 is "no decision yet": every target's mark is its index + 1.
+        self.value(target.index() as u32 + 1)
     }
 }
 
@@ -282,5 +308,17 @@ mod tests {
         assert_eq!(m.of(Target::Direct), 0x0100_0000);
         assert_eq!(m.of(Target::Upstream(0)), 0x0300_0000);
         assert_eq!(dns_set_name("alice", 0, true), "alice_r0_dns6");
+    }
+
+    #[test]
+    fn one_numbering_of_targets() {
+        for (k, t) in Target::all(3).enumerate() {
+            assert_eq!(t.index(), k, "{t:?}");
+            assert_eq!(t.route(), (t != Target::Block).then(|| k.saturating_sub(1)));
+        }
+        let m = Marks::new(0xff00_0000);
+        let marks: Vec<u32> = Target::all(3).map(|t| m.of(t)).collect();
+        assert_eq!(marks[0], 0x0100_0000);
+        assert!(marks.windows(2).all(|w| w[0] < w[1]), "distinct, in order");
     }
 }

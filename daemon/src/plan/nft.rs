@@ -338,8 +338,7 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
     };
 
     // Mark chains: one per target.
-    let mut targets = vec![Target::Direct, Target::Block];
-    targets.extend((0..config.upstreams.len()).map(Target::Upstream));
+    let targets: Vec<Target> = Target::all(config.upstreams.len()).collect();
     for &t in &targets {
         let m = marks.of(t);
         chain(
@@ -438,11 +437,7 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> NftState {
     );
 
     // Chain names by target, formatted once (they end every element).
-    let mark_of = |t: Target| match t {
-        Target::Direct => 0,
-        Target::Block => 1,
-        Target::Upstream(i) => i + 2,
-    };
+    let mark_of = Target::index;
     let mark_names: Vec<String> = targets.iter().map(|t| mark_chain(config, *t)).collect();
     let mut clients4 = BTreeSet::new();
     let mut clients6 = BTreeSet::new();
