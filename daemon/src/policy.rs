@@ -5,7 +5,7 @@
 use ipnet::IpNet;
 
 use crate::config::{
-    Action, Config, ListFormat, OnDown,
+    Action, Client, Config, ListFormat, OnDown,
     types::{DomainPattern, PortSpec, parse_cidr, parse_expiry, parse_geoip},
 };
 
@@ -197,11 +197,7 @@ pub fn compile(config: &Config, now: i64) -> Policy {
                     geoip: r.geoip.iter().filter_map(|g| parse_geoip(g).ok()).collect(),
                 })
                 .collect();
-            let expired = c
-                .expires
-                .as_deref()
-                .and_then(|e| parse_expiry(e).ok())
-                .is_some_and(|t| t < now);
+            let expired = client_expired(c, now);
             ClientPolicy {
                 name: c.name.clone(),
                 index,
@@ -210,7 +206,7 @@ pub fn compile(config: &Config, now: i64) -> Policy {
                     .iter()
                     .filter_map(|a| parse_cidr(a).ok())
                     .collect(),
-                active: c.enabled_or_default() && !expired,
+                active: client_active(c, now),
                 expired,
                 default: target(c.default_or_default(), client_upstream),
                 rules,
@@ -233,6 +229,21 @@ pub fn dns_set_name(client: &str, pos: usize, v6: bool) -> String {
 /// the planner, filled by the rule-sources loader.
 pub fn geo_set_name(cc: &str, v6: bool) -> String {
     format!("geo_{cc}_{}", if v6 { 6 } else { 4 })
+}
+
+/// Has the client's `expires` passed at `now`? (An unreadable date never
+/// expires: validation refuses it before it gets here.)
+pub fn client_expired(c: &Client, now: i64) -> bool {
+    c.expires
+        .as_deref()
+        .and_then(|e| parse_expiry(e).ok())
+        .is_some_and(|t| t < now)
+}
+
+/// Is the client active at `now`: enabled and not expired? The one place this
+/// is decided (the policy, the daemon's rebuild check, the CLI and the API).
+pub fn client_active(c: &Client, now: i64) -> bool {
+    c.enabled_or_default() && !client_expired(c, now)
 }
 
 /// Where an upstream's traffic goes.

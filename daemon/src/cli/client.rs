@@ -9,7 +9,7 @@ use crate::clients::{self, EditError, NewClient, conf, import, qr};
 use crate::config::store::Store;
 use crate::{
     cli::{CmdResult, Context, Failure, read_input},
-    config::{Client, Config, OnDown, Upstream, types::parse_expiry},
+    config::{Client, Config, OnDown, Upstream},
 };
 
 /// Prints to stdout; a closed pipe (`| head`, `| grep -q`) is not an error.
@@ -299,12 +299,7 @@ pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
 }
 
 fn state_word(config: &Config, c: &Client) -> &'static str {
-    let expired = c
-        .expires
-        .as_deref()
-        .and_then(|e| parse_expiry(e).ok())
-        .is_some_and(|t| t < crate::util::time::now_unix());
-    if expired {
+    if crate::policy::client_expired(c, crate::util::time::now_unix()) {
         "expired"
     } else if !c.enabled_or_default() {
         "disabled"

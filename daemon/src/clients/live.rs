@@ -75,12 +75,7 @@ pub fn client_peer<'a>(_config: &Config, c: &Client, stats: &'a PeerStats) -> Op
 
 /// `enabled`, `disabled` or `expired`, as the policy sees it now.
 pub fn client_state(c: &Client, now: i64) -> &'static str {
-    let expired = c
-        .expires
-        .as_deref()
-        .and_then(|e| crate::config::types::parse_expiry(e).ok())
-        .is_some_and(|t| t < now);
-    if expired {
+    if crate::policy::client_expired(c, now) {
         "expired"
     } else if !c.enabled_or_default() {
         "disabled"

@@ -74,13 +74,7 @@ pub fn active_clients(config: &Config, now: i64) -> Vec<bool> {
     config
         .clients
         .iter()
-        .map(|c| {
-            c.enabled_or_default()
-                && c.expires
-                    .as_deref()
-                    .and_then(|e| crate::config::types::parse_expiry(e).ok())
-                    .is_none_or(|t| t >= now)
-        })
+        .map(|c| policy::client_active(c, now))
         .collect()
 }
 
@@ -148,22 +142,5 @@ pub async fn apply_once(
             }
         }
         Err(e) => say(&format!("{why}: apply failed: {e}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn active_clients_follow_the_clock_as_the_policy_does() {
-        let config =
-            crate::config::parse_valid(include_str!("../../../examples/wgsplit.conf")).unwrap();
-        let expiry = crate::config::types::parse_expiry("2030-12-31").unwrap();
-        for now in [0, expiry - 1, expiry, expiry + 1, expiry + 86_400 * 400] {
-            let policy = policy::compile(&config, now);
-            let from_policy: Vec<bool> = policy.clients.iter().map(|c| c.active).collect();
-            assert_eq!(active_clients(&config, now), from_policy, "at {now}");
-        }
     }
 }
