@@ -8,9 +8,9 @@ use wgsplit::sources::{
     geoip,
     kernel::{self, SetIo},
     nft::NftIo,
-    nftdump,
     ranges::{CountryBuilder, CountrySet},
 };
+use wgsplit::sys::{nft_consts::NFPROTO_INET, nftdump};
 
 fn version(n: u32) -> CountrySet {
     let mut b = CountryBuilder::default();
@@ -56,10 +56,10 @@ fn load_diff_and_handles() {
     assert_eq!(unsafe { libc::geteuid() }, 0, "a kernel test needs root");
     assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare");
     nft(SETS);
-    let h1 = nftdump::set_handle(nftdump::NFPROTO_INET, "wgsplit", "geo_zz_4").unwrap();
+    let h1 = nftdump::set_handle(NFPROTO_INET, "wgsplit", "geo_zz_4").unwrap();
     assert!(h1.is_some());
     assert_eq!(
-        nftdump::set_handle(nftdump::NFPROTO_INET, "wgsplit", "nope").unwrap(),
+        nftdump::set_handle(NFPROTO_INET, "wgsplit", "nope").unwrap(),
         None
     );
 
@@ -109,7 +109,7 @@ fn load_diff_and_handles() {
     nft("delete set inet wgsplit geo_zz_4");
     assert_eq!(io.read("geo_zz_4", false).unwrap(), None);
     nft("add set inet wgsplit geo_zz_4 { type ipv4_addr; flags interval; }");
-    let h2 = nftdump::set_handle(nftdump::NFPROTO_INET, "wgsplit", "geo_zz_4").unwrap();
+    let h2 = nftdump::set_handle(NFPROTO_INET, "wgsplit", "geo_zz_4").unwrap();
     assert!(h2.is_some() && h2 != h1);
 
     // sync_all: remembers what it loaded (by set identity), diffs from that,

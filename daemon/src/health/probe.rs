@@ -6,9 +6,10 @@
 use std::{
     io,
     net::{SocketAddr, UdpSocket},
-    os::fd::AsRawFd,
     time::{Duration, Instant},
 };
+
+use crate::sys::sock;
 
 /// A query for the root NS records, id `id`, recursion desired.
 pub fn query(id: u16) -> Vec<u8> {
@@ -25,24 +26,6 @@ pub fn is_answer(reply: &[u8], id: u16) -> bool {
     reply.len() >= 12 && reply[..2] == id.to_be_bytes() && reply[2] & 0x80 != 0
 }
 
-fn setsockopt(sock: &UdpSocket, opt: libc::c_int, value: &[u8]) -> io::Result<()> {
-    // SAFETY: a plain setsockopt on a socket we own, with a valid buffer and length.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            opt,
-            value.as_ptr().cast(),
-            value.len() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 /// Sends one query to `server` through `ifname` (with `mark` when non-zero) and
 /// waits up to `timeout`; returns the round trip in milliseconds.
 pub fn dns_probe(
@@ -57,10 +40,9 @@ pub fn dns_probe(
         "[::]:0".parse().expect("literal")
     };
     let sock = UdpSocket::bind(bind).map_err(|e| format!("socket: {e}"))?;
-    setsockopt(&sock, libc::SO_BINDTODEVICE, ifname.as_bytes())
-        .map_err(|e| format!("bind to {ifname}: {e}"))?;
+    sock::bind_to_device(&sock, ifname).map_err(|e| format!("bind to {ifname}: {e}"))?;
     if mark != 0 {
-        setsockopt(&sock, libc::SO_MARK, &mark.to_ne_bytes()).map_err(|e| format!("mark: {e}"))?;
+        sock::set_mark(&sock, mark).map_err(|e| format!("mark: {e}"))?;
     }
     let id: u16 = rand_core::RngCore::next_u32(&mut rand_core::OsRng) as u16;
     let start = Instant::now();

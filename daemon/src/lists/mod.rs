@@ -9,7 +9,8 @@ use std::{collections::BTreeMap, time::Duration};
 use crate::{
     config::Config,
     engine::ServiceContext,
-    sources::{geoip, kernel, nft, nftdump, update},
+    sources::{geoip, kernel, nft, update},
+    sys::nftdump,
     util::time::now_unix,
 };
 
@@ -26,9 +27,13 @@ fn handles(config: &Config) -> BTreeMap<String, Option<u64>> {
         .iter()
         .flat_map(|cc| [geoip::set_name(cc, false), geoip::set_name(cc, true)])
         .map(|s| {
-            let h = nftdump::set_handle(nftdump::NFPROTO_INET, crate::plan::NFT_TABLE, &s)
-                .ok()
-                .flatten();
+            let h = nftdump::set_handle(
+                crate::sys::nft_consts::NFPROTO_INET,
+                crate::plan::NFT_TABLE,
+                &s,
+            )
+            .ok()
+            .flatten();
             (s, h)
         })
         .collect()

@@ -19,7 +19,6 @@ pub mod geosite;
 pub mod kernel;
 pub mod mmdb;
 pub mod nft;
-pub mod nftdump;
 pub mod plain;
 pub mod protobuf;
 pub mod ranges;

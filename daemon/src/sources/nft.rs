@@ -3,7 +3,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{kernel::SetIo, nftdump};
+use super::kernel::SetIo;
+use crate::sys::{nft_consts::NFPROTO_INET, nftdump};
 use crate::{
     plan::NFT_TABLE,
     sys::nftnl::{Elem, NftSock, Op},
@@ -54,14 +55,14 @@ impl SetIo for NftIo {
     /// (or a reboot, or another namespace) never has the same identity.
     fn identity(&mut self, set: &str) -> Option<String> {
         use std::os::unix::fs::MetadataExt;
-        let handle = nftdump::set_handle(nftdump::NFPROTO_INET, &self.table, set).ok()??;
+        let handle = nftdump::set_handle(NFPROTO_INET, &self.table, set).ok()??;
         let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
         let netns = std::fs::metadata("/proc/thread-self/ns/net").ok()?.ino();
         Some(format!("{}:{netns}:{handle}", boot.trim()))
     }
 
     fn read(&mut self, set: &str, v6: bool) -> Result<Option<Vec<(u128, u128)>>, String> {
-        match nftdump::dump(nftdump::NFPROTO_INET, &self.table, set) {
+        match nftdump::dump(NFPROTO_INET, &self.table, set) {
             Ok(elems) => nftdump::to_ranges(&elems, if v6 { 16 } else { 4 }).map(Some),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
             Err(e) => Err(format!("reading {set}: {e}")),

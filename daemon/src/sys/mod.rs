@@ -4,8 +4,11 @@
 
 pub mod net;
 pub mod nft;
+pub mod nft_consts;
+pub mod nftdump;
 pub mod nftlist;
 pub mod nftnl;
+pub mod sock;
 pub mod wg;
 
 /// Runs `f` on a thread moved into a new network namespace, which dies with the

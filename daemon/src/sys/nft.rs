@@ -186,7 +186,7 @@ fn write_elements(sock: &mut NftSock, b: &NftBatch) -> Result<usize, String> {
             },
         })
         .collect();
-    let messages = nftnl::encode(nftnl::NFPROTO_INET, NFT_TABLE, &ops, 0).messages();
+    let messages = nftnl::encode(super::nft_consts::NFPROTO_INET, NFT_TABLE, &ops, 0).messages();
     sock.apply(&ops)
         .map_err(|e| format!("the kernel rejected the element batch: {e}"))?;
     Ok(messages + 2)

@@ -6,42 +6,19 @@
 
 use std::collections::BTreeMap;
 
+use super::nft_consts::{
+    NFT_DATA_VERDICT, NFT_MSG_GETCHAIN, NFT_MSG_GETRULE, NFT_MSG_GETSET, NFT_MSG_GETTABLE,
+    NFT_SET_ANONYMOUS, NFT_SET_INTERVAL, NFT_SET_TIMEOUT, NFTA_CHAIN_HOOK, NFTA_CHAIN_NAME,
+    NFTA_CHAIN_TABLE, NFTA_CHAIN_TYPE, NFTA_HOOK_HOOKNUM, NFTA_HOOK_PRIORITY, NFTA_RULE_CHAIN,
+    NFTA_RULE_TABLE, NFTA_RULE_USERDATA, NFTA_SET_DATA_TYPE, NFTA_SET_FLAGS, NFTA_SET_HANDLE,
+    NFTA_SET_KEY_TYPE, NFTA_SET_NAME, NFTA_SET_TABLE, NFTA_TABLE_HANDLE, NFTA_TABLE_NAME,
+    NFTNL_UDATA_RULE_COMMENT, TYPE_IP6ADDR, TYPE_IPADDR,
+};
 use super::{net::nl::attrs, nft::Handles, nftnl};
 use crate::plan::{
     NFT_TABLE,
     nft::{BaseChain, ObservedChain, ObservedNft, ObservedSet, SetElements},
 };
-
-const NFT_MSG_GETTABLE: u16 = 1;
-const NFT_MSG_GETCHAIN: u16 = 4;
-const NFT_MSG_GETRULE: u16 = 7;
-const NFT_MSG_GETSET: u16 = 10;
-const NFTA_TABLE_NAME: u16 = 1;
-const NFTA_TABLE_HANDLE: u16 = 4;
-const NFTA_CHAIN_TABLE: u16 = 1;
-const NFTA_CHAIN_NAME: u16 = 3;
-const NFTA_CHAIN_HOOK: u16 = 4;
-const NFTA_CHAIN_TYPE: u16 = 7;
-const NFTA_HOOK_HOOKNUM: u16 = 1;
-const NFTA_HOOK_PRIORITY: u16 = 2;
-const NFTA_RULE_TABLE: u16 = 1;
-const NFTA_RULE_CHAIN: u16 = 2;
-const NFTA_RULE_USERDATA: u16 = 7;
-const NFTA_SET_TABLE: u16 = 1;
-const NFTA_SET_NAME: u16 = 2;
-const NFTA_SET_FLAGS: u16 = 3;
-const NFTA_SET_KEY_TYPE: u16 = 4;
-const NFTA_SET_DATA_TYPE: u16 = 6;
-const NFTA_SET_HANDLE: u16 = 16;
-const NFT_SET_ANONYMOUS: u32 = 0x1;
-const NFT_SET_INTERVAL: u32 = 0x4;
-const NFT_SET_TIMEOUT: u32 = 0x10;
-/// nft's data types (libnftables datatype.h) as they travel in NFTA_SET_KEY_TYPE.
-const TYPE_IPADDR: u32 = 7;
-const TYPE_IP6ADDR: u32 = 8;
-const NFT_DATA_VERDICT: u32 = 0xffff_ff00;
-/// libnftnl's rule userdata: TLVs of (type u8, length u8, value); 0 = comment.
-const NFTNL_UDATA_RULE_COMMENT: u8 = 0;
 
 fn string(v: &[u8]) -> &str {
     std::str::from_utf8(v.split(|&b| b == 0).next().unwrap_or(&[])).unwrap_or("")

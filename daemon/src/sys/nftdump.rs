@@ -5,26 +5,16 @@
 
 use std::io;
 
-use crate::sys::{net::nl::attrs, nftnl::NftSock};
-
-const NLM_F_DUMP: u16 = 0x300;
-const NFT_MSG_GETSETELEM: u16 = 13;
-const NFT_MSG_NEWSETELEM: u16 = 12;
-const NFT_MSG_NEWSET: u16 = 9;
-const NFT_MSG_GETSET: u16 = 10;
-const NLM_F_ACK: u16 = 0x4;
-const NFTA_SET_TABLE: u16 = 1;
-const NFTA_SET_NAME: u16 = 2;
-const NFTA_SET_HANDLE: u16 = 16;
-const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
-const NFTA_SET_ELEM_LIST_SET: u16 = 2;
-const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
-const NFTA_LIST_ELEM: u16 = 1;
-const NFTA_SET_ELEM_KEY: u16 = 1;
-const NFTA_SET_ELEM_FLAGS: u16 = 3;
-const NFTA_DATA_VALUE: u16 = 1;
-const NFT_SET_ELEM_INTERVAL_END: u32 = 1;
-pub const NFPROTO_INET: u8 = 1;
+use super::nft_consts::{
+    NFT_MSG_GETSET, NFT_MSG_GETSETELEM, NFT_MSG_NEWSET, NFT_MSG_NEWSETELEM,
+    NFT_SET_ELEM_INTERVAL_END, NFTA_DATA_VALUE, NFTA_LIST_ELEM, NFTA_SET_ELEM_FLAGS,
+    NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_LIST_ELEMENTS, NFTA_SET_ELEM_LIST_SET,
+    NFTA_SET_ELEM_LIST_TABLE, NFTA_SET_HANDLE, NFTA_SET_NAME, NFTA_SET_TABLE,
+};
+use super::{
+    net::nl::{NLM_F_ACK, NLM_F_DUMP, attrs},
+    nftnl::NftSock,
+};
 
 /// One element as the kernel holds it: the key (big-endian bytes as a number),
 /// its width in bytes, and whether it closes a range.

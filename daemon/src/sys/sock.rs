@@ -1,0 +1,64 @@
+//! Socket options, the one place wgsplit calls setsockopt: firewall marks (so
+//! the kernel's `ip rule fwmark …` routes a socket's packets into a tunnel),
+//! binding to a device, buffer sizes, address reuse, v6-only.
+
+use std::{io, os::fd::AsRawFd};
+
+fn set(fd: &impl AsRawFd, level: libc::c_int, opt: libc::c_int, value: &[u8]) -> io::Result<()> {
+    // SAFETY: a plain setsockopt on a socket the caller owns, with a valid buffer
+    // and its length.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            opt,
+            value.as_ptr().cast(),
+            value.len() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn set_int(
+    fd: &impl AsRawFd,
+    level: libc::c_int,
+    opt: libc::c_int,
+    v: libc::c_int,
+) -> io::Result<()> {
+    set(fd, level, opt, &v.to_ne_bytes())
+}
+
+/// `SO_MARK`: the firewall mark of every packet the socket sends.
+pub fn set_mark(fd: &impl AsRawFd, mark: u32) -> io::Result<()> {
+    set(fd, libc::SOL_SOCKET, libc::SO_MARK, &mark.to_ne_bytes())
+}
+
+/// `SO_BINDTODEVICE`: the socket sends and receives through `ifname` only.
+pub fn bind_to_device(fd: &impl AsRawFd, ifname: &str) -> io::Result<()> {
+    set(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_BINDTODEVICE,
+        ifname.as_bytes(),
+    )
+}
+
+/// `SO_RCVBUF` (the kernel doubles it, and caps it at `net.core.rmem_max`).
+pub fn set_recv_buffer(fd: &impl AsRawFd, bytes: usize) -> io::Result<()> {
+    let bytes = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, bytes)
+}
+
+/// `SO_REUSEADDR`.
+pub fn set_reuse_addr(fd: &impl AsRawFd) -> io::Result<()> {
+    set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)
+}
+
+/// `IPV6_V6ONLY`: an IPv6 socket that does not take IPv4-mapped traffic.
+pub fn set_v6_only(fd: &impl AsRawFd) -> io::Result<()> {
+    set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)
+}
