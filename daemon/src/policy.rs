@@ -2,11 +2,19 @@
 //! with their targets, marks and kernel object names. The planner, the resolver
 //! and `explain` all read this one form, so they can never disagree.
 
+use std::collections::BTreeSet;
+
 use ipnet::IpNet;
 
-use crate::config::{
-    Action, Client, Config, ListFormat, OnDown,
-    types::{DomainPattern, PortSpec, parse_cidr, parse_expiry, parse_geoip},
+use crate::{
+    config::{
+        Action, Backend, Client, Config, ListFormat, OnDown,
+        types::{
+            DomainPattern, PortSpec, parse_cidr, parse_expiry, parse_geoip,
+            parse_interface_address, parse_key,
+        },
+    },
+    util::keys,
 };
 
 /// Where a rule or default sends traffic.
@@ -66,16 +74,10 @@ pub struct CompiledRule {
 }
 
 impl CompiledRule {
-    /// Does this rule learn destinations from DNS answers (domains or domain lists)?
-    pub fn has_dns(&self, config: &Config) -> bool {
-        !self.domains.is_empty()
-            || self.lists.iter().any(|l| {
-                config
-                    .lists
-                    .iter()
-                    .find(|x| &x.name == l)
-                    .is_some_and(|x| x.format.unwrap_or_default() != ListFormat::Cidr)
-            })
+    /// Does this rule learn destinations from DNS answers (domains or domain
+    /// lists, as `domain_lists` names them)?
+    pub fn has_dns(&self, domain_lists: &BTreeSet<String>) -> bool {
+        !self.domains.is_empty() || self.lists.iter().any(|l| domain_lists.contains(l))
     }
 
     /// Does the rule have any destination match (otherwise only ports match)?
@@ -92,6 +94,9 @@ pub struct ClientPolicy {
     pub name: String,
     /// Index in `config.clients`.
     pub index: usize,
+    /// The WireGuard key (derived when the config holds the private key).
+    pub public_key: Option<[u8; 32]>,
+    pub preshared_key: Option<[u8; 32]>,
     pub addresses: Vec<IpNet>,
     /// Enabled and not expired: only active clients are peers and get routing.
     pub active: bool,
@@ -100,9 +105,52 @@ pub struct ClientPolicy {
     pub rules: Vec<CompiledRule>,
 }
 
+/// The server interface, typed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerPolicy {
+    pub interface: String,
+    pub private_key: [u8; 32],
+    pub listen_port: u16,
+    pub mtu: u16,
+    /// Interface addresses (v4 and v6), with their prefixes.
+    pub addresses: Vec<IpNet>,
+    pub backend: Backend,
+    pub rule_priority: u32,
+    pub dns_port: u16,
+}
+
+/// One upstream tunnel, typed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamPolicy {
+    pub name: String,
+    pub interface: String,
+    pub enabled: bool,
+    /// Its routing table.
+    pub table: u32,
+    pub private_key: [u8; 32],
+    pub public_key: [u8; 32],
+    pub preshared_key: Option<[u8; 32]>,
+    /// `host:port` as configured (host names are resolved at run time).
+    pub endpoint: Option<String>,
+    pub mtu: u16,
+    pub addresses: Vec<IpNet>,
+    /// Networks routed into the tunnel (truncated, sorted).
+    pub allowed_ips: Vec<IpNet>,
+    /// Persistent keepalive, seconds (`None`: off).
+    pub keepalive: Option<u16>,
+    pub on_down: OnDown,
+    /// The failover upstream, by index.
+    pub failover: Option<usize>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
+    pub server: ServerPolicy,
+    pub upstreams: Vec<UpstreamPolicy>,
     pub clients: Vec<ClientPolicy>,
+    /// Domain-carrying lists (every format but `cidr`), by name: a rule naming
+    /// one learns destinations from DNS.
+    pub domain_lists: BTreeSet<String>,
     pub marks: Marks,
 }
 
@@ -201,6 +249,12 @@ pub fn compile(config: &Config, now: i64) -> Policy {
             ClientPolicy {
                 name: c.name.clone(),
                 index,
+                public_key: match (&c.public_key, &c.private_key) {
+                    (Some(k), _) => key(Some(k)),
+                    (None, Some(k)) => key(Some(k)).map(|p| keys::public_from_private(&p)),
+                    _ => None,
+                },
+                preshared_key: key(c.preshared_key.as_deref()),
                 addresses: c
                     .address
                     .iter()
@@ -214,9 +268,85 @@ pub fn compile(config: &Config, now: i64) -> Policy {
         })
         .collect();
     Policy {
+        server: server(config),
+        upstreams: upstreams(config),
         clients,
+        domain_lists: config
+            .lists
+            .iter()
+            .filter(|l| l.format.unwrap_or_default() != ListFormat::Cidr)
+            .map(|l| l.name.clone())
+            .collect(),
         marks: Marks::new(config.server.fwmark_mask_or_default()),
     }
+}
+
+fn key(k: Option<&str>) -> Option<[u8; 32]> {
+    k.and_then(|k| parse_key(k).ok())
+}
+
+/// The server, typed (a valid config: every field parses).
+fn server(config: &Config) -> ServerPolicy {
+    let s = &config.server;
+    ServerPolicy {
+        interface: s.interface_or_default().to_string(),
+        private_key: key(s.private_key.as_deref()).unwrap_or_default(),
+        listen_port: s.listen_port_or_default(),
+        mtu: s.mtu_or_default(),
+        addresses: s
+            .address
+            .iter()
+            .chain(&s.address6)
+            .filter_map(|a| parse_interface_address(a).ok())
+            .collect(),
+        backend: s.backend.unwrap_or_default(),
+        rule_priority: s.rule_priority_or_default(),
+        dns_port: s.dns_port_or_default(),
+    }
+}
+
+/// The upstreams, typed, in config order (an upstream's index is its place).
+/// Health needs only these, not the whole policy.
+pub fn upstreams(config: &Config) -> Vec<UpstreamPolicy> {
+    let base = config.server.table_base_or_default();
+    config
+        .upstreams
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let mut allowed_ips: Vec<IpNet> = u
+                .allowed_ips_or_default()
+                .iter()
+                .filter_map(|a| parse_cidr(a).ok())
+                .map(|n| n.trunc())
+                .collect();
+            allowed_ips.sort();
+            let keepalive = u.keepalive_or_default();
+            UpstreamPolicy {
+                name: u.name.clone(),
+                interface: u.interface_or_default(),
+                enabled: u.enabled_or_default(),
+                table: u.table.unwrap_or(base + i as u32),
+                private_key: key(u.private_key.as_deref()).unwrap_or_default(),
+                public_key: key(u.public_key.as_deref()).unwrap_or_default(),
+                preshared_key: key(u.preshared_key.as_deref()),
+                endpoint: u.endpoint.clone(),
+                mtu: u.mtu_or_default(),
+                addresses: u
+                    .address
+                    .iter()
+                    .filter_map(|a| parse_interface_address(a).ok())
+                    .collect(),
+                allowed_ips,
+                keepalive: (keepalive != 0).then_some(keepalive),
+                on_down: u.on_down_or_default(),
+                failover: u
+                    .failover
+                    .as_deref()
+                    .and_then(|f| config.upstreams.iter().position(|x| x.name == f)),
+            }
+        })
+        .collect()
 }
 
 /// Name of the nft set that holds the addresses DNS answered for a client's rule
@@ -264,21 +394,21 @@ pub enum UpstreamRoute {
 /// itself down, disabled or missing holds the kill switch: never the WAN. The
 /// one place this is decided: the planner's ip rules and the health monitor's
 /// report both ask it.
-pub fn upstream_route(config: &Config, i: usize, up: &dyn Fn(usize) -> bool) -> UpstreamRoute {
-    let Some(u) = config.upstreams.get(i) else {
+pub fn upstream_route(
+    upstreams: &[UpstreamPolicy],
+    i: usize,
+    up: &dyn Fn(usize) -> bool,
+) -> UpstreamRoute {
+    let Some(u) = upstreams.get(i) else {
         return UpstreamRoute::Block;
     };
     if up(i) {
         return UpstreamRoute::Own;
     }
-    match u.on_down_or_default() {
+    match u.on_down {
         OnDown::Block => UpstreamRoute::Block,
         OnDown::Direct => UpstreamRoute::Direct,
-        OnDown::Failover => match u
-            .failover
-            .as_deref()
-            .and_then(|f| config.upstreams.iter().position(|x| x.name == f))
-        {
+        OnDown::Failover => match u.failover {
             Some(f) if f != i && up(f) => UpstreamRoute::Failover(f),
             _ => UpstreamRoute::Block,
         },
@@ -299,7 +429,7 @@ mod tests {
         assert_eq!(alice.rules[0].target, Target::Upstream(0));
         assert_eq!(alice.rules[1].target, Target::Block);
         assert_eq!(alice.default, Target::Direct);
-        assert!(alice.rules[0].has_dns(&config));
+        assert!(alice.rules[0].has_dns(&p.domain_lists));
         let bob = p.client("bob").unwrap();
         assert_eq!(bob.default, Target::Upstream(1));
         assert_eq!(bob.rules[0].pos, 0);

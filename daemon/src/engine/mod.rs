@@ -299,7 +299,7 @@ impl Engine {
         if inputs.endpoints.is_empty() {
             inputs.endpoints = resolve_endpoints(config);
         }
-        plan::desired(config, policy, &inputs)
+        plan::desired(policy, &inputs)
     }
 
     /// Plans against the kernel as it is now.

@@ -227,11 +227,12 @@ pub fn route_for(config: &Config, name: &str, state: &dyn Fn(&str) -> Option<Sta
     let Some(i) = config.upstreams.iter().position(|u| u.name == name) else {
         return Route::Block;
     };
+    let upstreams = crate::policy::upstreams(config);
     let up = |j: usize| {
-        let u = &config.upstreams[j];
-        u.enabled_or_default() && state(&u.name) != Some(State::Down)
+        let u = &upstreams[j];
+        u.enabled && state(&u.name) != Some(State::Down)
     };
-    match upstream_route(config, i, &up) {
+    match upstream_route(&upstreams, i, &up) {
         UpstreamRoute::Own => Route::Own,
         UpstreamRoute::Block => Route::Block,
         UpstreamRoute::Direct => Route::Direct,
@@ -384,7 +385,7 @@ mod tests {
                         health,
                         ..Inputs::default()
                     };
-                    let desired = plan::desired(&c, &policy, &inputs);
+                    let desired = plan::desired(&policy, &inputs);
                     let mark = policy.marks.of(crate::policy::Target::Upstream(1));
                     let table = desired
                         .rules
@@ -393,11 +394,11 @@ mod tests {
                         .map(|r| r.table)
                         .unwrap();
                     let expected = match &route {
-                        Route::Own | Route::Block => upstream_table(&c, 1),
+                        Route::Own | Route::Block => upstream_table(&policy, 1),
                         Route::Direct => TABLE_MAIN,
                         Route::Failover(f) => {
                             assert_eq!(f, "us1");
-                            upstream_table(&c, 0)
+                            upstream_table(&policy, 0)
                         }
                     };
                     assert_eq!(

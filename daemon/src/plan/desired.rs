@@ -1,5 +1,5 @@
-//! Desired kernel state, computed from a valid config and a few observed inputs
-//! (upstream health, resolved endpoints, CIDR list contents).
+//! Desired kernel state, computed from the compiled policy and a few observed
+//! inputs (upstream health, resolved endpoints, CIDR list contents).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -10,12 +10,8 @@ use ipnet::IpNet;
 
 use super::nft::{self, NftState};
 use crate::{
-    config::{
-        Backend, Config,
-        types::{parse_cidr, parse_interface_address, parse_key},
-    },
-    policy::{self, Marks, Policy, Target, UpstreamRoute},
-    util::keys,
+    config::Backend,
+    policy::{self, Policy, Target, UpstreamRoute},
 };
 
 /// One WireGuard interface: the server or an upstream.
@@ -105,114 +101,73 @@ impl Inputs {
 }
 
 /// The routing table of upstream `i`.
-pub fn upstream_table(config: &Config, i: usize) -> u32 {
-    config.upstreams[i]
-        .table
-        .unwrap_or(config.server.table_base_or_default() + i as u32)
+pub fn upstream_table(policy: &Policy, i: usize) -> u32 {
+    policy.upstreams[i].table
 }
 
-/// Computes the whole desired state. The config must have passed validation.
-pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> Desired {
-    let server = &config.server;
-    let mut server_addrs = Vec::new();
-    for a in server.address.iter().chain(server.address6.iter()) {
-        if let Ok(net) = parse_interface_address(a) {
-            server_addrs.push(net);
-        }
-    }
+/// Computes the whole desired state from the compiled policy and the runtime
+/// inputs alone (never the config).
+pub fn desired(policy: &Policy, inputs: &Inputs) -> Desired {
+    let server = &policy.server;
     let mut peers = Vec::new();
-    for (c, cp) in config.clients.iter().zip(&policy.clients) {
-        if !cp.active {
-            continue;
-        }
-        let public_key = match (&c.public_key, &c.private_key) {
-            (Some(k), _) => parse_key(k).ok(),
-            (None, Some(k)) => parse_key(k).ok().map(|p| keys::public_from_private(&p)),
-            _ => None,
-        };
-        let Some(public_key) = public_key else {
+    for cp in policy.clients.iter().filter(|c| c.active) {
+        let Some(public_key) = cp.public_key else {
             continue;
         };
         let mut allowed_ips: Vec<IpNet> = cp.addresses.iter().map(IpNet::trunc).collect();
         allowed_ips.sort();
         peers.push(WgPeer {
             public_key,
-            preshared_key: c.preshared_key.as_deref().and_then(|k| parse_key(k).ok()),
+            preshared_key: cp.preshared_key,
             endpoint: None,
             allowed_ips,
             keepalive: None,
-            label: c.name.clone(),
+            label: cp.name.clone(),
         });
     }
     peers.sort_by_key(|p| p.public_key);
     let mut wg = vec![WgIface {
-        name: server.interface_or_default().to_string(),
+        name: server.interface.clone(),
         role: "server".into(),
-        private_key: server
-            .private_key
-            .as_deref()
-            .and_then(|k| parse_key(k).ok())
-            .unwrap_or_default(),
-        listen_port: Some(server.listen_port_or_default()),
-        mtu: server.mtu_or_default(),
-        addresses: server_addrs,
+        private_key: server.private_key,
+        listen_port: Some(server.listen_port),
+        mtu: server.mtu,
+        addresses: server.addresses.clone(),
         peers,
     }];
 
     let marks = policy.marks;
     let mut rules = BTreeSet::new();
     let mut routes = BTreeSet::new();
-    let priority = server.rule_priority_or_default();
-    for (i, u) in config.upstreams.iter().enumerate() {
-        let ifname = u.interface_or_default();
-        let table = upstream_table(config, i);
-        let enabled = u.enabled_or_default();
-        if enabled {
-            let mut allowed_ips: Vec<IpNet> = u
-                .allowed_ips_or_default()
-                .iter()
-                .filter_map(|a| parse_cidr(a).ok())
-                .map(|n| n.trunc())
-                .collect();
-            allowed_ips.sort();
-            let keepalive = u.keepalive_or_default();
+    let priority = server.rule_priority;
+    for (i, u) in policy.upstreams.iter().enumerate() {
+        let table = u.table;
+        if u.enabled {
             wg.push(WgIface {
-                name: ifname.clone(),
+                name: u.interface.clone(),
                 role: format!("upstream {}", u.name),
-                private_key: u
-                    .private_key
-                    .as_deref()
-                    .and_then(|k| parse_key(k).ok())
-                    .unwrap_or_default(),
+                private_key: u.private_key,
                 listen_port: None,
-                mtu: u.mtu_or_default(),
-                addresses: u
-                    .address
-                    .iter()
-                    .filter_map(|a| parse_interface_address(a).ok())
-                    .collect(),
+                mtu: u.mtu,
+                addresses: u.addresses.clone(),
                 peers: vec![WgPeer {
-                    public_key: u
-                        .public_key
-                        .as_deref()
-                        .and_then(|k| parse_key(k).ok())
-                        .unwrap_or_default(),
-                    preshared_key: u.preshared_key.as_deref().and_then(|k| parse_key(k).ok()),
+                    public_key: u.public_key,
+                    preshared_key: u.preshared_key,
                     endpoint: inputs.endpoints.get(&u.name).copied(),
-                    allowed_ips,
-                    keepalive: (keepalive != 0).then_some(keepalive),
+                    allowed_ips: u.allowed_ips.clone(),
+                    keepalive: u.keepalive,
                     label: u.name.clone(),
                 }],
             });
         }
         // The table: default via the tunnel, the unreachable fallback behind it.
         for v6 in [false, true] {
-            if enabled {
+            if u.enabled {
                 routes.insert(Route {
                     v6,
                     table,
                     metric: METRIC_DEV,
-                    kind: RouteKind::Dev(ifname.clone()),
+                    kind: RouteKind::Dev(u.interface.clone()),
                 });
             }
             routes.insert(Route {
@@ -223,13 +178,13 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> Desired {
             });
         }
         let is_up = |j: usize| {
-            let x = &config.upstreams[j];
-            x.enabled_or_default() && inputs.is_up(&x.name)
+            let x = &policy.upstreams[j];
+            x.enabled && inputs.is_up(&x.name)
         };
-        let lookup = match policy::upstream_route(config, i, &is_up) {
+        let lookup = match policy::upstream_route(&policy.upstreams, i, &is_up) {
             UpstreamRoute::Own | UpstreamRoute::Block => table,
             UpstreamRoute::Direct => TABLE_MAIN,
-            UpstreamRoute::Failover(f) => upstream_table(config, f),
+            UpstreamRoute::Failover(f) => upstream_table(policy, f),
         };
         for v6 in [false, true] {
             rules.insert(IpRule {
@@ -242,33 +197,10 @@ pub fn desired(config: &Config, policy: &Policy, inputs: &Inputs) -> Desired {
         }
     }
     Desired {
-        backend: server.backend.unwrap_or_default(),
+        backend: server.backend,
         wg,
-        nft: nft::desired(config, policy, inputs),
+        nft: nft::desired(policy, inputs),
         rules,
         routes,
     }
-}
-
-/// Compiles and plans in one go, for callers that hold only a config.
-pub fn desired_from_config(config: &Config, inputs: &Inputs) -> (Policy, Desired) {
-    let policy = policy::compile(config, crate::util::time::now_unix());
-    let d = desired(config, &policy, inputs);
-    (policy, d)
-}
-
-/// Marks used by a policy, for messages.
-pub fn mark_name(marks: &Marks, config: &Config, mark: u32) -> String {
-    if mark == marks.of(Target::Direct) {
-        return "direct".into();
-    }
-    if mark == marks.of(Target::Block) {
-        return "block".into();
-    }
-    (0..config.upstreams.len())
-        .find(|&i| marks.of(Target::Upstream(i)) == mark)
-        .map_or_else(
-            || format!("{mark:#x}"),
-            |i| config.upstreams[i].name.clone(),
-        )
 }

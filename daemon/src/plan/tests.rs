@@ -18,7 +18,7 @@ fn example() -> Config {
 
 fn build(c: &Config, inputs: &Inputs) -> Desired {
     let p = policy::compile(c, 0);
-    desired(c, &p, inputs)
+    desired(&p, inputs)
 }
 
 /// The observed form of a desired state, as if it had been applied.
@@ -199,7 +199,7 @@ fn disabled_and_expired_clients_get_nothing() {
     assert!(!d.nft.chains.contains_key("client_bob"));
     assert!(d.wg[0].peers.iter().all(|p| p.label != "bob"));
     let p = policy::compile(&c, 2_000_000_000);
-    let d = desired(&c, &p, &Inputs::default());
+    let d = desired(&p, &Inputs::default());
     assert!(!d.nft.chains.contains_key("client_carol"));
 }
 
