@@ -7,10 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use serde::Serialize;
 
 use crate::{
-    config::{
-        Config, ListFormat,
-        types::{Proto, normalize_domain},
-    },
+    config::types::{Proto, normalize_domain},
     policy::{CompiledRule, Policy, Target},
 };
 
@@ -108,13 +105,13 @@ pub struct Explanation {
     pub active: bool,
 }
 
-fn target_text(config: &Config, t: Target) -> String {
+fn target_text(policy: &Policy, t: Target) -> String {
     match t {
         Target::Direct => "direct".into(),
         Target::Block => "block".into(),
         Target::Upstream(i) => {
-            let u = &config.upstreams[i];
-            if u.enabled_or_default() {
+            let u = &policy.upstreams[i];
+            if u.enabled {
                 format!("upstream {}", u.name)
             } else {
                 format!("upstream {} (disabled: treated as down)", u.name)
@@ -169,7 +166,7 @@ fn ports_match(rule: &CompiledRule, q: &Query) -> Match {
     }
 }
 
-fn dest_match(config: &Config, rule: &CompiledRule, q: &Query) -> Match {
+fn dest_match(policy: &Policy, rule: &CompiledRule, q: &Query) -> Match {
     if !rule.has_destination() {
         return Match::Yes("any destination".into());
     }
@@ -200,15 +197,10 @@ fn dest_match(config: &Config, rule: &CompiledRule, q: &Query) -> Match {
         }
     }
     for l in &rule.lists {
-        let format = config
-            .lists
-            .iter()
-            .find(|x| &x.name == l)
-            .map(|x| x.format.unwrap_or_default());
-        let kind = if format == Some(ListFormat::Cidr) {
-            "addresses"
-        } else {
+        let kind = if policy.domain_lists.contains(l) {
             "names"
+        } else {
+            "addresses"
         };
         maybe.push(format!("depends on the {kind} in list '{l}'"));
     }
@@ -227,20 +219,8 @@ fn dest_match(config: &Config, rule: &CompiledRule, q: &Query) -> Match {
     }
 }
 
-fn section(config: &Config, index: usize) -> String {
-    config.rules[index]
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("@rule[{index}]"))
-}
-
 /// Explains where `dest` from `client` goes. Pure.
-pub fn explain(
-    config: &Config,
-    policy: &Policy,
-    client: &str,
-    dest: &str,
-) -> Result<Explanation, String> {
+pub fn explain(policy: &Policy, client: &str, dest: &str) -> Result<Explanation, String> {
     let c = policy
         .client(client)
         .ok_or_else(|| format!("no client '{client}'"))?;
@@ -265,24 +245,20 @@ pub fn explain(
         });
     }
     for r in &c.rules {
-        let d = dest_match(config, r, &q);
+        let d = dest_match(policy, r, &q);
         let p = ports_match(r, &q);
         let action = format!("{:?}", r.action).to_lowercase();
-        let here = format!(
-            "rule {} ({}, {action})",
-            r.pos + 1,
-            section(config, r.index)
-        );
+        let here = format!("rule {} ({}, {action})", r.pos + 1, r.section.clone());
         match (d, p) {
             (Match::No, _) | (_, Match::No) => continue,
             (Match::Yes(why), Match::Yes(port)) => {
                 return Ok(Explanation {
                     client: c.name.clone(),
                     destination,
-                    goes: target_text(config, r.target),
+                    goes: target_text(policy, r.target),
                     rule: Some(RuleRef {
                         position: r.pos + 1,
-                        section: section(config, r.index),
+                        section: r.section.clone(),
                         action,
                         matched: format!("{why}{port}"),
                     }),
@@ -292,14 +268,14 @@ pub fn explain(
             }
             (Match::Maybe(why), _) | (_, Match::Maybe(why)) => caveats.push(format!(
                 "{here} would send it to {} {why}",
-                target_text(config, r.target)
+                target_text(policy, r.target)
             )),
         }
     }
     Ok(Explanation {
         client: c.name.clone(),
         destination,
-        goes: target_text(config, c.default),
+        goes: target_text(policy, c.default),
         rule: None,
         caveats,
         active: c.active,
@@ -332,7 +308,7 @@ mod tests {
     use super::*;
     use crate::{config, policy};
 
-    fn setup() -> (Config, Policy) {
+    fn setup() -> (config::Config, Policy) {
         let c = config::parse_valid(include_str!("../../examples/wgsplit.conf")).unwrap();
         let p = policy::compile(&c, 0);
         (c, p)
@@ -340,35 +316,35 @@ mod tests {
 
     #[test]
     fn domains_addresses_ports_and_defaults() {
-        let (c, p) = setup();
-        let e = explain(&c, &p, "alice", "www.netflix.com").unwrap();
+        let (_, p) = setup();
+        let e = explain(&p, "alice", "www.netflix.com").unwrap();
         assert_eq!(e.goes, "upstream us1");
         assert_eq!(e.rule.as_ref().unwrap().position, 1);
         assert_eq!(e.rule.as_ref().unwrap().matched, "domain netflix.com");
-        let e = explain(&c, &p, "alice", "198.51.100.9:443/tcp").unwrap();
+        let e = explain(&p, "alice", "198.51.100.9:443/tcp").unwrap();
         assert_eq!(e.goes, "upstream us1");
         assert_eq!(e.rule.unwrap().matched, "cidr 198.51.100.0/24");
-        let e = explain(&c, &p, "alice", "ads.example").unwrap();
+        let e = explain(&p, "alice", "ads.example").unwrap();
         assert_eq!(e.goes, "block");
-        let e = explain(&c, &p, "alice", "192.0.2.1").unwrap();
+        let e = explain(&p, "alice", "192.0.2.1").unwrap();
         assert_eq!(e.goes, "direct");
         assert!(e.rule.is_none());
         // An address might still be one a domain rule learned through DNS.
         assert!(e.caveats[0].contains("if the client looked up one of netflix.com"));
         // Bob: bank.example on tcp:22 direct (ports narrow the domain), the rest eu1.
-        let e = explain(&c, &p, "bob", "bank.example:22/tcp").unwrap();
+        let e = explain(&p, "bob", "bank.example:22/tcp").unwrap();
         assert_eq!(e.goes, "direct");
         assert_eq!(e.rule.unwrap().matched, "domain bank.example port 22");
-        let e = explain(&c, &p, "bob", "bank.example:22/udp").unwrap();
+        let e = explain(&p, "bob", "bank.example:22/udp").unwrap();
         assert_eq!(e.goes, "upstream eu1");
-        let e = explain(&c, &p, "bob", "bank.example").unwrap();
+        let e = explain(&p, "bob", "bank.example").unwrap();
         assert_eq!(e.goes, "upstream eu1");
         assert!(
             e.caveats[0].contains("only on ports tcp:22"),
             "{:?}",
             e.caveats
         );
-        let e = explain(&c, &p, "bob", "[2001:db8::1]:443").unwrap();
+        let e = explain(&p, "bob", "[2001:db8::1]:443").unwrap();
         assert_eq!(e.destination, "[2001:db8::1]:443");
         assert_eq!(e.goes, "upstream eu1");
     }
@@ -386,7 +362,7 @@ mod tests {
             },
         );
         let p = policy::compile(&c, 0);
-        let e = explain(&c, &p, "carol", "192.0.2.1").unwrap();
+        let e = explain(&p, "carol", "192.0.2.1").unwrap();
         assert_eq!(e.goes, "direct");
         assert!(e.caveats[0].contains("depends on GeoIP data (geoip every country but DE)"));
     }
@@ -395,15 +371,15 @@ mod tests {
     fn bad_input_is_named() {
         let (c, p) = setup();
         assert_eq!(
-            explain(&c, &p, "mallory", "1.2.3.4").unwrap_err(),
+            explain(&p, "mallory", "1.2.3.4").unwrap_err(),
             "no client 'mallory'"
         );
-        assert!(explain(&c, &p, "alice", "1.2.3.4:99/icmp").is_err());
-        assert!(explain(&c, &p, "alice", "bad_name!").is_err());
-        let e = explain(&c, &p, "carol", "1.2.3.4").unwrap();
+        assert!(explain(&p, "alice", "1.2.3.4:99/icmp").is_err());
+        assert!(explain(&p, "alice", "bad_name!").is_err());
+        let e = explain(&p, "carol", "1.2.3.4").unwrap();
         assert!(e.active);
         let p2 = policy::compile(&c, 2_000_000_000);
-        let e = explain(&c, &p2, "carol", "1.2.3.4").unwrap();
+        let e = explain(&p2, "carol", "1.2.3.4").unwrap();
         assert!(e.caveats[0].contains("expired"));
     }
 }

@@ -61,6 +61,8 @@ pub struct CompiledRule {
     pub pos: usize,
     /// Index in `config.rules`.
     pub index: usize,
+    /// The rule's UCI section (`name`, or `@rule[index]`), for messages.
+    pub section: String,
     pub action: Action,
     pub target: Target,
     pub domains: Vec<DomainPattern>,
@@ -222,6 +224,7 @@ pub fn compile(config: &Config, now: i64) -> Policy {
                 .map(|(pos, (index, r))| CompiledRule {
                     pos,
                     index,
+                    section: r.name.clone().unwrap_or_else(|| format!("@rule[{index}]")),
                     action: r.action,
                     target: target(
                         r.action,

@@ -67,7 +67,7 @@ impl Default for Hooks {
             status: None,
             explain: Some(Box::new(|config, client, dest| {
                 let policy = crate::policy::compile(config, crate::util::time::now_unix());
-                crate::explain::explain(config, &policy, client, dest)
+                crate::explain::explain(&policy, client, dest)
                     .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
             })),
             history: None,

@@ -196,7 +196,7 @@ pub fn cmd_explain(parser: &mut Parser, ctx: &Context) -> CmdResult {
     };
     let config = ctx.load()?;
     let policy = policy::compile(&config, crate::util::time::now_unix());
-    let e = crate::explain::explain(&config, &policy, client, dest)?;
+    let e = crate::explain::explain(&policy, client, dest)?;
     if flags.iter().any(|f| f == "json") {
         println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
     } else {
