@@ -124,12 +124,6 @@ impl Builder {
     }
 }
 
-pub fn from_sections(sections: Vec<Section>) -> (Config, Vec<Problem>) {
-    let mut builder = Builder::default();
-    sections.into_iter().for_each(|s| builder.add(s));
-    builder.finish()
-}
-
 fn read_server(r: &mut Reader) -> Server {
     Server {
         interface: r.string("interface"),

@@ -262,9 +262,6 @@ impl Geoip {
     pub fn update_hours_or_default(&self) -> u32 {
         self.update_hours.unwrap_or(24)
     }
-    pub fn format_or_default(&self) -> GeoipFormat {
-        self.format.unwrap_or_default()
-    }
 }
 
 pub const DEFAULT_FWMARK_MASK: u32 = 0xff00_0000;

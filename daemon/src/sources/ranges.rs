@@ -116,11 +116,6 @@ impl<A: Addr> RangeSet<A> {
         }
     }
 
-    /// How many CIDRs the set takes.
-    pub fn cidr_count(&self) -> usize {
-        self.ranges.iter().map(|&(s, e)| cidrs(s, e).count()).sum()
-    }
-
     /// Every address not in the set (for `!cc` tests and checks).
     pub fn complement(&self) -> Self {
         let mut out = Vec::new();
