@@ -26,6 +26,48 @@ pub const fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
+/// Pads `buf` to the next multiple of 4 (netlink's alignment).
+pub fn pad(buf: &mut Vec<u8>) {
+    buf.resize(align4(buf.len()), 0);
+}
+
+/// Appends one attribute: length, type, payload, padding. An attribute is at
+/// most 64 KiB; callers chunk (element batches) or write small ones.
+pub fn put_attr(buf: &mut Vec<u8>, kind: u16, payload: &[u8]) {
+    let len = 4 + payload.len();
+    debug_assert!(len <= usize::from(u16::MAX), "netlink attribute too long");
+    buf.extend_from_slice(&(len as u16).to_ne_bytes());
+    buf.extend_from_slice(&kind.to_ne_bytes());
+    buf.extend_from_slice(payload);
+    pad(buf);
+}
+
+/// Appends a NUL-terminated string attribute.
+pub fn put_attr_str(buf: &mut Vec<u8>, kind: u16, s: &str) {
+    let len = 4 + s.len() + 1;
+    debug_assert!(len <= usize::from(u16::MAX), "netlink attribute too long");
+    buf.extend_from_slice(&(len as u16).to_ne_bytes());
+    buf.extend_from_slice(&kind.to_ne_bytes());
+    buf.extend_from_slice(s.as_bytes());
+    buf.push(0);
+    pad(buf);
+}
+
+/// Opens a nested attribute at the end of `buf`; close it with [`nest_end`].
+pub fn nest_start(buf: &mut Vec<u8>, kind: u16) -> usize {
+    let at = buf.len();
+    buf.extend_from_slice(&4u16.to_ne_bytes());
+    buf.extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
+    at
+}
+
+/// Closes the nested attribute opened at `at`: its length is all written since.
+pub fn nest_end(buf: &mut [u8], at: usize) {
+    let len = buf.len() - at;
+    debug_assert!(len <= usize::from(u16::MAX), "netlink nest too long");
+    buf[at..at + 2].copy_from_slice(&(len as u16).to_ne_bytes());
+}
+
 /// One request being written: the 16-byte header, a fixed family header, then
 /// attributes (nested ones through [`Msg::nest`] / [`Msg::end`]).
 pub struct Msg {
@@ -45,16 +87,13 @@ impl Msg {
     /// Raw bytes (a family header), padded to 4.
     pub fn push(&mut self, bytes: &[u8]) -> &mut Self {
         self.buf.extend_from_slice(bytes);
-        self.buf.resize(align4(self.buf.len()), 0);
+        pad(&mut self.buf);
         self
     }
 
     pub fn attr(&mut self, kind: u16, payload: &[u8]) -> &mut Self {
-        let len = 4 + payload.len();
-        assert!(len <= usize::from(u16::MAX), "netlink attribute too long");
-        self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
-        self.buf.extend_from_slice(&kind.to_ne_bytes());
-        self.push(payload)
+        put_attr(&mut self.buf, kind, payload);
+        self
     }
 
     pub fn u8(&mut self, kind: u16, v: u8) -> &mut Self {
@@ -71,23 +110,17 @@ impl Msg {
 
     /// A NUL-terminated string.
     pub fn str(&mut self, kind: u16, s: &str) -> &mut Self {
-        let mut b = Vec::with_capacity(s.len() + 1);
-        b.extend_from_slice(s.as_bytes());
-        b.push(0);
-        self.attr(kind, &b)
+        put_attr_str(&mut self.buf, kind, s);
+        self
     }
 
     /// Opens a nested attribute; close it with [`Msg::end`].
     pub fn nest(&mut self, kind: u16) -> usize {
-        let at = self.buf.len();
-        self.attr(kind | NLA_F_NESTED, &[]);
-        at
+        nest_start(&mut self.buf, kind)
     }
 
     pub fn end(&mut self, at: usize) {
-        let len = self.buf.len() - at;
-        assert!(len <= usize::from(u16::MAX), "netlink nest too long");
-        self.buf[at..at + 2].copy_from_slice(&(len as u16).to_ne_bytes());
+        nest_end(&mut self.buf, at);
     }
 
     pub fn len(&self) -> usize {
