@@ -3,13 +3,12 @@
 
 use std::{io::Write, path::PathBuf};
 
-use lexopt::{Arg, Parser, ValueExt};
+use lexopt::Parser;
 
-use crate::clients::{self, EditError, NewClient, conf, import, qr};
-use crate::config::store::Store;
+use super::args::{Args, CmdResult, Context, Failure, read_input, usage};
 use crate::{
-    cli::{CmdResult, Context, Failure, read_input},
-    config::{Client, Config, OnDown, Upstream},
+    clients::{self, EditError, NewClient, conf, import, qr},
+    config::{Client, Config, OnDown, Upstream, store::Store},
 };
 
 /// Prints to stdout; a closed pipe (`| head`, `| grep -q`) is not an error.
@@ -54,65 +53,6 @@ Usage: wgsplit upstream <command>
   enable NAME | disable NAME
   remove NAME                 delete it (refused while clients or rules use it)
 ";
-
-/// Parsed arguments: positionals, `--name value` options and `--flag`s.
-#[derive(Debug, Default)]
-pub struct Args {
-    pub positional: Vec<String>,
-    values: Vec<(String, String)>,
-    flags: Vec<String>,
-}
-
-impl Args {
-    pub fn parse(parser: &mut Parser, valued: &[&str], flags: &[&str]) -> Result<Self, Failure> {
-        let mut args = Self::default();
-        let err = |e: lexopt::Error| Failure::from(e.to_string());
-        while let Some(arg) = parser.next().map_err(err)? {
-            match arg {
-                Arg::Value(v) => args.positional.push(v.string().map_err(err)?),
-                Arg::Long(name) if valued.contains(&name) => {
-                    let name = name.to_string();
-                    let value = parser.value().map_err(err)?.string().map_err(err)?;
-                    args.values.push((name, value));
-                }
-                Arg::Short('o') if valued.contains(&"output") => {
-                    let value = parser.value().map_err(err)?.string().map_err(err)?;
-                    args.values.push(("output".into(), value));
-                }
-                Arg::Long(name) if flags.contains(&name) => args.flags.push(name.to_string()),
-                other => return Err(usage(other.unexpected().to_string())),
-            }
-        }
-        Ok(args)
-    }
-
-    pub fn one(&self, name: &str) -> Option<&str> {
-        self.values
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn all(&self, name: &str) -> Vec<String> {
-        self.values
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-
-    pub fn flag(&self, name: &str) -> bool {
-        self.flags.iter().any(|f| f == name)
-    }
-}
-
-fn usage(message: impl Into<String>) -> Failure {
-    Failure {
-        message: message.into(),
-        code: 2,
-    }
-}
 
 fn choice<T: serde::de::DeserializeOwned>(
     option: &str,

@@ -1,14 +1,11 @@
 //! The command line: global options, then one subcommand. Parsed with lexopt
 //! (a few KB) rather than clap (~300 KB) because flash is the scarce resource.
 
-use std::{
-    io::Read,
-    path::{Path, PathBuf},
-    process::ExitCode,
-};
+use std::{io::Read, path::PathBuf, process::ExitCode};
 
 use lexopt::{Arg, Parser, ValueExt};
 
+mod args;
 mod client;
 pub mod daemon_link;
 mod dns_serve;
@@ -16,6 +13,7 @@ mod engine;
 mod lists;
 
 use crate::{config, util::keys};
+pub use args::{CmdResult, Context, Failure, positional_and_flags, read_input};
 
 pub const HELP: &str = "\
 wgsplit — per-client split tunnelling for WireGuard on the router
@@ -51,43 +49,6 @@ Options:
   -h, --help                this help
   -V, --version             the version
 ";
-
-/// What every subcommand gets: the config path and the remaining arguments.
-pub struct Context {
-    pub config_path: PathBuf,
-}
-
-impl Context {
-    pub fn load(&self) -> Result<config::Config, String> {
-        config::load(&self.config_path).map_err(|e| e.to_string())
-    }
-}
-
-/// A command's failure: the message and the exit code.
-pub struct Failure {
-    pub message: String,
-    pub code: u8,
-}
-
-impl From<String> for Failure {
-    fn from(message: String) -> Self {
-        Self { message, code: 1 }
-    }
-}
-
-impl From<&str> for Failure {
-    fn from(message: &str) -> Self {
-        message.to_string().into()
-    }
-}
-
-impl From<wgsplit::config::store::EditError> for Failure {
-    fn from(e: wgsplit::config::store::EditError) -> Self {
-        e.to_string().into()
-    }
-}
-
-pub type CmdResult = Result<(), Failure>;
 
 pub fn main() -> ExitCode {
     crate::util::log::init();
@@ -176,24 +137,6 @@ fn run(parser: &mut Parser) -> CmdResult {
     }
 }
 
-/// Collects positional arguments; rejects unknown flags except those in `flags`,
-/// whose presence is returned.
-pub fn positional_and_flags(
-    parser: &mut Parser,
-    flags: &[&str],
-) -> Result<(Vec<String>, Vec<String>), Failure> {
-    let mut values = Vec::new();
-    let mut seen = Vec::new();
-    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
-        match arg {
-            Arg::Value(v) => values.push(v.string().map_err(|e| e.to_string())?),
-            Arg::Long(name) if flags.contains(&name) => seen.push(name.to_string()),
-            other => return Err(other.unexpected().to_string().into()),
-        }
-    }
-    Ok((values, seen))
-}
-
 fn config_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
     let (args, _) = positional_and_flags(parser, &[])?;
     match args
@@ -229,19 +172,6 @@ fn config_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
             message: "usage: wgsplit config check | export | import FILE|-".into(),
             code: 2,
         }),
-    }
-}
-
-/// Reads a file, or standard input for `-`.
-pub fn read_input(file: &str) -> Result<String, String> {
-    if file == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| format!("stdin: {e}"))?;
-        Ok(text)
-    } else {
-        std::fs::read_to_string(Path::new(file)).map_err(|e| format!("{file}: {e}"))
     }
 }
 
