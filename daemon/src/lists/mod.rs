@@ -18,7 +18,7 @@ use crate::{
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 
 fn say(msg: &str) {
-    eprintln!("wgsplit lists: {msg}");
+    crate::util::say(&format!("lists: {msg}"));
 }
 
 /// The handle of every geo set the config needs (`None`: not created yet).
