@@ -170,16 +170,35 @@ fn skip_name(b: &[u8], mut pos: usize) -> Result<usize, WireError> {
 }
 
 /// Reads a possibly compressed name as lowercase dotted text (`None` if a label
-/// is not a plain host label: such names are not matched).
-fn read_name(b: &[u8], mut pos: usize) -> Result<Option<String>, WireError> {
+/// is not a plain host label: such names are not matched). The name's own bytes
+/// must end by `end` (its record's end), and a pointer may only point back, to
+/// bytes before it. Every byte range the name was read from is added to `spans`,
+/// so the caller can refuse a name made of bytes that are not names (TTLs).
+fn read_name(
+    b: &[u8],
+    mut pos: usize,
+    end: usize,
+    spans: &mut Vec<(usize, usize)>,
+) -> Result<Option<String>, WireError> {
     let mut out = String::new();
     let mut plain = true;
     let mut jumps = 0;
+    let mut limit = end;
     loop {
+        if pos >= limit {
+            return Err(WireError::BadName);
+        }
         let len = *b.get(pos).ok_or(WireError::Short)? as usize;
         match len & 0xc0 {
-            0 if len == 0 => break,
+            0 if len == 0 => {
+                spans.push((pos, pos + 1));
+                break;
+            }
             0 => {
+                if pos + 1 + len >= limit {
+                    return Err(WireError::BadName);
+                }
+                spans.push((pos, pos + 1 + len));
                 let label = b.get(pos + 1..pos + 1 + len).ok_or(WireError::Short)?;
                 if !out.is_empty() {
                     out.push('.');
@@ -198,11 +217,19 @@ fn read_name(b: &[u8], mut pos: usize) -> Result<Option<String>, WireError> {
             }
             0xc0 => {
                 jumps += 1;
-                if jumps > 32 {
+                if jumps > 32 || pos + 2 > limit {
                     return Err(WireError::BadName);
                 }
                 let lo = *b.get(pos + 1).ok_or(WireError::Short)? as usize;
-                pos = ((len & 0x3f) << 8) | lo;
+                spans.push((pos, pos + 2));
+                let target = ((len & 0x3f) << 8) | lo;
+                if target >= pos {
+                    return Err(WireError::BadName);
+                }
+                // What follows the pointer is an earlier name's: it ends before
+                // the pointer that led to it.
+                limit = pos;
+                pos = target;
             }
             _ => return Err(WireError::BadName),
         }
@@ -308,6 +335,10 @@ pub fn parse_answer(b: &[u8], q: &Query) -> Result<Answer, WireError> {
     let mut p = pos + 4;
     let mut min_answer: Option<u32> = None;
     let mut negative: Option<u32> = None;
+    // The bytes CNAME targets were read from: a name borrowed from a TTL field
+    // would change when `rewrite` ages the TTLs, so the answer a client gets from
+    // the cache would not be the one parsed and put into the sets.
+    let mut name_spans: Vec<(usize, usize)> = Vec::new();
     for (section, &count) in counts.iter().enumerate() {
         for _ in 0..count {
             let n = skip_name(b, p)?;
@@ -333,7 +364,7 @@ pub fn parse_answer(b: &[u8], q: &Query) -> Result<Answer, WireError> {
                         a.addrs.push((IpAddr::V6(Ipv6Addr::from(o)), ttl));
                     }
                     (TYPE_CNAME, _) => {
-                        if let Some(name) = read_name(b, rd)? {
+                        if let Some(name) = read_name(b, rd, end, &mut name_spans)? {
                             a.cnames.push(name);
                         }
                     }
@@ -350,6 +381,10 @@ pub fn parse_answer(b: &[u8], q: &Query) -> Result<Answer, WireError> {
             }
             p = end;
         }
+    }
+    let overlaps_ttl = |&(s, e): &(usize, usize)| a.ttl_offsets.iter().any(|&o| s < o + 4 && o < e);
+    if name_spans.iter().any(overlaps_ttl) {
+        return Err(WireError::BadRecord);
     }
     a.cache_ttl = if counts[0] > 0 { min_answer } else { negative };
     Ok(a)
@@ -660,5 +695,39 @@ pub mod tests {
         resp.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 1, 0, 2]);
         resp.extend_from_slice(&(0xc000u16 | at as u16).to_be_bytes());
         assert_eq!(parse_answer(&resp, &q), Err(WireError::BadName));
+    }
+
+    /// The fuzzer's find: a CNAME whose labels run past its record into the next
+    /// record's TTL, and one that points into an earlier TTL. Either would change
+    /// when the cached answer's TTLs are aged; both are refused.
+    #[test]
+    fn cname_names_never_borrow_ttl_bytes() {
+        use base64::Engine as _;
+        let found = base64::engine::general_purpose::STANDARD
+            .decode(
+                "LDQBAAABAAAAAAABA3d3dwdleGFtcGxlA2NvbQAAAQABAAApBNAAAAAAAAAsNIGAAAEAAgAAAAEDd3d3B2V4YW1wbGUDY29tAAABAAHADAAFAAEAAA4QABIkZWQDQ2ScB2V4YW1wbGUAwC0AAQABAAAAAQAAAAAxACkE0AAAAAAA",
+            )
+            .unwrap();
+        let cut = found[0] as usize;
+        let (req, resp) = found.split_at(cut);
+        let q = parse_query(req).unwrap();
+        assert!(parse_answer(resp, &q).is_err());
+        // A well-formed chain still reads, compression to the question included.
+        let req = query(7, "www.example.com", TYPE_A, false);
+        let q = parse_query(&req).unwrap();
+        let mut resp = req.clone();
+        resp[2] |= 0x80;
+        resp[7] = 1; // one answer
+        // www.example.com CNAME edge.example.com (edge + pointer to "example.com").
+        resp.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 7, 4]);
+        resp.extend_from_slice(b"edge");
+        resp.extend_from_slice(&[0xc0, 16]);
+        let a = parse_answer(&resp, &q).unwrap();
+        assert_eq!(a.cnames, vec!["edge.example.com".to_string()]);
+        // The same CNAME pointing at its own TTL instead: refused.
+        let ttl_at = resp.len() - 7 - 6; // the TTL field of the record above
+        let n = resp.len();
+        resp[n - 2..].copy_from_slice(&[0xc0, ttl_at as u8]);
+        assert!(parse_answer(&resp, &q).is_err());
     }
 }
