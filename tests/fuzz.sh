@@ -26,13 +26,18 @@ HEX_SHOWN=1024      # bytes of a failing input printed in hex
 work=$(mktemp -d /tmp/wgsplit-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
+# Overflow checks and debug_assert!s on: the router's release build wraps on
+# overflow instead of panicking, and on its 32-bit targets a wrapped length is a
+# wrong bound. `run` needs the same flags as `build` or it rebuilds everything.
+BUILD_FLAGS=(--debug-assertions)
+
 # The fuzz crate is its own workspace with its own (ignored) lock file. Starting it
 # from the product's lock fuzzes the dependency versions the product ships.
 [ -e fuzz/Cargo.lock ] || cp ../Cargo.lock fuzz/Cargo.lock
 
-echo "fuzz: building the targets (nightly, cargo-fuzz, address sanitizer)"
+echo "fuzz: building the targets (nightly, cargo-fuzz, address sanitizer, debug assertions)"
 start=$SECONDS
-if ! cargo +nightly fuzz build >"$work/build.log" 2>&1; then
+if ! cargo +nightly fuzz build "${BUILD_FLAGS[@]}" >"$work/build.log" 2>&1; then
     # The compiler's errors if there are any, else the end of the log.
     if grep -qE '^error' "$work/build.log"; then
         grep -E -A12 '^error' "$work/build.log" | head -80
@@ -67,7 +72,7 @@ show_failure() {
     echo "  failing input: $unit ($size bytes)"
     od -A x -t x1z -v -N "$HEX_SHOWN" "$unit" | sed 's/^/    /'
     [ "$size" -le "$HEX_SHOWN" ] || echo "    ... (first $HEX_SHOWN of $size bytes)"
-    echo "  replay: (cd daemon && cargo +nightly fuzz run $target $unit)"
+    echo "  replay: (cd daemon && cargo +nightly fuzz run ${BUILD_FLAGS[*]} $target $unit)"
 }
 
 failed=()
@@ -85,7 +90,7 @@ for target in $targets; do
         echo "--- $target: ${seconds} s from $seeds committed seeds"
     fi
     log=$work/$target.log
-    if cargo +nightly fuzz run "$target" "$corpus" -- \
+    if cargo +nightly fuzz run "${BUILD_FLAGS[@]}" "$target" "$corpus" -- \
         -max_total_time="$seconds" -max_len="$MAX_LEN" -timeout="$UNIT_TIMEOUT_S" \
         -rss_limit_mb="$RSS_LIMIT_MB" >"$log" 2>&1; then
         # "#N DONE cov: C ft: F corp: K/S exec/s: E ..." is libFuzzer's last status line.
