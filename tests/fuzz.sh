@@ -8,7 +8,7 @@
 # Usage: tests/fuzz.sh [SECONDS_PER_TARGET]   (default 60)
 # Exit status 0: every target built and ran its time with no crash (panic, failed
 # assertion, sanitizer report), no hang and no memory blow-up. 1 otherwise; each
-# failing input is printed (path, size, hex) with the command that replays it.
+# failing input is printed (path, size, hex, base64) with the command that replays it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=tests/lib/deps.sh
@@ -21,7 +21,7 @@ seconds=${1:-60}
 MAX_LEN=4096        # bytes per input: every parser is reached well below this
 UNIT_TIMEOUT_S=10   # one input running longer is a hang (inputs are at most MAX_LEN)
 RSS_LIMIT_MB=2048   # more is an unbounded allocation (also caps a single malloc)
-HEX_SHOWN=1024      # bytes of a failing input printed in hex
+HEX_SHOWN=256       # bytes of a failing input printed in hex (all of it in base64)
 
 work=$(mktemp -d /tmp/wgsplit-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -58,9 +58,10 @@ fi
 # CI log alone is enough to reproduce it.
 show_failure() {
     local target=$1 log=$2 unit size
-    # The error and the panic message, without the stack frames.
-    grep -E 'panicked at|^ERROR|^==[0-9]+==ERROR|ERROR: libFuzzer|^SUMMARY|assertion|left:|right:' "$log" |
-        grep -vE '^ +[0-9]+: ' | head -20 || true
+    # The panic and its message (up to the backtrace), then libFuzzer's and the
+    # sanitizer's verdicts (crash, timeout, out of memory, leak).
+    awk '/panicked at/ { n = 8 } /^stack backtrace|^note: / { n = 0 } n-- > 0' "$log"
+    grep -E 'ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|^SUMMARY' "$log" | head -6 || true
     unit=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
     if [ -z "$unit" ] || [ ! -e "$unit" ]; then
         echo "  no failing input was saved; the log's end:"
@@ -72,6 +73,9 @@ show_failure() {
     echo "  failing input: $unit ($size bytes)"
     od -A x -t x1z -v -N "$HEX_SHOWN" "$unit" | sed 's/^/    /'
     [ "$size" -le "$HEX_SHOWN" ] || echo "    ... (first $HEX_SHOWN of $size bytes)"
+    # All of it (at most MAX_LEN bytes), so a CI log alone reproduces the failure.
+    echo "  as base64 (base64 -d > input):"
+    base64 -w 76 "$unit" | sed 's/^/    /'
     echo "  replay: (cd daemon && cargo +nightly fuzz run ${BUILD_FLAGS[*]} $target $unit)"
 }
 
