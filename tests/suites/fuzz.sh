@@ -8,8 +8,9 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/deps.sh
 
-# Per target. CI has 2 cores and one libFuzzer process per target; with six
-# targets this is two minutes of fuzzing plus the build.
+# Per target. tests/fuzz.sh runs one target per core: on CI's 2 cores, six
+# targets take about 70 s of fuzzing, plus the build (about 1.5 min when the
+# wgsplit crate changed, 5-8 min from an empty cache).
 SECONDS_PER_TARGET=${WGSPLIT_FUZZ_SECONDS:-20}
 
 if ! install_deps_fuzz; then
