@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Installs what the tests need on a fresh Debian machine. Sourced by tests/run.sh,
 # tests/demo.sh and the suites; each step is skipped when already satisfied.
 # Suites add their packages to WGSPLIT_APT_PACKAGES (one place, one apt-get call).
@@ -50,4 +51,24 @@ install_deps_image() {
     # shellcheck source=image/lib/host-deps.sh
     source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/image/lib/host-deps.sh"
     wgs_apt_install wireguard-tools python3 cpio kmod xz-utils binutils file
+}
+
+# Fuzzing (tests/fuzz.sh, tests/suites/fuzz.sh). cargo-fuzz builds with nightly-only
+# flags (-Zsanitizer=address, coverage instrumentation), so a nightly toolchain is
+# needed; the same unpinned `nightly` the image build installs, so one download
+# serves both. libfuzzer-sys compiles libFuzzer's C++ sources: a C++ compiler.
+WGSPLIT_FUZZ_CARGO_FUZZ_VERSION=0.13.2
+install_deps_fuzz() {
+    export PATH="$HOME/.cargo/bin:$PATH"
+    # Each step returns its failure: callers test this function with `if`, where
+    # set -e does not reach inside it.
+    command -v c++ >/dev/null 2>&1 || _deps_apt g++ || return 1
+    if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+        echo "deps: installing the nightly toolchain" >&2
+        rustup toolchain install nightly --profile minimal >&2 || return 1
+    fi
+    if ! command -v cargo-fuzz >/dev/null 2>&1; then
+        echo "deps: installing cargo-fuzz $WGSPLIT_FUZZ_CARGO_FUZZ_VERSION" >&2
+        cargo install --quiet --locked cargo-fuzz --version "$WGSPLIT_FUZZ_CARGO_FUZZ_VERSION" || return 1
+    fi
 }
