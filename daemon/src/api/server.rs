@@ -308,10 +308,9 @@ fn start_connection<H: Handler>(shared: &Arc<Shared<H>>, stream: TcpStream) {
     let stream = Arc::new(stream);
     let Some(id) = shared.slots.admit(&stream) else {
         // Every connection is being answered: say so now, without a thread.
-        let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
         let mut r = Response::text(503, "the API is busy: too many connections; retry");
         r.headers.push(("Retry-After", "1".into()));
-        let _ = write_response(&stream, &r, false);
+        let _ = write_response(&stream, &r, Instant::now() + Duration::from_millis(100));
         shared.handler.record(503, Duration::ZERO);
         return;
     };
@@ -369,7 +368,6 @@ enum ReadFail {
 
 fn serve_connection<H: Handler>(shared: &Shared<H>, stream: &TcpStream, id: u64) {
     let handler = &*shared.handler;
-    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let mut buf = vec![0u8; MAX_HEAD];
     // Look for the blank line only in what is new (and the 3 bytes before it),
     // so a head sent a byte at a time costs linear time.
@@ -390,7 +388,6 @@ fn serve_connection<H: Handler>(shared: &Shared<H>, stream: &TcpStream, id: u64)
             answer(
                 shared,
                 stream,
-                id,
                 &Response::text(408, "the request head was not sent in time"),
                 Instant::now(),
             );
@@ -406,7 +403,6 @@ fn serve_connection<H: Handler>(shared: &Shared<H>, stream: &TcpStream, id: u64)
             answer(
                 shared,
                 stream,
-                id,
                 &Response::text(e.status(), &e.message()),
                 started,
             );
@@ -416,7 +412,7 @@ fn serve_connection<H: Handler>(shared: &Shared<H>, stream: &TcpStream, id: u64)
     let (limit, pass) = match handler.before_body(&head) {
         Ok(x) => x,
         Err(r) => {
-            answer(shared, stream, id, &r, started);
+            answer(shared, stream, &r, started);
             return;
         }
     };
@@ -429,7 +425,7 @@ fn serve_connection<H: Handler>(shared: &Shared<H>, stream: &TcpStream, id: u64)
                 head.path()
             ),
         );
-        answer(shared, stream, id, &r, started);
+        answer(shared, stream, &r, started);
         return;
     }
     // At most `limit` (≤ MAX_BODY) now, so the allocation below is bounded.
@@ -437,7 +433,7 @@ fn serve_connection<H: Handler>(shared: &Shared<H>, stream: &TcpStream, id: u64)
     let Some(_reserved) = Reservation::take(&shared.body_bytes, length) else {
         let mut r = Response::text(503, "the API is busy reading other bodies; retry");
         r.headers.push(("Retry-After", "1".into()));
-        answer(shared, stream, id, &r, started);
+        answer(shared, stream, &r, started);
         return;
     };
     let mut body = vec![0u8; length];
@@ -445,7 +441,11 @@ fn serve_connection<H: Handler>(shared: &Shared<H>, stream: &TcpStream, id: u64)
     body[..early].copy_from_slice(&buf[head.len..head.len + early]);
     drop(buf);
     if early < length && head.expects_continue() {
-        let _ = (&*stream).write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+        let _ = write_until(
+            stream,
+            b"HTTP/1.1 100 Continue\r\n\r\n",
+            Instant::now() + WRITE_TIMEOUT,
+        );
     }
     match read_until(
         stream,
@@ -465,7 +465,6 @@ fn serve_connection<H: Handler>(shared: &Shared<H>, stream: &TcpStream, id: u64)
             answer(
                 shared,
                 stream,
-                id,
                 &Response::text(408, "the body was not sent in time"),
                 started,
             );
@@ -477,35 +476,47 @@ fn serve_connection<H: Handler>(shared: &Shared<H>, stream: &TcpStream, id: u64)
         return;
     }
     let r = handler.respond(&head, pass, body);
-    answer(shared, stream, id, &r, started);
+    // Waiting for the client again; if it was evicted meanwhile, it is gone.
+    if shared.slots.set_phase(id, Phase::Waiting) {
+        answer(shared, stream, &r, started);
+    }
 }
 
-/// Writes the answer, then lingers (bounded) so it is read, not reset.
-fn answer<H: Handler>(
-    shared: &Shared<H>,
-    stream: &TcpStream,
-    id: u64,
-    r: &Response,
-    started: Instant,
-) {
-    if !shared.slots.set_phase(id, Phase::Answering) {
-        return;
-    }
-    let _ = write_response(stream, r, false);
+/// Writes the answer within [`WRITE_TIMEOUT`], then lingers (bounded) so it
+/// is read, not reset. The connection stays evictable meanwhile: it is the
+/// client that is being waited for.
+fn answer<H: Handler>(shared: &Shared<H>, stream: &TcpStream, r: &Response, started: Instant) {
+    let _ = write_response(stream, r, Instant::now() + WRITE_TIMEOUT);
     shared.handler.record(r.status, started.elapsed());
     let _ = stream.shutdown(Shutdown::Write);
-    shared.slots.set_phase(id, Phase::Waiting);
     linger(stream);
 }
 
-fn write_response(mut stream: &TcpStream, r: &Response, head_only: bool) -> std::io::Result<()> {
+fn write_response(stream: &TcpStream, r: &Response, deadline: Instant) -> std::io::Result<()> {
     let headers: Vec<(&str, &str)> = r.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let head = http::response_head(r.status, &headers, r.body.len());
-    stream.write_all(head.as_bytes())?;
-    if !head_only {
-        stream.write_all(&r.body)?;
+    write_until(stream, head.as_bytes(), deadline)?;
+    write_until(stream, &r.body, deadline)
+}
+
+/// `write_all` with one deadline for all of `bytes`: a socket timeout alone
+/// bounds each write, and a client taking a byte at a time would renew it
+/// for ever.
+fn write_until(mut stream: &TcpStream, mut bytes: &[u8], deadline: Instant) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ErrorKind::TimedOut.into());
+        }
+        stream.set_write_timeout(Some(left))?;
+        match stream.write(bytes) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    stream.flush()
+    Ok(())
 }
 
 /// Reads and discards what the client still sends, through a fixed buffer,
