@@ -85,6 +85,14 @@ class Target:
         except OSError:
             return -1
 
+    def threads(self):
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                m = re.search(r"Threads:\s+(\d+)", f.read())
+                return int(m.group(1)) if m else 0
+        except OSError:
+            return -1
+
     def connect(self, timeout=5.0):
         s = socket.create_connection(self.addr, timeout=timeout)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -229,6 +237,10 @@ def scenario_slowloris(t):
         check(worst <= LIVE_WITHIN, f"{who}: during the slow-loris the API answered, slowest in {worst * 1000:.0f} ms")
         rss = t.rss_kb()
         check(0 < rss <= RSS_BOUND_KB, f"{who}: RSS {rss} kB during the slow-loris")
+        # One thread per connection, at most CONN_CAP of them (+ main, accept,
+        # and a few evicted ones on their way out).
+        threads = t.threads()
+        check(0 < threads <= CONN_CAP + 6, f"{who}: {threads} threads with {len(socks)} connections (cap {CONN_CAP})")
         t.alive(f"slow-loris, {who} (connections still open)")
         close_all(socks)
         # Heads never finished: each is closed within the head timeout.

@@ -555,6 +555,83 @@ mod tests {
         assert!(Reservation::take(&used, usize::MAX).is_none());
     }
 
+    struct Echo;
+
+    impl Handler for Echo {
+        type Pass = ();
+        fn before_body(&self, head: &Head) -> Result<(usize, ()), Response> {
+            Ok((
+                if head.method == http::Method::Post {
+                    16
+                } else {
+                    0
+                },
+                (),
+            ))
+        }
+        fn respond(&self, _: &Head, _: (), body: Vec<u8>) -> Response {
+            Response {
+                status: 200,
+                headers: Vec::new(),
+                body,
+            }
+        }
+        fn record(&self, _: u16, _: Duration) {}
+        fn note(&self, _: &str) {}
+    }
+
+    fn ask(addr: SocketAddr, request: &[u8]) -> String {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.write_all(request).unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+
+    #[test]
+    fn the_cap_holds_and_new_requests_evict_idle_connections() {
+        let server = Server::start("127.0.0.1:0".parse().unwrap(), Arc::new(Echo)).unwrap();
+        let idle: Vec<TcpStream> = (0..CONN_CAP + 16)
+            .map(|_| TcpStream::connect(server.addr).unwrap())
+            .collect();
+        let t0 = Instant::now();
+        while server.open_connections() < CONN_CAP && t0.elapsed() < Duration::from_secs(2) {
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(server.open_connections(), CONN_CAP);
+        let t0 = Instant::now();
+        let answer = ask(
+            server.addr,
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+        );
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(answer.ends_with("\r\n\r\nabc"), "{answer}");
+        assert!(t0.elapsed() < Duration::from_secs(1));
+        assert!(server.open_connections() <= CONN_CAP);
+        // Over the route's limit: refused from the head, the body never read.
+        let answer = ask(
+            server.addr,
+            b"POST / HTTP/1.1\r\nContent-Length: 17\r\n\r\n",
+        );
+        assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+        drop(idle);
+        server.stop();
+    }
+
+    #[test]
+    fn a_client_that_does_not_read_is_cut_off_at_the_deadline() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _reader = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (writer, _) = listener.accept().unwrap();
+        // Far more than the two sockets' buffers hold.
+        let bytes = vec![0u8; 64 << 20];
+        let t0 = Instant::now();
+        let r = write_until(&writer, &bytes, t0 + Duration::from_millis(300));
+        assert_eq!(r.unwrap_err().kind(), ErrorKind::TimedOut);
+        assert!(t0.elapsed() < Duration::from_secs(2));
+    }
+
     #[test]
     fn json_strings() {
         assert_eq!(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
