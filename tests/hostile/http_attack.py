@@ -183,7 +183,8 @@ def scenario_length(t):
             check(status is None or status == 408 or took >= 2.5,
                   f"{who}: a body within the limit is waited for ({status} after {took:.1f}s)")
         else:
-            check(status == 401 and took < 1, f"{who}: the token is checked before the body ({status} in {took:.2f}s)")
+            check(status == 401 and took < 1,
+                  f"{who}: the token is checked before the body ({status} in {took:.2f}s)")
         # Connections declaring 50 MB and sending nothing held every worker.
         socks = open_many(t, 8, t.head("POST", "/api/clients", auth, length=50_000_000))
         socks += open_many(t, 8, t.head("PUT", "/api/config", auth, length=900_000))
@@ -196,7 +197,8 @@ def scenario_length(t):
         check(status == 431, f"{who}: a 20 kB header -> {status}")
         status, _ = t.request(t.head("GET", "/api/status", auth, "X: y\r\n" * 100), timeout=3)
         check(status == 431, f"{who}: 100 headers -> {status}")
-        status, _ = t.request(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(500) + b"\r\n\r\n", timeout=3)
+        tls_hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(500)
+        status, _ = t.request(tls_hello + b"\r\n\r\n", timeout=3)
         check(status == 400, f"{who}: binary junk -> {status}")
         t.alive(f"malformed heads, {who}")
     # 1 MB of body at the limit of PUT /api/config, many at once: the body
@@ -235,7 +237,8 @@ def scenario_slowloris(t):
             status, _ = t.request(t.head("GET", "/api/status"), timeout=3)
             worst = max(worst, time.time() - t0 if status == 200 else 99)
             time.sleep(0.5)
-        check(worst <= LIVE_WITHIN, f"{who}: during the slow-loris the API answered, slowest in {worst * 1000:.0f} ms")
+        check(worst <= LIVE_WITHIN,
+              f"{who}: during the slow-loris the API answered, slowest in {worst * 1000:.0f} ms")
         rss = t.rss_kb()
         check(0 < rss <= RSS_BOUND_KB, f"{who}: RSS {rss} kB during the slow-loris")
         # One thread per connection, at most CONN_CAP of them (+ main, accept,
@@ -254,7 +257,8 @@ def scenario_slowloris(t):
                 closed += s.recv(100).startswith(b"HTTP/1.1 408") or 0
             except OSError:
                 pass
-        check(closed == len(socks), f"{who}: {closed}/{len(socks)} unfinished heads answered 408 within {HEAD_TIMEOUT:.0f} s")
+        check(closed == len(socks),
+              f"{who}: {closed}/{len(socks)} unfinished heads answered 408 within {HEAD_TIMEOUT:.0f} s")
         close_all(socks)
         t.alive(f"unfinished heads, {who}")
 
@@ -338,7 +342,8 @@ def scenario_origin(t):
     check(status == 409, f"PUT of the stale snapshot with its old ETag -> {status} (want 409)")
     status, raw = t.request(t.head("GET", "/api/clients/bob"))
     check(b'"first"' in raw, "the concurrent change survived")
-    status, _ = t.request(t.head("PATCH", "/api/clients/bob", True, 'If-Match: W/' + tag + "\r\n", len(first)) + first)
+    weak = f"If-Match: W/{tag}\r\n"
+    status, _ = t.request(t.head("PATCH", "/api/clients/bob", True, weak, len(first)) + first)
     check(status == 409, f"a weak ETag never matches -> {status}")
     status, _ = t.request(t.head("PATCH", "/api/clients/bob", True, "If-Match: *\r\n", len(first)) + first)
     check(status == 200, f"If-Match: * -> {status}")

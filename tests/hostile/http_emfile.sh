@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Out of descriptors (RLIMIT_NOFILE lowered with prlimit, many connections held): the accept loop backs off and the API answers once they close.
+# Out of descriptors (RLIMIT_NOFILE lowered with prlimit, many connections held): the accept
+# loop backs off and the API answers once they close.
 # After each attack: the process lives, the API answers within 1 s, RSS under
 # its bound (see http_attack.py). No root: the API alone on 127.0.0.1:18482.
 # Usage: http_emfile.sh WGSPLIT_BINARY

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Declared body lengths: huge (the old server died allocating them), over a route's limit, never sent; chunked bodies, oversized and malformed heads. Each without and with the token.
+# Declared body lengths: huge (the old server died allocating them), over a route's limit,
+# never sent; chunked bodies, oversized and malformed heads. Each without and with the
+# token.
 # After each attack: the process lives, the API answers within 1 s, RSS under
 # its bound (see http_attack.py). No root: the API alone on 127.0.0.1:18480.
 # Usage: http_length.sh WGSPLIT_BINARY

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Slow-loris: twice the connection cap sending their heads a byte at a time; the API keeps answering, and unfinished heads are closed at the head timeout.
+# Slow-loris: twice the connection cap sending their heads a byte at a time; the API keeps
+# answering, and unfinished heads are closed at the head timeout.
 # After each attack: the process lives, the API answers within 1 s, RSS under
 # its bound (see http_attack.py). No root: the API alone on 127.0.0.1:18481.
 # Usage: http_slowloris.sh WGSPLIT_BINARY
