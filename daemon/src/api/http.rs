@@ -257,7 +257,7 @@ pub fn body_limit(method: &Method, segs: &[&str]) -> usize {
 pub fn is_public(method: &Method, segs: &[&str]) -> bool {
     matches!(
         (method, segs),
-        (Method::Get | Method::Head, ["api", "openapi.json"]) | (Method::Post, ["api", "session"])
+        (Method::Get, ["api", "openapi.json"]) | (Method::Post, ["api", "session"])
     )
 }
 

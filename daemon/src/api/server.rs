@@ -62,11 +62,14 @@ pub struct Response {
 
 impl Response {
     pub fn text(status: u16, message: &str) -> Self {
-        let mut body = format!("{{\"error\": {}}}\n", json_string(message)).into_bytes();
-        body.shrink_to_fit();
+        let body = format!("{{\"error\": {}}}\n", json_string(message)).into_bytes();
         Self {
             status,
-            headers: vec![("Content-Type", "application/json".into())],
+            headers: vec![
+                ("Content-Type", "application/json".into()),
+                ("Cache-Control", "no-store".into()),
+                ("X-Content-Type-Options", "nosniff".into()),
+            ],
             body,
         }
     }
@@ -286,6 +289,9 @@ fn accept_loop<H: Handler>(listener: &TcpListener, shared: &Arc<Shared<H>>) {
         match accepted {
             Ok((stream, _peer)) => {
                 backoff = Duration::ZERO;
+                // The head and the body of an answer are two writes: without
+                // this, Nagle holds the second for the client's delayed ACK.
+                let _ = stream.set_nodelay(true);
                 start_connection(shared, stream);
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
