@@ -122,6 +122,14 @@ def run(api, cfg, tmp, token_file, env):
     check(s == 200, "the session authorizes")
     s, _, _, _ = api.call("POST", "/api/session", {"token": "nope"}, token=None)
     check(s == 401, "a session needs the right token")
+    s, _, _, _ = api.call("POST", "/api/reload", token=None, headers={"Cookie": cookie})
+    check(s == 403, f"a write by cookie without Origin -> {s}")
+    s, _, _, _ = api.call("POST", "/api/reload", token=None,
+                          headers={"Cookie": cookie, "Origin": "http://evil.example"})
+    check(s == 403, f"a write by cookie from another origin -> {s}")
+    s, _, _, _ = api.call("POST", "/api/reload", token=None,
+                          headers={"Cookie": cookie, "Origin": f"http://{api.host}:{api.port}"})
+    check(s == 200, f"a write by cookie from the API's own origin -> {s}")
     s, _, _, _ = api.call("DELETE", "/api/session", token=None, headers={"Cookie": cookie})
     s, _, _, _ = api.call("GET", "/api/status", token=None, headers={"Cookie": cookie})
     check(s == 401, "a deleted session is gone")
@@ -259,6 +267,13 @@ def run(api, cfg, tmp, token_file, env):
     s, e, _, _ = api.call("PUT", "/api/config", full)
     check(s == 400 and digest(cfg) == before, "bad whole config refused, nothing written")
     full["clients"][0]["address"] = ["10.8.0.2/32"]
+    s, _, _, r = api.call("GET", "/api/config")
+    etag = r.getheader("ETag")
+    check(s == 200 and etag and etag.startswith('"'), f"the config has an ETag {etag}")
+    s, _, _, r = api.call("PATCH", "/api/clients/alice", {"description": "x"}, headers={"If-Match": etag})
+    check(s == 200 and r.getheader("ETag") not in (None, etag), f"PATCH with the current ETag -> {s}")
+    s, e, _, _ = api.call("PUT", "/api/config", full, headers={"If-Match": etag})
+    check(s == 409 and "If-Match" in e["error"], f"PUT with a stale ETag -> {s}")
     s, _, _, _ = api.call("PUT", "/api/config", full)
     check(s == 200, "good whole config accepted")
     s, _, raw, r = api.call("GET", "/metrics")

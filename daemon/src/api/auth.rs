@@ -58,12 +58,15 @@ pub fn load_or_create(path: &Path) -> std::io::Result<String> {
 }
 
 /// Compares without an early exit, so timing does not reveal a prefix.
+/// Lengths are compared in full: folding their difference into a byte (as
+/// this once did) let lengths 256 apart compare equal whenever the shorter
+/// one's missing bytes happened to match the padding.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() ^ b.len()) as u8 | ((a.len() ^ b.len()) >> 8) as u8;
+    let mut diff = u64::from(a.len() != b.len());
     for i in 0..a.len().max(b.len()) {
         let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0xff);
-        diff |= x ^ y;
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= u64::from(x ^ y);
     }
     diff == 0
 }
@@ -138,6 +141,21 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"ab"));
         assert!(!constant_time_eq(b"", b"a"));
         assert!(!constant_time_eq(&[0u8; 256], &[]));
+        // Lengths whose difference is a multiple of 256 (the old fold to a
+        // byte lost it), with the missing bytes equal to any padding value.
+        for pad in [0u8, 0xff] {
+            for extra in [256usize, 512, 65536] {
+                let long: Vec<u8> = b"abc"
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat_n(pad, extra))
+                    .collect();
+                assert!(!constant_time_eq(&long, b"abc"), "{pad} {extra}");
+                assert!(!constant_time_eq(b"abc", &long), "{pad} {extra}");
+            }
+        }
+        assert!(!constant_time_eq(&[0xff; 256], &[]));
+        assert!(!constant_time_eq(&[], &[0xff; 256]));
         let s = Sessions::default();
         let id = s.create();
         assert!(s.valid(&id));

@@ -5,24 +5,22 @@
 //!
 //! Secure by default: it listens on `server.api_listen` (loopback), every route
 //! but the OpenAPI document needs the token (`Authorization: Bearer …`) or a
-//! session cookie made with it; bodies are capped in size and read time; bad
+//! session cookie made with it (writes by cookie only from the same origin);
+//! bodies are capped per route before they are read, and in read time; bad
 //! input is a 400 naming the field and writes nothing; writes go through the
-//! one-writer [`Store`].
+//! one-writer [`Store`] and honour `If-Match` (the config's ETag). The HTTP
+//! itself (connection cap, timeouts, no unbounded buffer) is in `server.rs`,
+//! the pure request reading in `http.rs`.
 
 pub mod auth;
+pub mod http;
 pub mod metrics;
+pub mod server;
 
-use std::{
-    collections::HashMap,
-    io::Read,
-    net::SocketAddr,
-    sync::{Arc, mpsc},
-    thread,
-    time::Duration,
-};
+use std::{cell::RefCell, collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
+use http::{Head, Method};
 use serde_json::{Value, json};
-use tiny_http::{Header, Method, Request, Response, Server};
 
 use crate::{
     clients::{self, EditError, NewClient, conf, import, live, qr},
@@ -31,11 +29,6 @@ use crate::{
 };
 
 pub const OPENAPI: &str = include_str!("openapi.json");
-/// Largest request body accepted.
-pub const MAX_BODY: usize = 1 << 20;
-/// Longest time a client may take to send its body.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
-const WORKERS: usize = 4;
 
 type StatusFn = dyn Fn(&Config) -> Value + Send + Sync;
 /// When the peers were read, and what they were.
@@ -91,12 +84,17 @@ pub struct Api {
 pub const PEERS_TTL: Duration = Duration::from_secs(1);
 pub const PEERS_STALE: Duration = Duration::from_secs(5);
 
-/// A running API: its address, and the server and its workers, held for the
-/// daemon's life (dropping the server stops accepting).
+/// A running API: its address and the server.
 pub struct Handle {
     pub addr: SocketAddr,
-    _server: Arc<Server>,
-    _threads: Vec<thread::JoinHandle<()>>,
+    server: server::Server,
+}
+
+impl Handle {
+    /// Stops accepting and closes every open connection.
+    pub fn stop(self) {
+        self.server.stop();
+    }
 }
 
 impl Api {
@@ -149,114 +147,33 @@ impl Api {
         p
     }
 
-    /// Listens on `listen` and serves on worker threads until stopped.
+    /// Listens on `listen` and serves until stopped.
     pub fn start(self: Arc<Self>, listen: SocketAddr) -> Result<Handle, String> {
-        let server = Arc::new(Server::http(listen).map_err(|e| format!("API on {listen}: {e}"))?);
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| "API: not an IP listener".to_string())?;
-        let threads = (0..WORKERS)
-            .map(|i| {
-                let (api, server) = (self.clone(), server.clone());
-                thread::Builder::new()
-                    .name(format!("api-{i}"))
-                    .spawn(move || {
-                        while let Ok(rq) = server.recv() {
-                            api.serve(rq);
-                        }
-                    })
-                    .map_err(|e| e.to_string())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let server = server::Server::start(listen, self.clone())
+            .map_err(|e| format!("API on {listen}: {e}"))?;
         Ok(Handle {
-            addr,
-            _server: server,
-            _threads: threads,
+            addr: server.addr,
+            server,
         })
     }
 
-    fn serve(&self, mut rq: Request) {
-        let started = std::time::Instant::now();
-        let method = rq.method().clone();
-        let url = rq.url().to_string();
-        let (path, query) = match url.split_once('?') {
-            Some((p, q)) => (p.to_string(), parse_query(q)),
-            None => (url.clone(), HashMap::new()),
-        };
-        let header = |name: &'static str| -> Option<String> {
-            rq.headers()
-                .iter()
-                .find(|h| h.field.equiv(name))
-                .map(|h| h.value.as_str().to_string())
-        };
-        let authorization = header("Authorization");
-        let cookie = header("Cookie");
-        let content_type = header("Content-Type");
-        let length = rq.body_length();
-
-        let reply = if length.is_some_and(|n| n > MAX_BODY) {
-            Reply::error(413, format!("the body is larger than {MAX_BODY} bytes"))
-        } else {
-            let body = if length == Some(0) || matches!(method, Method::Get | Method::Head) {
-                Ok(Vec::new())
-            } else {
-                match read_body(rq) {
-                    Body::Read(back, body) => {
-                        rq = back;
-                        Ok(body)
-                    }
-                    Body::TimedOut => {
-                        crate::util::say(&format!(
-                            "API: {method} {path}: body not sent in time; dropped"
-                        ));
-                        return;
-                    }
-                    Body::Refused(back, e) => {
-                        rq = back;
-                        Err(e)
-                    }
-                }
-            };
-            match body {
-                Err(reply) => reply,
-                Ok(body) => {
-                    let ctx = RequestCtx {
-                        method: &method,
-                        path: &path,
-                        query: &query,
-                        authorization: authorization.as_deref(),
-                        cookie: cookie.as_deref(),
-                        content_type: content_type.as_deref(),
-                        body: &body,
-                    };
-                    self.route(&ctx)
-                }
-            }
-        };
-        self.counters.record(reply.status, started.elapsed());
-        log::debug!("API {method} {path} -> {}", reply.status);
-        let _ = rq.respond(reply.into_response());
-    }
-
-    fn authorized(&self, ctx: &RequestCtx) -> bool {
-        if let Some(token) = ctx
-            .authorization
+    /// How the request is authorised: the token, a session cookie, or not.
+    fn authorization(&self, head: &Head) -> Option<Via> {
+        if let Some(token) = head
+            .header("Authorization")
             .and_then(|a| a.strip_prefix("Bearer "))
             .map(str::trim)
         {
-            return auth::constant_time_eq(token.as_bytes(), self.token.as_bytes());
+            return auth::constant_time_eq(token.as_bytes(), self.token.as_bytes())
+                .then_some(Via::Token);
         }
-        session_cookie(ctx.cookie).is_some_and(|s| self.sessions.valid(s))
+        session_cookie(head.header("Cookie"))
+            .is_some_and(|s| self.sessions.valid(s))
+            .then_some(Via::Cookie)
     }
 
     fn route(&self, ctx: &RequestCtx) -> Reply {
-        let segs: Vec<&str> = ctx
-            .path
-            .trim_end_matches('/')
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .collect();
+        let segs = http::segments(ctx.path);
         let m = ctx.method;
         // Public: the API's own description, and logging in.
         match (m, segs.as_slice()) {
@@ -265,27 +182,6 @@ impl Api {
             }
             (Method::Post, ["api", "session"]) => return self.login(ctx),
             _ => {}
-        }
-        if !self.authorized(ctx) {
-            let mut r = Reply::error(
-                401,
-                "missing or wrong token: send 'Authorization: Bearer <token>' (the token is in the API token file)",
-            );
-            r.headers.push(("WWW-Authenticate", "Bearer".into()));
-            return r;
-        }
-        // Bodies of writes must be JSON (a form post from another site can't be),
-        // except the wg-quick text of an upstream import.
-        let is_write = matches!(m, Method::Post | Method::Patch | Method::Put);
-        let import = matches!(segs.as_slice(), ["api", "upstreams", "import"]);
-        if is_write
-            && !ctx.body.is_empty()
-            && !import
-            && !ctx.content_type.is_some_and(|c| {
-                c.starts_with("application/json") || c.starts_with("application/merge-patch+json")
-            })
-        {
-            return Reply::error(415, "send the body as Content-Type: application/json");
         }
         self.dispatch(ctx, m, &segs)
             .unwrap_or_else(ApiError::into_reply)
@@ -310,6 +206,7 @@ impl Api {
             }
             (Method::Get, ["api", "config"]) => {
                 let c = self.store.shared()?;
+                ctx.tag(&c);
                 Ok(Reply::json(
                     200,
                     serde_json::to_value(&*c).unwrap_or(Value::Null),
@@ -330,12 +227,13 @@ impl Api {
             }
             (Method::Post, ["api", "clients"]) => {
                 let new: NewClient = parse_body(ctx.body)?;
-                let (client, c) = self.write(|c| clients::add_client(c, new))?;
+                let (client, c) = self.write(ctx, |c| clients::add_client(c, new))?;
                 let stats = self.peers(&c);
                 Ok(Reply::json(201, live::client_json(&c, &client, &stats)))
             }
             (Method::Get, ["api", "clients", name]) => {
                 let c = self.store.shared()?;
+                ctx.tag(&c);
                 let i = clients::client_index(&c, name)?;
                 let stats = self.peers(&c);
                 Ok(Reply::json(
@@ -345,12 +243,12 @@ impl Api {
             }
             (Method::Patch, ["api", "clients", name]) => {
                 let patch: Value = parse_body(ctx.body)?;
-                let (client, c) = self.write(|c| clients::patch_client(c, name, &patch))?;
+                let (client, c) = self.write(ctx, |c| clients::patch_client(c, name, &patch))?;
                 let stats = self.peers(&c);
                 Ok(Reply::json(200, live::client_json(&c, &client, &stats)))
             }
             (Method::Delete, ["api", "clients", name]) => {
-                let ((_, rules), _) = self.write(|c| clients::remove_client(c, name))?;
+                let ((_, rules), _) = self.write(ctx, |c| clients::remove_client(c, name))?;
                 Ok(Reply::json(
                     200,
                     json!({"removed": name, "rules_removed": rules}),
@@ -358,7 +256,7 @@ impl Api {
             }
             (Method::Post, ["api", "clients", name, verb @ ("enable" | "disable")]) => {
                 let on = *verb == "enable";
-                self.write(|c| clients::set_client_enabled(c, name, on))?;
+                self.write(ctx, |c| clients::set_client_enabled(c, name, on))?;
                 Ok(Reply::json(200, json!({"name": name, "enabled": on})))
             }
             (Method::Get, ["api", "clients", name, "config"]) => {
@@ -406,7 +304,7 @@ impl Api {
             }
             (Method::Post, ["api", "upstreams"]) => {
                 let up: Upstream = parse_body(ctx.body)?;
-                let (_, c) = self.write(|c| clients::add_upstream(c, up.clone()))?;
+                let (_, c) = self.write(ctx, |c| clients::add_upstream(c, up.clone()))?;
                 let i = clients::upstream_index(&c, &up.name)?;
                 Ok(Reply::json(
                     201,
@@ -416,6 +314,7 @@ impl Api {
             (Method::Post, ["api", "upstreams", "import"]) => self.import(ctx),
             (Method::Get, ["api", "upstreams", name]) => {
                 let c = self.store.shared()?;
+                ctx.tag(&c);
                 let i = clients::upstream_index(&c, name)?;
                 let mut v = live::upstream_json(&c.upstreams[i], &(self.hooks.health)());
                 v["used_by"] = json!(clients::upstream_users(&c, name));
@@ -423,19 +322,19 @@ impl Api {
             }
             (Method::Patch, ["api", "upstreams", name]) => {
                 let patch: Value = parse_body(ctx.body)?;
-                let (u, _) = self.write(|c| clients::patch_upstream(c, name, &patch))?;
+                let (u, _) = self.write(ctx, |c| clients::patch_upstream(c, name, &patch))?;
                 Ok(Reply::json(
                     200,
                     live::upstream_json(&u, &(self.hooks.health)()),
                 ))
             }
             (Method::Delete, ["api", "upstreams", name]) => {
-                self.write(|c| clients::remove_upstream(c, name))?;
+                self.write(ctx, |c| clients::remove_upstream(c, name))?;
                 Ok(Reply::json(200, json!({"removed": name})))
             }
             (Method::Post, ["api", "upstreams", name, verb @ ("enable" | "disable")]) => {
                 let on = *verb == "enable";
-                self.write(|c| clients::set_upstream_enabled(c, name, on))?;
+                self.write(ctx, |c| clients::set_upstream_enabled(c, name, on))?;
                 Ok(Reply::json(200, json!({"name": name, "enabled": on})))
             }
 
@@ -460,22 +359,23 @@ impl Api {
                         )]))
                     })?),
                 };
-                let (i, c) = self.write(|c| clients::add_rule(c, rule, position))?;
+                let (i, c) = self.write(ctx, |c| clients::add_rule(c, rule, position))?;
                 Ok(Reply::json(201, rule_json(i, &c.rules[i])))
             }
             (Method::Get, ["api", "rules", id]) => {
                 let c = self.store.shared()?;
+                ctx.tag(&c);
                 let i = clients::rule_index(&c, id)?;
                 Ok(Reply::json(200, rule_json(i, &c.rules[i])))
             }
             (Method::Patch, ["api", "rules", id]) => {
                 let patch: Value = parse_body(ctx.body)?;
-                let (r, c) = self.write(|c| clients::patch_rule(c, id, &patch))?;
+                let (r, c) = self.write(ctx, |c| clients::patch_rule(c, id, &patch))?;
                 let i = c.rules.iter().position(|x| x == &r).unwrap_or_default();
                 Ok(Reply::json(200, rule_json(i, &r)))
             }
             (Method::Delete, ["api", "rules", id]) => {
-                let (r, _) = self.write(|c| clients::remove_rule(c, id))?;
+                let (r, _) = self.write(ctx, |c| clients::remove_rule(c, id))?;
                 Ok(Reply::json(200, json!({"removed": rule_json(0, &r)})))
             }
             _ => Err(ApiError::Status(
@@ -485,12 +385,26 @@ impl Api {
         }
     }
 
-    /// One edit under the writer lock, then the engine re-applies.
+    /// One edit under the writer lock, then the engine re-applies. With
+    /// `If-Match`, the config must still be the one the client read (checked
+    /// under the lock, so no concurrent write slips in between): else 409.
     fn write<T>(
         &self,
+        ctx: &RequestCtx,
         f: impl FnOnce(&mut Config) -> Result<T, EditError>,
     ) -> Result<(T, Config), ApiError> {
-        let out = self.store.edit(f)?;
+        let out = self.store.edit(|c| {
+            if let Some(wanted) = ctx.if_match {
+                let now = config_etag(c);
+                if !http::if_match_allows(wanted, &now) {
+                    return Err(EditError::Conflict(format!(
+                        "If-Match: the config changed since it was read (its ETag is now {now}); read it again and retry"
+                    )));
+                }
+            }
+            f(c)
+        })?;
+        ctx.tag(&out.1);
         self.reload()?;
         Ok(out)
     }
@@ -574,7 +488,7 @@ impl Api {
         let text = std::str::from_utf8(ctx.body)
             .map_err(|_| ApiError::Status(400, "the body is not UTF-8".into()))?;
         let new = config::from_json(text).map_err(EditError::from)?;
-        let (_, c) = self.write(|c| {
+        let (_, c) = self.write(ctx, |c| {
             *c = new;
             Ok(())
         })?;
@@ -603,7 +517,7 @@ impl Api {
             })?),
         };
         let failover = ctx.query.get("failover").cloned();
-        let (imp, c) = self.write(|c| {
+        let (imp, c) = self.write(ctx, |c| {
             let mut imp = import::parse_wg_quick(c, name, text)?;
             imp.upstream.on_down = on_down;
             imp.upstream.failover = failover;
@@ -655,14 +569,128 @@ impl Api {
     }
 }
 
+/// How a request was authorised.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Token,
+    Cookie,
+}
+
+/// The config's ETag: of its JSON form, which is deterministic (the model
+/// has no hash maps), so a read and a later check under the lock agree.
+fn config_etag(c: &Config) -> String {
+    http::etag_of(&serde_json::to_vec(c).unwrap_or_default())
+}
+
+fn is_json(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|c| {
+        c.starts_with("application/json") || c.starts_with("application/merge-patch+json")
+    })
+}
+
+impl server::Handler for Api {
+    type Pass = ();
+
+    /// Everything decided from the head alone, before a byte of the body is
+    /// read: the token (or session), the origin of a cookie's write, the body's
+    /// type, and the route's body limit (the server enforces it).
+    fn before_body(&self, head: &Head) -> Result<(usize, ()), server::Response> {
+        let segs = http::segments(head.path());
+        let limit = http::body_limit(&head.method, &segs);
+        if http::is_public(&head.method, &segs) {
+            return Ok((limit, ()));
+        }
+        let Some(via) = self.authorization(head) else {
+            let mut r = Reply::error(
+                401,
+                "missing or wrong token: send 'Authorization: Bearer <token>' (the token is in the API token file)",
+            );
+            r.headers.push(("WWW-Authenticate", "Bearer".into()));
+            return Err(r.into_response());
+        };
+        // A browser sends the cookie with requests any site makes, so a cookie
+        // authorises a write only from a page of the API's own origin.
+        // Logging out is exempt: ending a session harms nobody.
+        if via == Via::Cookie
+            && head.method.is_write()
+            && !matches!(
+                (&head.method, segs.as_slice()),
+                (Method::Delete, ["api", "session"])
+            )
+            && !http::same_origin(
+                head.header("Origin"),
+                head.header("Referer"),
+                head.header("Host"),
+            )
+        {
+            return Err(Reply::error(
+                403,
+                "a write authorised by the session cookie must come from the API's own origin (Origin or Referer naming the Host); scripts send the token instead",
+            )
+            .into_response());
+        }
+        // Bodies of writes must be JSON (a form post from another site can't be),
+        // except the wg-quick text of an upstream import.
+        let import = matches!(segs.as_slice(), ["api", "upstreams", "import"]);
+        if matches!(head.method, Method::Post | Method::Patch | Method::Put)
+            && head.content_length > 0
+            && !import
+            && !is_json(head.header("Content-Type"))
+        {
+            return Err(
+                Reply::error(415, "send the body as Content-Type: application/json")
+                    .into_response(),
+            );
+        }
+        Ok((limit, ()))
+    }
+
+    fn respond(&self, head: &Head, _: (), body: Vec<u8>) -> server::Response {
+        let query = parse_query(head.query());
+        let ctx = RequestCtx {
+            method: &head.method,
+            path: head.path(),
+            query: &query,
+            cookie: head.header("Cookie"),
+            if_match: head.header("If-Match"),
+            body: &body,
+            etag: RefCell::new(None),
+        };
+        let mut reply = self.route(&ctx);
+        if let Some(tag) = ctx.etag.take()
+            && (200..300).contains(&reply.status)
+        {
+            reply.headers.push(("ETag", tag));
+        }
+        log::debug!("API {} {} -> {}", head.method, ctx.path, reply.status);
+        reply.into_response()
+    }
+
+    fn record(&self, status: u16, elapsed: Duration) {
+        self.counters.record(status, elapsed);
+    }
+
+    fn note(&self, message: &str) {
+        crate::util::say(message);
+    }
+}
+
 struct RequestCtx<'a> {
     method: &'a Method,
     path: &'a str,
     query: &'a HashMap<String, String>,
-    authorization: Option<&'a str>,
     cookie: Option<&'a str>,
-    content_type: Option<&'a str>,
+    /// `If-Match`: writes succeed only while the config's ETag is one of these.
+    if_match: Option<&'a str>,
     body: &'a [u8],
+    /// The config's ETag, for the answer's `ETag` header.
+    etag: RefCell<Option<String>>,
+}
+
+impl RequestCtx<'_> {
+    fn tag(&self, c: &Config) {
+        self.etag.replace(Some(config_etag(c)));
+    }
 }
 
 fn flag(ctx: &RequestCtx, name: &str) -> bool {
@@ -713,69 +741,7 @@ fn rule_json(index: usize, r: &Rule) -> Value {
 
 /// `a=1&b=x%20y` → map (last value wins; `+` is a space).
 pub fn parse_query(q: &str) -> HashMap<String, String> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let hex = |c: u8| (c as char).to_digit(16);
-                match (hex(b[i + 1]), hex(b[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            x => out.push(x),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-enum Body {
-    Read(Request, Vec<u8>),
-    /// A reply to send instead (too large, unreadable).
-    Refused(Request, Reply),
-    /// Not sent in time: the request is dropped.
-    TimedOut,
-}
-
-/// Reads the body on a helper thread so a client that stalls can't hold a
-/// worker longer than [`BODY_TIMEOUT`].
-fn read_body(rq: Request) -> Body {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut rq = rq;
-        let mut body = Vec::new();
-        let result = rq
-            .as_reader()
-            .take(MAX_BODY as u64 + 1)
-            .read_to_end(&mut body);
-        let _ = tx.send((rq, result.map(|_| body)));
-    });
-    match rx.recv_timeout(BODY_TIMEOUT) {
-        Ok((rq, Ok(body))) if body.len() > MAX_BODY => Body::Refused(
-            rq,
-            Reply::error(413, format!("the body is larger than {MAX_BODY} bytes")),
-        ),
-        Ok((rq, Ok(body))) => Body::Read(rq, body),
-        Ok((rq, Err(e))) => Body::Refused(rq, Reply::error(400, format!("reading the body: {e}"))),
-        Err(_) => Body::TimedOut,
-    }
+    http::parse_query(q).into_iter().collect()
 }
 
 fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -822,7 +788,15 @@ impl ApiError {
             Self::Status(s, m) => Reply::error(s, m),
             Self::Edit(EditError::NotFound(m)) => Reply::error(404, m),
             Self::Edit(EditError::Conflict(m)) => Reply::error(409, m),
-            Self::Edit(EditError::Io(m)) => Reply::error(500, m),
+            Self::Edit(EditError::Io(m)) => {
+                // The message may quote the file it failed on: it goes to the
+                // log, never into an answer.
+                crate::util::say(&format!("API: {m}"));
+                Reply::error(
+                    500,
+                    "reading or writing the config failed; the daemon's log says why",
+                )
+            }
             Self::Edit(EditError::Invalid(problems)) => {
                 let list: Vec<Value> = problems
                     .iter()
@@ -872,20 +846,18 @@ impl Reply {
         Self::json(status, json!({"error": message.into()}))
     }
 
-    fn into_response(self) -> Response<std::io::Cursor<Vec<u8>>> {
-        let mut r = Response::from_data(self.body).with_status_code(self.status);
-        let mut add = |k: &str, v: &str| {
-            if let Ok(h) = Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-                r.add_header(h);
-            }
-        };
-        add("Content-Type", self.content_type);
-        add("Cache-Control", "no-store");
-        add("X-Content-Type-Options", "nosniff");
-        for (k, v) in &self.headers {
-            add(k, v);
+    fn into_response(self) -> server::Response {
+        let mut headers = vec![
+            ("Content-Type", self.content_type.to_string()),
+            ("Cache-Control", "no-store".to_string()),
+            ("X-Content-Type-Options", "nosniff".to_string()),
+        ];
+        headers.extend(self.headers);
+        server::Response {
+            status: self.status,
+            headers,
+            body: self.body,
         }
-        r
     }
 }
 
@@ -923,7 +895,7 @@ mod tests {
         let q = parse_query("client=alice&dest=a%2Eb+c&split");
         assert_eq!(q["dest"], "a.b c");
         assert_eq!(q["split"], "");
-        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(http::percent_decode("100%"), "100%");
         let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
         assert!(doc["paths"]["/api/clients"]["post"].is_object());
     }

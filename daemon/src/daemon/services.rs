@@ -169,6 +169,10 @@ pub fn start(
 impl Drop for Running {
     fn drop(&mut self) {
         self.flush();
+        // Open API connections are closed, not left to the process's exit.
+        if let Some(api) = self.api.take() {
+            api.stop();
+        }
     }
 }
 
