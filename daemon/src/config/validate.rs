@@ -73,7 +73,7 @@ impl Validator {
     fn server(&mut self, config: &Config) {
         let s = &config.server;
         let p = "server";
-        self.check(p, "interface", check_ifname(s.interface_or_default()));
+        self.check(p, "interface", check_interface(s.interface_or_default()));
         if s.listen_port == Some(0) {
             self.push(p, "listen_port", "must be 1-65535");
         }
@@ -151,7 +151,9 @@ impl Validator {
             let p = u.name.as_str();
             self.check(p, "name", check_name(&u.name));
             let ifname = u.interface_or_default();
-            if self.check(p, "interface", check_ifname(&ifname)).is_some()
+            if self
+                .check(p, "interface", check_interface(&ifname))
+                .is_some()
                 && let Some(owner) = interfaces.insert(ifname.clone(), p.to_string())
             {
                 self.push(
@@ -393,18 +395,31 @@ impl Validator {
     }
 
     fn lists(&mut self, config: &Config) {
+        use crate::sources::confine;
+        let mut pins: HashMap<(&str, &str), (&str, &str)> = HashMap::new();
         for l in &config.lists {
             let p = l.name.as_str();
             self.check(p, "name", check_name(&l.name));
             if l.path.is_empty() {
                 self.push(p, "path", "required");
-            } else if !l.path.starts_with('/') {
-                self.push(p, "path", format!("'{}' is not an absolute path", l.path));
+            } else {
+                self.check(p, "path", confine::check_path(&l.path, false));
             }
-            if let Some(u) = &l.url
-                && !is_fetch_url(u)
+            if let Some(u) = &l.url {
+                self.check(p, "url", confine::check_url(u));
+            }
+            self.download_options(p, &l.url, &l.sha256, &l.max_size);
+            // Lists sharing a download must agree on its pin.
+            if let (Some(url), Some(pin)) = (&l.url, &l.sha256)
+                && let Some((owner, other)) =
+                    pins.insert((l.path.as_str(), url.as_str()), (p, pin.as_str()))
+                && !other.eq_ignore_ascii_case(pin)
             {
-                self.push(p, "url", format!("'{u}' is not an http(s) or file URL"));
+                self.push(
+                    p,
+                    "sha256",
+                    format!("differs from the sha256 of list {owner}, same download"),
+                );
             }
             let format = l.format.unwrap_or_default();
             match (&l.category, format) {
@@ -420,30 +435,69 @@ impl Validator {
         }
         if let Some(g) = &config.geoip {
             let p = "geoip";
-            for (option, value) in [("path", &g.path), ("dir", &g.dir)] {
-                if let Some(v) = value
-                    && !v.starts_with('/')
-                {
-                    self.push(p, option, format!("'{v}' is not an absolute path"));
-                }
+            if let Some(v) = &g.path {
+                self.check(p, "path", confine::check_path(v, false));
             }
-            if let Some(u) = &g.url
-                && !is_fetch_url(u)
-            {
-                self.push(p, "url", format!("'{u}' is not an http(s) or file URL"));
+            if let Some(v) = &g.dir {
+                self.check(p, "dir", confine::check_path(v, true));
             }
+            if let Some(u) = &g.url {
+                self.check(p, "url", confine::check_url(u));
+            }
+            self.download_options(p, &g.url, &g.sha256, &g.max_size);
             if g.path.is_none() && g.url.is_none() {
                 self.push(p, "path", "give path, url or both");
             }
         }
     }
+
+    /// `sha256` and `max_size` of a source: a pin is 64 hex digits, a cap a
+    /// size within the hard maximum; both only with a `url`.
+    fn download_options(
+        &mut self,
+        p: &str,
+        url: &Option<String>,
+        sha256: &Option<String>,
+        max_size: &Option<String>,
+    ) {
+        use crate::sources::{confine, sha256::is_hex_digest};
+        if let Some(h) = sha256 {
+            if !is_hex_digest(h) {
+                self.push(p, "sha256", "must be 64 hex digits (sha256sum of the file)");
+            } else if url.is_none() {
+                self.push(p, "sha256", "only with a url (it pins the download)");
+            }
+        }
+        if let Some(m) = max_size {
+            if self
+                .check(p, "max_size", confine::check_max_size(m))
+                .is_some()
+                && url.is_none()
+            {
+                self.push(p, "max_size", "only with a url (it caps the download)");
+            }
+        }
+    }
 }
 
-/// What `lists update` can fetch: http(s), and file:// (a USB stick, tests).
-fn is_fetch_url(u: &str) -> bool {
-    ["http://", "https://", "file:///"]
-        .iter()
-        .any(|p| u.len() > p.len() && u.starts_with(p))
+/// The characters an interface name may use: Linux takes any byte but `/`,
+/// `:`, whitespace and NUL (at most 15, not `.`/`..`), yet the name is written
+/// into nft rules (`iifname "…"`), shell scripts and socket paths, so
+/// wgsplit keeps to the subset every one of them reads as plain text.
+pub fn is_interface_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+}
+
+/// An interface name: what Linux accepts ([`check_ifname`]), in
+/// [`is_interface_byte`]s, not starting with `-` (read as an option by tools).
+pub fn check_interface(name: &str) -> Result<(), String> {
+    if check_ifname(name).is_ok() && name.bytes().all(is_interface_byte) && !name.starts_with('-') {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{name}' is not an interface name (1-15 of A-Z a-z 0-9 _ . -)"
+        ))
+    }
 }
 
 /// Names of clients, upstreams, rules and lists become uci section names.

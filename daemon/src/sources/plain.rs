@@ -51,8 +51,29 @@ pub fn for_each_line(
         if text.is_empty() || text.starts_with(';') {
             continue;
         }
-        f(text).map_err(|e| SourceError::Format(format!("{}:{n}: {e}", path.display())))?;
+        f(text)
+            .map_err(|e| SourceError::Format(format!("{}:{n}: {}", path.display(), redact(&e))))?;
     }
+}
+
+/// A reader's message with every quoted piece of the file cut out: errors go
+/// to logs, `status` and the API, and a list pointed at a file it should not
+/// read must not leak that file's lines through them.
+pub fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        match (c, quoted) {
+            ('\'', false) => {
+                quoted = true;
+                out.push('…');
+            }
+            ('\'', true) => quoted = false,
+            (_, false) => out.push(c),
+            (_, true) => {}
+        }
+    }
+    out
 }
 
 /// Cuts a `#` comment: at the line start or after whitespace (dnsmasq values

@@ -250,8 +250,16 @@ const checks = {
 			? true : _('Expecting a non-zero 32-bit hex mask, e.g. 0xff000000');
 	},
 
+	/* wgsplit reads and writes lists only in its own folders (the daemon's
+	   sources/confine.rs): /etc/wgsplit/lists/ (kept) and /tmp/wgsplit/ (tmpfs). */
 	path(value) {
-		return /^\/[^\0]*$/.test(value) ? true : _('Expecting an absolute path on the router');
+		const v = String(value);
+		const inside = /^\/(etc\/wgsplit\/lists|tmp\/wgsplit)\/[^\0]+$/.test(v);
+		const plain = !v.slice(1).split('/').some(p => p === '' || p === '.' || p === '..');
+		const name = v.split('/').pop();
+		const own = name === 'state.json' || name.startsWith('geo_') || name.startsWith('.');
+		return inside && plain && !own ? true
+			: _('Expecting a file in /etc/wgsplit/lists/ or /tmp/wgsplit/');
 	},
 
 	url(value) {
