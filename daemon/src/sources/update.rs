@@ -258,12 +258,12 @@ pub fn update_lists(config: &Config, state: &mut State, now: i64, out: &mut Outc
     }
     for ((path, url), lists) in groups {
         let limits = group_limits(&lists);
-        let what = format!("list {}", lists[0].name);
+        let what = "download";
         let recorded = state.written.get(&path).cloned();
         let result = (|| -> Result<(Vec<(String, usize)>, String), SourceError> {
             let target = Path::new(&path);
             confine::check_target(target, recorded.as_deref())?;
-            let part = confine::download(&url, target, &limits, &what)?;
+            let part = confine::download(&url, target, &limits, what)?;
             let mut counts = Vec::new();
             for l in &lists {
                 let n = count_entries(l, &part.path)
