@@ -818,11 +818,26 @@ def rpcd(method, args, env_extra=None):
 def rpcd_plugin_lists_methods_and_answers_json():
     r = sh("sh", LUCI / "root/usr/libexec/rpcd/wgsplit", "list")
     methods = json.loads(r.stdout)
-    assert set(methods) == {"status", "explain", "client_conf", "client_qr", "upstream_import", "genkey", "config_check"}
-    acl = json.loads((LUCI / "root/usr/share/rpcd/acl.d/luci-app-wgsplit.json").read_text())["luci-app-wgsplit"]
-    granted = set(acl["read"]["ubus"]["wgsplit"]) | set(acl["write"]["ubus"]["wgsplit"])
+    assert set(methods) == {"status", "explain", "client_conf", "client_qr", "upstream_import", "genkey", "config_check",
+                            "config_view"}
+    groups = json.loads((LUCI / "root/usr/share/rpcd/acl.d/luci-app-wgsplit.json").read_text())
+    granted = {m for g in groups.values() for part in g.values() for m in part.get("ubus", {}).get("wgsplit", [])}
     assert granted == set(methods), f"ACL grants {granted}, plugin has {set(methods)}"
-    assert acl["read"]["uci"] == ["wgsplit"] and acl["write"]["uci"] == ["wgsplit"]
+    # The group a read-only user gets shows no key: no uci read of the config
+    # (it holds every private key), no method that prints one.
+    ro = groups["luci-app-wgsplit"]
+    assert "uci" not in ro.get("read", {}) and "uci" not in ro.get("write", {}), ro
+    assert set(ro["read"]["ubus"]["wgsplit"]) == {"status", "explain", "config_check", "config_view"}, ro
+    full = groups["luci-app-wgsplit-config"]
+    assert full["read"]["uci"] == ["wgsplit"] and full["write"]["uci"] == ["wgsplit"], full
+    assert {"client_conf", "client_qr"} <= set(full["read"]["ubus"]["wgsplit"]), full
+    menu = json.loads((LUCI / "root/usr/share/luci/menu.d/luci-app-wgsplit.json").read_text())
+    for page in ("clients", "upstreams", "settings"):
+        assert menu[f"admin/services/wgsplit/{page}"]["depends"]["acl"] == ["luci-app-wgsplit-config"], page
+    view = json.loads(rpcd("config_view", {}).stdout)
+    assert view["server"]["private_key"] is None and view["clients"][0]["preshared_key"] is None, view
+    assert view["clients"][0]["public_key"] == "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=", view
+    assert "4EqAuesG" not in rpcd("config_view", {}).stdout
 
     fake = FAKE / "bin/rpc-wgsplit"
     st = json.loads(rpcd("status", {}).stdout)
@@ -892,6 +907,13 @@ def rpcd_plugin_against_the_real_cli():
         assert "error" in bad and "nl2" not in cfg.read_text(), bad
         chk = call("config_check", {})
         assert chk["ok"] is True, chk
+        view = call("config_view", {})
+        assert [c["name"] for c in view["clients"]] == ["alice", "bob"] and view["server"]["interface"] == "wg0", view
+        text = json.dumps(view)
+        keys = re.findall(r"option (?:private|preshared)_key '([^']+)'", cfg.read_text())
+        assert keys and not any(k in text for k in keys), "config_view shows a key"
+        assert all(v.get(f) is None for v in [view["server"], *view["clients"], *view["upstreams"]]
+                   for f in ("private_key", "preshared_key")), view
         ex = call("explain", {"client": "alice", "dest": "netflix.com"})
         if "unknown command" not in ex.get("error", ""):
             # the members explain.js reads
