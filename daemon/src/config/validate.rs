@@ -468,14 +468,13 @@ impl Validator {
                 self.push(p, "sha256", "only with a url (it pins the download)");
             }
         }
-        if let Some(m) = max_size {
-            if self
+        if let Some(m) = max_size
+            && self
                 .check(p, "max_size", confine::check_max_size(m))
                 .is_some()
-                && url.is_none()
-            {
-                self.push(p, "max_size", "only with a url (it caps the download)");
-            }
+            && url.is_none()
+        {
+            self.push(p, "max_size", "only with a url (it caps the download)");
         }
     }
 }
@@ -508,5 +507,143 @@ pub fn check_name(name: &str) -> Result<(), String> {
         Err(format!(
             "'{name}' is not a name (1-32 letters, digits or _)"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::nft::nft_quoted;
+
+    #[test]
+    fn interface_names_are_strict() {
+        for ok in [
+            "wg0",
+            "wgs_us1",
+            "eth0.2",
+            "br-lan",
+            "a",
+            "x.",
+            "0123456789abcde",
+        ] {
+            assert_eq!(check_interface(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "x\";drop#",
+            "a;b",
+            "a b",
+            "wg0 ",
+            "x\"y",
+            "a/b",
+            "a:b",
+            "a\tb",
+            "a\nb",
+            "é",
+            "-x",
+            ".",
+            "..",
+            "",
+            "0123456789abcdef",
+            "wg*",
+            "{wg0}",
+            "a'b",
+            "a\\b",
+        ] {
+            let e = check_interface(bad).unwrap_err();
+            assert!(e.contains("not an interface name"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn nft_strings_cannot_be_closed() {
+        assert_eq!(nft_quoted("wg0"), "\"wg0\"");
+        assert_eq!(nft_quoted("br-lan.2"), "\"br-lan.2\"");
+        // What validation would refuse still cannot end the string or match another name.
+        assert_eq!(nft_quoted("x\";drop#"), "\"x//drop/\"");
+        assert_eq!(nft_quoted("a b\n}"), "\"a/b//\"");
+        for s in ["\"", "\\", "\n", ";", "é", "$", "*"] {
+            let q = nft_quoted(s);
+            assert_eq!(q.matches('"').count(), 2, "{s:?} → {q}");
+            assert!(
+                q[1..q.len() - 1]
+                    .bytes()
+                    .all(|b| is_interface_byte(b) || b == b'/')
+            );
+        }
+    }
+
+    fn config_with(list: &str, geoip: &str) -> Vec<String> {
+        let text = format!(
+            "config server\n\toption address 10.9.0.1/24\n\toption private_key '4EqAuesGDDDllVFRw6LW42qz0RGOaO4UN+emBozZgU0='\n{list}{geoip}"
+        );
+        match super::super::parse_valid(&text) {
+            Ok(_) => vec![],
+            Err(e) => e.to_string().lines().map(str::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn download_options() {
+        let pin = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
+        let list = |extra: &str| {
+            format!(
+                "config list 'l'\n\toption path '/tmp/wgsplit/l.txt'\n\toption url 'https://example.org/l'\n{extra}"
+            )
+        };
+        assert_eq!(
+            config_with(
+                &list(&format!(
+                    "\toption sha256 '{pin}'\n\toption max_size '5M'\n"
+                )),
+                ""
+            ),
+            Vec::<String>::new()
+        );
+        for (extra, want) in [
+            ("\toption sha256 'abc'\n", "l.sha256: must be 64 hex digits"),
+            (
+                &format!("\toption sha256 '{pin}0'\n") as &str,
+                "l.sha256: must be 64 hex digits",
+            ),
+            ("\toption max_size '97M'\n", "l.max_size: '97M' is above"),
+            (
+                "\toption max_size 'big'\n",
+                "l.max_size: 'big' is not a size",
+            ),
+        ] {
+            let problems = config_with(&list(extra), "");
+            assert!(
+                problems.iter().any(|p| p.contains(want)),
+                "{extra}: {problems:?}"
+            );
+        }
+        // Two lists sharing one download must agree on its pin.
+        let other = pin.replace('E', "F");
+        let shared = format!(
+            "{}config list 'm'\n\toption path '/tmp/wgsplit/l.txt'\n\toption url 'https://example.org/l'\n\toption sha256 '{other}'\n",
+            list(&format!("\toption sha256 '{pin}'\n"))
+        );
+        let problems = config_with(&shared, "");
+        assert!(
+            problems.iter().any(|p| p.starts_with("m.sha256: differs")),
+            "{problems:?}"
+        );
+        // GeoIP: dir and path inside the folders, the pin only with a url.
+        let problems = config_with(
+            "",
+            &format!(
+                "config geoip 'geoip'\n\toption path '/etc/geoip.mmdb'\n\toption dir '/var'\n\toption sha256 '{pin}'\n"
+            ),
+        );
+        for want in [
+            "geoip.path: '/etc/geoip.mmdb' is outside",
+            "geoip.dir: '/var' is outside",
+            "geoip.sha256: only with a url",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.contains(want)),
+                "{want}: {problems:?}"
+            );
+        }
     }
 }

@@ -505,6 +505,103 @@ mod tests {
         }
     }
 
+    use crate::sources::mmdb::tests::tempfile_path::TempPath;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    fn folder() -> TempPath {
+        let d = TempPath::new("confine");
+        fs::create_dir(&d.0).unwrap();
+        fs::set_permissions(&d.0, fs::Permissions::from_mode(0o755)).unwrap();
+        d
+    }
+
+    #[test]
+    fn targets_wgsplit_did_not_write_are_refused() {
+        let d = folder();
+        let target = d.0.join("list.txt");
+        assert!(check_target(&target, None).is_ok(), "absent: fine");
+        fs::write(&target, "mine\n").unwrap();
+        let e = check_target(&target, None).unwrap_err().to_string();
+        assert!(e.contains("not written by wgsplit"), "{e}");
+        let id = identity(&fs::metadata(&target).unwrap());
+        assert!(check_target(&target, Some(&id)).is_ok(), "recorded: fine");
+        let link = d.0.join("link.txt");
+        symlink("/etc/passwd", &link).unwrap();
+        let e = check_target(&link, Some(&id)).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        // A folder others may write to is not wgsplit's.
+        fs::set_permissions(&d.0, fs::Permissions::from_mode(0o777)).unwrap();
+        let e = check_target(&target, Some(&id)).unwrap_err().to_string();
+        assert!(e.contains("writable by nobody else"), "{e}");
+    }
+
+    #[test]
+    fn downloads_are_capped_pinned_and_left_nowhere() {
+        let d = folder();
+        let src = d.0.join("src.txt");
+        fs::write(&src, vec![b'a'; 5000]).unwrap();
+        let url = format!("file://{}", src.display());
+        let target = d.0.join("out.txt");
+        let parts = || {
+            fs::read_dir(&d.0)
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .ends_with(".part")
+                })
+                .count()
+        };
+        let small = Limits {
+            max_bytes: 4096,
+            sha256: None,
+        };
+        let e = download(&url, &target, &small, "t")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("larger than 4096 bytes"), "{e}");
+        assert_eq!(parts(), 0);
+        let pinned = Limits {
+            max_bytes: 0,
+            sha256: Some("0".repeat(64)),
+        };
+        let e = download(&url, &target, &pinned, "t")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("sha256 is"), "{e}");
+        assert_eq!(parts(), 0);
+        assert!(!target.exists());
+        let mut h = Sha256::default();
+        h.update(&[b'a'; 5000]);
+        let good = Limits {
+            max_bytes: 5000,
+            sha256: Some(h.hex()),
+        };
+        let part = download(&url, &target, &good, "t").unwrap();
+        assert_eq!(parts(), 1);
+        let id = part.commit().unwrap();
+        assert_eq!(fs::read(&target).unwrap().len(), 5000);
+        assert_eq!(id, identity(&fs::metadata(&target).unwrap()));
+        assert_eq!(parts(), 0);
+    }
+
+    #[test]
+    fn file_sources_may_not_lead_outside() {
+        let d = folder();
+        let link = d.0.join("shadow");
+        symlink("/etc/passwd", &link).unwrap();
+        let url = format!("file://{}", link.display());
+        let e = download(&url, &d.0.join("x.txt"), &Limits::default(), "t")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("leads outside"), "{e}");
+    }
+
     #[test]
     fn sizes() {
         assert_eq!(check_max_size("20M"), Ok(20 << 20));

@@ -280,6 +280,30 @@ mod tests {
     use crate::sources::mmdb::tests::tempfile_path::TempPath;
 
     #[test]
+    fn errors_never_quote_the_file() {
+        assert_eq!(redact("'root:x:0' is not a range"), "… is not a range");
+        assert_eq!(redact("unexpected 'a' after 'b'"), "unexpected … after …");
+        assert_eq!(redact("no quotes"), "no quotes");
+        assert_eq!(redact("'unclosed secret"), "…");
+        let f = TempPath::new("secret");
+        std::fs::write(&f.0, "root:$6$SECRET:19000::\n").unwrap();
+        let e = read_nets(&f.0).err().unwrap().to_string();
+        assert!(!e.contains("SECRET") && e.contains(":1:"), "{e}");
+        let e = crate::sources::domains::for_each(
+            &crate::config::List {
+                path: f.0.to_string_lossy().into_owned(),
+                format: Some(crate::config::ListFormat::V2fly),
+                ..Default::default()
+            },
+            &mut |_| {},
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(!e.contains("SECRET") && !e.contains("root"), "{e}");
+    }
+
+    #[test]
     fn csv_both_forms() {
         let f = TempPath::new("csv");
         std::fs::write(
