@@ -271,7 +271,10 @@ def ipk_file_list_modes_and_owner():
     data = members(parts["./data.tar.gz"])
     files = {n: m.mode & 0o7777 for n, m in data.items() if m.isfile()}
     assert files == EXPECTED_MAIN, f"files differ:\n{files}"
-    assert "./etc/wgsplit" in data and data["./etc/wgsplit"].isdir(), "no /etc/wgsplit for lists"
+    assert "./etc/wgsplit" in data and data["./etc/wgsplit"].isdir(), "no /etc/wgsplit"
+    # The one persistent folder wgsplit keeps lists in (sources/confine.rs).
+    assert "./etc/wgsplit/lists" in data and data["./etc/wgsplit/lists"].isdir(), "no /etc/wgsplit/lists"
+    assert data["./etc/wgsplit/lists"].mode & 0o022 == 0, "lists folder writable by others"
     for m in data.values():
         assert (m.uid, m.gid) == (0, 0), f"{m.name} not owned by root"
         assert m.mtime == 1700000000, f"{m.name} mtime not SOURCE_DATE_EPOCH"
