@@ -160,9 +160,23 @@ pub fn update_geoip(config: &Config, state: &mut State, now: i64, out: &mut Outc
                 let p = confine::download(url, Path::new(path), &limits, "geoip")?;
                 part.insert(p).path.clone()
             }
-            // Extracted and dropped: the part lives in the lists folder.
+            // Extracted and dropped: the part lives in the lists folder, named
+            // after the URL's file (readers look for `ipv6` in CSV names).
             (Some(url), None) => {
-                let p = confine::download(url, &dir.join("geoip"), &limits, "geoip")?;
+                let name: String = url
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                    .take(64)
+                    .collect();
+                let name = if name.is_empty() {
+                    "geoip".into()
+                } else {
+                    name
+                };
+                let p = confine::download(url, &dir.join(name), &limits, "geoip")?;
                 part.insert(p).path.clone()
             }
             (None, Some(path)) => PathBuf::from(path),
