@@ -171,10 +171,9 @@ pub fn update_geoip(config: &Config, state: &mut State, now: i64, out: &mut Outc
                     .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
                     .take(64)
                     .collect();
-                let name = if name.is_empty() {
-                    "geoip".into()
-                } else {
-                    name
+                let name = match name.trim_start_matches('.') {
+                    "" => "geoip".to_string(),
+                    n => n.to_string(),
                 };
                 let p = confine::download(url, &dir.join(name), &limits, "geoip")?;
                 part.insert(p).path.clone()
