@@ -170,7 +170,7 @@ D=$WORK/wgsplit/data
 C=$WORK/wgsplit/control
 F=$PKGDIR/files
 mkdir -p "$C"
-install -d -m 0755 "$D/usr/bin" "$D/etc/config" "$D/etc/wgsplit" "$D/etc/init.d" \
+install -d -m 0755 "$D/usr/bin" "$D/etc/config" "$D/etc/wgsplit/lists" "$D/etc/init.d" \
 	"$D/etc/uci-defaults" "$D/etc/hotplug.d/iface" \
 	"$D/usr/share/nftables.d/chain-pre/forward_wgsplit" "$D/lib/upgrade/keep.d"
 install -m 0755 "$BIN" "$D/usr/bin/wgsplit"

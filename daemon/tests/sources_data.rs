@@ -103,6 +103,7 @@ fn geosite_matches_source_lists() {
                 format: Some(format),
                 url: None,
                 category: Some(cat.into()),
+                ..Default::default()
             };
             domains::load(&list)
                 .unwrap()

@@ -41,6 +41,7 @@ cargo build --release --quiet --bin wgsplit --example dns_stub --example dns_mat
 BIN=$PWD/target/release/wgsplit
 STUB=$PWD/target/release/examples/dns_stub
 TMP=$(mktemp -d /tmp/wsd-bench.XXXXXX)
+export WGSPLIT_LIST_ROOTS=$TMP   # wgsplit reads lists only in its folders
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done

@@ -17,6 +17,8 @@ cargo build --release --quiet -p wgsplit || exit 1
 BIN=$PWD/target/release/wgsplit
 NS=wsl-b1
 TMP=$(mktemp -d /tmp/wsl-bench.XXXXXX)
+# wgsplit reads lists only in its folders: here the run's folder and the cached data.
+export WGSPLIT_LIST_ROOTS="$TMP:$WSL_DBIP_DIR:$(dirname "$WSL_GEOIP_DAT"):$(dirname "$WSL_GEOSITE_DAT")"
 PING_PID=
 cleanup() {
     [ -n "$PING_PID" ] && kill "$PING_PID" 2>/dev/null

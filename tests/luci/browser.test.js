@@ -289,6 +289,28 @@ test('importing a provider .conf calls upstream_import', async () => {
 	await close(page);
 });
 
+test('a read-only user sees overview and explain without reading uci, and no key', async () => {
+	const keys = fs.readFileSync(path.join(ROOT, 'tests/luci/fixtures/wgsplit'), 'utf8')
+		.match(/option (private|preshared)_key '[^']+'/g).map(l => l.split("'")[1]);
+	srv.state.readOnly = true;
+	try {
+		for (const view of [ 'overview', 'explain' ]) {
+			const page = await open(view);
+			const html = await page.content();
+			assert(!keys.some(k => html.includes(k)), view + ' shows a key');
+			if (view == 'overview')
+				assert(/wg0\s+up\s+51820\s+10\.8\.0\.1\/24/.test(await page.locator('#wgsplit-server').innerText()), 'server row from config_view');
+			else
+				eq(await page.locator('#wgsplit-explain-client option').allInnerTexts(), [ 'alice', 'bob' ], 'clients from config_view');
+			await close(page);
+		}
+		const view = JSON.stringify(srv.state.calls.ubus.filter(c => c.method == 'config_view'));
+		assert(view.length > 2, 'config_view called');
+	} finally {
+		srv.state.readOnly = false;
+	}
+});
+
 test('explain shows the route and the rule for a client and destination', async () => {
 	const page = await open('explain');
 	await page.selectOption('#wgsplit-explain-client', 'alice');

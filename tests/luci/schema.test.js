@@ -91,7 +91,7 @@ const SAMPLES = {
 		description: { ok: [ 'streaming via US' ], bad: [] }
 	},
 	list: {
-		path: { ok: [ '@LISTFILE@' ], bad: [ 'relative/path.txt' ] },
+		path: { ok: [ '@LISTFILE@', '/etc/wgsplit/lists/streaming.txt' ], bad: [ 'relative/path.txt', '/etc/rc.local', '/etc/wgsplit/api.token', '/tmp/wgsplit/../../etc/rc.local', '/tmp/wgsplit/lists/state.json' ] },
 		url: { ok: [ 'https://lists.example.net/streaming.txt', 'http://10.0.0.1/list' ], bad: [ 'ftp://x', 'not a url' ] }
 	}
 };
@@ -170,7 +170,9 @@ function findBinary() {
 	return cands.find(c => c && fs.existsSync(c)) || null;
 }
 
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'wgsplit-schema-'));
+// Under /tmp/wgsplit: config check takes list files only in wgsplit's folders.
+fs.mkdirSync('/tmp/wgsplit', { recursive: true });
+const TMP = fs.mkdtempSync('/tmp/wgsplit/luci-schema-');
 const LISTFILE = path.join(TMP, 'streaming.txt');
 fs.writeFileSync(LISTFILE, 'netflix.com\nnflxvideo.net\n');
 

@@ -65,6 +65,23 @@ function status(state) {
 	};
 }
 
+/* The rpc `config_view` answer: `wgsplit config export` with every private
+ * and preshared key null, as the plugin sends it (no uci read needed). */
+function configView(state) {
+	const secs = state.config;
+	const member = s => {
+		const o = {};
+		Object.keys(s).filter(k => k[0] != '.').forEach(k => o[k] = /^(private|preshared)_key$/.test(k) ? null : s[k]);
+		return o;
+	};
+	const named = type => secs.filter(s => s['.type'] == type).map(s => Object.assign({ name: s['.name'] }, member(s)));
+	return {
+		server: member(secs.find(s => s['.type'] == 'server') || {}),
+		upstreams: named('upstream'), clients: named('client'), lists: named('list'),
+		rules: secs.filter(s => s['.type'] == 'rule').map(member)
+	};
+}
+
 function ubus(state, object, method, args) {
 	if (object != 'wgsplit') return { __rpc_error: 'Object not found' };
 	switch (method) {
@@ -87,6 +104,7 @@ function ubus(state, object, method, args) {
 		if (!/\[Peer\]/.test(args.conf || '')) return { error: 'line 1: expected [Interface]' };
 		return { ok: true, name: args.name };
 	case 'config_check': return { ok: true, output: '' };
+	case 'config_view': return configView(state);
 	}
 	return { __rpc_error: 'Method not found' };
 }
@@ -147,7 +165,8 @@ function start(port, state) {
 				return fs.readFile(file, (err, data) => err ? send(404, 'text/plain', 'not found') : send(200, TYPES[path.extname(file)] || 'application/octet-stream', data));
 			}
 			if (p == '/favicon.ico') return send(204, 'image/x-icon', '');
-			if (p == '/uci/wgsplit') return json(state.config);
+			// A read-only user (the luci-app-wgsplit ACL group alone) may not read the config.
+			if (p == '/uci/wgsplit') return state.readOnly ? send(403, 'text/plain', 'Permission denied') : json(state.config);
 			if (p == '/uci/save' && req.method == 'POST') {
 				const b = JSON.parse(body);
 				state.calls.saves.push(b.changes);

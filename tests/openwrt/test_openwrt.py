@@ -271,7 +271,10 @@ def ipk_file_list_modes_and_owner():
     data = members(parts["./data.tar.gz"])
     files = {n: m.mode & 0o7777 for n, m in data.items() if m.isfile()}
     assert files == EXPECTED_MAIN, f"files differ:\n{files}"
-    assert "./etc/wgsplit" in data and data["./etc/wgsplit"].isdir(), "no /etc/wgsplit for lists"
+    assert "./etc/wgsplit" in data and data["./etc/wgsplit"].isdir(), "no /etc/wgsplit"
+    # The one persistent folder wgsplit keeps lists in (sources/confine.rs).
+    assert "./etc/wgsplit/lists" in data and data["./etc/wgsplit/lists"].isdir(), "no /etc/wgsplit/lists"
+    assert data["./etc/wgsplit/lists"].mode & 0o022 == 0, "lists folder writable by others"
     for m in data.values():
         assert (m.uid, m.gid) == (0, 0), f"{m.name} not owned by root"
         assert m.mtime == 1700000000, f"{m.name} mtime not SOURCE_DATE_EPOCH"
@@ -818,11 +821,27 @@ def rpcd(method, args, env_extra=None):
 def rpcd_plugin_lists_methods_and_answers_json():
     r = sh("sh", LUCI / "root/usr/libexec/rpcd/wgsplit", "list")
     methods = json.loads(r.stdout)
-    assert set(methods) == {"status", "explain", "client_conf", "client_qr", "upstream_import", "genkey", "config_check"}
-    acl = json.loads((LUCI / "root/usr/share/rpcd/acl.d/luci-app-wgsplit.json").read_text())["luci-app-wgsplit"]
-    granted = set(acl["read"]["ubus"]["wgsplit"]) | set(acl["write"]["ubus"]["wgsplit"])
+    assert set(methods) == {"status", "explain", "client_conf", "client_qr", "upstream_import", "genkey", "config_check",
+                            "config_view"}
+    groups = json.loads((LUCI / "root/usr/share/rpcd/acl.d/luci-app-wgsplit.json").read_text())
+    granted = {m for g in groups.values() for part in g.values() if isinstance(part, dict)
+               for m in part.get("ubus", {}).get("wgsplit", [])}
     assert granted == set(methods), f"ACL grants {granted}, plugin has {set(methods)}"
-    assert acl["read"]["uci"] == ["wgsplit"] and acl["write"]["uci"] == ["wgsplit"]
+    # The group a read-only user gets shows no key: no uci read of the config
+    # (it holds every private key), no method that prints one.
+    ro = groups["luci-app-wgsplit"]
+    assert "uci" not in ro.get("read", {}) and "uci" not in ro.get("write", {}), ro
+    assert set(ro["read"]["ubus"]["wgsplit"]) == {"status", "explain", "config_check", "config_view"}, ro
+    full = groups["luci-app-wgsplit-config"]
+    assert full["read"]["uci"] == ["wgsplit"] and full["write"]["uci"] == ["wgsplit"], full
+    assert {"client_conf", "client_qr"} <= set(full["read"]["ubus"]["wgsplit"]), full
+    menu = json.loads((LUCI / "root/usr/share/luci/menu.d/luci-app-wgsplit.json").read_text())
+    for page in ("clients", "upstreams", "settings"):
+        assert menu[f"admin/services/wgsplit/{page}"]["depends"]["acl"] == ["luci-app-wgsplit-config"], page
+    view = json.loads(rpcd("config_view", {}).stdout)
+    assert view["server"]["private_key"] is None and view["clients"][0]["preshared_key"] is None, view
+    assert view["clients"][0]["public_key"] == "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=", view
+    assert "4EqAuesG" not in rpcd("config_view", {}).stdout
 
     fake = FAKE / "bin/rpc-wgsplit"
     st = json.loads(rpcd("status", {}).stdout)
@@ -892,6 +911,13 @@ def rpcd_plugin_against_the_real_cli():
         assert "error" in bad and "nl2" not in cfg.read_text(), bad
         chk = call("config_check", {})
         assert chk["ok"] is True, chk
+        view = call("config_view", {})
+        assert [c["name"] for c in view["clients"]] == ["alice", "bob"] and view["server"]["interface"] == "wg0", view
+        text = json.dumps(view)
+        keys = re.findall(r"option (?:private|preshared)_key '([^']+)'", cfg.read_text())
+        assert keys and not any(k in text for k in keys), "config_view shows a key"
+        assert all(v.get(f) is None for v in [view["server"], *view["clients"], *view["upstreams"]]
+                   for f in ("private_key", "preshared_key")), view
         ex = call("explain", {"client": "alice", "dest": "netflix.com"})
         if "unknown command" not in ex.get("error", ""):
             # the members explain.js reads

@@ -18,6 +18,7 @@ cargo build --quiet
 BIN=$PWD/target/debug/wgsplit
 TOOL="python3 $PWD/tests/dns/dnstool.py"
 TMP=$(mktemp -d /tmp/wsd.XXXXXX)
+export WGSPLIT_LIST_ROOTS=$TMP   # wgsplit reads lists only in its folders
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done

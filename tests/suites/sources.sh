@@ -15,6 +15,8 @@ cargo build --quiet -p wgsplit || exit 1
 BIN=$PWD/target/debug/wgsplit
 NS=wsl-s1
 TMP=$(mktemp -d /tmp/wsl-src.XXXXXX)
+# wgsplit keeps lists only in its folders: this run's folder stands for them.
+export WGSPLIT_LIST_ROOTS=$TMP
 PING_PID= HTTP_PID=
 cleanup() {
     [ -n "$PING_PID" ] && kill "$PING_PID" 2>/dev/null
@@ -302,6 +304,7 @@ text += f"\nconfig geoip 'geoip'\n\toption path '{geo}/countries.csv'\n\toption 
 open(path, "w").write(text)
 PY
     grep -q "list geoip 'us'" "$WSE_DIR/wgsplit.conf" || { bad "could not rewrite alice's rule"; return; }
+    export WGSPLIT_LIST_ROOTS="$TMP:$WSE_DIR/geo"
     in_ns wse-router "$WSE_BIN" --config "$WSE_DIR/wgsplit.conf" daemon > "$WSE_DIR/daemon.log" 2>&1 &
     local daemon=$! got i
     for i in $(seq 60); do

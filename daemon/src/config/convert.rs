@@ -217,6 +217,8 @@ fn read_list(r: &mut Reader, name: String) -> Option<List> {
         format: r.choice("format"),
         url: r.string("url"),
         category: r.string("category"),
+        sha256: r.string("sha256"),
+        max_size: r.string("max_size"),
     };
     if path.is_none() {
         r.field_problem("path", "required");
@@ -231,6 +233,8 @@ fn read_geoip(r: &mut Reader) -> Geoip {
         url: r.string("url"),
         dir: r.string("dir"),
         update_hours: r.number("update_hours"),
+        sha256: r.string("sha256"),
+        max_size: r.string("max_size"),
     }
 }
 
@@ -456,6 +460,8 @@ pub fn to_sections(config: &Config) -> Vec<Section> {
         w.choice("format", l.format);
         w.string("url", &l.url);
         w.string("category", &l.category);
+        w.string("sha256", &l.sha256);
+        w.string("max_size", &l.max_size);
         out.push(w.section);
     }
     if let Some(g) = &config.geoip {
@@ -465,6 +471,8 @@ pub fn to_sections(config: &Config) -> Vec<Section> {
         w.string("url", &g.url);
         w.string("dir", &g.dir);
         w.number("update_hours", g.update_hours);
+        w.string("sha256", &g.sha256);
+        w.string("max_size", &g.max_size);
         out.push(w.section);
     }
     out

@@ -217,6 +217,12 @@ pub struct List {
     /// `geosite`/`v2fly`: the category (`netflix`, `category-ads-all@ads`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// Pins the download: its SHA-256 (64 hex digits); another file is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The largest download accepted (`20M`), at most the hard maximum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<String>,
 }
 
 /// The GeoIP database `geoip` rules use.
@@ -237,6 +243,12 @@ pub struct Geoip {
     /// Hours between scheduled `lists update` runs (0: only on demand).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_hours: Option<u32>,
+    /// Pins the download: its SHA-256 (64 hex digits); another file is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The largest download accepted (`20M`), at most the hard maximum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

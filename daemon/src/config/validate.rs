@@ -73,7 +73,7 @@ impl Validator {
     fn server(&mut self, config: &Config) {
         let s = &config.server;
         let p = "server";
-        self.check(p, "interface", check_ifname(s.interface_or_default()));
+        self.check(p, "interface", check_interface(s.interface_or_default()));
         if s.listen_port == Some(0) {
             self.push(p, "listen_port", "must be 1-65535");
         }
@@ -151,7 +151,9 @@ impl Validator {
             let p = u.name.as_str();
             self.check(p, "name", check_name(&u.name));
             let ifname = u.interface_or_default();
-            if self.check(p, "interface", check_ifname(&ifname)).is_some()
+            if self
+                .check(p, "interface", check_interface(&ifname))
+                .is_some()
                 && let Some(owner) = interfaces.insert(ifname.clone(), p.to_string())
             {
                 self.push(
@@ -393,18 +395,31 @@ impl Validator {
     }
 
     fn lists(&mut self, config: &Config) {
+        use crate::sources::confine;
+        let mut pins: HashMap<(&str, &str), (&str, &str)> = HashMap::new();
         for l in &config.lists {
             let p = l.name.as_str();
             self.check(p, "name", check_name(&l.name));
             if l.path.is_empty() {
                 self.push(p, "path", "required");
-            } else if !l.path.starts_with('/') {
-                self.push(p, "path", format!("'{}' is not an absolute path", l.path));
+            } else {
+                self.check(p, "path", confine::check_path(&l.path, false));
             }
-            if let Some(u) = &l.url
-                && !is_fetch_url(u)
+            if let Some(u) = &l.url {
+                self.check(p, "url", confine::check_url(u));
+            }
+            self.download_options(p, &l.url, &l.sha256, &l.max_size);
+            // Lists sharing a download must agree on its pin.
+            if let (Some(url), Some(pin)) = (&l.url, &l.sha256)
+                && let Some((owner, other)) =
+                    pins.insert((l.path.as_str(), url.as_str()), (p, pin.as_str()))
+                && !other.eq_ignore_ascii_case(pin)
             {
-                self.push(p, "url", format!("'{u}' is not an http(s) or file URL"));
+                self.push(
+                    p,
+                    "sha256",
+                    format!("differs from the sha256 of list {owner}, same download"),
+                );
             }
             let format = l.format.unwrap_or_default();
             match (&l.category, format) {
@@ -420,30 +435,68 @@ impl Validator {
         }
         if let Some(g) = &config.geoip {
             let p = "geoip";
-            for (option, value) in [("path", &g.path), ("dir", &g.dir)] {
-                if let Some(v) = value
-                    && !v.starts_with('/')
-                {
-                    self.push(p, option, format!("'{v}' is not an absolute path"));
-                }
+            if let Some(v) = &g.path {
+                self.check(p, "path", confine::check_path(v, false));
             }
-            if let Some(u) = &g.url
-                && !is_fetch_url(u)
-            {
-                self.push(p, "url", format!("'{u}' is not an http(s) or file URL"));
+            if let Some(v) = &g.dir {
+                self.check(p, "dir", confine::check_path(v, true));
             }
+            if let Some(u) = &g.url {
+                self.check(p, "url", confine::check_url(u));
+            }
+            self.download_options(p, &g.url, &g.sha256, &g.max_size);
             if g.path.is_none() && g.url.is_none() {
                 self.push(p, "path", "give path, url or both");
             }
         }
     }
+
+    /// `sha256` and `max_size` of a source: a pin is 64 hex digits, a cap a
+    /// size within the hard maximum; both only with a `url`.
+    fn download_options(
+        &mut self,
+        p: &str,
+        url: &Option<String>,
+        sha256: &Option<String>,
+        max_size: &Option<String>,
+    ) {
+        use crate::sources::{confine, sha256::is_hex_digest};
+        if let Some(h) = sha256 {
+            if !is_hex_digest(h) {
+                self.push(p, "sha256", "must be 64 hex digits (sha256sum of the file)");
+            } else if url.is_none() {
+                self.push(p, "sha256", "only with a url (it pins the download)");
+            }
+        }
+        if let Some(m) = max_size
+            && self
+                .check(p, "max_size", confine::check_max_size(m))
+                .is_some()
+            && url.is_none()
+        {
+            self.push(p, "max_size", "only with a url (it caps the download)");
+        }
+    }
 }
 
-/// What `lists update` can fetch: http(s), and file:// (a USB stick, tests).
-fn is_fetch_url(u: &str) -> bool {
-    ["http://", "https://", "file:///"]
-        .iter()
-        .any(|p| u.len() > p.len() && u.starts_with(p))
+/// The characters an interface name may use: Linux takes any byte but `/`,
+/// `:`, whitespace and NUL (at most 15, not `.`/`..`), yet the name is written
+/// into nft rules (`iifname "…"`), shell scripts and socket paths, so
+/// wgsplit keeps to the subset every one of them reads as plain text.
+pub fn is_interface_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+}
+
+/// An interface name: what Linux accepts ([`check_ifname`]), in
+/// [`is_interface_byte`]s, not starting with `-` (read as an option by tools).
+pub fn check_interface(name: &str) -> Result<(), String> {
+    if check_ifname(name).is_ok() && name.bytes().all(is_interface_byte) && !name.starts_with('-') {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{name}' is not an interface name (1-15 of A-Z a-z 0-9 _ . -)"
+        ))
+    }
 }
 
 /// Names of clients, upstreams, rules and lists become uci section names.
@@ -454,5 +507,143 @@ pub fn check_name(name: &str) -> Result<(), String> {
         Err(format!(
             "'{name}' is not a name (1-32 letters, digits or _)"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::nft::nft_quoted;
+
+    #[test]
+    fn interface_names_are_strict() {
+        for ok in [
+            "wg0",
+            "wgs_us1",
+            "eth0.2",
+            "br-lan",
+            "a",
+            "x.",
+            "0123456789abcde",
+        ] {
+            assert_eq!(check_interface(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "x\";drop#",
+            "a;b",
+            "a b",
+            "wg0 ",
+            "x\"y",
+            "a/b",
+            "a:b",
+            "a\tb",
+            "a\nb",
+            "é",
+            "-x",
+            ".",
+            "..",
+            "",
+            "0123456789abcdef",
+            "wg*",
+            "{wg0}",
+            "a'b",
+            "a\\b",
+        ] {
+            let e = check_interface(bad).unwrap_err();
+            assert!(e.contains("not an interface name"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn nft_strings_cannot_be_closed() {
+        assert_eq!(nft_quoted("wg0"), "\"wg0\"");
+        assert_eq!(nft_quoted("br-lan.2"), "\"br-lan.2\"");
+        // What validation would refuse still cannot end the string or match another name.
+        assert_eq!(nft_quoted("x\";drop#"), "\"x//drop/\"");
+        assert_eq!(nft_quoted("a b\n}"), "\"a/b//\"");
+        for s in ["\"", "\\", "\n", ";", "é", "$", "*"] {
+            let q = nft_quoted(s);
+            assert_eq!(q.matches('"').count(), 2, "{s:?} → {q}");
+            assert!(
+                q[1..q.len() - 1]
+                    .bytes()
+                    .all(|b| is_interface_byte(b) || b == b'/')
+            );
+        }
+    }
+
+    fn config_with(list: &str, geoip: &str) -> Vec<String> {
+        let text = format!(
+            "config server\n\toption address 10.9.0.1/24\n\toption private_key '4EqAuesGDDDllVFRw6LW42qz0RGOaO4UN+emBozZgU0='\n{list}{geoip}"
+        );
+        match super::super::parse_valid(&text) {
+            Ok(_) => vec![],
+            Err(e) => e.to_string().lines().map(str::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn download_options() {
+        let pin = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
+        let list = |extra: &str| {
+            format!(
+                "config list 'l'\n\toption path '/tmp/wgsplit/l.txt'\n\toption url 'https://example.org/l'\n{extra}"
+            )
+        };
+        assert_eq!(
+            config_with(
+                &list(&format!(
+                    "\toption sha256 '{pin}'\n\toption max_size '5M'\n"
+                )),
+                ""
+            ),
+            Vec::<String>::new()
+        );
+        for (extra, want) in [
+            ("\toption sha256 'abc'\n", "l.sha256: must be 64 hex digits"),
+            (
+                &format!("\toption sha256 '{pin}0'\n") as &str,
+                "l.sha256: must be 64 hex digits",
+            ),
+            ("\toption max_size '97M'\n", "l.max_size: '97M' is above"),
+            (
+                "\toption max_size 'big'\n",
+                "l.max_size: 'big' is not a size",
+            ),
+        ] {
+            let problems = config_with(&list(extra), "");
+            assert!(
+                problems.iter().any(|p| p.contains(want)),
+                "{extra}: {problems:?}"
+            );
+        }
+        // Two lists sharing one download must agree on its pin.
+        let other = pin.replace('E', "F");
+        let shared = format!(
+            "{}config list 'm'\n\toption path '/tmp/wgsplit/l.txt'\n\toption url 'https://example.org/l'\n\toption sha256 '{other}'\n",
+            list(&format!("\toption sha256 '{pin}'\n"))
+        );
+        let problems = config_with(&shared, "");
+        assert!(
+            problems.iter().any(|p| p.starts_with("m.sha256: differs")),
+            "{problems:?}"
+        );
+        // GeoIP: dir and path inside the folders, the pin only with a url.
+        let problems = config_with(
+            "",
+            &format!(
+                "config geoip 'geoip'\n\toption path '/etc/geoip.mmdb'\n\toption dir '/var'\n\toption sha256 '{pin}'\n"
+            ),
+        );
+        for want in [
+            "geoip.path: '/etc/geoip.mmdb' is outside",
+            "geoip.dir: '/var' is outside",
+            "geoip.sha256: only with a url",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.contains(want)),
+                "{want}: {problems:?}"
+            );
+        }
     }
 }

@@ -16,7 +16,10 @@ use ipnet::IpNet;
 
 use super::{Inputs, NFT_TABLE, fnv64};
 use crate::{
-    config::types::{Proto, net_range},
+    config::{
+        types::{Proto, net_range},
+        validate::is_interface_byte,
+    },
     policy::{self, CompiledRule, Policy, Target},
 };
 
@@ -377,7 +380,7 @@ pub fn desired(policy: &Policy, inputs: &Inputs) -> NftState {
             hook: "prerouting",
             priority: -150,
         }),
-        vec![format!("iifname \"{wg}\" jump from_clients")],
+        vec![format!("iifname {} jump from_clients", nft_quoted(wg))],
     );
     // Blocked traffic is rejected where it would be forwarded. Only when some
     // active client can send anything to `block`: otherwise the hook would cost
@@ -410,7 +413,8 @@ pub fn desired(policy: &Policy, inputs: &Inputs) -> NftState {
             priority: -100,
         }),
         vec![format!(
-            "iifname \"{wg}\" meta l4proto {{ tcp, udp }} th dport 53 redirect to :{}",
+            "iifname {} meta l4proto {{ tcp, udp }} th dport 53 redirect to :{}",
+            nft_quoted(wg),
             server.dns_port
         )],
     );
@@ -418,7 +422,7 @@ pub fn desired(policy: &Policy, inputs: &Inputs) -> NftState {
         .upstreams
         .iter()
         .filter(|u| u.enabled)
-        .map(|u| format!("oifname \"{}\" masquerade", u.interface))
+        .map(|u| format!("oifname {} masquerade", nft_quoted(&u.interface)))
         .collect();
     chain(
         &mut st,
@@ -723,6 +727,19 @@ impl NftBatch {
 
 fn is_element_line(l: &str) -> bool {
     l.starts_with("add element ") || l.starts_with("delete element ")
+}
+
+/// An interface name as an nft string. `config check` lets only
+/// [`is_interface_byte`]s through; any other byte is still replaced here by
+/// `/`, which no Linux interface name holds: a name that got past validation
+/// can neither end the string and add statements of its own (`x";drop#`)
+/// nor match some other interface.
+pub fn nft_quoted(name: &str) -> String {
+    let safe: String = name
+        .bytes()
+        .map(|b| if is_interface_byte(b) { b as char } else { '/' })
+        .collect();
+    format!("\"{safe}\"")
 }
 
 fn base_decl(b: &BaseChain) -> String {

@@ -355,6 +355,7 @@ fn cidr_lists_feed_the_rule() {
         format: Some(config::ListFormat::Cidr),
         url: None,
         category: None,
+        ..Default::default()
     });
     c.rules.push(config::Rule {
         client: "carol".into(),

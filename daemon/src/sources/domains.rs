@@ -222,6 +222,7 @@ mod tests {
             format: Some(format),
             url: None,
             category: category.map(Into::into),
+            ..Default::default()
         }
     }
 

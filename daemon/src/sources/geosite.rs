@@ -107,8 +107,9 @@ fn walk(
                         }
                     };
                     let value = value.unwrap_or_default();
-                    let entry = DomainEntry::new(kind, &value)
-                        .map_err(|e| SourceError::Format(format!("category {cat}: {e}")))?;
+                    let entry = DomainEntry::new(kind, &value).map_err(|e| {
+                        SourceError::Format(format!("category {cat}: {}", super::plain::redact(&e)))
+                    })?;
                     each(cat, entry, &attrs);
                 }
                 _ => pb.skip_value(w, end)?,

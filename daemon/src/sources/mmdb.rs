@@ -23,6 +23,14 @@ use super::{
 const MARKER: &[u8] = b"\xAB\xCD\xEFMaxMind.com";
 const PAGE: usize = 64 * 1024;
 const SLOTS: usize = 32;
+/// Decoding work (control bytes read) allowed per byte of the data section.
+/// A real file decodes each record once and each shared map (reached by
+/// pointers) once, about one step per byte; only records that overlap or
+/// repeat work could need more, and a crafted file is refused instead of
+/// taking time that grows with leaves × entries.
+pub const STEPS_PER_DATA_BYTE: u64 = 4;
+/// Work allowed on top, for tiny files and the metadata map.
+pub const STEPS_SLACK: u64 = 1 << 16;
 
 /// Positioned reads through a direct-mapped cache of `SLOTS` pages (2 MB).
 struct Pages {
@@ -89,15 +97,35 @@ enum Value {
     Map(Vec<(String, Value)>),
 }
 
+/// Country codes of maps already decoded, by (what was looked up, the
+/// offset after the map's control byte): records share their `country`
+/// maps through pointers, so each is decoded once however many point at it.
+type Memo = HashMap<(Lookup, u64), Option<[u8; 2]>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Lookup {
+    Record,
+    IsoCode,
+}
+
 /// The data-section decoder; `base` is where the section starts in the file.
 struct Decoder<'a> {
     pages: &'a mut Pages,
     base: u64,
+    /// Control bytes still allowed to be read (see [`STEPS_PER_DATA_BYTE`]).
+    steps_left: &'a mut u64,
+    memo: &'a mut Memo,
 }
 
 impl Decoder<'_> {
     /// Reads a control byte at `off`: (type, size or pointer target, offset after it).
     fn control(&mut self, off: u64) -> Result<(u8, u64, u64), SourceError> {
+        *self.steps_left = self.steps_left.checked_sub(1).ok_or_else(|| {
+            SourceError::Format(
+                "data records overlap or repeat (more decoding work than the file's size allows)"
+                    .into(),
+            )
+        })?;
         let c = self.pages.byte(off)?;
         let mut pos = off + 1;
         let mut kind = c >> 5;
@@ -255,10 +283,23 @@ impl Decoder<'_> {
     /// The country code of the record at `off`: GeoIP2's `country.iso_code`,
     /// else DB-IP's `country_code`, else `registered_country.iso_code`.
     fn country(&mut self, off: u64) -> Result<Option<[u8; 2]>, SourceError> {
-        let (kind, size, pos, _) = self.resolve(off)?;
+        let (kind, size, pos, after) = self.resolve(off)?;
         if kind != 7 {
             return Ok(None);
         }
+        if after != 0 {
+            if let Some(c) = self.memo.get(&(Lookup::Record, pos)) {
+                return Ok(*c);
+            }
+            let c = self.country_map(size, pos)?;
+            self.memo.insert((Lookup::Record, pos), c);
+            return Ok(c);
+        }
+        self.country_map(size, pos)
+    }
+
+    /// The entries of a record map (`size` of them from `pos`).
+    fn country_map(&mut self, size: u64, pos: u64) -> Result<Option<[u8; 2]>, SourceError> {
         let mut found = None;
         let mut registered = None;
         let mut p = pos;
@@ -297,6 +338,11 @@ impl Decoder<'_> {
             };
             return Ok((None, end));
         }
+        if after != 0
+            && let Some(c) = self.memo.get(&(Lookup::IsoCode, pos))
+        {
+            return Ok((*c, after));
+        }
         let mut p = pos;
         let mut found = None;
         for _ in 0..size {
@@ -308,6 +354,9 @@ impl Decoder<'_> {
             } else {
                 p = self.skip(next, 0)?;
             }
+        }
+        if after != 0 {
+            self.memo.insert((Lookup::IsoCode, pos), found);
         }
         Ok((found, if after != 0 { after } else { p }))
     }
@@ -326,6 +375,9 @@ pub struct Metadata {
     pub record_size: u32,
     pub ip_version: u32,
     pub database_type: String,
+    /// Control bytes the data records took to decode (bounded by
+    /// [`STEPS_PER_DATA_BYTE`] × the data section's size).
+    pub decode_steps: u64,
 }
 
 /// Reads `path` and adds every network whose country is in `wanted` (lowercase
@@ -338,10 +390,14 @@ pub fn extract(
     let file = File::open(path).map_err(|e| SourceError::Io(format!("{}: {e}", path.display())))?;
     let mut pages = Pages::new(file).map_err(|e| SourceError::Io(e.to_string()))?;
     let meta_start = find_metadata(&mut pages)?;
-    let meta = {
+    let mut meta_steps = STEPS_SLACK;
+    let mut meta_memo = Memo::new();
+    let mut meta = {
         let mut d = Decoder {
             pages: &mut pages,
             base: meta_start,
+            steps_left: &mut meta_steps,
+            memo: &mut meta_memo,
         };
         let (v, _) = d.value(meta_start, 0)?;
         let Value::Map(items) = v else {
@@ -360,6 +416,7 @@ pub fn extract(
                 Some(Value::Str(s)) => s,
                 _ => String::new(),
             },
+            decode_steps: 0,
         }
     };
     if ![24, 28, 32].contains(&meta.record_size) || ![4, 6].contains(&meta.ip_version) {
@@ -376,17 +433,24 @@ pub fn extract(
             "search tree larger than the file (truncated?)".into(),
         ));
     }
+    let data_end = meta_start - MARKER.len() as u64;
+    let budget = (data_end.saturating_sub(data_base))
+        .saturating_mul(STEPS_PER_DATA_BYTE)
+        .saturating_add(STEPS_SLACK);
     let mut walker = Walker {
         pages,
         meta: meta.clone(),
         node_bytes,
         data_base,
-        data_end: meta_start - MARKER.len() as u64,
+        data_end,
         cache: HashMap::new(),
+        memo: Memo::new(),
+        steps_left: budget,
         wanted,
         out,
     };
     walker.walk()?;
+    meta.decode_steps = budget - walker.steps_left;
     Ok(meta)
 }
 
@@ -412,6 +476,8 @@ struct Walker<'a> {
     data_end: u64,
     /// Data offset → country, so each record is decoded once.
     cache: HashMap<u64, Option<[u8; 2]>>,
+    memo: Memo,
+    steps_left: u64,
     wanted: Option<&'a HashSet<[u8; 2]>>,
     out: &'a mut HashMap<[u8; 2], CountryBuilder>,
 }
@@ -491,6 +557,8 @@ impl Walker<'_> {
                 let mut d = Decoder {
                     pages: &mut self.pages,
                     base: self.data_base,
+                    steps_left: &mut self.steps_left,
+                    memo: &mut self.memo,
                 };
                 let c = d.country(self.data_base + off)?;
                 self.cache.insert(off, c);
@@ -723,6 +791,87 @@ pub mod tests {
         cut.extend_from_slice(&db[meta_at..]);
         let f = write(&cut);
         assert!(extract(&f.0, None, &mut HashMap::new()).is_err());
+    }
+
+    /// A map control byte for `n` entries (any size).
+    fn big_map(n: usize, out: &mut Vec<u8>) {
+        match n {
+            0..29 => out.push(7 << 5 | n as u8),
+            29..285 => out.extend_from_slice(&[7 << 5 | 29, (n - 29) as u8]),
+            _ => {
+                let v = (n - 285) as u16;
+                out.push(7 << 5 | 30);
+                out.extend_from_slice(&v.to_be_bytes());
+            }
+        }
+    }
+
+    /// The crafted file behind the 9 s extract: every leaf is a record of its
+    /// own, `{country: →shared}`, and all point at one shared map of `entries`
+    /// entries without an `iso_code`. Decoding that map once per leaf made
+    /// the work leaves × entries for a file of leaves + entries bytes.
+    fn shared_map_bomb(leaves: u32, entries: usize) -> Vec<u8> {
+        let mut shared = Vec::new();
+        big_map(entries, &mut shared);
+        for _ in 0..entries {
+            string("x", &mut shared);
+            string("y", &mut shared);
+        }
+        let mut leaf = Vec::new();
+        ctrl(7, 1, &mut leaf);
+        string("country", &mut leaf);
+        leaf.extend_from_slice(&[1 << 5, 0]); // pointer to data offset 0
+        let mut records = vec![shared];
+        records.extend((0..leaves).map(|_| leaf.clone()));
+        let nets: Vec<(u32, u32, usize)> = (0..leaves)
+            .map(|i| (0x0100_0000 + (i << 8), 24, i as usize + 1))
+            .collect();
+        build_v4(&nets, &records)
+    }
+
+    #[test]
+    fn decoding_work_is_linear_in_the_file() {
+        for (leaves, entries) in [(500, 2_000), (2_000, 8_000)] {
+            let db = shared_map_bomb(leaves, entries);
+            let f = write(&db);
+            let mut out = HashMap::new();
+            let meta = extract(&f.0, None, &mut out).unwrap();
+            // Before: ≥ leaves × 2 × entries steps (2M, 32M). Now each map once.
+            let bound = 2 * entries as u64 + 8 * u64::from(leaves);
+            assert!(
+                meta.decode_steps <= bound,
+                "{leaves} leaves × {entries} entries: {} steps (bound {bound}, file {} bytes)",
+                meta.decode_steps,
+                db.len()
+            );
+            assert!(meta.decode_steps <= STEPS_PER_DATA_BYTE * db.len() as u64);
+            assert!(out.is_empty(), "no iso_code anywhere");
+        }
+    }
+
+    #[test]
+    fn work_past_the_budget_is_refused() {
+        // A map of 5,000 entries decoded with a budget of 100 steps.
+        let mut data = Vec::new();
+        big_map(5_000, &mut data);
+        for _ in 0..5_000 {
+            string("k", &mut data);
+            string("v", &mut data);
+        }
+        let f = write(&data);
+        let mut pages = Pages::new(File::open(&f.0).unwrap()).unwrap();
+        let (mut steps, mut memo) = (100, Memo::new());
+        let mut d = Decoder {
+            pages: &mut pages,
+            base: 0,
+            steps_left: &mut steps,
+            memo: &mut memo,
+        };
+        let e = d.country(0).unwrap_err();
+        assert!(
+            matches!(&e, SourceError::Format(m) if m.contains("decoding work")),
+            "{e}"
+        );
     }
 
     /// Found by the `source_readers` fuzz target: an extended type byte of 255

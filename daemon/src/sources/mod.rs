@@ -10,8 +10,11 @@
 //! - domain readers: [`v2fly`] (source text with `include:` and `@attr`),
 //!   [`geosite`] (v2fly `geosite.dat` / `dlc.dat`), [`domains`] (plain and dnsmasq
 //!   lists, and the one entry point the resolver calls);
-//! - [`protobuf`]: the streaming protobuf walker both `.dat` readers use.
+//! - [`protobuf`]: the streaming protobuf walker both `.dat` readers use;
+//! - [`confine`]: which folders lists live in and how downloads are written
+//!   (size cap, `sha256` pin, no symlinks); [`sha256`]: the digest.
 
+pub mod confine;
 pub mod domains;
 pub mod geoip;
 pub mod geoipdat;
@@ -22,6 +25,7 @@ pub mod nft;
 pub mod plain;
 pub mod protobuf;
 pub mod ranges;
+pub mod sha256;
 pub mod update;
 pub mod v2fly;
 

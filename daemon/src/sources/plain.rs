@@ -51,8 +51,29 @@ pub fn for_each_line(
         if text.is_empty() || text.starts_with(';') {
             continue;
         }
-        f(text).map_err(|e| SourceError::Format(format!("{}:{n}: {e}", path.display())))?;
+        f(text)
+            .map_err(|e| SourceError::Format(format!("{}:{n}: {}", path.display(), redact(&e))))?;
     }
+}
+
+/// A reader's message with every quoted piece of the file cut out: errors go
+/// to logs, `status` and the API, and a list pointed at a file it should not
+/// read must not leak that file's lines through them.
+pub fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        match (c, quoted) {
+            ('\'', false) => {
+                quoted = true;
+                out.push('…');
+            }
+            ('\'', true) => quoted = false,
+            (_, false) => out.push(c),
+            (_, true) => {}
+        }
+    }
+    out
 }
 
 /// Cuts a `#` comment: at the line start or after whitespace (dnsmasq values
@@ -257,6 +278,30 @@ pub fn list_cidrs(
 mod tests {
     use super::*;
     use crate::sources::mmdb::tests::tempfile_path::TempPath;
+
+    #[test]
+    fn errors_never_quote_the_file() {
+        assert_eq!(redact("'root:x:0' is not a range"), "… is not a range");
+        assert_eq!(redact("unexpected 'a' after 'b'"), "unexpected … after …");
+        assert_eq!(redact("no quotes"), "no quotes");
+        assert_eq!(redact("'unclosed secret"), "…");
+        let f = TempPath::new("secret");
+        std::fs::write(&f.0, "root:$6$SECRET:19000::\n").unwrap();
+        let e = read_nets(&f.0).err().unwrap().to_string();
+        assert!(!e.contains("SECRET") && e.contains(":1:"), "{e}");
+        let e = crate::sources::domains::for_each(
+            &crate::config::List {
+                path: f.0.to_string_lossy().into_owned(),
+                format: Some(crate::config::ListFormat::V2fly),
+                ..Default::default()
+            },
+            &mut |_| {},
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(!e.contains("SECRET") && !e.contains("root"), "{e}");
+    }
 
     #[test]
     fn csv_both_forms() {

@@ -6,17 +6,18 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
-    process::Command,
 };
 
 use serde::{Deserialize, Serialize};
 
-use super::{SourceError, domains, geoip, ranges::CountrySet};
+use super::{
+    SourceError,
+    confine::{self, Limits, Part},
+    domains, geoip,
+    ranges::CountrySet,
+};
 use crate::config::{Config, DEFAULT_LISTS_DIR, List, ListFormat};
 
-/// Largest download accepted (a full DB-IP mmdb is ~8 MB, dlc.dat ~2.5 MB,
-/// Loyalsoldier's geoip.dat ~20 MB).
-pub const MAX_BYTES: u64 = 96 << 20;
 /// A new copy may not shrink below this share of the previous one.
 pub const MIN_RATIO: f64 = 0.5;
 pub const STATE_FILE: &str = "state.json";
@@ -44,6 +45,10 @@ pub struct State {
     pub geoip: Option<SourceState>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub lists: BTreeMap<String, SourceState>,
+    /// Files wgsplit wrote from a download: path → `dev:inode`. Only these
+    /// may be replaced by the next download (see [`confine::check_target`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub written: BTreeMap<String, String>,
 }
 
 /// The lists folder of a config.
@@ -89,63 +94,6 @@ pub fn due(config: &Config, state: &State, now: i64) -> bool {
         .min()
         .unwrap_or(0);
     has_url && now - last >= i64::from(hours) * 3600
-}
-
-/// Downloads `url` to `dest` with the first tool the system has
-/// (uclient-fetch, wget, curl), or copies a `file:///` URL.
-pub fn fetch(url: &str, dest: &Path) -> Result<u64, SourceError> {
-    let _ = std::fs::remove_file(dest);
-    if let Some(path) = url.strip_prefix("file://") {
-        std::fs::copy(path, dest).map_err(|e| SourceError::Io(format!("{url}: {e}")))?;
-    } else {
-        let d = dest.to_string_lossy();
-        let tools: [(&str, Vec<&str>); 3] = [
-            ("uclient-fetch", vec!["-q", "-T", "60", "-O", &d, url]),
-            ("wget", vec!["-q", "-T", "60", "-O", &d, url]),
-            (
-                "curl",
-                vec![
-                    "-fsSL",
-                    "--max-time",
-                    "600",
-                    "--max-filesize",
-                    "100663296",
-                    "-o",
-                    &d,
-                    url,
-                ],
-            ),
-        ];
-        let (tool, args) = tools.iter().find(|(t, _)| on_path(t)).ok_or_else(|| {
-            SourceError::Io("no download tool (uclient-fetch, wget or curl)".into())
-        })?;
-        let out = Command::new(tool)
-            .args(args)
-            .output()
-            .map_err(|e| SourceError::Io(format!("{tool}: {e}")))?;
-        if !out.status.success() {
-            let _ = std::fs::remove_file(dest);
-            let msg = String::from_utf8_lossy(&out.stderr);
-            return Err(SourceError::Io(format!(
-                "{tool} {url}: {} {}",
-                out.status,
-                msg.lines().last().unwrap_or("").trim()
-            )));
-        }
-    }
-    let size = std::fs::metadata(dest)
-        .map_err(|e| SourceError::Io(format!("{}: {e}", dest.display())))?
-        .len();
-    if size == 0 || size > MAX_BYTES {
-        let _ = std::fs::remove_file(dest);
-        return Err(SourceError::Check(format!("{url}: {size} bytes")));
-    }
-    Ok(size)
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
 }
 
 /// Checks new country data against the previous extract: every used country
@@ -198,17 +146,39 @@ pub fn update_geoip(config: &Config, state: &mut State, now: i64, out: &mut Outc
         countries: previous.countries.clone(),
         ..Default::default()
     };
+    let limits = Limits::of(g.max_size.as_deref(), g.sha256.as_deref());
+    let mut wrote: Option<(String, String)> = None;
     let result = (|| -> Result<BTreeMap<String, CountrySet>, SourceError> {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| SourceError::Io(format!("{}: {e}", dir.display())))?;
-        let (source, temporary) = match (&g.url, &g.path) {
-            (Some(url), path) => {
-                let name = url.rsplit('/').next().unwrap_or("geoip");
-                let tmp = dir.join(format!(".download-{name}"));
-                fetch(url, &tmp)?;
-                (tmp, path.clone())
+        confine::own_dir(&dir)?;
+        let mut part: Option<Part> = None;
+        let source = match (&g.url, &g.path) {
+            (Some(url), Some(path)) => {
+                confine::check_target(
+                    Path::new(path),
+                    state.written.get(path).map(String::as_str),
+                )?;
+                let p = confine::download(url, Path::new(path), &limits, "geoip")?;
+                part.insert(p).path.clone()
             }
-            (None, Some(path)) => (PathBuf::from(path), None),
+            // Extracted and dropped: the part lives in the lists folder, named
+            // after the URL's file (readers look for `ipv6` in CSV names).
+            (Some(url), None) => {
+                let name: String = url
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                    .take(64)
+                    .collect();
+                let name = match name.trim_start_matches('.') {
+                    "" => "geoip".to_string(),
+                    n => n.to_string(),
+                };
+                let p = confine::download(url, &dir.join(name), &limits, "geoip")?;
+                part.insert(p).path.clone()
+            }
+            (None, Some(path)) => PathBuf::from(path),
             (None, None) => return Err(SourceError::Check("no path or url".into())),
         };
         let format = geoip::detect(
@@ -216,23 +186,19 @@ pub fn update_geoip(config: &Config, state: &mut State, now: i64, out: &mut Outc
             g.format,
         );
         let extracted = geoip::extract(&source, format, Some(&wanted));
-        let checked = extracted.and_then(|x| check_countries(&x, &previous.countries).map(|()| x));
-        if g.url.is_some() {
-            match (&checked, temporary) {
-                // Keep the good download where the config says; else drop it.
-                (Ok(_), Some(path)) => std::fs::rename(&source, &path)
-                    .map_err(|e| SourceError::Io(format!("{path}: {e}")))?,
-                _ => {
-                    let _ = std::fs::remove_file(&source);
-                }
-            }
+        let data = extracted.and_then(|x| check_countries(&x, &previous.countries).map(|()| x))?;
+        // Keep the good download where the config says; else it is dropped.
+        if let (Some(p), Some(path)) = (part, &g.path) {
+            wrote = Some((path.clone(), p.commit()?));
         }
-        let data = checked?;
         for (cc, set) in &data {
             geoip::store(&dir, cc, set)?;
         }
         Ok(data)
     })();
+    if let Some((path, identity)) = wrote {
+        state.written.insert(path, identity);
+    }
     match result {
         Ok(data) => {
             s.ok = true;
@@ -279,6 +245,18 @@ fn lists_at(config: &Config, path: &str) -> usize {
     config.lists.iter().filter(|l| l.path == path).count()
 }
 
+/// The download limits of lists sharing a path and URL: the smallest cap and
+/// the first pin (`config check` makes the pins agree).
+fn group_limits(lists: &[&List]) -> Limits {
+    let mut limits = Limits::of(lists[0].max_size.as_deref(), None);
+    for l in lists {
+        let l = Limits::of(l.max_size.as_deref(), l.sha256.as_deref());
+        limits.max_bytes = limits.max_bytes.min(l.max_bytes);
+        limits.sha256 = limits.sha256.or(l.sha256);
+    }
+    limits
+}
+
 /// Updates every list with a URL. Lists sharing a path and URL (several
 /// categories of one geosite.dat) are fetched once and must all pass.
 pub fn update_lists(config: &Config, state: &mut State, now: i64, out: &mut Outcome) {
@@ -292,16 +270,16 @@ pub fn update_lists(config: &Config, state: &mut State, now: i64, out: &mut Outc
         }
     }
     for ((path, url), lists) in groups {
-        let tmp = PathBuf::from(format!("{path}.download"));
-        let result = (|| -> Result<Vec<(String, usize)>, SourceError> {
-            if let Some(parent) = Path::new(&path).parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| SourceError::Io(format!("{}: {e}", parent.display())))?;
-            }
-            fetch(&url, &tmp)?;
+        let limits = group_limits(&lists);
+        let what = "download";
+        let recorded = state.written.get(&path).cloned();
+        let result = (|| -> Result<(Vec<(String, usize)>, String), SourceError> {
+            let target = Path::new(&path);
+            confine::check_target(target, recorded.as_deref())?;
+            let part = confine::download(&url, target, &limits, what)?;
             let mut counts = Vec::new();
             for l in &lists {
-                let n = count_entries(l, &tmp)
+                let n = count_entries(l, &part.path)
                     .map_err(|e| SourceError::Check(format!("list {}: {e}", l.name)))?;
                 let before = state
                     .lists
@@ -322,28 +300,25 @@ pub fn update_lists(config: &Config, state: &mut State, now: i64, out: &mut Outc
                 .iter()
                 .filter(|l| l.path == path && l.format == Some(ListFormat::Geosite))
                 .collect();
-            if !geosite.is_empty() && geosite.len() == lists_at(config, &path) {
+            let identity = if !geosite.is_empty() && geosite.len() == lists_at(config, &path) {
                 let wanted: BTreeSet<String> = geosite
                     .iter()
                     .filter_map(|l| l.category.as_deref())
                     .filter_map(|c| super::v2fly::Selector::parse(c).ok())
                     .map(|s| s.name)
                     .collect();
-                let pruned = PathBuf::from(format!("{path}.pruned"));
-                let r = super::geosite::prune(&tmp, &pruned, &wanted);
-                let _ = std::fs::remove_file(&tmp);
-                if let Err(e) = r {
-                    let _ = std::fs::remove_file(&pruned);
-                    return Err(e);
-                }
-                std::fs::rename(&pruned, &path)
-                    .map_err(|e| SourceError::Io(format!("{path}: {e}")))?;
+                let pruned = Part::create(target)?;
+                super::geosite::prune(&part.path, &pruned.path, &wanted)?;
+                pruned.commit()?
             } else {
-                std::fs::rename(&tmp, &path)
-                    .map_err(|e| SourceError::Io(format!("{path}: {e}")))?;
-            }
-            Ok(counts)
+                part.commit()?
+            };
+            Ok((counts, identity))
         })();
+        let result = result.map(|(counts, identity)| {
+            state.written.insert(path.clone(), identity);
+            counts
+        });
         match result {
             Ok(counts) => {
                 for (name, n) in counts {
@@ -361,7 +336,6 @@ pub fn update_lists(config: &Config, state: &mut State, now: i64, out: &mut Outc
                 }
             }
             Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
                 out.failed += 1;
                 for l in lists {
                     out.messages

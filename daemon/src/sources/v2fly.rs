@@ -118,7 +118,7 @@ fn walk(
         return Err(SourceError::Format("includes nested too deep".into()));
     }
     if !valid_word(name) {
-        return Err(SourceError::Format(format!("'{name}' is not a list name")));
+        return Err(SourceError::Format("an include is not a list name".into()));
     }
     let path: PathBuf = dir.join(name);
     if !path.is_file() {

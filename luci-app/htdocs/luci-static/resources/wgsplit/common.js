@@ -55,10 +55,19 @@ const callConfigCheck = rpc.declare({
 	expect: { }
 });
 
+/* The config as `wgsplit config export` shows it, every private and preshared
+   key null: what the read-only pages (Overview, Explain) read, so the
+   luci-app-wgsplit ACL group needs no uci read of the key-holding config. */
+const callConfigView = rpc.declare({
+	object: 'wgsplit',
+	method: 'config_view',
+	expect: { }
+});
+
 /* ---- value checks: each returns true or an error message ---- */
 
 const RE_NAME = /^[A-Za-z0-9_]{1,32}$/;
-const RE_IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+const RE_IFNAME = /^(?!\.\.?$)[A-Za-z0-9_.][A-Za-z0-9_.-]{0,14}$/;
 const RE_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$/;
 const RE_LABEL = /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
 
@@ -250,8 +259,16 @@ const checks = {
 			? true : _('Expecting a non-zero 32-bit hex mask, e.g. 0xff000000');
 	},
 
+	/* wgsplit reads and writes lists only in its own folders (the daemon's
+	   sources/confine.rs): /etc/wgsplit/lists/ (kept) and /tmp/wgsplit/ (tmpfs). */
 	path(value) {
-		return /^\/[^\0]*$/.test(value) ? true : _('Expecting an absolute path on the router');
+		const v = String(value);
+		const inside = /^\/(etc\/wgsplit\/lists|tmp\/wgsplit)\/[^\0]+$/.test(v);
+		const plain = !v.slice(1).split('/').some(p => p === '' || p === '.' || p === '..');
+		const name = v.split('/').pop();
+		const own = name === 'state.json' || name.startsWith('geo_') || name.startsWith('.');
+		return inside && plain && !own ? true
+			: _('Expecting a file in /etc/wgsplit/lists/ or /tmp/wgsplit/');
 	},
 
 	url(value) {
@@ -346,6 +363,7 @@ return baseclass.extend({
 	callUpstreamImport: callUpstreamImport,
 	callGenkey: callGenkey,
 	callConfigCheck: callConfigCheck,
+	callConfigView: callConfigView,
 	checks: checks,
 	validator: validator,
 	inPool4: inPool4,

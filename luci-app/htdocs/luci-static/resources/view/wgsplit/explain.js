@@ -1,12 +1,12 @@
 'use strict';
 'require view';
-'require uci';
 'require ui';
 'require wgsplit.common as common';
 
 return view.extend({
 	load: function() {
-		return uci.load('wgsplit');
+		// Client names from the config without its keys (read-only users may not read uci).
+		return L.resolveDefault(common.callConfigView(), {});
 	},
 
 	handleExplain: function(clientEl, destEl, outEl) {
@@ -52,8 +52,8 @@ return view.extend({
 		});
 	},
 
-	render: function() {
-		const clients = uci.sections('wgsplit', 'client').map(c => c['.name']);
+	render: function(config) {
+		const clients = (L.isObject(config) && Array.isArray(config.clients) ? config.clients : []).map(c => c.name);
 		const clientEl = E('select', { 'class': 'cbi-input-select', 'id': 'wgsplit-explain-client' },
 			clients.map(c => E('option', { 'value': c }, c)));
 		const destEl = E('input', { 'type': 'text', 'class': 'cbi-input-text', 'id': 'wgsplit-explain-dest', 'placeholder': 'netflix.com / 8.8.8.8 / 1.1.1.1:443/tcp' });

@@ -3,7 +3,6 @@
 'require poll';
 'require dom';
 'require ui';
-'require uci';
 'require wgsplit.common as common';
 
 function badge(ok, yes, no) {
@@ -24,8 +23,12 @@ return view.extend({
 	load: function() {
 		return Promise.all([
 			L.resolveDefault(common.callStatus(), {}),
-			uci.load('wgsplit')
-		]);
+			L.resolveDefault(common.callConfigView(), {})
+		]).then(L.bind(function(data) {
+			// The config without its keys (read-only users may not read uci).
+			this.server = L.isObject(data[1]) && L.isObject(data[1].server) ? data[1].server : {};
+			return data;
+		}, this));
 	},
 
 	renderStatus: function(st) {
@@ -63,10 +66,10 @@ return view.extend({
 
 			E('h3', _('Server')),
 			table('wgsplit-server', [ _('Interface'), _('State'), _('Listen port'), _('Address'), _('Peers'), _('Firewall table'), _('Pending changes') ], [[
-				uci.get('wgsplit', 'server', 'interface') || 'wg0',
+				this.server.interface || 'wg0',
 				srv ? badge(!!srv.up, _('up'), srv.present ? _('down') : _('absent')) : E('em', _('unknown')),
-				String(uci.get('wgsplit', 'server', 'listen_port') || 51820),
-				[ uci.get('wgsplit', 'server', 'address') || '-', uci.get('wgsplit', 'server', 'address6') ].filter(x => x).join(' '),
+				String(this.server.listen_port || 51820),
+				[ this.server.address || '-', this.server.address6 ].filter(x => x).join(' '),
 				srv ? String(srv.peers) : '-',
 				kernel.table == null ? '-' : (kernel.table ? _('present') : _('absent')),
 				kernel.pending_changes == null ? '-' : String(kernel.pending_changes)

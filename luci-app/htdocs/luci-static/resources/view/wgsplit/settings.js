@@ -123,7 +123,7 @@ return view.extend({
 		o.datatype = 'string';
 		o.validate = v('path');
 		o.rmempty = false;
-		o.placeholder = '/etc/wgsplit/streaming.txt';
+		o.placeholder = '/etc/wgsplit/lists/streaming.txt';
 
 		o = s.option(form.ListValue, 'format', _('Format'));
 		o.value('domains', _('Domains, one per line'));
