@@ -1,5 +1,6 @@
 //! The config: read from UCI storage, shown as JSON, validated as a whole.
 
+pub mod confine;
 pub mod convert;
 pub mod model;
 pub mod store;

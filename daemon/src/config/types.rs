@@ -444,6 +444,11 @@ pub fn accepts<S: AsRef<str>>(filters: &[(String, bool)], attrs: &[S]) -> bool {
         .all(|(a, want)| attrs.iter().any(|x| x.as_ref() == a) == *want)
 }
 
+/// Is `text` a SHA-256 in hex (64 digits, either case)?
+pub fn is_hex_digest(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -395,7 +395,7 @@ impl Validator {
     }
 
     fn lists(&mut self, config: &Config) {
-        use crate::sources::confine;
+        use super::confine;
         let mut pins: HashMap<(&str, &str), (&str, &str)> = HashMap::new();
         for l in &config.lists {
             let p = l.name.as_str();
@@ -460,7 +460,7 @@ impl Validator {
         sha256: &Option<String>,
         max_size: &Option<String>,
     ) {
-        use crate::sources::{confine, sha256::is_hex_digest};
+        use super::{confine, types::is_hex_digest};
         if let Some(h) = sha256 {
             if !is_hex_digest(h) {
                 self.push(p, "sha256", "must be 64 hex digits (sha256sum of the file)");

@@ -105,10 +105,7 @@ impl Sha256 {
     }
 }
 
-/// Is `text` a SHA-256 in hex (64 digits, either case)?
-pub fn is_hex_digest(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
-}
+pub use crate::config::types::is_hex_digest;
 
 #[cfg(test)]
 mod tests {

@@ -20,7 +20,7 @@ use crate::config::{Config, DEFAULT_LISTS_DIR, List, ListFormat};
 
 /// A new copy may not shrink below this share of the previous one.
 pub const MIN_RATIO: f64 = 0.5;
-pub const STATE_FILE: &str = "state.json";
+pub use crate::config::confine::LISTS_STATE_FILE as STATE_FILE;
 
 /// The outcome of the last update of one source.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

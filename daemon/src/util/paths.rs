@@ -66,6 +66,20 @@ pub fn stats_every() -> Duration {
     var_secs("WGSPLIT_STATS_EVERY", Duration::from_secs(30))
 }
 
+/// `$WGSPLIT_LIST_ROOTS`: the folders lists may live in, `:`-separated absolute
+/// paths (tests; `None`: the defaults of `sources::confine`).
+pub fn list_roots() -> Option<Vec<PathBuf>> {
+    let v = std::env::var("WGSPLIT_LIST_ROOTS")
+        .ok()
+        .filter(|v| !v.is_empty())?;
+    Some(
+        v.split(':')
+            .filter(|r| r.starts_with('/'))
+            .map(PathBuf::from)
+            .collect(),
+    )
+}
+
 /// The log level asked for (`$WGSPLIT_LOG`).
 pub fn log_level() -> Option<String> {
     std::env::var("WGSPLIT_LOG").ok()
