@@ -109,7 +109,7 @@ fn differ(
     }
 }
 
-/// A head of `MAX_HEAD + extra` bytes: a GET whose one padding header fills it.
+/// A head of exactly `total` bytes: a GET whose one padding header fills it.
 fn head_of_len(total: usize) -> Vec<u8> {
     let start = "GET /api/status HTTP/1.1\r\nHost: r\r\nX-Pad: ";
     let end = "\r\n\r\n";
@@ -117,6 +117,7 @@ fn head_of_len(total: usize) -> Vec<u8> {
     format!("{start}{}{end}", "a".repeat(pad)).into_bytes()
 }
 
+/// A GET with `n` header lines.
 fn with_headers(n: usize) -> Vec<u8> {
     let mut s = String::from("GET /api/status HTTP/1.1\r\n");
     for i in 0..n {
