@@ -17,6 +17,9 @@ pub mod http;
 pub mod metrics;
 pub mod server;
 
+#[cfg(test)]
+mod oracle_tests;
+
 use std::{cell::RefCell, collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use http::{Head, Method};
