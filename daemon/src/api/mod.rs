@@ -1,4 +1,4 @@
-//! The REST API: JSON over HTTP (tiny_http) on its own threads inside
+//! The REST API: JSON over HTTP (our own bounded server, `server.rs`) on its own threads inside
 //! `wgsplit daemon`, for clients, upstreams, rules, status, stats and
 //! `explain`, plus `/metrics` for Prometheus. The OpenAPI document
 //! (`openapi.json` beside this file) is served at `/api/openapi.json`.

@@ -25,7 +25,7 @@ use std::{
     net::{Shutdown, SocketAddr, TcpListener, TcpStream},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     thread,
     time::{Duration, Instant},
@@ -115,7 +115,7 @@ enum Phase {
 }
 
 struct Slot {
-    id: u64,
+    id: usize,
     opened: Instant,
     phase: Phase,
     stream: Arc<TcpStream>,
@@ -124,7 +124,9 @@ struct Slot {
 /// The open connections.
 struct Slots {
     list: Mutex<Vec<Slot>>,
-    next_id: AtomicU64,
+    /// Connection ids: unique among the (at most `CONN_CAP`) open ones; usize, as
+    /// 32-bit MIPS has no 64-bit atomics.
+    next_id: AtomicUsize,
 }
 
 impl Slots {
@@ -134,7 +136,7 @@ impl Slots {
 
     /// Takes a slot for `stream`, evicting the oldest waiting connection if
     /// all are taken; `None` if every connection is being answered.
-    fn admit(&self, stream: &Arc<TcpStream>) -> Option<u64> {
+    fn admit(&self, stream: &Arc<TcpStream>) -> Option<usize> {
         let mut list = self.lock();
         if list.len() >= CONN_CAP {
             let oldest = list
@@ -157,7 +159,7 @@ impl Slots {
         Some(id)
     }
 
-    fn set_phase(&self, id: u64, phase: Phase) -> bool {
+    fn set_phase(&self, id: usize, phase: Phase) -> bool {
         let mut list = self.lock();
         match list.iter_mut().find(|s| s.id == id) {
             Some(s) => {
@@ -169,7 +171,7 @@ impl Slots {
         }
     }
 
-    fn release(&self, id: u64) {
+    fn release(&self, id: usize) {
         self.lock().retain(|s| s.id != id);
     }
 
@@ -231,7 +233,7 @@ impl Server {
             handler,
             slots: Slots {
                 list: Mutex::new(Vec::with_capacity(CONN_CAP)),
-                next_id: AtomicU64::new(0),
+                next_id: AtomicUsize::new(0),
             },
             body_bytes: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
@@ -377,7 +379,7 @@ enum ReadFail {
     Closed,
 }
 
-fn serve_connection<H: Handler>(shared: &Shared<H>, stream: &TcpStream, id: u64) {
+fn serve_connection<H: Handler>(shared: &Shared<H>, stream: &TcpStream, id: usize) {
     let handler = &*shared.handler;
     let mut buf = vec![0u8; MAX_HEAD];
     // Look for the blank line only in what is new (and the 3 bytes before it),
