@@ -248,9 +248,13 @@ check "still asked once each way" "1 1" "$(count "$TMP/wan.log" video.example.or
 echo "- a name matched by no rule inserts nothing"
 before=$(for s in alice_r0_dns4 alice_r2_dns4 bob_r0_dns4 carol_r0_dns4; do elems $s; done | wc -l)
 check "answered" "NOERROR|A 198.51.100.30 300" "$(q 10.8.0.2 plain.example.com A | paste -sd'|')"
-q 10.8.0.9 www.netflix.com A > /dev/null   # not a client at all: answered, nothing learnt
 after=$(for s in alice_r0_dns4 alice_r2_dns4 bob_r0_dns4 carol_r0_dns4; do elems $s; done | wc -l)
 check "no set grew" "$before" "$after"
+
+echo "- a sender that is no client (and on no dns_listen network) gets REFUSED, nothing asked"
+check "10.8.0.9: REFUSED" "REFUSED" "$(q 10.8.0.9 www.netflix.com A | paste -sd'|')"
+check "10.8.0.9 over TCP: REFUSED" "REFUSED" "$(q 10.8.0.9 refused.example A --tcp | paste -sd'|')"
+check "not asked anywhere" "0 0" "$(count "$TMP/up.log" refused.example) $(count "$TMP/wan.log" refused.example)"
 
 echo "- TTLs become timeouts, clamped to ttl_min/ttl_max"
 q 10.8.0.2 short.netflix.com A > /dev/null
