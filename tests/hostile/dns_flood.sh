@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# ok never fails, so `test && ok || bad` is an if/else; cleanup runs from the trap.
+# shellcheck disable=SC2015,SC2317
 # Attack: one VPN client floods the resolver with unique names (~45,000 queries/s,
 # `dnstool.py flood`: dnsperf crawls when nothing is answered) while the upstream resolver has gone silent — inside `wgsplit daemon`,
 # so DNS, the config watcher and the signal handling are the daemon's own.
@@ -21,7 +23,7 @@
 # Usage: dns_flood.sh WGSPLIT_BINARY   (root; dnsperf for bob, nft, python3)
 set -uo pipefail
 BIN=$(readlink -f "${1:?usage: dns_flood.sh WGSPLIT_BINARY}")
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 if [ "$(id -u)" != 0 ]; then echo "  skip dns_flood: needs root"; exit 0; fi
 for t in dnsperf nft python3; do
     command -v $t > /dev/null || { echo "  FAIL dns_flood: $t missing (tests/lib/deps.sh installs it)"; exit 1; }
@@ -32,7 +34,7 @@ FLOOD_MIN_QPS=30000
 PHONE_QPS=150
 RSS_BOUND_MB=32
 NS="wshdf-c wshdf-r wshdf-w"
-TOOL="python3 $PWD/tests/dns/dnstool.py"
+TOOL=(python3 "$PWD/tests/dns/dnstool.py")
 TMP=$(mktemp -d /tmp/wshdf.XXXXXX)
 PIDS=()
 DPID=
@@ -69,7 +71,7 @@ with open(f"{d}/zone", "w") as z, open(f"{d}/phone.txt", "w") as p:
         p.write(f"b{i}.cached.example A\n")
     z.write("blockme.example A 198.51.100.254 3600\n")
 EOF
-ip netns exec wshdf-w $TOOL stub --listen 10.99.0.53:53 --zone "$TMP/zone" --log "$TMP/wan.log" > "$TMP/stub.out" 2>&1 &
+ip netns exec wshdf-w "${TOOL[@]}" stub --listen 10.99.0.53:53 --zone "$TMP/zone" --log "$TMP/wan.log" > "$TMP/stub.out" 2>&1 &
 PIDS+=($!)
 
 KEY=yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=
@@ -99,7 +101,7 @@ start_daemon() {
     done
     echo "  FAIL dns_flood: the daemon's resolver did not answer"; tail -5 "$TMP/daemon.log"; exit 1
 }
-bob_asks() { ip netns exec wshdf-c $TOOL q --src 10.8.0.3 10.8.0.1 "$1" A 2> /dev/null | head -1; }
+bob_asks() { ip netns exec wshdf-c "${TOOL[@]}" q --src 10.8.0.3 10.8.0.1 "$1" A 2> /dev/null | head -1; }
 perf() { # perf SRC FILE QPS SECS [extra] → dnsperf's output
     ip netns exec wshdf-c dnsperf -s 10.8.0.1 -a "$1" -d "$2" -Q "$3" -l "$4" -t 1 "${@:5}" 2>&1
 }
@@ -108,10 +110,10 @@ field() { # field "Label:" < dnsperf output → the number after the label (0 if
 }
 rss_mb() { awk '/VmRSS/ {printf "%d", $2 / 1024}' "/proc/$1/status" 2> /dev/null || echo 0; }
 flood() { # flood SUFFIX SECS OUT: alice, unique names under SUFFIX, in the background
-    ip netns exec wshdf-c timeout $(($2 + 5)) $TOOL flood --src 10.8.0.2 --qps $FLOOD_QPS \
+    ip netns exec wshdf-c timeout $(($2 + 5)) "${TOOL[@]}" flood --src 10.8.0.2 --qps $FLOOD_QPS \
         --secs "$2" 10.8.0.1 "$1" > "$3" 2>&1 &
     FPID=$!
-    PIDS+=($FPID)
+    PIDS+=("$FPID")
 }
 
 start_daemon

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# ok never fails, so `test && ok || bad` is an if/else; cleanup runs from the trap.
+# shellcheck disable=SC2015,SC2317
 # Attack: strangers and stuck TCP clients against the resolver (`wgsplit dns-serve`).
 #
 #   wshdt-c: alice 10.8.0.2 (client), a LAN host 192.168.77.20 (on the dns_listen
@@ -17,10 +19,10 @@
 # Usage: dns_tcp.sh WGSPLIT_BINARY   (root; nft, python3)
 set -uo pipefail
 BIN=$(readlink -f "${1:?usage: dns_tcp.sh WGSPLIT_BINARY}")
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 if [ "$(id -u)" != 0 ]; then echo "  skip dns_tcp: needs root"; exit 0; fi
 NS="wshdt-c wshdt-r wshdt-w"
-TOOL="python3 $PWD/tests/dns/dnstool.py"
+TOOL=(python3 "$PWD/tests/dns/dnstool.py")
 TMP=$(mktemp -d /tmp/wshdt.XXXXXX)
 PIDS=()
 fail=0
@@ -55,7 +57,7 @@ ip -n wshdt-w addr add 10.99.0.53/24 dev wshdt-wr
     # An answer of ~700 bytes: what a client that does not read lets pile up.
     for i in $(seq 1 40); do echo "big.example A 198.51.100.$i 3600"; done
 } > "$TMP/zone"
-ip netns exec wshdt-w $TOOL stub --listen 10.99.0.53:53 --zone "$TMP/zone" --log "$TMP/wan.log" > "$TMP/stub.out" 2>&1 &
+ip netns exec wshdt-w "${TOOL[@]}" stub --listen 10.99.0.53:53 --zone "$TMP/zone" --log "$TMP/wan.log" > "$TMP/stub.out" 2>&1 &
 PIDS+=($!)
 KEY=yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=
 cat > "$TMP/wgsplit" << EOF
@@ -70,8 +72,8 @@ config client 'alice'
 EOF
 ip netns exec wshdt-r "$BIN" -c "$TMP/wgsplit" dns-serve --stats "$TMP/stats.json" 2> "$TMP/resolver.err" &
 RPID=$!
-PIDS+=($RPID)
-q() { ip netns exec wshdt-c $TOOL q "${@:3}" --src "$1" "$2" lan.example A 2> /dev/null | head -1; }
+PIDS+=("$RPID")
+q() { ip netns exec wshdt-c "${TOOL[@]}" q "${@:3}" --src "$1" "$2" lan.example A 2> /dev/null | head -1; }
 for _ in $(seq 50); do
     [ "$(q 10.8.0.2 10.8.0.1)" = NOERROR ] && break
     sleep 0.1

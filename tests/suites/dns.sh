@@ -316,6 +316,17 @@ sed -i "s/list domain 'ads.example'/list domain 'ads2.example'/" "$TMP/wgsplit"
 kill -HUP $RPID; sleep 0.5
 check "new block rule" "NXDOMAIN" "$(q 10.8.0.2 ads2.example A | paste -sd'|')"
 check "old block rule gone" "NOERROR|A 198.51.100.99 300" "$(q 10.8.0.2 ads.example A | paste -sd'|')"
+# Only a rule changed, no route: the cache stays (it used to empty on every reload).
+out=$(q 10.8.0.4 cached.netflix.com A | paste -sd'|')
+[[ $out == "NOERROR|A 203.0.113.70 "* ]] && ok "a cached answer survives the reload" || bad "after reload: $out"
+check "and is not asked upstream again" 1 "$(count "$TMP/up.log" cached.netflix.com)"
+# The upstream's resolver changes: its answers go, the WAN's stay.
+sed -i "s/list dns '10.64.0.1'/list dns '10.64.0.1'\n\tlist dns '10.64.0.1:53'/" "$TMP/wgsplit"
+kill -HUP $RPID; sleep 0.5
+q 10.8.0.4 cached.netflix.com A > /dev/null
+check "a changed upstream's answers are asked again" 2 "$(count "$TMP/up.log" cached.netflix.com)"
+q 10.8.0.2 plain.example.com A > /dev/null
+check "the WAN's answers stay cached" 1 "$(count "$TMP/wan.log" plain.example.com)"
 
 kill -TERM $RPID; wait $RPID 2>/dev/null || true
 echo "  stats: $(cat "$TMP/stats.json")"
