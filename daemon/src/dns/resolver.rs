@@ -450,12 +450,14 @@ impl Resolver {
             v4 => v4,
         };
         let client = client_of(&state, ip);
+        let now = Instant::now();
         let source = match client {
             Some(c) => Source::Client(c as u32),
             None if self.may_ask(ip) => Source::of_addr(ip),
             None => return self.refuse(request),
         };
-        if limit && self.limiter.lock().unwrap().check(source, self.now_ms()) == Verdict::Limited {
+        if limit && self.limiter.lock().unwrap().check(source, self.ms_at(now)) == Verdict::Limited
+        {
             self.stats.rate_limited.fetch_add(1, Relaxed);
             return Step::Drop;
         }
@@ -492,7 +494,6 @@ impl Resolver {
             edns: q.edns.is_some(),
             name: &q.wire_name,
         };
-        let now = Instant::now();
         let mut hit = self.cache.lock().unwrap().get(&key, now);
         let mut route = route;
         let mut m = None;
@@ -543,8 +544,8 @@ impl Resolver {
     }
 
     /// Milliseconds on the rate limits' clock.
-    fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+    fn ms_at(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.epoch).as_millis() as u64
     }
 
     /// Is `ip` (not a client) on a `dns_listen` network, or the router? The
@@ -560,7 +561,12 @@ impl Resolver {
     /// reflects a trickle at most).
     fn refuse(&self, request: &[u8]) -> Step {
         self.stats.refused.fetch_add(1, Relaxed);
-        if !self.limiter.lock().unwrap().may_refuse(self.now_ms()) {
+        if !self
+            .limiter
+            .lock()
+            .unwrap()
+            .may_refuse(self.ms_at(Instant::now()))
+        {
             return Step::Drop;
         }
         match wire::parse_query(request) {
