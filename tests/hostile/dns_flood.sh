@@ -14,7 +14,7 @@
 #     they were answered without it (bob asks at a fixed 150 q/s, under his own
 #     rate limit: what a fair resolver owes a phone);
 #   - a config change written during the flood is applied (a new block rule for
-#     bob answers NXDOMAIN within 3 s of the write);
+#     bob answers NXDOMAIN within 5 s of the write; the daemon polls every 500 ms);
 #   - RSS after the flood is under RSS_BOUND_MB;
 #   - SIGTERM during a flood ends the daemon within 2 s.
 # The flood's send rate is printed and must reach FLOOD_MIN_QPS (else the attack
@@ -145,14 +145,16 @@ config rule
 	option action 'block'
 	list domain 'blockme.example'
 EOF
-changed=$SECONDS got=
-while [ $((SECONDS - changed)) -lt 3 ]; do
+changed=$(date +%s%N) got=
+# The daemon polls the file's mtime every 500 ms; 5 s is slack for a loaded machine.
+while [ $(($(date +%s%N) - changed)) -lt 5000000000 ]; do
     got=$(bob_asks blockme.example)
     [ "$got" = NXDOMAIN ] && break
     sleep 0.2
 done
-[ "$got" = NXDOMAIN ] && ok "a config change written during the flood is applied within $((SECONDS - changed)) s" ||
-    bad "the config change was not applied within 3 s (got '$got')"
+ms=$((($(date +%s%N) - changed) / 1000000))
+[ "$got" = NXDOMAIN ] && ok "a config change written during the flood is applied (seen after $ms ms)" ||
+    bad "the config change was not applied within 5 s (got '$got')"
 peak=$(rss_mb $DPID)
 wait $FPID 2> /dev/null
 read -r _ sent secs < "$TMP/flood.out"
