@@ -8,6 +8,10 @@ stub  --listen IP:PORT --zone FILE --log FILE [--delay MS] [--silent]
 q     [--tcp] [--src IP] SERVER[:PORT] NAME [TYPE]
       Prints "RCODE" then one "TYPE VALUE TTL" line per answer record.
 raw   SERVER[:PORT] HEX    sends raw bytes over UDP, prints the answer in hex or "timeout".
+flood [--src IP] --qps N --secs S SERVER[:PORT] SUFFIX
+      Sends A queries for unique names (NNNNNNNN.SUFFIX) at N a second for S seconds,
+      reads nothing, prints "sent COUNT SECONDS". (dnsperf slows to a crawl when
+      nothing is answered: every query times out and is tracked.)
 """
 import os
 import socket
@@ -237,5 +241,43 @@ def raw(args):
         print("timeout")
 
 
+def flood(args):
+    src, qps, secs, rest = None, 1000, 1.0, []
+    it = iter(args)
+    for a in it:
+        if a == "--src":
+            src = next(it)
+        elif a == "--qps":
+            qps = int(next(it))
+        elif a == "--secs":
+            secs = float(next(it))
+        else:
+            rest.append(a)
+    server = split_addr(rest[0])
+    s = socket.socket(socket.AF_INET6 if ":" in server[0] else socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    if src:
+        s.bind((src, 0))
+    # One packet, its ID and the 8 digits of its first label rewritten per query.
+    pkt = bytearray(struct.pack("!HHHHHH", 0, 0x0100, 1, 0, 0, 0) + enc_name("00000000." + rest[1]) + struct.pack("!HH", 1, 1))
+    sent, t0 = 0, time.monotonic()
+    while True:
+        now = time.monotonic() - t0
+        if now >= secs:
+            break
+        due = min(int(qps * now) - sent, 2000)
+        for _ in range(due):
+            pkt[0:2] = (sent & 0xFFFF).to_bytes(2, "big")
+            pkt[13:21] = b"%08d" % sent
+            try:
+                s.sendto(pkt, server)
+            except OSError:
+                pass
+            sent += 1
+        if due <= 0:
+            time.sleep(0.001)
+    print(f"sent {sent} {time.monotonic() - t0:.2f}")
+
+
 if __name__ == "__main__":
-    {"stub": stub, "q": query, "raw": raw}[sys.argv[1]](sys.argv[2:])
+    {"stub": stub, "q": query, "raw": raw, "flood": flood}[sys.argv[1]](sys.argv[2:])

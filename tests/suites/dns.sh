@@ -249,9 +249,13 @@ check "still asked once each way" "1 1" "$(count "$TMP/wan.log" video.example.or
 echo "- a name matched by no rule inserts nothing"
 before=$(for s in alice_r0_dns4 alice_r2_dns4 bob_r0_dns4 carol_r0_dns4; do elems $s; done | wc -l)
 check "answered" "NOERROR|A 198.51.100.30 300" "$(q 10.8.0.2 plain.example.com A | paste -sd'|')"
-q 10.8.0.9 www.netflix.com A > /dev/null   # not a client at all: answered, nothing learnt
 after=$(for s in alice_r0_dns4 alice_r2_dns4 bob_r0_dns4 carol_r0_dns4; do elems $s; done | wc -l)
 check "no set grew" "$before" "$after"
+
+echo "- a sender that is no client (and on no dns_listen network) gets REFUSED, nothing asked"
+check "10.8.0.9: REFUSED" "REFUSED" "$(q 10.8.0.9 www.netflix.com A | paste -sd'|')"
+check "10.8.0.9 over TCP: REFUSED" "REFUSED" "$(q 10.8.0.9 refused.example A --tcp | paste -sd'|')"
+check "not asked anywhere" "0 0" "$(count "$TMP/up.log" refused.example) $(count "$TMP/wan.log" refused.example)"
 
 echo "- TTLs become timeouts, clamped to ttl_min/ttl_max"
 q 10.8.0.2 short.netflix.com A > /dev/null
@@ -313,6 +317,17 @@ sed -i "s/list domain 'ads.example'/list domain 'ads2.example'/" "$TMP/wgsplit"
 kill -HUP $RPID; sleep 0.5
 check "new block rule" "NXDOMAIN" "$(q 10.8.0.2 ads2.example A | paste -sd'|')"
 check "old block rule gone" "NOERROR|A 198.51.100.99 300" "$(q 10.8.0.2 ads.example A | paste -sd'|')"
+# Only a rule changed, no route: the cache stays (it used to empty on every reload).
+out=$(q 10.8.0.4 cached.netflix.com A | paste -sd'|')
+[[ $out == "NOERROR|A 203.0.113.70 "* ]] && ok "a cached answer survives the reload" || bad "after reload: $out"
+check "and is not asked upstream again" 1 "$(count "$TMP/up.log" cached.netflix.com)"
+# The upstream's resolver changes: its answers go, the WAN's stay.
+sed -i "s/list dns '10.64.0.1'/list dns '10.64.0.1'\n\tlist dns '10.64.0.1:53'/" "$TMP/wgsplit"
+kill -HUP $RPID; sleep 0.5
+q 10.8.0.4 cached.netflix.com A > /dev/null
+check "a changed upstream's answers are asked again" 2 "$(count "$TMP/up.log" cached.netflix.com)"
+q 10.8.0.2 plain.example.com A > /dev/null
+check "the WAN's answers stay cached" 1 "$(count "$TMP/wan.log" plain.example.com)"
 
 kill -TERM $RPID; wait $RPID 2>/dev/null || true
 echo "  stats: $(cat "$TMP/stats.json")"

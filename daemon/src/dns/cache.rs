@@ -235,6 +235,28 @@ impl Cache {
         self.bytes = 0;
     }
 
+    /// Keeps only the entries of routes `keep` accepts (a config change
+    /// drops what routes whose resolvers changed answered, nothing else).
+    /// Returns how many entries were dropped.
+    pub fn retain_routes(&mut self, keep: impl Fn(u16) -> bool) -> usize {
+        let before = self.map.len();
+        let mut freed = 0;
+        self.map.retain(|k, e| {
+            let stay = keep(k.route);
+            if !stay {
+                freed += e.cost(k.name.len());
+            }
+            stay
+        });
+        self.bytes -= freed;
+        before - self.map.len()
+    }
+
+    #[cfg(test)]
+    pub fn map_contains(&self, key: &impl KeyView) -> bool {
+        self.map.contains_key(key as &dyn KeyView)
+    }
+
     /// A live entry (expired ones are removed).
     pub fn get(&mut self, key: &impl KeyView, now: Instant) -> Option<Arc<Entry>> {
         let key = key as &dyn KeyView;
@@ -355,5 +377,26 @@ mod tests {
             assert!(c.bytes() <= c.max_bytes);
         }
         assert!(c.len() > 50 && c.len() < 10_000, "{}", c.len());
+    }
+
+    #[test]
+    fn a_changed_route_drops_only_its_entries() {
+        let now = Instant::now();
+        let mut c = Cache::new(1 << 20);
+        for route in 0..3 {
+            for i in 0..10 {
+                c.insert(Key { route, ..key(i) }, entry(now, 100), false, now);
+            }
+        }
+        let per_route = c.bytes() / 3;
+        assert_eq!(c.retain_routes(|r| r != 1), 10);
+        assert_eq!(c.len(), 20);
+        assert_eq!(c.bytes(), 2 * per_route);
+        assert!(c.get(&Key { route: 0, ..key(3) }, now).is_some());
+        assert!(c.get(&Key { route: 1, ..key(3) }, now).is_none());
+        assert!(c.get(&Key { route: 2, ..key(3) }, now).is_some());
+        // Nothing changed: nothing dropped.
+        assert_eq!(c.retain_routes(|_| true), 0);
+        assert_eq!(c.len(), 20);
     }
 }

@@ -2,8 +2,10 @@
 //! will leave, and puts the answer's addresses into the matching rule's nft set
 //! before the answer goes back.
 
+pub mod access;
 pub mod batch;
 pub mod cache;
+pub mod limit;
 pub mod matcher;
 pub mod regex;
 pub mod resolver;
@@ -25,11 +27,55 @@ pub fn current() -> Option<Arc<Resolver>> {
 /// The daemon's DNS service: answers on the configured addresses and follows
 /// config reloads (rules, lists and routes in place; listening addresses by
 /// re-binding).
+///
+/// The resolver runs on an OS thread of its own with a runtime of its own:
+/// whatever a query load does to it (CPU, its tasks), the engine, the health
+/// checks and the signal handling on the daemon's runtime go on. This future
+/// only waits for that thread (it ends when the config channel closes).
 pub async fn serve(ctx: crate::engine::ServiceContext) -> Result<(), String> {
-    let mut current = ctx.current.clone();
-    let first = current.borrow_and_update().clone();
-    let resolver = Resolver::new(&first.0, &first.1);
-    let _ = CURRENT.set(resolver.clone());
+    let current = ctx.current.clone();
+    let done = on_own_thread(move || {
+        let mut current = current;
+        let first = current.borrow_and_update().clone();
+        let resolver = Resolver::new(&first.0, &first.1);
+        let _ = CURRENT.set(resolver.clone());
+        follow_config(resolver, current)
+    })?;
+    done.await
+        .unwrap_or_else(|_| Err("dns: resolver thread ended".into()))
+}
+
+/// Runs the future `make` returns on a new thread named `dns` with a
+/// current-thread runtime; its result arrives on the receiver.
+pub fn on_own_thread<F, Fut>(
+    make: F,
+) -> Result<tokio::sync::oneshot::Receiver<Result<(), String>>, String>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("dns".into())
+        .spawn(move || {
+            let result = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(make()),
+                Err(e) => Err(format!("dns: runtime: {e}")),
+            };
+            let _ = tx.send(result);
+        })
+        .map_err(|e| format!("dns: thread: {e}"))?;
+    Ok(rx)
+}
+
+/// Serves and follows the config until its channel closes.
+async fn follow_config(
+    resolver: Arc<Resolver>,
+    mut current: tokio::sync::watch::Receiver<Arc<(crate::config::Config, crate::policy::Policy)>>,
+) -> Result<(), String> {
     loop {
         let addrs = resolver.listen_addrs();
         let serve = resolver.clone().serve_on_owned(addrs.clone());

@@ -21,8 +21,10 @@ use tokio::{
 };
 
 use super::{
+    access::Networks,
     batch::{BATCH, RecvBatch, SendBatch},
     cache::{Cache, Entry, FastMap, Key, KeyRef},
+    limit::{CLIENT_BURST, CLIENT_RATE, Limiter, Source, Verdict},
     matcher::NameHashes,
     rules::{Matched, Rules, WireText, load_lists},
     upstream::{Check, Forwarder, parse_server, resolv_conf},
@@ -42,11 +44,27 @@ const CACHE_BYTES: usize = 4 << 20;
 const MEMO_MAX: usize = 16_384;
 /// How long we trust that an element we wrote is still in the kernel.
 const MEMO_TRUST: Duration = Duration::from_secs(30);
+/// DNS over TCP: connections open at once (all listeners together; more are
+/// closed as soon as accepted), how long one may wait for its next query, and
+/// how long an answer may take to be written (a client that does not read).
+pub const TCP_MAX_CONNECTIONS: usize = 64;
+pub const TCP_IDLE: Duration = Duration::from_secs(10);
+pub const TCP_WRITE: Duration = Duration::from_secs(5);
+/// The longest query read over TCP (a question and its EDNS options fit in a
+/// few hundred bytes; the 64 KiB the length prefix allows would be memory
+/// for nothing, times every connection).
+pub const TCP_QUERY_MAX: usize = 4096;
 
 /// (set id, address) → (when we last wrote the element, when it expires there).
 type Memo = FastMap<(u32, IpAddr), (Instant, Instant)>;
-/// (client, rule) → its two sets (IPv4, IPv6).
-type SetNames = FastMap<(usize, usize), RuleSets>;
+
+/// (client, rule) → its two sets (IPv4, IPv6); ids are never reused, so the
+/// memo of a set that is gone cannot be taken for another's.
+#[derive(Default)]
+struct SetNames {
+    map: FastMap<(usize, usize), RuleSets>,
+    next_id: u32,
+}
 
 /// A rule's sets: ids (for `memo`) and names, IPv4 then IPv6.
 struct RuleSets {
@@ -97,6 +115,15 @@ pub struct Stats {
     pub set_elements: Counter,
     pub set_errors: Counter,
     pub set_skipped: Counter,
+    /// Queries dropped because their client was over its rate.
+    pub rate_limited: Counter,
+    /// Queries from senders that get no answers (not clients, not on a
+    /// `dns_listen` network): answered REFUSED, or dropped over `REFUSED_RATE`.
+    pub refused: Counter,
+    /// TCP connections closed at once because `TCP_MAX_CONNECTIONS` were open.
+    pub tcp_rejected: Counter,
+    /// Cache entries dropped by config changes (routes whose resolvers changed).
+    pub cache_invalidated: Counter,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -112,6 +139,12 @@ pub struct StatsSnapshot {
     pub set_elements: u64,
     pub set_errors: u64,
     pub set_skipped: u64,
+    pub rate_limited: u64,
+    pub refused: u64,
+    pub tcp_rejected: u64,
+    pub cache_invalidated: u64,
+    /// Sources with a rate-limit bucket now (at most `limit::SOURCES`).
+    pub rate_sources: usize,
     pub cache_entries: usize,
     pub cache_bytes: usize,
     /// Answer received → elements in the kernel, µs (over the last samples).
@@ -132,6 +165,8 @@ struct State {
     ttl_max: u32,
     block_null: bool,
     listen: Vec<SocketAddr>,
+    /// The `dns_listen` addresses (their networks may ask too).
+    extra_listen: Vec<IpAddr>,
 }
 
 pub struct Resolver {
@@ -143,6 +178,14 @@ pub struct Resolver {
     /// (client, rule) → the ids (for `memo`) and names of its sets.
     set_names: Mutex<SetNames>,
     latencies: Mutex<Vec<u32>>,
+    /// Per-client token buckets.
+    limiter: Mutex<Limiter>,
+    /// The `dns_listen` networks (who may ask besides the clients).
+    networks: Mutex<Networks>,
+    /// The clock of the rate limits.
+    epoch: Instant,
+    /// One permit per open TCP connection.
+    tcp_slots: Arc<tokio::sync::Semaphore>,
     pub stats: Stats,
     /// Problems found while loading (lists that failed, …).
     pub problems: Mutex<Vec<String>>,
@@ -189,11 +232,12 @@ fn build_state(config: &Config, policy: &Policy) -> (State, Vec<String>) {
         .filter_map(|a| parse_interface_address(a).ok())
         .map(|n| SocketAddr::new(n.addr(), port))
         .collect();
-    for a in &s.dns_listen {
-        if let Ok(ip) = a.trim().parse::<IpAddr>() {
-            listen.push(SocketAddr::new(ip, port));
-        }
-    }
+    let extra_listen: Vec<IpAddr> = s
+        .dns_listen
+        .iter()
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .collect();
+    listen.extend(extra_listen.iter().map(|&ip| SocketAddr::new(ip, port)));
     listen.dedup();
     let mut hosts = FastMap::default();
     let all_hosts = policy.clients.iter().filter(|c| c.active).all(|c| {
@@ -212,6 +256,7 @@ fn build_state(config: &Config, policy: &Policy) -> (State, Vec<String>) {
             ttl_max: s.ttl_max_or_default().max(s.ttl_min_or_default()),
             block_null: s.block_answer.unwrap_or_default() == BlockAnswer::Null,
             listen,
+            extra_listen,
         },
         problems,
     )
@@ -241,6 +286,7 @@ impl Resolver {
             // Where the user sees it (the daemon's stderr goes to the system log).
             eprintln!("wgsplit: dns: {p}");
         }
+        let networks = Networks::new(state.extra_listen.clone());
         Arc::new(Self {
             state: RwLock::new(Arc::new(state)),
             cache: Mutex::new(Cache::new(CACHE_BYTES)),
@@ -248,25 +294,81 @@ impl Resolver {
             memo: Mutex::default(),
             set_names: Mutex::default(),
             latencies: Mutex::new(Vec::with_capacity(4096)),
+            limiter: Mutex::new(Limiter::new(CLIENT_RATE, CLIENT_BURST)),
+            networks: Mutex::new(networks),
+            epoch: Instant::now(),
+            tcp_slots: Arc::new(tokio::sync::Semaphore::new(TCP_MAX_CONNECTIONS)),
             stats: Stats::default(),
             problems: Mutex::new(problems),
         })
     }
 
-    /// Takes a new config (reload): rules, lists and routes are rebuilt, the cache
-    /// and the memory of inserted elements are dropped (sets may be new).
-    /// The listening addresses stay those `serve` was started with.
+    /// Sets each client's rate limit (queries/s, burst): `dns-serve` takes it
+    /// from the command line (the benchmarks measure the resolver, not it).
+    pub fn set_client_rate(&self, rate: u32, burst: u32) {
+        let mut l = self.limiter.lock().unwrap();
+        (l.rate, l.burst) = (rate, burst);
+    }
+
+    /// Takes a new config (reload, or a health change that re-read it): rules,
+    /// lists and routes are rebuilt. Only what the change made wrong is
+    /// dropped: the cached answers of routes whose resolvers or mark changed
+    /// (a route that stayed keeps its forwarder, queries in flight included),
+    /// the memory of inserted elements for sets that are gone or whose rule
+    /// changed, and the rate-limit buckets of clients and networks that are
+    /// gone. The listening addresses stay those `serve` was started with.
     pub fn update(&self, config: &Config, policy: &Policy) {
-        let (state, problems) = build_state(config, policy);
+        let (mut state, problems) = build_state(config, policy);
         for p in &problems {
             // Where the user sees it (the daemon's stderr goes to the system log).
             eprintln!("wgsplit: dns: {p}");
         }
+        let old = self.state.read().unwrap().clone();
+        let kept = same_routes(&old.routes, &state.routes);
+        for ((new, old), keep) in state.routes.iter_mut().zip(&old.routes).zip(&kept) {
+            if *keep {
+                *new = old.clone();
+            }
+        }
+        let moved = client_moves(&old.policy, &state.policy);
+        let networks = Networks::new(state.extra_listen.clone());
+        {
+            let mut limiter = self.limiter.lock().unwrap();
+            let new_state = &state;
+            limiter.retain(
+                |i| moved.get(i as usize).copied().flatten().map(|n| n as u32),
+                |ip| networks.contains(ip) || client_of(new_state, ip).is_some(),
+            );
+        }
+        *self.networks.lock().unwrap() = networks;
+        {
+            // Sets survive when their client (by name) and rule stayed.
+            let mut names = self.set_names.lock().unwrap();
+            let mut memo = self.memo.lock().unwrap();
+            let old_map = std::mem::take(&mut names.map);
+            let mut live = std::collections::HashSet::new();
+            for ((c, pos), sets) in old_map {
+                let Some(n) = moved.get(c).copied().flatten() else {
+                    continue;
+                };
+                if rule_at(&old.policy, c, pos) != rule_at(&state.policy, n, pos) {
+                    continue;
+                }
+                live.extend(sets.ids);
+                names.map.insert((n, pos), sets);
+            }
+            memo.retain(|(id, _), _| live.contains(id));
+        }
+        let dropped = self
+            .cache
+            .lock()
+            .unwrap()
+            .retain_routes(|r| kept.get(r as usize).copied().unwrap_or(false));
+        self.stats
+            .cache_invalidated
+            .fetch_add(dropped as u64, Relaxed);
         *self.state.write().unwrap() = Arc::new(state);
         *self.problems.lock().unwrap() = problems;
-        self.cache.lock().unwrap().clear();
-        self.memo.lock().unwrap().clear();
-        self.set_names.lock().unwrap().clear();
     }
 
     /// The addresses `serve` listens on (server addresses and `dns_listen`).
@@ -299,6 +401,11 @@ impl Resolver {
             set_elements: s.set_elements.load(Relaxed),
             set_errors: s.set_errors.load(Relaxed),
             set_skipped: s.set_skipped.load(Relaxed),
+            rate_limited: s.rate_limited.load(Relaxed),
+            refused: s.refused.load(Relaxed),
+            tcp_rejected: s.tcp_rejected.load(Relaxed),
+            cache_invalidated: s.cache_invalidated.load(Relaxed),
+            rate_sources: self.limiter.lock().unwrap().len(),
             cache_entries: entries,
             cache_bytes: bytes,
             insert_p50_us: pct(50),
@@ -314,7 +421,7 @@ impl Resolver {
         src: SocketAddr,
         tcp: bool,
     ) -> Option<Vec<u8>> {
-        match self.fast(request, src, tcp) {
+        match self.fast(request, src, tcp, true) {
             Step::Reply(r) => Some(r),
             Step::Drop => None,
             Step::Forward(ctx) => Some(self.forward(request, *ctx, tcp).await),
@@ -323,18 +430,37 @@ impl Resolver {
 
     /// The request path up to the point where an upstream would be asked: returns
     /// the answer made locally (error, block, cache hit), or `None` when the packet
-    /// is dropped or would be forwarded. For the fuzz target.
+    /// is dropped or would be forwarded. For the fuzz target (no rate limit:
+    /// it sends far more than a client may).
     #[doc(hidden)]
     pub fn answer_locally(&self, request: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
-        match self.fast(request, src, false) {
+        match self.fast(request, src, false, false) {
             Step::Reply(r) => Some(r),
             Step::Drop | Step::Forward(_) => None,
         }
     }
 
-    /// Everything that needs no upstream: parse, match, block, cache hit.
-    fn fast(&self, request: &[u8], src: SocketAddr, tcp: bool) -> Step {
+    /// Everything that needs no upstream: who asks (and may they, this
+    /// often), parse, match, block, cache hit.
+    fn fast(&self, request: &[u8], src: SocketAddr, tcp: bool, limit: bool) -> Step {
         self.stats.queries.fetch_add(1, Relaxed);
+        let state = self.state.read().unwrap().clone();
+        let ip = match src.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        let client = client_of(&state, ip);
+        let now = Instant::now();
+        let source = match client {
+            Some(c) => Source::Client(c as u32),
+            None if self.may_ask(ip) => Source::of_addr(ip),
+            None => return self.refuse(request),
+        };
+        if limit && self.limiter.lock().unwrap().check(source, self.ms_at(now)) == Verdict::Limited
+        {
+            self.stats.rate_limited.fetch_add(1, Relaxed);
+            return Step::Drop;
+        }
         let q = match wire::parse_query(request) {
             Ok(q) => q,
             Err(e) => {
@@ -347,15 +473,6 @@ impl Resolver {
                     _ => Step::Drop,
                 };
             }
-        };
-        let state = self.state.read().unwrap().clone();
-        let ip = match src.ip() {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-            v4 => v4,
-        };
-        let client = match &state.hosts {
-            Some(h) => h.get(&ip).copied(),
-            None => state.policy.client_by_addr(ip).map(|c| c.index),
         };
         let matched = match (client, q.plain) {
             (Some(c), true) => NameHashes::from_wire(&q.wire_name)
@@ -377,7 +494,6 @@ impl Resolver {
             edns: q.edns.is_some(),
             name: &q.wire_name,
         };
-        let now = Instant::now();
         let mut hit = self.cache.lock().unwrap().get(&key, now);
         let mut route = route;
         let mut m = None;
@@ -425,6 +541,38 @@ impl Resolver {
             route,
             key,
         }))
+    }
+
+    /// Milliseconds on the rate limits' clock.
+    fn ms_at(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    /// Is `ip` (not a client) on a `dns_listen` network, or the router? The
+    /// interfaces are read again now and then while a listen address has none.
+    fn may_ask(&self, ip: IpAddr) -> bool {
+        let mut n = self.networks.lock().unwrap();
+        n.contains(ip) || (n.rescan_if_due() && n.contains(ip))
+    }
+
+    /// A sender that gets no answers: REFUSED (header and question: never
+    /// larger than the query, so nothing to amplify), or nothing once the
+    /// refusals of all such senders reach `REFUSED_RATE` (a spoofed flood
+    /// reflects a trickle at most).
+    fn refuse(&self, request: &[u8]) -> Step {
+        self.stats.refused.fetch_add(1, Relaxed);
+        if !self
+            .limiter
+            .lock()
+            .unwrap()
+            .may_refuse(self.ms_at(Instant::now()))
+        {
+            return Step::Drop;
+        }
+        match wire::parse_query(request) {
+            Ok(q) => Step::Reply(wire::error_answer(request, &q, wire::RCODE_REFUSED)),
+            Err(_) => Step::Drop,
+        }
     }
 
     /// The check for answers arriving through `route`: accept an answer to our
@@ -502,8 +650,11 @@ impl Resolver {
             return wire::error_answer(request, &q, wire::RCODE_SERVFAIL);
         };
         // Cached under the route that resolved it (valid for every client whose
-        // traffic for this chain goes that way).
-        self.store(key.clone(), &bytes, &a);
+        // traffic for this chain goes that way), unless a config change
+        // replaced that route's resolvers while we waited.
+        if self.route_current(&state, route) {
+            self.store(key.clone(), &bytes, &a);
+        }
         if let Some(c) = client
             && let Some(m) = self.chain_match(&state, c, matched, &a.cnames)
         {
@@ -525,14 +676,16 @@ impl Resolver {
                 match self.ask(&state, r, request, &q, tcp, check).await {
                     Some(x) => {
                         (bytes, a) = x;
-                        self.store(
-                            Key {
-                                route: r as u16,
-                                ..key.clone()
-                            },
-                            &bytes,
-                            &a,
-                        );
+                        if self.route_current(&state, r) {
+                            self.store(
+                                Key {
+                                    route: r as u16,
+                                    ..key.clone()
+                                },
+                                &bytes,
+                                &a,
+                            );
+                        }
                     }
                     None => {
                         self.stats.servfail.fetch_add(1, Relaxed);
@@ -553,6 +706,14 @@ impl Resolver {
             return wire::truncated(request, &q, a.rcode);
         }
         out
+    }
+
+    /// Is `state`'s `route` still the resolver's (not replaced by a reload)?
+    fn route_current(&self, state: &State, route: usize) -> bool {
+        let now = self.state.read().unwrap();
+        now.routes
+            .get(route)
+            .is_some_and(|f| Arc::ptr_eq(f, &state.routes[route]))
     }
 
     /// Caches an upstream answer (positive, or negative by its SOA).
@@ -604,14 +765,21 @@ impl Resolver {
         f: impl FnOnce(&RuleSets) -> R,
     ) -> R {
         let mut names = self.set_names.lock().unwrap();
-        let id = 2 * names.len() as u32;
-        f(names.entry((client, pos)).or_insert_with(|| {
+        let id = names.next_id;
+        let mut fresh = false;
+        let sets = names.map.entry((client, pos)).or_insert_with(|| {
+            fresh = true;
             let name = &state.policy.clients[client].name;
             RuleSets {
                 ids: [id, id + 1],
                 names: [false, true].map(|v6| policy::dns_set_name(name, pos, v6).into()),
             }
-        }))
+        });
+        let r = f(sets);
+        if fresh {
+            names.next_id += 2;
+        }
+        r
     }
 
     /// Puts the answer's addresses into the rule's sets (refreshing existing
@@ -776,7 +944,7 @@ impl Resolver {
             for i in 0..n {
                 let (request, src) = batch.get(i);
                 let Some(src) = src else { continue };
-                match self.fast(request, src, false) {
+                match self.fast(request, src, false, true) {
                     Step::Reply(r) => out.push((r, src)),
                     Step::Drop => {}
                     Step::Forward(ctx) => {
@@ -803,18 +971,28 @@ impl Resolver {
                     continue;
                 }
             };
+            // At the cap: closed at once (the listener keeps accepting, so
+            // the backlog never fills with connections nobody serves).
+            let Ok(slot) = self.tcp_slots.clone().try_acquire_owned() else {
+                self.stats.tcp_rejected.fetch_add(1, Relaxed);
+                drop(stream);
+                continue;
+            };
             let me = self.clone();
             tokio::spawn(async move {
+                let _slot = slot;
                 loop {
-                    // An idle or stuck client is cut off after 10 s.
+                    // An idle or stuck client is cut off after TCP_IDLE.
                     let read = async {
                         let len = stream.read_u16().await? as usize;
+                        if len > TCP_QUERY_MAX {
+                            return Err(io::ErrorKind::InvalidData.into());
+                        }
                         let mut buf = vec![0; len];
                         stream.read_exact(&mut buf).await?;
                         io::Result::Ok(buf)
                     };
-                    let Ok(Ok(req)) = tokio::time::timeout(Duration::from_secs(10), read).await
-                    else {
+                    let Ok(Ok(req)) = tokio::time::timeout(TCP_IDLE, read).await else {
                         return;
                     };
                     let Some(r) = me.handle(&req, src, true).await else {
@@ -823,12 +1001,66 @@ impl Resolver {
                     let mut out = Vec::with_capacity(r.len() + 2);
                     out.extend_from_slice(&(r.len() as u16).to_be_bytes());
                     out.extend_from_slice(&r);
-                    if stream.write_all(&out).await.is_err() {
+                    // A client that does not read its answers is cut off too.
+                    if !matches!(
+                        tokio::time::timeout(TCP_WRITE, stream.write_all(&out)).await,
+                        Ok(Ok(()))
+                    ) {
                         return;
                     }
                 }
             });
         }
+    }
+}
+
+/// For each new route: is it the old route of the same index (same
+/// resolvers, same mark), so that what it answered still holds?
+fn same_routes(old: &[Arc<Forwarder>], new: &[Arc<Forwarder>]) -> Vec<bool> {
+    new.iter()
+        .enumerate()
+        .map(|(i, f)| {
+            old.get(i)
+                .is_some_and(|o| o.servers == f.servers && o.mark == f.mark)
+        })
+        .collect()
+}
+
+/// For each old client index: its index in the new policy (same name, active
+/// in both), or `None` (removed, renamed or no longer active).
+fn client_moves(old: &Policy, new: &Policy) -> Vec<Option<usize>> {
+    let by_name: FastMap<&str, usize> = new
+        .clients
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.active)
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
+    old.clients
+        .iter()
+        .map(|c| by_name.get(c.name.as_str()).copied().filter(|_| c.active))
+        .collect()
+}
+
+/// What a client's rule at `pos` matches and where it sends it (a set whose
+/// rule changed may have been emptied or re-created: its memo is dropped).
+fn rule_at(
+    p: &Policy,
+    client: usize,
+    pos: usize,
+) -> Option<(Target, &[crate::config::types::DomainPattern], &[String])> {
+    p.clients[client]
+        .rules
+        .iter()
+        .find(|r| r.pos == pos)
+        .map(|r| (r.target, &r.domains[..], &r.lists[..]))
+}
+
+/// The active client a source address belongs to.
+fn client_of(state: &State, ip: IpAddr) -> Option<usize> {
+    match &state.hosts {
+        Some(h) => h.get(&ip).copied(),
+        None => state.policy.client_by_addr(ip).map(|c| c.index),
     }
 }
 
@@ -996,4 +1228,201 @@ fn bind_tcp(a: SocketAddr) -> io::Result<TcpListener> {
     s.bind(a)
         .map_err(|e| io::Error::new(e.kind(), format!("bind {a}/tcp: {e}")))?;
     s.listen(128)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
+
+    fn config(us_dns: &str, with_bob: bool) -> (Config, Policy) {
+        let mut text = format!(
+            "config server 'server'
+	option address '10.8.0.1/24'
+	option private_key '{KEY}'
+	list dns_server '10.99.0.53'
+config upstream 'us'
+	option private_key '{KEY}'
+	list address '10.64.0.2/32'
+	option public_key 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='
+	option endpoint '192.0.2.1:51820'
+	list dns '{us_dns}'
+config client 'alice'
+	option public_key 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='
+	list address '10.8.0.2/32'
+config rule
+	option client 'alice'
+	option action 'proxy'
+	option upstream 'us'
+	list domain 'netflix.com'
+"
+        );
+        if with_bob {
+            // Before alice in the file: removing him moves alice's index.
+            text = text.replace(
+                "config client 'alice'",
+                "config client 'bob'
+	option public_key 'TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0='
+	list address '10.8.0.3/32'
+config rule
+	option client 'bob'
+	option action 'proxy'
+	option upstream 'us'
+	list domain 'netflix.com'
+config client 'alice'",
+            );
+        }
+        let c = crate::config::parse_valid(&text).unwrap();
+        let p = policy::compile(&c, 0);
+        (c, p)
+    }
+
+    fn cache_some(r: &Resolver, routes: &[u16]) {
+        let now = Instant::now();
+        let mut c = r.cache.lock().unwrap();
+        for &route in routes {
+            for i in 0..5 {
+                let key = Key {
+                    route,
+                    qtype: 1,
+                    qclass: 1,
+                    edns: false,
+                    name: format!("\x01n{i}\x00").into_bytes().into(),
+                };
+                let entry = Entry {
+                    bytes: vec![0; 40].into(),
+                    ttl_offsets: Box::new([]),
+                    stored: now,
+                    expires: now + Duration::from_secs(300),
+                    addrs: Box::new([]),
+                    cnames: Box::new([]),
+                };
+                c.insert(key, entry, false, now);
+            }
+        }
+    }
+
+    fn routes_cached(r: &Resolver) -> Vec<usize> {
+        let c = r.cache.lock().unwrap();
+        (0..2u16)
+            .map(|route| {
+                (0..5)
+                    .filter(|i| {
+                        let name = format!("\x01n{i}\x00").into_bytes();
+                        let k = KeyRef {
+                            route,
+                            qtype: 1,
+                            qclass: 1,
+                            edns: false,
+                            name: &name,
+                        };
+                        c.map_contains(&k)
+                    })
+                    .count()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reload_drops_only_the_changed_routes_answers() {
+        let (c, p) = config("10.64.0.1", true);
+        let r = Resolver::new(&c, &p);
+        cache_some(&r, &[0, 1]);
+        let fwd_before = r.state.read().unwrap().routes[1].clone();
+        // The same config again (what a health change did): nothing dropped,
+        // the forwarders kept.
+        r.update(&c, &p);
+        assert_eq!(routes_cached(&r), [5, 5]);
+        assert!(Arc::ptr_eq(&fwd_before, &r.state.read().unwrap().routes[1]));
+        // The upstream's resolver changed: only its answers go.
+        let (c2, p2) = config("10.64.0.9", true);
+        r.update(&c2, &p2);
+        assert_eq!(routes_cached(&r), [5, 0]);
+        assert_eq!(r.stats().cache_invalidated, 5);
+        assert!(!Arc::ptr_eq(
+            &fwd_before,
+            &r.state.read().unwrap().routes[1]
+        ));
+    }
+
+    #[test]
+    fn a_removed_clients_state_is_freed() {
+        let (c, p) = config("10.64.0.1", true);
+        let r = Resolver::new(&c, &p);
+        let query = |name: &str| {
+            let mut q = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+            for l in name.split('.') {
+                q.push(l.len() as u8);
+                q.extend_from_slice(l.as_bytes());
+            }
+            q.extend_from_slice(&[0, 0, 1, 0, 1]);
+            q
+        };
+        let state = r.state.read().unwrap().clone();
+        let (bob, alice) = (0, 1);
+        assert_eq!(state.policy.clients[bob].name, "bob");
+        // Both asked (a bucket each) and had sets filled (set names, memo).
+        for src in ["10.8.0.2:5000", "10.8.0.3:5000"] {
+            r.fast(&query("x.example"), src.parse().unwrap(), false, true);
+        }
+        for c in [bob, alice] {
+            let ids = r.sets(&state, c, 0, |s| s.ids);
+            r.memo.lock().unwrap().insert(
+                (ids[0], "198.51.100.1".parse().unwrap()),
+                (Instant::now(), Instant::now()),
+            );
+        }
+        assert_eq!(r.stats().rate_sources, 2);
+        // Spend alice's burst: her bucket must follow her to her new index.
+        let mut limited = 0;
+        for _ in 0..2 * CLIENT_BURST {
+            r.fast(
+                &query("x.example"),
+                "10.8.0.2:5000".parse().unwrap(),
+                false,
+                true,
+            );
+        }
+        limited += r.stats().rate_limited;
+        assert!(limited >= CLIENT_BURST as u64 - 1, "{limited}");
+
+        let (c2, p2) = config("10.64.0.1", false);
+        r.update(&c2, &p2);
+        assert_eq!(r.stats().rate_sources, 1, "bob's bucket freed");
+        assert_eq!(
+            r.set_names.lock().unwrap().map.len(),
+            1,
+            "bob's sets forgotten"
+        );
+        assert_eq!(
+            r.memo.lock().unwrap().len(),
+            1,
+            "bob's inserted elements forgotten"
+        );
+        let names = r.set_names.lock().unwrap();
+        assert_eq!(&*names.map[&(0, 0)].names[0], "alice_r0_dns4");
+        drop(names);
+        // Alice (now index 0) is still over her rate.
+        let before = r.stats().rate_limited;
+        r.fast(
+            &query("x.example"),
+            "10.8.0.2:5000".parse().unwrap(),
+            false,
+            true,
+        );
+        assert_eq!(r.stats().rate_limited, before + 1);
+        // Bob's address is nobody now: refused.
+        let refused = r.stats().refused;
+        match r.fast(
+            &query("x.example"),
+            "10.8.0.3:5000".parse().unwrap(),
+            false,
+            true,
+        ) {
+            Step::Reply(a) => assert_eq!(a[3] & 0xf, wire::RCODE_REFUSED),
+            _ => panic!("a non-client gets REFUSED"),
+        }
+        assert_eq!(r.stats().refused, refused + 1);
+    }
 }
