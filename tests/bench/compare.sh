@@ -75,6 +75,11 @@ cleanup() {
 trap cleanup EXIT
 
 # --- builds ---------------------------------------------------------------------
+# One build at a time in the shared target directory: a second run's base build
+# would overwrite the release binary between this run's build and its copy.
+mkdir -p "$TARGET"
+exec 8> "$TARGET/.compare-build.lock"
+flock 8
 base_sha=$(git rev-parse --verify "$BASE_REV^{commit}")
 cur_label="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- daemon Cargo.toml Cargo.lock || echo '+uncommitted')"
 BASE_BIN=$TARGET/bins/$base_sha/wgsplit
@@ -92,6 +97,7 @@ CARGO_TARGET_DIR=$TARGET cargo build --release --quiet --bin wgsplit --example d
 CUR_BIN=$TMP/wgsplit-current STUB=$TMP/dns_stub
 cp "$TARGET/release/wgsplit" "$CUR_BIN"
 cp "$TARGET/release/examples/dns_stub" "$STUB"
+exec 8>&-
 
 # The suites' lock, unless a process above this one (`flock LOCK …`) holds it already.
 lock_held_above() {
