@@ -35,7 +35,8 @@
 #   environment: WSHC_ROUNDS (daemon changes per build, default 21),
 #                WSHC_DNS_ROUNDS (default 7), WSHC_MISSES (per load, default 30000),
 #                WSHC_HITS (per load, default 200000), WSHC_PREFIX (netns and
-#                interface prefix, default wshc-).
+#                interface prefix, default wshc-), WSHC_SWAP_PORTS=1 (the current
+#                tree's resolver started first and on port 53; see below).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" = 0 ] || { echo "compare: run as root"; exit 1; }
@@ -214,9 +215,17 @@ with open(f"{d}/hit.txt", "w") as f:
 EOF
 "${N[@]}" "${CLI[@]}" "$STUB" 10.99.0.53:53 2 > "$TMP/stub.out" &
 PIDS+=($!)
-declare -A PORT=([base]=53 [cur]=5353) DPID=()
-for who in base cur; do
-    if [ $who = base ]; then bin=$BASE_BIN; else bin=$CUR_BIN; fi
+# WSHC_SWAP_PORTS=1 gives the base the second port (a check that the port, or which
+# server is started first, does not bias the comparison).
+if [ -n "${WSHC_SWAP_PORTS:-}" ]; then
+    declare -A PORT=([base]=5353 [cur]=53) DPID=()
+    SERVER_ORDER="cur base"
+else
+    declare -A PORT=([base]=53 [cur]=5353) DPID=()
+    SERVER_ORDER="base cur"
+fi
+for who in $SERVER_ORDER; do
+    if [ "$who" = base ]; then bin=$BASE_BIN; else bin=$CUR_BIN; fi
     "${N[@]}" "${SRV[@]}" "$bin" -c "$TMP/dns.conf" dns-serve --listen "10.8.0.1:${PORT[$who]}" --stats "$TMP/stats-$who.json" 2> "$TMP/dns-$who.err" &
     DPID[$who]=$!; PIDS+=($!)
 done
