@@ -29,8 +29,8 @@ WGSPLIT_APT_PACKAGES="${WGSPLIT_APT_PACKAGES:-} ethtool"
 install_deps >/dev/null
 rounds=${1:-15}
 secs=${2:-2}
-[ -n "${WSE_BENCH_NO_BUILD:-}" ] || cargo build --release --quiet -p wgsplit
-BIN=$PWD/target/release/wgsplit
+[ -n "${WSE_BENCH_NO_BUILD:-}${WGSPLIT_BENCH_BIN:-}" ] || cargo build --release --quiet -p wgsplit
+BIN=${WGSPLIT_BENCH_BIN:-$PWD/target/release/wgsplit} # as engine.sh
 W=$(mktemp -d /tmp/wse-dp.XXXXXX)
 KINDS="base ours fw4 fw4ours"
 NS=""

@@ -30,6 +30,8 @@
 #
 # Usage: sudo tests/bench/dns.sh [SECONDS per load, default 8] [ROUNDS, default 3]
 #                               [THROTTLE, % of one CPU per server, default 30]
+#   WGSPLIT_BENCH_BIN / WGSPLIT_BENCH_STUB=PATH: that wgsplit binary / dns_stub instead of
+#   target/release's (e.g. another commit's, as tests/bench/compare.sh builds them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" = 0 ] || { echo "needs root"; exit 1; }
@@ -38,8 +40,8 @@ ROUNDS=${2:-3}
 THROTTLE=${3:-30}
 PERIOD=10000 # µs: short, so a throttled server answers in bursts of ≤ 10 ms
 cargo build --release --quiet --bin wgsplit --example dns_stub --example dns_matcher_bench
-BIN=$PWD/target/release/wgsplit
-STUB=$PWD/target/release/examples/dns_stub
+BIN=${WGSPLIT_BENCH_BIN:-$PWD/target/release/wgsplit}
+STUB=${WGSPLIT_BENCH_STUB:-$PWD/target/release/examples/dns_stub}
 TMP=$(mktemp -d /tmp/wsd-bench.XXXXXX)
 export WGSPLIT_LIST_ROOTS=$TMP   # wgsplit reads lists only in its folders
 PIDS=()

@@ -7,6 +7,8 @@
 #   2. data path: iperf3 over veth through the router namespace with the engine's
 #      ruleset loaded (100k set elements) vs no ruleset.
 # Usage: sudo tests/bench/engine.sh [--quick]   (--quick: smaller sample, shorter iperf)
+#   WGSPLIT_BENCH_BIN=PATH: measure that binary instead of building target/release/wgsplit
+#   (tests/bench/compare.sh builds another commit's).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ "$(id -u)" != 0 ]; then echo "bench: run as root"; exit 1; fi
@@ -15,8 +17,8 @@ WGSPLIT_APT_PACKAGES="${WGSPLIT_APT_PACKAGES:-} strace"
 . tests/lib/netns.sh
 install_deps >/dev/null
 quick=${1:-}
-[ -n "${WSE_BENCH_NO_BUILD:-}" ] || cargo build --release --quiet -p wgsplit
-BIN=$PWD/target/release/wgsplit
+[ -n "${WSE_BENCH_NO_BUILD:-}${WGSPLIT_BENCH_BIN:-}" ] || cargo build --release --quiet -p wgsplit
+BIN=${WGSPLIT_BENCH_BIN:-$PWD/target/release/wgsplit}
 W=/tmp/wse-bench
 NS="wse-bench wse-bnft wse-bnaive"
 # The record of what the engine wrote lives in /run, a tmpfs on OpenWrt: keep it
