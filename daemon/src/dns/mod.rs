@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod cache;
 pub mod cli;
+pub mod forward_guard;
 pub mod matcher;
 pub mod regex;
 pub mod resolver;

@@ -112,6 +112,8 @@ pub struct StatsSnapshot {
     pub set_elements: u64,
     pub set_errors: u64,
     pub set_skipped: u64,
+    /// Forwards answered SERVFAIL at once: their route's in-flight table was full.
+    pub forwards_over_cap: u64,
     pub cache_entries: usize,
     pub cache_bytes: usize,
     /// Answer received → elements in the kernel, µs (over the last samples).
@@ -299,6 +301,7 @@ impl Resolver {
             set_elements: s.set_elements.load(Relaxed),
             set_errors: s.set_errors.load(Relaxed),
             set_skipped: s.set_skipped.load(Relaxed),
+            forwards_over_cap: super::upstream::forwards_over_cap(),
             cache_entries: entries,
             cache_bytes: bytes,
             insert_p50_us: pct(50),
@@ -470,13 +473,13 @@ impl Resolver {
         check: Check,
     ) -> Option<(Vec<u8>, wire::Answer)> {
         let fwd = state.routes[route].clone();
-        let mut reply = fwd.query(request, false, check.clone()).await;
+        let mut reply = fwd.query(request, q, false, check.clone()).await;
         if tcp
             && reply
                 .as_ref()
                 .is_some_and(|r| wire::parse_answer(&r.bytes, q).is_ok_and(|a| a.truncated))
         {
-            reply = fwd.query(request, true, check).await;
+            reply = fwd.query(request, q, true, check).await;
         }
         let Some(reply) = reply else {
             self.stats.upstream_failures.fetch_add(1, Relaxed);
