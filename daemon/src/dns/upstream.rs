@@ -233,9 +233,11 @@ impl PortPool {
                 st.uses += 1;
                 let p = p.clone();
                 if st.uses == USES_PER_PORT {
+                    // Out of the pool, but not closed: this last query is yet
+                    // to register; `release` closes the port after it.
+                    st.retired = true;
                     drop(st);
                     *entry = None;
-                    p.retire();
                 }
                 return Ok(p);
             }
@@ -659,6 +661,219 @@ mod tests {
             assert!(
                 took >= Duration::from_millis(190) && took < Duration::from_millis(400),
                 "{took:?}"
+            );
+        });
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn forwarder(server: SocketAddr) -> Arc<Forwarder> {
+        Arc::new(Forwarder::new(
+            vec![server],
+            None,
+            Duration::from_millis(300),
+            Duration::from_millis(600),
+        ))
+    }
+
+    fn ask(f: &Arc<Forwarder>, name: &str) -> tokio::task::JoinHandle<Option<Reply>> {
+        let f = f.clone();
+        let req = crate::dns::wire::tests::query(7, name, 1, false);
+        tokio::spawn(async move {
+            let q = crate::dns::wire::parse_query(&req).unwrap();
+            f.query(&req, &q, false, Arc::new(|_, _| true)).await
+        })
+    }
+
+    /// An answer to `req` with address `a`, the question echoed as asked or
+    /// in lowercase.
+    fn reply_to(req: &[u8], a: [u8; 4], lower: bool) -> Vec<u8> {
+        let mut b = crate::dns::wire::tests::answer(req, None, &[(a, 60)], None);
+        if lower {
+            let end = crate::dns::wire::parse_query(req).unwrap().q_end;
+            b[12..end - 4].make_ascii_lowercase();
+        }
+        b
+    }
+
+    #[test]
+    fn identical_questions_in_flight_are_asked_once() {
+        rt().block_on(async {
+            let up = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let f = forwarder(up.local_addr().unwrap());
+            let waiters: Vec<_> = (0..5).map(|_| ask(&f, "same.example")).collect();
+            let mut buf = [0u8; 512];
+            let (n, from) = up.recv_from(&mut buf).await.unwrap();
+            // Every waiter joined before the answer: nothing else was sent.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(f.in_flight(), 1);
+            up.send_to(&reply_to(&buf[..n], [1, 2, 3, 4], false), from)
+                .await
+                .unwrap();
+            for w in waiters {
+                let r = w.await.unwrap().expect("every waiter gets the answer");
+                assert_eq!(&r.bytes[r.bytes.len() - 4..], &[1, 2, 3, 4]);
+            }
+            assert_eq!(f.in_flight(), 0);
+            let quiet = timeout(Duration::from_millis(50), up.recv_from(&mut buf)).await;
+            assert!(quiet.is_err(), "one upstream query for five clients");
+        });
+    }
+
+    #[test]
+    fn a_flood_of_unique_names_is_capped_not_frozen() {
+        rt().block_on(async {
+            let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let f = forwarder(silent.local_addr().unwrap());
+            let before = forwards_over_cap();
+            let flood: Vec<_> = (0..crate::dns::forward_guard::MAX_INFLIGHT)
+                .map(|i| ask(&f, &format!("n{i}.flood.example")))
+                .collect();
+            while f.in_flight() < crate::dns::forward_guard::MAX_INFLIGHT {
+                tokio::task::yield_now().await;
+            }
+            // One more: refused at once (not after the budget), and counted.
+            let t = Instant::now();
+            assert!(ask(&f, "one-more.example").await.unwrap().is_none());
+            assert!(
+                t.elapsed() < Duration::from_millis(100),
+                "{:?}",
+                t.elapsed()
+            );
+            assert_eq!(forwards_over_cap() - before, 1);
+            for w in flood {
+                assert!(w.await.unwrap().is_none());
+            }
+            // The budget spent, the table is empty and takes questions again.
+            assert_eq!(f.in_flight(), 0);
+            let again = ask(&f, "later.example");
+            let mut buf = [0u8; 512];
+            let got = timeout(Duration::from_millis(500), async {
+                loop {
+                    let (n, _) = silent.recv_from(&mut buf).await.unwrap();
+                    if buf[12..n]
+                        .windows(5)
+                        .any(|w| w.eq_ignore_ascii_case(b"later"))
+                    {
+                        break;
+                    }
+                }
+            })
+            .await;
+            assert!(got.is_ok(), "sent upstream after the flood drained");
+            drop(again);
+        });
+    }
+
+    #[test]
+    fn forgeries_are_ignored_and_the_real_answer_taken() {
+        rt().block_on(async {
+            let up = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let forger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let f = forwarder(up.local_addr().unwrap());
+            let w = ask(&f, "victim.example");
+            let mut buf = [0u8; 512];
+            let (n, from) = up.recv_from(&mut buf).await.unwrap();
+            let req = buf[..n].to_vec();
+            // The name went out with its letters' case randomised.
+            assert!(req[12..n - 4].eq_ignore_ascii_case(b"\x06victim\x07example\x00"));
+            // From another port with the right ID and question; from the
+            // server's port with the wrong ID; the right everything but the case.
+            forger
+                .send_to(&reply_to(&req, [6, 6, 6, 6], false), from)
+                .await
+                .unwrap();
+            let mut wrong_id = reply_to(&req, [6, 6, 6, 6], false);
+            wrong_id[1] ^= 1;
+            up.send_to(&wrong_id, from).await.unwrap();
+            let scrambled = req[12..n - 4] != *b"\x06victim\x07example\x00";
+            if scrambled {
+                up.send_to(&reply_to(&req, [6, 6, 6, 6], true), from)
+                    .await
+                    .unwrap();
+                // A case mismatch makes the forwarder ask again at once
+                // (another ID, no 0x20): answer that one for real.
+                let (n2, from2) = up.recv_from(&mut buf).await.unwrap();
+                let retry = buf[..n2].to_vec();
+                assert_ne!(retry[..2], req[..2], "a fresh ID");
+                up.send_to(&reply_to(&retry, [1, 2, 3, 4], false), from2)
+                    .await
+                    .unwrap();
+            } else {
+                up.send_to(&reply_to(&req, [1, 2, 3, 4], false), from)
+                    .await
+                    .unwrap();
+            }
+            let r = w.await.unwrap().expect("the real answer");
+            assert_eq!(&r.bytes[r.bytes.len() - 4..], &[1, 2, 3, 4]);
+        });
+    }
+
+    #[test]
+    fn an_upstream_that_lowercases_names_still_works() {
+        rt().block_on(async {
+            let up = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+            let f = forwarder(up.local_addr().unwrap());
+            let server = up.clone();
+            let asked = Arc::new(AtomicUsize::new(0));
+            let count = asked.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 512];
+                loop {
+                    let (n, from) = server.recv_from(&mut buf).await.unwrap();
+                    count.fetch_add(1, Relaxed);
+                    let _ = server
+                        .send_to(&reply_to(&buf[..n], [1, 2, 3, 4], true), from)
+                        .await;
+                }
+            });
+            for i in 0..(crate::dns::forward_guard::CASE_STRIKES as usize + 3) {
+                let t = Instant::now();
+                let r = ask(&f, &format!("name{i}.example")).await.unwrap();
+                assert!(r.is_some(), "query {i} answered");
+                assert!(
+                    t.elapsed() < Duration::from_millis(200),
+                    "no wait for a timeout"
+                );
+            }
+            // Two sends per query while 0x20 was on, one each once it was off.
+            let strikes = crate::dns::forward_guard::CASE_STRIKES as usize;
+            assert_eq!(asked.load(Relaxed), 2 * strikes + 3);
+        });
+    }
+
+    #[test]
+    fn source_ports_rotate() {
+        rt().block_on(async {
+            let up = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+            let f = forwarder(up.local_addr().unwrap());
+            let server = up.clone();
+            let ports = Arc::new(Mutex::new(std::collections::HashSet::new()));
+            let seen = ports.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 512];
+                loop {
+                    let (n, from) = server.recv_from(&mut buf).await.unwrap();
+                    seen.lock().unwrap().insert(from.port());
+                    let _ = server
+                        .send_to(&reply_to(&buf[..n], [1, 2, 3, 4], false), from)
+                        .await;
+                }
+            });
+            let queries = 4 * PORT_POOL * USES_PER_PORT;
+            for i in 0..queries {
+                assert!(ask(&f, &format!("p{i}.example")).await.unwrap().is_some());
+            }
+            // Each port carries at most USES_PER_PORT queries.
+            let distinct = ports.lock().unwrap().len();
+            assert!(
+                distinct >= queries / USES_PER_PORT,
+                "{distinct} ports for {queries} queries"
             );
         });
     }
