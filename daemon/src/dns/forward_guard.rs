@@ -182,6 +182,8 @@ pub fn judge(answer: &[u8], from: SocketAddr, sent: &Sent) -> Verdict {
 /// Whether one server keeps the letter case of the names we send.
 #[derive(Debug, Clone, Default)]
 pub struct CaseMemory {
+    /// Its last answers echoed our case exactly: another case now is a forgery.
+    trusted: bool,
     strikes: u32,
     off_until: Option<Instant>,
 }
@@ -194,19 +196,28 @@ impl CaseMemory {
 
     /// An answer echoed the scrambled case exactly: the server keeps case.
     pub fn kept(&mut self) {
+        self.trusted = true;
         self.strikes = 0;
         self.off_until = None;
     }
 
-    /// An answer came back in another case. After `CASE_STRIKES` in a row
-    /// (a forger would have to hit port and ID that often with no genuine
-    /// answer in between) 0x20 is off for this server for `CASE_RECHECK`.
-    pub fn lost(&mut self, now: Instant) {
+    /// An answer with our port and ID came back with the name in another
+    /// case. `true`: ask again at once without 0x20 (a server not known to
+    /// keep case may lower-case names). `false`: ignore it and keep waiting (a
+    /// server that keeps case did not send it: a forger who hit port and ID;
+    /// asking again without 0x20 would hand it an easier second try). After
+    /// `CASE_STRIKES` in a row with no exact echo between (a forger would have
+    /// to hit port and ID that often within the round trips in between),
+    /// 0x20 is off for this server for `CASE_RECHECK`: it changed its ways.
+    pub fn mismatch(&mut self, now: Instant) -> bool {
+        let ask_again = !self.trusted;
         self.strikes += 1;
         if self.strikes >= CASE_STRIKES {
             self.strikes = 0;
+            self.trusted = false;
             self.off_until = Some(now + CASE_RECHECK);
         }
+        ask_again
     }
 }
 
@@ -432,20 +443,27 @@ mod tests {
         let t0 = Instant::now();
         let mut m = CaseMemory::default();
         assert!(m.scramble(t0));
-        // Strikes interrupted by a genuine exact answer never add up.
+        // Not yet known to keep case: a mismatch is asked again without 0x20.
+        assert!(m.mismatch(t0));
+        m.kept();
+        // Known to keep case: a mismatch is a forgery, ignored; strikes
+        // interrupted by a genuine exact echo never add up.
         for _ in 0..10 {
             for _ in 0..CASE_STRIKES - 1 {
-                m.lost(t0);
+                assert!(!m.mismatch(t0));
             }
             m.kept();
             assert!(m.scramble(t0));
         }
         for _ in 0..CASE_STRIKES {
-            m.lost(t0);
+            assert!(!m.mismatch(t0));
         }
+        // A server that took to lower-casing: 0x20 off for a while, then tried
+        // again (not trusted until it echoes exactly once more).
         assert!(!m.scramble(t0));
         assert!(!m.scramble(t0 + CASE_RECHECK - Duration::from_secs(1)));
         assert!(m.scramble(t0 + CASE_RECHECK));
+        assert!(m.mismatch(t0 + CASE_RECHECK));
     }
 
     fn key(name: &str, qtype: u16, tcp: bool) -> FlightKey {

@@ -94,7 +94,9 @@ struct Pending {
     server: SocketAddr,
     /// The question section as sent (name in its scrambled case, type, class).
     question: Box<[u8]>,
-    exact_case: bool,
+    /// The server's case memory when the name's case was scrambled (only an
+    /// exact echo is then our answer).
+    case: Option<Arc<Mutex<CaseMemory>>>,
     tx: oneshot::Sender<Event>,
     check: Check,
 }
@@ -180,19 +182,28 @@ impl Port {
                 server: p.server,
                 id: p.id,
                 question: &p.question,
-                exact_case: p.exact_case,
+                exact_case: p.case.is_some(),
             };
             let verdict = judge(b, from, &sent);
             match verdict {
                 Verdict::Reject => return,
                 Verdict::CaseMismatch => {
-                    let p = st.pending.swap_remove(i);
-                    let _ = p.tx.send(Event::CaseMismatch);
+                    let ask_again = p
+                        .case
+                        .as_ref()
+                        .is_none_or(|c| c.lock().unwrap().mismatch(received));
+                    if ask_again {
+                        let p = st.pending.swap_remove(i);
+                        let _ = p.tx.send(Event::CaseMismatch);
+                    }
                     return;
                 }
                 Verdict::Accept => st.pending.swap_remove(i),
             }
         };
+        if let Some(c) = &p.case {
+            c.lock().unwrap().kept();
+        }
         // Outside the lock: the check writes to the kernel.
         if (p.check)(b, received) {
             let _ = p.tx.send(Event::Answer(Reply {
@@ -277,7 +288,7 @@ pub struct Forwarder {
     flights: Mutex<Box<Flights<Waiter>>>,
     random: Mutex<RandomBytes>,
     /// Per server (same order as `servers`): does it keep the name's case?
-    case: Mutex<Vec<CaseMemory>>,
+    case: Vec<Arc<Mutex<CaseMemory>>>,
 }
 
 fn set_mark(fd: i32, mark: u32) -> io::Result<()> {
@@ -332,7 +343,7 @@ impl Forwarder {
         attempt: Duration,
         budget: Duration,
     ) -> Self {
-        let case = vec![CaseMemory::default(); servers.len()];
+        let case = servers.iter().map(|_| Arc::default()).collect();
         Self {
             servers,
             mark,
@@ -342,7 +353,7 @@ impl Forwarder {
             v6: Mutex::default(),
             flights: Mutex::new(Box::default()),
             random: Mutex::default(),
-            case: Mutex::new(case),
+            case,
         }
     }
 
@@ -414,9 +425,9 @@ impl Forwarder {
     }
 
     /// One try at `server` (index `si`): with 0x20 unless the server is known
-    /// to lower-case names; on an answer in the wrong case, asked again at once
-    /// without it (a lower-casing server still answers; a forger who guessed
-    /// port and ID has to guess them again).
+    /// to lower-case names. An answer in the wrong case from a server not yet
+    /// known to keep case is asked again at once without 0x20 (a lower-casing
+    /// server still answers); from one known to keep case it is ignored.
     async fn udp(
         &self,
         si: usize,
@@ -427,26 +438,17 @@ impl Forwarder {
         check: &Check,
     ) -> Option<Reply> {
         let until = Instant::now() + wait;
-        let mut scramble = self.case.lock().unwrap()[si].scramble(Instant::now());
+        let memory = &self.case[si];
+        let mut scramble = memory.lock().unwrap().scramble(Instant::now());
         loop {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return None;
             }
-            match self
-                .udp_once(server, request, q, scramble, left, check)
-                .await
-            {
-                Outcome::Answer(r) => {
-                    if scramble {
-                        self.case.lock().unwrap()[si].kept();
-                    }
-                    return Some(r);
-                }
-                Outcome::CaseMismatch if scramble => {
-                    self.case.lock().unwrap()[si].lost(Instant::now());
-                    scramble = false;
-                }
+            let case = scramble.then(|| memory.clone());
+            match self.udp_once(server, request, q, case, left, check).await {
+                Outcome::Answer(r) => return Some(r),
+                Outcome::CaseMismatch if scramble => scramble = false,
                 Outcome::CaseMismatch | Outcome::Failed => return None,
             }
         }
@@ -457,10 +459,11 @@ impl Forwarder {
         server: SocketAddr,
         request: &[u8],
         q: &Query,
-        scramble: bool,
+        case: Option<Arc<Mutex<CaseMemory>>>,
         wait: Duration,
         check: &Check,
     ) -> Outcome {
+        let scramble = case.is_some();
         // One draw for everything: the pool slot, candidate IDs, case bits.
         let mut rnd = [0u8; 1 + 2 * MAX_ID_DRAWS + CASE_BITS_BYTES];
         let take = if scramble {
@@ -496,7 +499,7 @@ impl Forwarder {
                 id,
                 server,
                 question: out[12..q.q_end].into(),
-                exact_case: scramble,
+                case,
                 tx,
                 check: check.clone(),
             };
@@ -776,14 +779,22 @@ mod tests {
             let up = UdpSocket::bind("127.0.0.1:0").await.unwrap();
             let forger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
             let f = forwarder(up.local_addr().unwrap());
-            let w = ask(&f, "victim.example");
             let mut buf = [0u8; 512];
+            // One genuine exchange: the server echoes our case exactly.
+            let w = ask(&f, "first.example");
+            let (n, from) = up.recv_from(&mut buf).await.unwrap();
+            up.send_to(&reply_to(&buf[..n], [1, 1, 1, 1], false), from)
+                .await
+                .unwrap();
+            assert!(w.await.unwrap().is_some());
+            let w = ask(&f, "victim.example");
             let (n, from) = up.recv_from(&mut buf).await.unwrap();
             let req = buf[..n].to_vec();
             // The name went out with its letters' case randomised.
             assert!(req[12..n - 4].eq_ignore_ascii_case(b"\x06victim\x07example\x00"));
             // From another port with the right ID and question; from the
-            // server's port with the wrong ID; the right everything but the case.
+            // server's port with the wrong ID; the right everything but the
+            // case (unless the draw was all lowercase, one time in 2^13).
             forger
                 .send_to(&reply_to(&req, [6, 6, 6, 6], false), from)
                 .await
@@ -791,24 +802,16 @@ mod tests {
             let mut wrong_id = reply_to(&req, [6, 6, 6, 6], false);
             wrong_id[1] ^= 1;
             up.send_to(&wrong_id, from).await.unwrap();
-            let scrambled = req[12..n - 4] != *b"\x06victim\x07example\x00";
-            if scrambled {
-                up.send_to(&reply_to(&req, [6, 6, 6, 6], true), from)
-                    .await
-                    .unwrap();
-                // A case mismatch makes the forwarder ask again at once
-                // (another ID, no 0x20): answer that one for real.
-                let (n2, from2) = up.recv_from(&mut buf).await.unwrap();
-                let retry = buf[..n2].to_vec();
-                assert_ne!(retry[..2], req[..2], "a fresh ID");
-                up.send_to(&reply_to(&retry, [1, 2, 3, 4], false), from2)
-                    .await
-                    .unwrap();
-            } else {
-                up.send_to(&reply_to(&req, [1, 2, 3, 4], false), from)
-                    .await
-                    .unwrap();
-            }
+            up.send_to(&reply_to(&req, [6, 6, 6, 6], true), from)
+                .await
+                .unwrap();
+            // A server known to keep case did not send that: not asked again
+            // without 0x20 (which would give the forger an easier try).
+            let again = timeout(Duration::from_millis(100), up.recv_from(&mut buf)).await;
+            assert!(again.is_err(), "no retry after a forged case mismatch");
+            up.send_to(&reply_to(&req, [1, 2, 3, 4], false), from)
+                .await
+                .unwrap();
             let r = w.await.unwrap().expect("the real answer");
             assert_eq!(&r.bytes[r.bytes.len() - 4..], &[1, 2, 3, 4]);
         });
