@@ -104,8 +104,12 @@ struct Pending {
 #[derive(Default)]
 struct PortState {
     pending: heapless::Vec<Pending, USES_PER_PORT>,
+    /// Queries given this port so far.
     uses: usize,
-    /// Out of the pool: closed when the last pending query is done.
+    /// Queries given this port and not yet done with it (registered or about
+    /// to be): the port stays open while any is left.
+    active: usize,
+    /// Out of the pool: closed when its last active query is done.
     retired: bool,
 }
 
@@ -115,10 +119,18 @@ struct Port {
     born: Instant,
     state: Mutex<PortState>,
     reader: OnceLock<AbortHandle>,
+    /// The forwarder's count of open ports (this one included until dropped).
+    open_ports: Arc<AtomicUsize>,
+}
+
+impl Drop for Port {
+    fn drop(&mut self) {
+        self.open_ports.fetch_sub(1, Relaxed);
+    }
 }
 
 impl Port {
-    fn open(v6: bool, mark: Option<u32>) -> io::Result<Arc<Port>> {
+    fn open(v6: bool, mark: Option<u32>, open_ports: &Arc<AtomicUsize>) -> io::Result<Arc<Port>> {
         let bind: SocketAddr = if v6 {
             (Ipv6Addr::UNSPECIFIED, 0).into()
         } else {
@@ -135,17 +147,19 @@ impl Port {
             born: Instant::now(),
             state: Mutex::default(),
             reader: OnceLock::new(),
+            open_ports: open_ports.clone(),
         });
+        open_ports.fetch_add(1, Relaxed);
         let reader = tokio::spawn(read_loop(port.clone()));
         let _ = port.reader.set(reader.abort_handle());
         Ok(port)
     }
 
-    /// Takes no new query; closes now if none is pending.
+    /// Takes no new query; closes now if none is active.
     fn retire(&self) {
         let mut st = self.state.lock().unwrap();
         st.retired = true;
-        if st.pending.is_empty() {
+        if st.active == 0 {
             self.close();
         }
     }
@@ -157,14 +171,16 @@ impl Port {
         }
     }
 
-    /// Forgets the query with `id` (answered or timed out); closes a retired
-    /// port whose last query this was.
+    /// Ends a lease: forgets the query with `id` (answered or timed out;
+    /// `None`: it never registered); closes a retired port whose last active
+    /// query this was.
     fn release(&self, id: Option<u16>) {
         let mut st = self.state.lock().unwrap();
         if let Some(i) = st.pending.iter().position(|p| Some(p.id) == id) {
             st.pending.swap_remove(i);
         }
-        if st.retired && st.pending.is_empty() {
+        st.active = st.active.saturating_sub(1);
+        if st.retired && st.active == 0 {
             self.close();
         }
     }
@@ -234,7 +250,13 @@ impl Default for PortPool {
 impl PortPool {
     /// The socket in `slot` for one more query, or a fresh one in its place
     /// when it is used up or old.
-    fn lease(&mut self, slot: usize, v6: bool, mark: Option<u32>) -> io::Result<Arc<Port>> {
+    fn lease(
+        &mut self,
+        slot: usize,
+        v6: bool,
+        mark: Option<u32>,
+        open_ports: &Arc<AtomicUsize>,
+    ) -> io::Result<Arc<Port>> {
         let now = Instant::now();
         let entry = &mut self.slots[slot % PORT_POOL];
         if let Some(p) = entry.as_ref() {
@@ -242,10 +264,11 @@ impl PortPool {
             let mut st = p.state.lock().unwrap();
             if fresh && st.uses < USES_PER_PORT {
                 st.uses += 1;
+                st.active += 1;
                 let p = p.clone();
                 if st.uses == USES_PER_PORT {
-                    // Out of the pool, but not closed: this last query is yet
-                    // to register; `release` closes the port after it.
+                    // Out of the pool; closed when this last query (and any
+                    // other still active) is done.
                     st.retired = true;
                     drop(st);
                     *entry = None;
@@ -256,8 +279,12 @@ impl PortPool {
             p.retire();
             *entry = None;
         }
-        let p = Port::open(v6, mark)?;
-        p.state.lock().unwrap().uses = 1;
+        let p = Port::open(v6, mark, open_ports)?;
+        {
+            let mut st = p.state.lock().unwrap();
+            st.uses = 1;
+            st.active = 1;
+        }
         *entry = Some(p.clone());
         Ok(p)
     }
@@ -289,6 +316,8 @@ pub struct Forwarder {
     random: Mutex<RandomBytes>,
     /// Per server (same order as `servers`): does it keep the name's case?
     case: Vec<Arc<Mutex<CaseMemory>>>,
+    /// Sockets open for this route (in the pool, or retired with queries left).
+    open_ports: Arc<AtomicUsize>,
 }
 
 fn set_mark(fd: i32, mark: u32) -> io::Result<()> {
@@ -354,7 +383,13 @@ impl Forwarder {
             flights: Mutex::new(Box::default()),
             random: Mutex::default(),
             case,
+            open_ports: Arc::default(),
         }
+    }
+
+    /// Sockets open for this route's queries now.
+    pub fn open_ports(&self) -> usize {
+        self.open_ports.load(Relaxed)
     }
 
     /// Questions of this route now in flight.
@@ -480,7 +515,11 @@ impl Forwarder {
         let bits: &[u8; CASE_BITS_BYTES] = bits.try_into().expect("sized above");
         let v6 = server.is_ipv6();
         let pool = if v6 { &self.v6 } else { &self.v4 };
-        let Ok(port) = pool.lock().unwrap().lease(slot[0] as usize, v6, self.mark) else {
+        let Ok(port) =
+            pool.lock()
+                .unwrap()
+                .lease(slot[0] as usize, v6, self.mark, &self.open_ports)
+        else {
             return Outcome::Failed;
         };
         let mut out = request.to_vec();
@@ -506,6 +545,8 @@ impl Forwarder {
             if st.pending.push(pending).is_err() {
                 // Cannot happen (a port carries at most USES_PER_PORT queries);
                 // refuse rather than overwrite.
+                drop(st);
+                port.release(None);
                 return Outcome::Failed;
             }
             id
@@ -878,6 +919,15 @@ mod tests {
                 distinct >= queries / USES_PER_PORT,
                 "{distinct} ports for {queries} queries"
             );
+            // Used-up ports were closed: what is open is the pool at most.
+            tokio::task::yield_now().await;
+            assert!(f.open_ports() <= PORT_POOL, "{} open", f.open_ports());
+            let open = f.open_ports.clone();
+            drop(f);
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(open.load(Relaxed), 0, "every port closed with its route");
         });
     }
 }
