@@ -612,6 +612,7 @@ async fn read_loop(port: Arc<Port>) {
         if port.sock.readable().await.is_err() {
             return;
         }
+        let mut drained = false;
         for _ in 0..READ_BURST {
             let r = RECV_BUF.with_borrow_mut(|buf| {
                 let (n, from) = port.sock.try_recv_from(buf)?;
@@ -620,12 +621,18 @@ async fn read_loop(port: Arc<Port>) {
             });
             match r {
                 Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drained = true;
+                    break;
+                }
                 // ICMP errors (port unreachable) surface here on Linux: keep going.
                 Err(_) => {}
             }
         }
-        tokio::task::yield_now().await;
+        if !drained {
+            // A burst (a spray at this port?): let the other tasks run.
+            tokio::task::yield_now().await;
+        }
     }
 }
 
