@@ -7,13 +7,13 @@
 //! Against forged answers (an off-path forger must hit port, ID and the name's
 //! letter case within one round trip): source ports from a small pool of
 //! sockets per route and family, each socket carrying at most `USES_PER_PORT`
-//! queries and living at most `PORT_MAX_AGE` (a port learnt from one query is
-//! good for a few more at most, and a query lands on it one time in
+//! queries and taking none after `PORT_MAX_AGE` (a port learnt from one query
+//! is good for at most 31 more within 2 s, each landing on it one time in
 //! `PORT_POOL`); IDs and 0x20 case bits from the OS generator; answers judged
 //! on server, port, ID and question (`forward_guard::judge`). A fresh socket per
 //! query would be stronger still but costs ~9 µs of CPU (socket, bind, epoll
-//! add/del, close: measured), a fifth of a cache miss; the pool pays that once
-//! per `USES_PER_PORT` queries.
+//! add/del, close: measured), a third of a cache miss; the pool pays that once
+//! per `USES_PER_PORT` queries (with 8, the bench's CPU per miss was +19 %).
 //!
 //! Against floods: identical questions in flight share one upstream query, and
 //! at most `MAX_INFLIGHT` questions are in flight per route; beyond, SERVFAIL at
@@ -53,10 +53,10 @@ use super::{
 pub const PORT_POOL: usize = 32;
 /// Queries one socket carries before it is retired (closed once its last
 /// answer is in). The socket's cost (~9 µs) is shared by this many queries.
-pub const USES_PER_PORT: usize = 8;
+pub const USES_PER_PORT: usize = 32;
 /// A socket older than this takes no new query (at low rates every query gets
 /// a fresh port).
-pub const PORT_MAX_AGE: Duration = Duration::from_secs(10);
+pub const PORT_MAX_AGE: Duration = Duration::from_secs(2);
 /// Datagrams a socket's reader takes in one go before letting other tasks run
 /// (a spray at one port must not starve the rest of the resolver).
 const READ_BURST: usize = 64;
