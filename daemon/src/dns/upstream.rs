@@ -8,12 +8,13 @@
 //! letter case within one round trip): source ports from a small pool of
 //! sockets per route and family, each socket carrying at most `USES_PER_PORT`
 //! queries and taking none after `PORT_MAX_AGE` (a port learnt from one query
-//! is good for at most 31 more within 2 s, each landing on it one time in
+//! is good for at most 7 more within 2 s, each landing on it one time in
 //! `PORT_POOL`); IDs and 0x20 case bits from the OS generator; answers judged
 //! on server, port, ID and question (`forward_guard::judge`). A fresh socket per
 //! query would be stronger still but costs ~9 µs of CPU (socket, bind, epoll
 //! add/del, close: measured), a third of a cache miss; the pool pays that once
-//! per `USES_PER_PORT` queries (with 8, the bench's CPU per miss was +19 %).
+//! per `USES_PER_PORT` queries. (32 instead of 8 did not lower the bench's CPU
+//! per miss measurably, so the pool stays small.)
 //!
 //! Against floods: identical questions in flight share one upstream query, and
 //! at most `MAX_INFLIGHT` questions are in flight per route; beyond, SERVFAIL at
@@ -53,7 +54,7 @@ use super::{
 pub const PORT_POOL: usize = 32;
 /// Queries one socket carries before it is retired (closed once its last
 /// answer is in). The socket's cost (~9 µs) is shared by this many queries.
-pub const USES_PER_PORT: usize = 32;
+pub const USES_PER_PORT: usize = 8;
 /// A socket older than this takes no new query (at low rates every query gets
 /// a fresh port).
 pub const PORT_MAX_AGE: Duration = Duration::from_secs(2);
