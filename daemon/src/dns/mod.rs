@@ -5,6 +5,7 @@
 pub mod access;
 pub mod batch;
 pub mod cache;
+pub mod forward_guard;
 pub mod limit;
 pub mod matcher;
 pub mod regex;

@@ -145,6 +145,8 @@ pub struct StatsSnapshot {
     pub cache_invalidated: u64,
     /// Sources with a rate-limit bucket now (at most `limit::SOURCES`).
     pub rate_sources: usize,
+    /// Forwards answered SERVFAIL at once: their route's in-flight table was full.
+    pub forwards_over_cap: u64,
     pub cache_entries: usize,
     pub cache_bytes: usize,
     /// Answer received → elements in the kernel, µs (over the last samples).
@@ -406,6 +408,7 @@ impl Resolver {
             tcp_rejected: s.tcp_rejected.load(Relaxed),
             cache_invalidated: s.cache_invalidated.load(Relaxed),
             rate_sources: self.limiter.lock().unwrap().len(),
+            forwards_over_cap: super::upstream::forwards_over_cap(),
             cache_entries: entries,
             cache_bytes: bytes,
             insert_p50_us: pct(50),
@@ -618,13 +621,13 @@ impl Resolver {
         check: Check,
     ) -> Option<(Vec<u8>, wire::Answer)> {
         let fwd = state.routes[route].clone();
-        let mut reply = fwd.query(request, false, check.clone()).await;
+        let mut reply = fwd.query(request, q, false, check.clone()).await;
         if tcp
             && reply
                 .as_ref()
                 .is_some_and(|r| wire::parse_answer(&r.bytes, q).is_ok_and(|a| a.truncated))
         {
-            reply = fwd.query(request, true, check).await;
+            reply = fwd.query(request, q, true, check).await;
         }
         let Some(reply) = reply else {
             self.stats.upstream_failures.fetch_add(1, Relaxed);
