@@ -33,7 +33,10 @@ use super::{
 use crate::{
     config::{BlockAnswer, Config, types::parse_interface_address},
     policy::{self, Policy, Target},
-    sys::nftnl::{Elem, NftSock, Op},
+    sys::{
+        nftnl::{Elem, NftSock, Op},
+        sock,
+    },
 };
 
 /// Per-try wait for an upstream resolver, and the whole budget of a query.
@@ -486,7 +489,7 @@ impl Resolver {
             .map(|m| m.target)
             .or_else(|| client.map(|c| state.policy.clients[c].default))
             .unwrap_or(Target::Direct);
-        let Some(route) = route_of(target) else {
+        let Some(route) = target.route() else {
             self.stats.blocked.fetch_add(1, Relaxed);
             return Step::Reply(block_answer(&state, request, &q));
         };
@@ -507,7 +510,7 @@ impl Resolver {
             // under that route), or asked that way now. Answers are cached by
             // the route that resolved them, so one client's rerouted answer
             // never reaches another client whose rules send the chain elsewhere.
-            if let Some(t) = m.and_then(|m| route_of(m.target))
+            if let Some(t) = m.and_then(|m| m.target.route())
                 && t != route
             {
                 route = t;
@@ -601,7 +604,7 @@ impl Resolver {
             if let Some(c) = client
                 && let Some(m) = me.chain_match(&state, c, matched, &a.cnames)
                 && m.target != Target::Block
-                && (always || route_of(m.target) == Some(route))
+                && (always || m.target.route() == Some(route))
             {
                 me.insert(&state, c, m, &a.addrs, 0, Some(received));
             }
@@ -671,7 +674,7 @@ impl Resolver {
             // through an upstream): ask again, once, the way that traffic goes,
             // so the client gets (and the set holds) the addresses that exit's
             // resolver gives. That answer is served, whatever its own chain.
-            if let Some(r) = route_of(m.target)
+            if let Some(r) = m.target.route()
                 && r != route
             {
                 self.stats.rerouted.fetch_add(1, Relaxed);
@@ -1067,15 +1070,6 @@ fn client_of(state: &State, ip: IpAddr) -> Option<usize> {
     }
 }
 
-/// The resolver route a rule's traffic takes: 0 direct, `i + 1` upstream `i`.
-fn route_of(t: Target) -> Option<usize> {
-    match t {
-        Target::Direct => Some(0),
-        Target::Upstream(i) => Some(i + 1),
-        Target::Block => None,
-    }
-}
-
 fn block_answer(state: &State, request: &[u8], q: &Query) -> Vec<u8> {
     if state.block_null {
         wire::null_answer(request, q, state.ttl_min)
@@ -1084,24 +1078,9 @@ fn block_answer(state: &State, request: &[u8], q: &Query) -> Vec<u8> {
     }
 }
 
+/// Failure is harmless: the bind then needs the address to exist.
 fn freebind(fd: i32, v6: bool) {
-    let one: i32 = 1;
-    let (level, name) = if v6 {
-        (libc::IPPROTO_IPV6, libc::IPV6_FREEBIND)
-    } else {
-        (libc::SOL_IP, libc::IP_FREEBIND)
-    };
-    // SAFETY: a valid fd and a pointer to a live c_int. Failure is harmless: the
-    // bind below then needs the address to exist.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&one as *const i32).cast(),
-            std::mem::size_of::<i32>() as libc::socklen_t,
-        );
-    }
+    let _ = sock::set_freebind(&fd, v6);
 }
 
 /// Binds with IP_FREEBIND, so the resolver can start before the server interface
@@ -1130,29 +1109,10 @@ fn raw_udp(a: SocketAddr) -> io::Result<std::net::UdpSocket> {
     // SAFETY: fd is a fresh socket we own.
     let sock: std::net::UdpSocket = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
     freebind(sock.as_raw_fd(), a.is_ipv6());
-    let one: i32 = 1;
-    let buf: i32 = 1 << 20;
-    // SAFETY: a valid fd and a pointer to a live c_int. SO_REUSEADDR lets us share
-    // port 53 with a dnsmasq bound to the wildcard address.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_REUSEADDR,
-            (&one as *const i32).cast(),
-            4,
-        );
-    }
-    // SAFETY: a valid fd and a pointer to a live c_int.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&buf as *const i32).cast(),
-            4,
-        );
-    }
+    // SO_REUSEADDR lets us share port 53 with a dnsmasq bound to the wildcard
+    // address; a 1 MiB receive buffer rides out bursts.
+    let _ = sock::set_reuse_addr(&fd);
+    let _ = sock::set_recv_buffer(&fd, 1 << 20);
     bind_fd(fd, a)?;
     Ok(sock)
 }
@@ -1216,17 +1176,7 @@ fn bind_tcp(a: SocketAddr) -> io::Result<TcpListener> {
     s.set_reuseaddr(true)?;
     freebind(s.as_raw_fd(), a.is_ipv6());
     if a.is_ipv6() {
-        let one: i32 = 1;
-        // SAFETY: a valid fd and a pointer to a live c_int.
-        unsafe {
-            libc::setsockopt(
-                s.as_raw_fd(),
-                libc::IPPROTO_IPV6,
-                libc::IPV6_V6ONLY,
-                (&one as *const i32).cast(),
-                4,
-            );
-        }
+        let _ = sock::set_v6_only(&s);
     }
     s.bind(a)
         .map_err(|e| io::Error::new(e.kind(), format!("bind {a}/tcp: {e}")))?;

@@ -322,21 +322,7 @@ pub struct Forwarder {
 }
 
 fn set_mark(fd: i32, mark: u32) -> io::Result<()> {
-    // SAFETY: a valid fd and a pointer to a live u32 of the given size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_MARK,
-            (&mark as *const u32).cast(),
-            std::mem::size_of::<u32>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    crate::sys::sock::set_mark(&fd, mark)
 }
 
 /// Ends a flight when its leader is done or dropped: followers still waiting

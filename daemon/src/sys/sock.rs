@@ -58,6 +58,16 @@ pub fn set_reuse_addr(fd: &impl AsRawFd) -> io::Result<()> {
     set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)
 }
 
+/// `IP_FREEBIND` / `IPV6_FREEBIND`: bind to an address the host does not have
+/// (yet): the resolver starts before the server interface has its address.
+pub fn set_freebind(fd: &impl AsRawFd, v6: bool) -> io::Result<()> {
+    if v6 {
+        set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_FREEBIND, 1)
+    } else {
+        set_int(fd, libc::SOL_IP, libc::IP_FREEBIND, 1)
+    }
+}
+
 /// `IPV6_V6ONLY`: an IPv6 socket that does not take IPv4-mapped traffic.
 pub fn set_v6_only(fd: &impl AsRawFd) -> io::Result<()> {
     set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)
