@@ -59,6 +59,7 @@ WAIT_LOCK_SECONDS=2400
 install_deps >/dev/null
 
 TMP=$(mktemp -d "/tmp/${P}compare.XXXXXX")
+export WGSPLIT_LIST_ROOTS=$TMP   # wgsplit reads lists only in its folders (the base ignores it)
 BASE_WT=""
 PIDS=()
 NS_E_BASE=${P}ea NS_E_CUR=${P}eb NS_D=${P}d
