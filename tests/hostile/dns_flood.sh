@@ -49,15 +49,13 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
-for n in $NS; do ip netns del "$n" 2> /dev/null || true; ip netns add "$n"; ip -n "$n" link set lo up; done
-link() { # link NS-A IF-A NS-B IF-B
-    ip link add "$2" netns "$1" type veth peer name "$4" netns "$3"
-    ip -n "$1" link set "$2" up; ip -n "$3" link set "$4" up
-}
-link wshdf-r wshdf-srv wshdf-c wshdf-cli
+. tests/lib/netns.sh
+# shellcheck disable=SC2086 # the list is meant to split
+netns_fresh $NS
+netns_link wshdf-r wshdf-srv wshdf-c wshdf-cli
 ip -n wshdf-r addr add 10.8.0.1/24 dev wshdf-srv
 for a in 2 3; do ip -n wshdf-c addr add 10.8.0.$a/24 dev wshdf-cli; done
-link wshdf-r wshdf-wan wshdf-w wshdf-wr
+netns_link wshdf-r wshdf-wan wshdf-w wshdf-wr
 ip -n wshdf-r addr add 10.99.0.1/24 dev wshdf-wan
 ip -n wshdf-w addr add 10.99.0.53/24 dev wshdf-wr
 

@@ -52,16 +52,13 @@ stat() { # stat FIELD → the resolver's counter (after SIGUSR1), or "missing"
 cc -O2 -o "$TMP/spray" tests/hostile/dns_forgery_spray.c
 mkdir "$TMP/release"
 
-for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null || true; ip netns add "$n"; ip -n "$n" link set lo up; done
-link() { # link NS-A IF-A NS-B IF-B
-    ip link add "$2" netns "$1" type veth peer name "$4" netns "$3"
-    ip -n "$1" link set "$2" up; ip -n "$3" link set "$4" up
-}
-link wshf-r wshf-srv wshf-c wshf-cli
+. tests/lib/netns.sh
+netns_fresh "${NS[@]}"
+netns_link wshf-r wshf-srv wshf-c wshf-cli
 ip -n wshf-r addr add 10.8.0.1/24 dev wshf-srv
 ip -n wshf-c addr add 10.8.0.2/24 dev wshf-cli
 ip -n wshf-c addr add 10.8.0.3/24 dev wshf-cli
-link wshf-r wshf-wan wshf-u wshf-up
+netns_link wshf-r wshf-wan wshf-u wshf-up
 ip -n wshf-r addr add 10.99.0.1/24 dev wshf-wan
 ip -n wshf-u addr add 10.99.0.2/24 dev wshf-up
 ip -n wshf-u addr add 10.99.0.53/32 dev lo

@@ -36,19 +36,17 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
-for n in $NS; do ip netns del "$n" 2> /dev/null || true; ip netns add "$n"; ip -n "$n" link set lo up; done
-link() { # link NS-A IF-A NS-B IF-B
-    ip link add "$2" netns "$1" type veth peer name "$4" netns "$3"
-    ip -n "$1" link set "$2" up; ip -n "$3" link set "$4" up
-}
-link wshdt-r wshdt-srv wshdt-c wshdt-cli
+. tests/lib/netns.sh
+# shellcheck disable=SC2086 # the list is meant to split
+netns_fresh $NS
+netns_link wshdt-r wshdt-srv wshdt-c wshdt-cli
 ip -n wshdt-r addr add 10.8.0.1/24 dev wshdt-srv
 ip -n wshdt-r addr add 192.168.77.1/24 dev wshdt-srv
 ip -n wshdt-r route add 172.16.5.0/24 dev wshdt-srv
 ip -n wshdt-c addr add 10.8.0.2/24 dev wshdt-cli
 ip -n wshdt-c addr add 192.168.77.20/24 dev wshdt-cli
 ip -n wshdt-c addr add 172.16.5.5/24 dev wshdt-cli
-link wshdt-r wshdt-wan wshdt-w wshdt-wr
+netns_link wshdt-r wshdt-wan wshdt-w wshdt-wr
 ip -n wshdt-r addr add 10.99.0.1/24 dev wshdt-wan
 ip -n wshdt-w addr add 10.99.0.53/24 dev wshdt-wr
 

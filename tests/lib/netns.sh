@@ -15,3 +15,21 @@ netns_remove() {
         ip netns del "$ns" 2>/dev/null || true
     done
 }
+
+# netns_fresh NS...: each namespace anew (a leftover of an interrupted run is
+# deleted first), with its loopback up.
+netns_fresh() {
+    local ns
+    for ns in "$@"; do
+        ip netns del "$ns" 2>/dev/null || true
+        ip netns add "$ns"
+        ip -n "$ns" link set lo up
+    done
+}
+
+# netns_link NS-A IF-A NS-B IF-B: a veth pair between two namespaces, both ends up.
+netns_link() {
+    ip link add "$2" netns "$1" type veth peer name "$4" netns "$3"
+    ip -n "$1" link set "$2" up
+    ip -n "$3" link set "$4" up
+}

@@ -34,25 +34,22 @@ check() { # check "what" expected actual
     if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: expected [$2] got [$3]"; fi
 }
 
-for n in wsd-c wsd-r wsd-w wsd-u; do ip netns del "$n" 2>/dev/null || true; ip netns add "$n"; ip -n "$n" link set lo up; done
+. tests/lib/netns.sh
+netns_fresh wsd-c wsd-r wsd-w wsd-u
 R="ip netns exec wsd-r"
-link() { # link NS-A IF-A NS-B IF-B
-    ip link add "$2" netns "$1" type veth peer name "$4" netns "$3"
-    ip -n "$1" link set "$2" up; ip -n "$3" link set "$4" up
-}
-link wsd-r wsd-srv wsd-c wsd-cli
+netns_link wsd-r wsd-srv wsd-c wsd-cli
 ip -n wsd-r addr add 10.8.0.1/24 dev wsd-srv
 ip -n wsd-r addr add fd42:8::1/64 dev wsd-srv nodad
 ip -n wsd-c addr add fd42:8::2/64 dev wsd-cli nodad
 for a in 2 3 4 9; do ip -n wsd-c addr add 10.8.0.$a/24 dev wsd-cli; done
-link wsd-r wsd-wan wsd-w wsd-wr
+netns_link wsd-r wsd-wan wsd-w wsd-wr
 ip -n wsd-r addr add 10.99.0.1/24 dev wsd-wan
 ip -n wsd-r route add default via 10.99.0.2
 ip -n wsd-w addr add 10.99.0.2/24 dev wsd-wr
 ip -n wsd-w addr add 10.99.0.53/32 dev lo
 ip -n wsd-w addr add 10.64.0.1/32 dev lo       # the decoy: the WAN's idea of 10.64.0.1
 ip -n wsd-w route add default via 10.99.0.1
-link wsd-r wsd-tun wsd-u wsd-ut
+netns_link wsd-r wsd-tun wsd-u wsd-ut
 ip -n wsd-r addr add 10.64.0.2/32 dev wsd-tun
 ip -n wsd-u addr add 10.64.0.1/32 dev wsd-ut
 ip -n wsd-u route add default dev wsd-ut
