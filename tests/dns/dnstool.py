@@ -196,16 +196,26 @@ def query(args):
         while len(resp) < n:
             resp += s.recv(n - len(resp))
     else:
+        # DNSTOOL_TRIES sends the query again after each DNSTOOL_TRY_MS, as a
+        # stub resolver does when a datagram is lost (default: one try, 6 s).
+        tries = int(os.environ.get("DNSTOOL_TRIES", "1"))
         s = socket.socket(fam, socket.SOCK_DGRAM)
-        s.settimeout(6)
+        s.settimeout(int(os.environ.get("DNSTOOL_TRY_MS", "6000")) / 1000)
         if src:
             s.bind((src, 0))
-        s.sendto(req, server)
-        try:
-            resp, _ = s.recvfrom(4096)
-        except socket.timeout:
+        resp = None
+        for attempt in range(1, tries + 1):
+            s.sendto(req, server)
+            try:
+                resp, _ = s.recvfrom(4096)
+                break
+            except socket.timeout:
+                continue
+        if resp is None:
             print("TIMEOUT")
             return
+        if os.environ.get("DNSTOOL_TIME") and tries > 1:
+            sys.stderr.write(f"tries {attempt}\n")
     if os.environ.get("DNSTOOL_TIME"):
         sys.stderr.write(f"{int((time.monotonic() - t0) * 1000)}\n")
     (rid, flags, qd, an, ns, ar) = struct.unpack("!HHHHHH", resp[:12])

@@ -124,12 +124,17 @@ ip netns exec wshf-c "$TMP/spray" 10.8.0.2 40053 10.8.0.1 53 53 "$FLOOD" \
 FPID=$!
 PIDS+=($FPID)
 sleep 0.1
+# The flood overruns the listening socket's receive queue, so the kernel drops
+# some of bob's datagrams as it would on a lossy link; bob asks as a stub
+# resolver does, again after 250 ms, and must be answered within 1 s in all.
 for name in cached.example blocked.example; do
-    out=$(DNSTOOL_TIME=1 ip netns exec wshf-c $DNSTOOL q --src 10.8.0.3 10.8.0.1 "$name" A 2> "$TMP/time" | paste -sd'|')
-    ms=$(cat "$TMP/time" 2>/dev/null || echo 9999)
+    out=$(DNSTOOL_TIME=1 DNSTOOL_TRIES=4 DNSTOOL_TRY_MS=250 \
+        ip netns exec wshf-c $DNSTOOL q --src 10.8.0.3 10.8.0.1 "$name" A 2> "$TMP/time" | paste -sd'|')
+    ms=$(tail -n1 "$TMP/time" 2>/dev/null | grep -E '^[0-9]+$' || echo 9999)
+    tries=$(sed -n 's/^tries //p' "$TMP/time" 2>/dev/null)
     case $name in cached*) want="NOERROR|A 192.0.2.7";; *) want="NXDOMAIN";; esac
-    [[ $out == "$want"* ]] && [ "${ms:-9999}" -lt 1000 ] && ok "during the flood, $name answered in $ms ms" \
-        || bad "during the flood, $name: [$out] in ${ms:-?} ms"
+    [[ $out == "$want"* ]] && [ "$ms" -lt 1000 ] && ok "during the flood, $name answered in $ms ms (try ${tries:-?})" \
+        || bad "during the flood, $name: [$out] in $ms ms"
 done
 wait "$FPID" || true
 echo "  (flood: $(cat "$TMP/flood.out"))"
