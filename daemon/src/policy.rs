@@ -2,6 +2,8 @@
 //! with their targets, marks and kernel object names. The planner, the resolver
 //! and `explain` all read this one form, so they can never disagree.
 
+pub mod dns;
+
 use std::collections::BTreeSet;
 
 use ipnet::IpNet;
@@ -154,6 +156,8 @@ pub struct Policy {
     /// one learns destinations from DNS.
     pub domain_lists: BTreeSet<String>,
     pub marks: Marks,
+    /// What the resolver reads besides the rules (`dns.rs`).
+    pub dns: dns::DnsPolicy,
 }
 
 /// The firewall marks wgsplit owns, inside `mask`.
@@ -281,6 +285,7 @@ pub fn compile(config: &Config, now: i64) -> Policy {
             .map(|l| l.name.clone())
             .collect(),
         marks: Marks::new(config.server.fwmark_mask_or_default()),
+        dns: dns::compile(config),
     }
 }
 

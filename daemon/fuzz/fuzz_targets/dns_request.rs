@@ -28,7 +28,7 @@ fn resolver() -> &'static std::sync::Arc<Resolver> {
     R.get_or_init(|| {
         let config = wgsplit::config::parse_valid(CONFIG).unwrap();
         let policy = wgsplit::policy::compile(&config, 0);
-        Resolver::new(&config, &policy)
+        Resolver::new(std::sync::Arc::new(policy))
     })
 }
 

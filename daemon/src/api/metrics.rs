@@ -148,10 +148,13 @@ pub fn upstreams(out: &mut String, c: &Config, health: &HashMap<String, Upstream
     }
 }
 
-/// The resolver's counters (present when the daemon runs the DNS service).
+/// The resolver's counters and gauges (the daemon adds them through
+/// `Hooks::metrics` once its DNS service runs). Every field of the snapshot
+/// is exported: `wgsplit_dns_<field>_total` for a counter,
+/// `wgsplit_dns_<field>` for a gauge (a test holds each new field to it).
 pub fn dns(out: &mut String, s: &crate::dns::StatsSnapshot) {
     for (name, help, v) in [
-        ("queries", "DNS queries answered", s.queries),
+        ("queries", "DNS queries received", s.queries),
         ("cache_hits", "answers from the cache", s.cache_hits),
         (
             "cache_misses",
@@ -177,34 +180,72 @@ pub fn dns(out: &mut String, s: &crate::dns::StatsSnapshot) {
             s.set_elements,
         ),
         ("set_errors", "failed nft set inserts", s.set_errors),
+        (
+            "set_skipped",
+            "addresses not rewritten: the kernel already held them long enough",
+            s.set_skipped,
+        ),
+        (
+            "rate_limited",
+            "queries dropped: their client was over its rate",
+            s.rate_limited,
+        ),
+        (
+            "refused",
+            "queries from senders that get no answers (REFUSED, or dropped over the refusal rate)",
+            s.refused,
+        ),
+        (
+            "tcp_rejected",
+            "TCP connections closed at once: the connection cap was reached",
+            s.tcp_rejected,
+        ),
+        (
+            "cache_invalidated",
+            "cache entries dropped by config changes",
+            s.cache_invalidated,
+        ),
+        (
+            "forwards_over_cap",
+            "queries answered SERVFAIL at once: their route's in-flight table was full",
+            s.forwards_over_cap,
+        ),
     ] {
         let metric = format!("wgsplit_dns_{name}_total");
         head(out, &metric, "counter", help);
         let _ = writeln!(out, "{metric} {v}");
     }
-    head(
-        out,
-        "wgsplit_dns_cache_entries",
-        "gauge",
-        "names in the DNS cache",
-    );
-    let _ = writeln!(out, "wgsplit_dns_cache_entries {}", s.cache_entries);
+    for (name, help, v) in [
+        (
+            "rate_sources",
+            "senders with a rate-limit bucket now",
+            s.rate_sources,
+        ),
+        ("cache_entries", "names in the DNS cache", s.cache_entries),
+        ("cache_bytes", "bytes the DNS cache holds", s.cache_bytes),
+        (
+            "insert_samples",
+            "recent set inserts the insert-time quantiles are taken over",
+            s.insert_samples,
+        ),
+    ] {
+        let metric = format!("wgsplit_dns_{name}");
+        head(out, &metric, "gauge", help);
+        let _ = writeln!(out, "{metric} {v}");
+    }
     head(
         out,
         "wgsplit_dns_set_insert_seconds",
         "gauge",
         "answer received to addresses in the kernel, recent samples",
     );
-    let _ = writeln!(
-        out,
-        "wgsplit_dns_set_insert_seconds{{quantile=\"0.5\"}} {:.6}",
-        s.insert_p50_us as f64 / 1e6
-    );
-    let _ = writeln!(
-        out,
-        "wgsplit_dns_set_insert_seconds{{quantile=\"0.99\"}} {:.6}",
-        s.insert_p99_us as f64 / 1e6
-    );
+    for (quantile, us) in [("0.5", s.insert_p50_us), ("0.99", s.insert_p99_us)] {
+        let _ = writeln!(
+            out,
+            "wgsplit_dns_set_insert_seconds{{quantile=\"{quantile}\"}} {:.6}",
+            us as f64 / 1e6
+        );
+    }
 }
 
 /// Requests served by status code, and their total time.
@@ -250,6 +291,47 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each field of the resolver's snapshot is in `/metrics` with its own
+    /// value (all values differ, so a field exported as another fails too).
+    #[test]
+    fn every_dns_field_is_exported() {
+        let mut json = serde_json::to_value(crate::dns::StatsSnapshot::default()).unwrap();
+        let fields = json.as_object_mut().unwrap();
+        for (i, v) in fields.values_mut().enumerate() {
+            *v = serde_json::json!(1_000_001 + i as u64);
+        }
+        let snapshot: crate::dns::StatsSnapshot = serde_json::from_value(json.clone()).unwrap();
+        let mut out = String::new();
+        dns(&mut out, &snapshot);
+        let quantile = |q: &str, us: u64| {
+            format!(
+                "wgsplit_dns_set_insert_seconds{{quantile=\"{q}\"}} {:.6}\n",
+                us as f64 / 1e6
+            )
+        };
+        for (field, v) in json.as_object().unwrap() {
+            let v = v.as_u64().unwrap();
+            let line = match field.as_str() {
+                "insert_p50_us" => quantile("0.5", v),
+                "insert_p99_us" => quantile("0.99", v),
+                _ if out.contains(&format!("wgsplit_dns_{field}_total ")) => {
+                    format!("wgsplit_dns_{field}_total {v}\n")
+                }
+                _ => format!("wgsplit_dns_{field} {v}\n"),
+            };
+            assert!(
+                out.contains(&line),
+                "{field}: no '{}' in\n{out}",
+                line.trim()
+            );
+        }
+        assert!(json.as_object().unwrap().len() >= 22, "{json}");
+        for line in out.lines().filter(|l| !l.starts_with('#')) {
+            let (_, value) = line.rsplit_once(' ').unwrap();
+            value.parse::<f64>().unwrap();
+        }
+    }
 
     #[test]
     fn text_format() {

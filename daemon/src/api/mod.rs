@@ -33,7 +33,6 @@ use crate::{
 
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-type StatusFn = dyn Fn(&Config) -> Value + Send + Sync;
 /// When the peers were read, and what they were.
 type PeerCache = Arc<std::sync::Mutex<Option<(std::time::Instant, Arc<live::PeerStats>)>>>;
 type HistoryFn = dyn Fn(&str) -> Option<Value> + Send + Sync;
@@ -46,12 +45,11 @@ pub struct Hooks {
     pub reload: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
     /// Upstream health as the monitor last decided it.
     pub health: Box<dyn Fn() -> HashMap<String, UpstreamHealth> + Send + Sync>,
-    /// Extra fields for `GET /api/status` (the engine's view of the kernel).
-    pub status: Option<Box<StatusFn>>,
     pub explain: Option<Box<ExplainFn>>,
     /// Per-client traffic history, JSON (from the stats collector).
     pub history: Option<Box<HistoryFn>>,
-    /// Extra Prometheus text appended to `/metrics` (the DNS resolver's counters).
+    /// Extra Prometheus text appended to `/metrics`: the daemon's wiring adds
+    /// the DNS resolver's counters (`metrics::dns`).
     pub metrics: Vec<Box<dyn Fn() -> String + Send + Sync>>,
 }
 
@@ -60,7 +58,6 @@ impl Default for Hooks {
         Self {
             reload: Box::new(|| Ok(())),
             health: Box::new(|| crate::health::read_state().unwrap_or_default()),
-            status: None,
             explain: Some(Box::new(|config, client, dest| {
                 let policy = crate::policy::compile(config, crate::util::time::now_unix());
                 crate::explain::explain(&policy, client, dest)
@@ -462,7 +459,7 @@ impl Api {
                 online += 1;
             }
         }
-        let mut v = json!({
+        let v = json!({
             "server": {
                 "interface": c.server.interface_or_default(),
                 "listen_port": c.server.listen_port_or_default(),
@@ -481,9 +478,6 @@ impl Api {
             "upstreams": c.upstreams.iter().map(|u| live::upstream_json(u, &health)).collect::<Vec<_>>(),
             "rules": c.rules.len(),
         });
-        if let Some(extra) = &self.hooks.status {
-            v["engine"] = extra(&c);
-        }
         Ok(Reply::json(200, v))
     }
 
@@ -560,9 +554,6 @@ impl Api {
             let stats = live::peer_stats(c);
             metrics::clients(&mut out, c, &stats);
             metrics::upstreams(&mut out, c, &(self.hooks.health)());
-        }
-        if let Some(dns) = crate::dns::current() {
-            metrics::dns(&mut out, &dns.stats());
         }
         self.counters.write(&mut out);
         for hook in &self.hooks.metrics {

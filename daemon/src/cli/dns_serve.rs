@@ -10,7 +10,7 @@
 //! As in the daemon, the resolver runs on a thread of its own: the signals are
 //! handled on this one whatever the query load.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use lexopt::{Arg, Parser, ValueExt};
 use tokio::signal::unix::{SignalKind, signal};
@@ -55,7 +55,7 @@ pub fn serve_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async move {
-        let resolver = Resolver::new(&config, &policy);
+        let resolver = Resolver::new(Arc::new(policy));
         if let Some((rate, burst)) = client_rate {
             resolver.set_client_rate(rate, burst);
         }
@@ -91,7 +91,7 @@ pub fn serve_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
                 }
                 _ = hup.recv() => match ctx.load() {
                     Ok(c) => {
-                        resolver.update(&c, &policy::compile(&c, crate::util::time::now_unix()));
+                        resolver.update(Arc::new(policy::compile(&c, crate::util::time::now_unix())));
                         eprintln!("dns-serve: reloaded");
                     }
                     Err(e) => eprintln!("dns-serve: reload failed, keeping the old config: {e}"),

@@ -48,6 +48,8 @@ pub fn run(path: PathBuf, config: Config) -> Result<(), String> {
 async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
     let engine = Engine::new(config.server.backend.unwrap_or_default())?;
     let policy = policy::compile(&config, crate::util::time::now_unix());
+    // The resolver's input: the policy alone, sent with the same reload.
+    let (policy_tx, policy_rx) = watch::channel(Arc::new(policy.clone()));
     let (tx, rx) = watch::channel(Arc::new((config, policy)));
     let reapply = Arc::new(Notify::new());
     let mut cache = DesiredCache::default();
@@ -76,7 +78,7 @@ async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
     }
     // Health and endpoints, as the monitor last published them.
     let (live_tx, live) = watch::channel(LiveInputs::default());
-    for (name, fut) in services::all(&sctx, live_tx) {
+    for (name, fut) in services::all(&sctx, live_tx, policy_rx) {
         tokio::task::spawn_local(async move {
             if let Err(e) = fut.await {
                 say(&format!("service {name} stopped: {e}"));
@@ -97,6 +99,7 @@ async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
             Ok(c) => {
                 log::debug!("config parsed in {:?}", t.elapsed());
                 let p = policy::compile(&c, crate::util::time::now_unix());
+                policy_tx.send_replace(Arc::new(p.clone()));
                 tx.send_replace(Arc::new((c, p)));
                 Some(t.elapsed().as_secs_f64() * 1000.0)
             }

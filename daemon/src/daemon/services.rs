@@ -2,7 +2,9 @@
 //! the rule lists, the DNS resolver, and on threads of their own the traffic
 //! collector (history, quotas), the upstream health monitor and the REST API.
 //! They talk to the engine through the [`ServiceContext`]: the current config
-//! and one way to ask for a re-apply.
+//! and one way to ask for a re-apply. The resolver reads only the policy (its
+//! own channel, sent with every reload) and publishes itself on a `watch`
+//! channel the API reads its counters from.
 
 use tokio::sync::watch;
 
@@ -22,8 +24,10 @@ use crate::{
         stats::{Collector, QuotaEvent},
     },
     config::store::Store,
+    dns,
     engine::{ServiceContext, apply::LiveInputs},
     health,
+    policy::Policy,
 };
 
 pub struct Running {
@@ -186,11 +190,31 @@ impl Running {
     }
 }
 
+/// The API's `/metrics` part for the resolver: its counters, once the DNS
+/// service has published it (nothing before).
+fn dns_metrics(resolver: dns::Published) -> Box<dyn Fn() -> String + Send + Sync> {
+    Box::new(move || {
+        let mut out = String::new();
+        if let Some(r) = &*resolver.borrow() {
+            api::metrics::dns(&mut out, &r.stats());
+        }
+        out
+    })
+}
+
 /// The clients' service: starts the threads and lives as long as the daemon.
-pub async fn serve(ctx: ServiceContext, live: watch::Sender<LiveInputs>) -> Result<(), String> {
+pub async fn serve(
+    ctx: ServiceContext,
+    live: watch::Sender<LiveInputs>,
+    resolver: dns::Published,
+) -> Result<(), String> {
     let notify = ctx.reapply.clone();
     let reapply: Arc<dyn Fn() + Send + Sync> = Arc::new(move || notify.notify_one());
-    let running = start(&ctx.config_path, live, reapply, api::Hooks::default())?;
+    let hooks = api::Hooks {
+        metrics: vec![dns_metrics(resolver)],
+        ..api::Hooks::default()
+    };
+    let running = start(&ctx.config_path, live, reapply, hooks)?;
     if let Some(h) = &running.api {
         crate::util::say(&format!("API listening on http://{}", h.addr));
     }
@@ -203,11 +227,44 @@ pub async fn serve(ctx: ServiceContext, live: watch::Sender<LiveInputs>) -> Resu
 pub type Service = Pin<Box<dyn Future<Output = Result<(), String>>>>;
 
 /// Every service of the daemon, one line each. The health monitor (in the
-/// clients' service) publishes the planner's live inputs on `live`.
-pub fn all(ctx: &ServiceContext, live: watch::Sender<LiveInputs>) -> Vec<(&'static str, Service)> {
+/// clients' service) publishes the planner's live inputs on `live`; the
+/// resolver follows `policy` and publishes itself to the API.
+pub fn all(
+    ctx: &ServiceContext,
+    live: watch::Sender<LiveInputs>,
+    policy: watch::Receiver<Arc<Policy>>,
+) -> Vec<(&'static str, Service)> {
+    let (resolver_tx, resolver) = watch::channel(None);
     vec![
         ("lists", Box::pin(crate::lists::serve(ctx.clone()))),
-        ("dns", Box::pin(crate::dns::serve(ctx.clone()))),
-        ("clients", Box::pin(serve(ctx.clone(), live))),
+        ("dns", Box::pin(dns::serve(policy, resolver_tx))),
+        ("clients", Box::pin(serve(ctx.clone(), live, resolver))),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `/metrics` gets the resolver's counters through the channel the DNS
+    /// service publishes on: nothing before it has a resolver, its live
+    /// counters after.
+    #[test]
+    fn the_api_reads_the_published_resolver() {
+        let (publish, published) = watch::channel(None);
+        let hook = dns_metrics(published);
+        assert_eq!(hook(), "");
+        let config =
+            crate::config::parse_valid(include_str!("../../../examples/wgsplit.conf")).unwrap();
+        let resolver = dns::Resolver::new(Arc::new(crate::policy::compile(&config, 0)));
+        publish.send_replace(Some(resolver.clone()));
+        // A query from nobody: counted (and refused).
+        let query = [
+            0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'x', 0, 0, 1, 0, 1,
+        ];
+        resolver.answer_locally(&query, "192.0.2.9:5000".parse().unwrap());
+        let text = hook();
+        assert!(text.contains("wgsplit_dns_queries_total 1\n"), "{text}");
+        assert!(text.contains("wgsplit_dns_refused_total 1\n"), "{text}");
+    }
 }

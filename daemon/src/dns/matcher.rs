@@ -26,7 +26,7 @@
 //! Speed (`examples/dns_matcher_bench.rs`, 1,000,000 names): see
 //! tests/bench/RESULTS.md, "Resolver".
 
-use crate::config::types::DomainPattern;
+use crate::policy::dns::DomainPattern;
 
 /// How a listed name matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,31 +16,34 @@ pub mod wire;
 
 pub use resolver::{Resolver, StatsSnapshot};
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-static CURRENT: OnceLock<Arc<Resolver>> = OnceLock::new();
+use tokio::sync::watch;
 
-/// The daemon's resolver, once `serve` started it (for the API's counters).
-pub fn current() -> Option<Arc<Resolver>> {
-    CURRENT.get().cloned()
-}
+use crate::policy::Policy;
 
-/// The daemon's DNS service: answers on the configured addresses and follows
-/// config reloads (rules, lists and routes in place; listening addresses by
-/// re-binding).
+/// The running resolver as the DNS service publishes it, for whoever reports
+/// on it (the API's `/metrics`): `None` until the service has made it.
+pub type Published = watch::Receiver<Option<Arc<Resolver>>>;
+
+/// The daemon's DNS service: answers on the policy's addresses and follows
+/// its changes (rules, lists and routes in place; listening addresses by
+/// re-binding). `policy` carries every new policy; the resolver, once made,
+/// is sent on `publish`.
 ///
 /// The resolver runs on an OS thread of its own with a runtime of its own:
 /// whatever a query load does to it (CPU, its tasks), the engine, the health
 /// checks and the signal handling on the daemon's runtime go on. This future
-/// only waits for that thread (it ends when the config channel closes).
-pub async fn serve(ctx: crate::engine::ServiceContext) -> Result<(), String> {
-    let current = ctx.current.clone();
+/// only waits for that thread (it ends when the policy channel closes).
+pub async fn serve(
+    policy: watch::Receiver<Arc<Policy>>,
+    publish: watch::Sender<Option<Arc<Resolver>>>,
+) -> Result<(), String> {
     let done = on_own_thread(move || {
-        let mut current = current;
-        let first = current.borrow_and_update().clone();
-        let resolver = Resolver::new(&first.0, &first.1);
-        let _ = CURRENT.set(resolver.clone());
-        follow_config(resolver, current)
+        let mut policy = policy;
+        let resolver = Resolver::new(policy.borrow_and_update().clone());
+        publish.send_replace(Some(resolver.clone()));
+        follow_policy(resolver, policy)
     })?;
     done.await
         .unwrap_or_else(|_| Err("dns: resolver thread ended".into()))
@@ -72,10 +75,10 @@ where
     Ok(rx)
 }
 
-/// Serves and follows the config until its channel closes.
-async fn follow_config(
+/// Serves and follows the policy until its channel closes.
+async fn follow_policy(
     resolver: Arc<Resolver>,
-    mut current: tokio::sync::watch::Receiver<Arc<(crate::config::Config, crate::policy::Policy)>>,
+    mut current: watch::Receiver<Arc<Policy>>,
 ) -> Result<(), String> {
     loop {
         let addrs = resolver.listen_addrs();
@@ -95,7 +98,7 @@ async fn follow_config(
                         return Ok(());
                     }
                     let next = current.borrow_and_update().clone();
-                    resolver.update(&next.0, &next.1);
+                    resolver.update(next);
                     log::info!("dns: config reloaded");
                     if resolver.listen_addrs() != addrs {
                         break;

@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, UdpSocket},
@@ -27,12 +27,11 @@ use super::{
     limit::{CLIENT_BURST, CLIENT_RATE, Limiter, Source, Verdict},
     matcher::NameHashes,
     rules::{Matched, Rules, WireText, load_lists},
-    upstream::{Check, Forwarder, parse_server, resolv_conf},
+    upstream::{Check, Forwarder, resolv_conf},
     wire::{self, Query, WireError},
 };
 use crate::{
-    config::{BlockAnswer, Config, types::parse_interface_address},
-    policy::{self, Policy, Target},
+    policy::{self, Policy, Target, dns::BlockAnswer},
     sys::{
         nftnl::{Elem, NftSock, Op},
         sock,
@@ -129,7 +128,7 @@ pub struct Stats {
     pub cache_invalidated: Counter,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StatsSnapshot {
     pub queries: u64,
     pub cache_hits: u64,
@@ -160,7 +159,7 @@ pub struct StatsSnapshot {
 
 /// How names of one route are resolved: index 0 is direct, `i + 1` upstream `i`.
 struct State {
-    policy: Policy,
+    policy: Arc<Policy>,
     /// Client by address, when every active client's addresses are single
     /// hosts (the usual case): one lookup instead of a scan of all clients.
     hosts: Option<FastMap<IpAddr, usize>>,
@@ -169,9 +168,6 @@ struct State {
     ttl_min: u32,
     ttl_max: u32,
     block_null: bool,
-    listen: Vec<SocketAddr>,
-    /// The `dns_listen` addresses (their networks may ask too).
-    extra_listen: Vec<IpAddr>,
 }
 
 pub struct Resolver {
@@ -196,15 +192,11 @@ pub struct Resolver {
     pub problems: Mutex<Vec<String>>,
 }
 
-fn build_state(config: &Config, policy: &Policy) -> (State, Vec<String>) {
-    let (lists, problems) = load_lists(config);
+fn build_state(policy: &Arc<Policy>) -> (State, Vec<String>) {
+    let (lists, problems) = load_lists(policy);
     let rules = Rules::build(policy, &lists);
-    let s = &config.server;
-    let mut direct: Vec<SocketAddr> = s
-        .dns_server
-        .iter()
-        .filter_map(|x| parse_server(x))
-        .collect();
+    let dns = &policy.dns;
+    let mut direct = dns.direct_servers.clone();
     if direct.is_empty() {
         direct = std::fs::read_to_string("/etc/resolv.conf")
             .map(|t| resolv_conf(&t))
@@ -216,12 +208,13 @@ fn build_state(config: &Config, policy: &Policy) -> (State, Vec<String>) {
         ATTEMPT,
         BUDGET,
     ))];
-    for (i, u) in config.upstreams.iter().enumerate() {
-        let mut servers: Vec<SocketAddr> = u.dns.iter().filter_map(|x| parse_server(x)).collect();
+    for (i, own) in dns.upstream_servers.iter().enumerate() {
         // No resolver of its own: the WAN's, but through the tunnel all the same.
-        if servers.is_empty() {
-            servers = direct.clone();
-        }
+        let servers = if own.is_empty() {
+            direct.clone()
+        } else {
+            own.clone()
+        };
         let mark = policy.marks.of(Target::Upstream(i));
         routes.push(Arc::new(Forwarder::new(
             servers,
@@ -230,20 +223,6 @@ fn build_state(config: &Config, policy: &Policy) -> (State, Vec<String>) {
             BUDGET,
         )));
     }
-    let port = s.dns_port_or_default();
-    let mut listen: Vec<SocketAddr> = [s.address.as_deref(), s.address6.as_deref()]
-        .into_iter()
-        .flatten()
-        .filter_map(|a| parse_interface_address(a).ok())
-        .map(|n| SocketAddr::new(n.addr(), port))
-        .collect();
-    let extra_listen: Vec<IpAddr> = s
-        .dns_listen
-        .iter()
-        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
-        .collect();
-    listen.extend(extra_listen.iter().map(|&ip| SocketAddr::new(ip, port)));
-    listen.dedup();
     let mut hosts = FastMap::default();
     let all_hosts = policy.clients.iter().filter(|c| c.active).all(|c| {
         c.addresses.iter().all(|n| {
@@ -257,11 +236,9 @@ fn build_state(config: &Config, policy: &Policy) -> (State, Vec<String>) {
             hosts: all_hosts.then_some(hosts),
             rules,
             routes,
-            ttl_min: s.ttl_min_or_default(),
-            ttl_max: s.ttl_max_or_default().max(s.ttl_min_or_default()),
-            block_null: s.block_answer.unwrap_or_default() == BlockAnswer::Null,
-            listen,
-            extra_listen,
+            ttl_min: dns.ttl_min,
+            ttl_max: dns.ttl_max,
+            block_null: dns.block_answer == BlockAnswer::Null,
         },
         problems,
     )
@@ -285,13 +262,13 @@ struct Ctx {
 }
 
 impl Resolver {
-    pub fn new(config: &Config, policy: &Policy) -> Arc<Self> {
-        let (state, problems) = build_state(config, policy);
+    pub fn new(policy: Arc<Policy>) -> Arc<Self> {
+        let (state, problems) = build_state(&policy);
         for p in &problems {
             // Where the user sees it (the daemon's stderr goes to the system log).
             eprintln!("wgsplit: dns: {p}");
         }
-        let networks = Networks::new(state.extra_listen.clone());
+        let networks = Networks::new(policy.dns.listen_networks.clone());
         Arc::new(Self {
             state: RwLock::new(Arc::new(state)),
             cache: Mutex::new(Cache::new(CACHE_BYTES)),
@@ -315,15 +292,15 @@ impl Resolver {
         (l.rate, l.burst) = (rate, burst);
     }
 
-    /// Takes a new config (reload, or a health change that re-read it): rules,
+    /// Takes a new policy (reload, or a health change that re-read it): rules,
     /// lists and routes are rebuilt. Only what the change made wrong is
     /// dropped: the cached answers of routes whose resolvers or mark changed
     /// (a route that stayed keeps its forwarder, queries in flight included),
     /// the memory of inserted elements for sets that are gone or whose rule
     /// changed, and the rate-limit buckets of clients and networks that are
     /// gone. The listening addresses stay those `serve` was started with.
-    pub fn update(&self, config: &Config, policy: &Policy) {
-        let (mut state, problems) = build_state(config, policy);
+    pub fn update(&self, policy: Arc<Policy>) {
+        let (mut state, problems) = build_state(&policy);
         for p in &problems {
             // Where the user sees it (the daemon's stderr goes to the system log).
             eprintln!("wgsplit: dns: {p}");
@@ -336,7 +313,7 @@ impl Resolver {
             }
         }
         let moved = client_moves(&old.policy, &state.policy);
-        let networks = Networks::new(state.extra_listen.clone());
+        let networks = Networks::new(policy.dns.listen_networks.clone());
         {
             let mut limiter = self.limiter.lock().unwrap();
             let new_state = &state;
@@ -378,7 +355,7 @@ impl Resolver {
 
     /// The addresses `serve` listens on (server addresses and `dns_listen`).
     pub fn listen_addrs(&self) -> Vec<SocketAddr> {
-        self.state.read().unwrap().listen.clone()
+        self.state.read().unwrap().policy.dns.listen.clone()
     }
 
     pub fn stats(&self) -> StatsSnapshot {
@@ -1054,7 +1031,7 @@ fn rule_at(
     p: &Policy,
     client: usize,
     pos: usize,
-) -> Option<(Target, &[crate::config::types::DomainPattern], &[String])> {
+) -> Option<(Target, &[policy::dns::DomainPattern], &[String])> {
     p.clients[client]
         .rules
         .iter()
@@ -1189,7 +1166,7 @@ mod tests {
 
     const KEY: &str = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
 
-    fn config(us_dns: &str, with_bob: bool) -> (Config, Policy) {
+    fn config(us_dns: &str, with_bob: bool) -> Arc<Policy> {
         let mut text = format!(
             "config server 'server'
 	option address '10.8.0.1/24'
@@ -1226,9 +1203,7 @@ config rule
 config client 'alice'",
             );
         }
-        let c = crate::config::parse_valid(&text).unwrap();
-        let p = policy::compile(&c, 0);
-        (c, p)
+        Arc::new(policy::dns::from_text(&text))
     }
 
     fn cache_some(r: &Resolver, routes: &[u16]) {
@@ -1279,18 +1254,17 @@ config client 'alice'",
 
     #[test]
     fn reload_drops_only_the_changed_routes_answers() {
-        let (c, p) = config("10.64.0.1", true);
-        let r = Resolver::new(&c, &p);
+        let p = config("10.64.0.1", true);
+        let r = Resolver::new(p.clone());
         cache_some(&r, &[0, 1]);
         let fwd_before = r.state.read().unwrap().routes[1].clone();
         // The same config again (what a health change did): nothing dropped,
         // the forwarders kept.
-        r.update(&c, &p);
+        r.update(p.clone());
         assert_eq!(routes_cached(&r), [5, 5]);
         assert!(Arc::ptr_eq(&fwd_before, &r.state.read().unwrap().routes[1]));
         // The upstream's resolver changed: only its answers go.
-        let (c2, p2) = config("10.64.0.9", true);
-        r.update(&c2, &p2);
+        r.update(config("10.64.0.9", true));
         assert_eq!(routes_cached(&r), [5, 0]);
         assert_eq!(r.stats().cache_invalidated, 5);
         assert!(!Arc::ptr_eq(
@@ -1301,8 +1275,8 @@ config client 'alice'",
 
     #[test]
     fn a_removed_clients_state_is_freed() {
-        let (c, p) = config("10.64.0.1", true);
-        let r = Resolver::new(&c, &p);
+        let p = config("10.64.0.1", true);
+        let r = Resolver::new(p.clone());
         let query = |name: &str| {
             let mut q = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
             for l in name.split('.') {
@@ -1340,8 +1314,7 @@ config client 'alice'",
         limited += r.stats().rate_limited;
         assert!(limited >= CLIENT_BURST as u64 - 1, "{limited}");
 
-        let (c2, p2) = config("10.64.0.1", false);
-        r.update(&c2, &p2);
+        r.update(config("10.64.0.1", false));
         assert_eq!(r.stats().rate_sources, 1, "bob's bucket freed");
         assert_eq!(
             r.set_names.lock().unwrap().map.len(),

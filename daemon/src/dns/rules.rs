@@ -8,10 +8,7 @@ use super::{
     matcher::{Kind, NameHashes, NameSet},
     regex::Regex,
 };
-use crate::{
-    config::{Config, ListFormat},
-    policy::{Policy, Target},
-};
+use crate::policy::{Policy, Target, dns::DomainListSource};
 
 /// A name as text, for `keyword:` and `regexp:` entries only (names are matched
 /// by their hashes).
@@ -70,7 +67,7 @@ pub struct DomainList {
 impl DomainList {
     /// Reads a list in any domain format (`domains`, `dnsmasq`, `v2fly`,
     /// `geosite`: read by `sources::domains`).
-    pub fn load(list: &crate::config::List) -> Result<Self, String> {
+    pub fn load(list: &DomainListSource) -> Result<Self, String> {
         use crate::sources::domains::{DomainKind, for_each};
         let size = std::fs::metadata(&list.path).map_or(0, |m| m.len());
         let mut l = DomainList {
@@ -122,18 +119,13 @@ impl DomainList {
     }
 }
 
-/// Loads every domain list some rule refers to. A list that fails to load is
-/// reported and left out (its rules then match by inline domains only); regexp
-/// entries the matcher cannot take are reported too.
-pub fn load_lists(config: &Config) -> (HashMap<String, Arc<DomainList>>, Vec<String>) {
+/// Loads every domain list some rule refers to (the policy's `dns.lists`). A
+/// list that fails to load is reported and left out (its rules then match by
+/// inline domains only); regexp entries the matcher cannot take are reported too.
+pub fn load_lists(policy: &Policy) -> (HashMap<String, Arc<DomainList>>, Vec<String>) {
     let mut out = HashMap::new();
     let mut problems = Vec::new();
-    for list in &config.lists {
-        if list.format.unwrap_or_default() == ListFormat::Cidr
-            || !config.rules.iter().any(|r| r.list.contains(&list.name))
-        {
-            continue;
-        }
+    for list in &policy.dns.lists {
         match DomainList::load(list) {
             Ok(l) => {
                 if let Some(s) = l.skipped() {
@@ -265,9 +257,8 @@ mod tests {
             dm.display(),
             v2.display()
         );
-        let config = crate::config::parse_valid(&text).unwrap_or_else(|e| panic!("{e}"));
-        let policy = crate::policy::compile(&config, 0);
-        let (lists, problems) = load_lists(&config);
+        let policy = crate::policy::dns::from_text(&text);
+        let (lists, problems) = load_lists(&policy);
         // The unsupported expression is reported (how many, which, why).
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
