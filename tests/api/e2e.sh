@@ -218,6 +218,12 @@ wait_for 5 "alice online, with traffic counters" alice_online
 m=$(api GET /metrics)
 [[ $m == *'wgsplit_client_receive_bytes_total{client="alice"}'* && $m == *'wgsplit_upstream_state{upstream="up1",state="up"} 1'* ]] \
     && ok "metrics: client bytes and upstream health" || bad "metrics: $m"
+# The resolver's counters reach /metrics through the daemon's wiring (one query, from the router).
+in_ns wsa-router timeout 5 python3 "$(dirname "$0")/../dns/dnstool.py" q 10.8.0.1:5353 metrics.example A >/dev/null 2>&1
+m=$(api GET /metrics)
+q=$(sed -n 's/^wgsplit_dns_queries_total //p' <<<"$m")
+[[ ${q:-0} -ge 1 && $m == *'wgsplit_dns_rate_limited_total '* && $m == *'wgsplit_dns_forwards_over_cap_total '* ]] \
+    && ok "metrics: the resolver's counters ($q queries)" || bad "metrics: no resolver counters ($(grep -c '^wgsplit_dns' <<<"$m") lines)"
 hist() { whoami 198.51.100.101 >/dev/null; api GET /api/clients/alice/history | python3 -c "import json,sys; h=json.load(sys.stdin); sys.exit(0 if len(h['rx'])==2016 and sum(h['rx'])>0 else 1)"; }
 wait_for 20 "history: 2016 five-minute buckets with alice's traffic" hist
 
