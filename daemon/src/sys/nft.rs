@@ -6,7 +6,6 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     io::Write,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::{Path, PathBuf},
     process::{Command, Stdio},
 };
@@ -14,7 +13,9 @@ use std::{
 use super::nftnl::{self, Elem, MapElem, NftSock};
 use crate::plan::{
     NFT_TABLE,
-    nft::{NftBatch, NftSet, NftState, ObservedNft, SetElements, set_digest},
+    nft::{
+        Element, ElementChange, NftBatch, NftSet, NftState, ObservedNft, SetElements, set_digest,
+    },
 };
 
 use crate::util::paths::{nft_program, state_dir};
@@ -46,7 +47,7 @@ pub fn run_script(script: &str) -> Result<(), String> {
 }
 
 /// Applies one planned nft change as a transaction. Element changes go to the
-/// kernel directly over `sock` (why: see `Element`); the structure through `nft -f`.
+/// kernel directly over `sock` (why: see `push_interval`); the structure through `nft -f`.
 /// Returns the number of netlink messages the element path sent (0 if none).
 pub fn apply_batch(sock: &mut NftSock, b: &NftBatch) -> Result<usize, String> {
     if crate::util::paths::nft_only() {
@@ -65,104 +66,40 @@ pub fn apply_batch(sock: &mut NftSock, b: &NftBatch) -> Result<usize, String> {
     run_script(&b.script()).map(|()| 0)
 }
 
-/// One element as the planner writes it: `a`, `a/len` or `a-b`, optionally
-/// followed by ` : goto CHAIN`.
+/// The kernel's form of one planned element in an rbtree interval set or map:
+/// the start carrying the verdict, then `end + 1` flagged as the interval's end
+/// (none when the range reaches the top of the address space).
 ///
 /// Why elements bypass `nft -f`: nft 1.0.x reads back every element of every
 /// interval set of the table before it changes one (≈0.36 s for a table of 50k
 /// elements), and spends ≈1 s turning 50k ranges into messages. The kernel
 /// needs neither.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Element {
-    pub v6: bool,
-    pub start: u128,
-    pub end: u128,
-    pub goto: Option<String>,
-}
-
-fn addr_value(ip: IpAddr) -> (bool, u128) {
-    match ip {
-        IpAddr::V4(a) => (false, u128::from(u32::from(a))),
-        IpAddr::V6(a) => (true, u128::from(a)),
-    }
-}
-
-pub fn parse_element(text: &str) -> Result<Element, String> {
-    let (key, goto) = match text.split_once(" : ") {
-        Some((k, v)) => (
-            k.trim(),
-            Some(
-                v.trim()
-                    .strip_prefix("goto ")
-                    .ok_or_else(|| format!("element '{text}': only goto verdicts"))?
-                    .to_string(),
-            ),
-        ),
-        None => (text.trim(), None),
-    };
-    let bad = || format!("element '{text}': bad key");
-    let (v6, start, end) = if let Some((a, b)) = key.split_once('-') {
-        let (v6, s) = addr_value(a.parse().map_err(|_| bad())?);
-        let (_, e) = addr_value(b.parse().map_err(|_| bad())?);
-        (v6, s, e)
-    } else if key.contains('/') {
-        let net: ipnet::IpNet = key.parse().map_err(|_| bad())?;
-        let (s, e) = crate::util::ranges::net_range(&net);
-        (matches!(net, ipnet::IpNet::V6(_)), s, e)
-    } else {
-        let (v6, s) = addr_value(key.parse().map_err(|_| bad())?);
-        (v6, s, s)
-    };
-    Ok(Element {
-        v6,
-        start,
-        end,
-        goto,
-    })
-}
-
-impl Element {
-    /// The kernel's form in an rbtree interval map: the start carrying the
-    /// verdict, then `end + 1` flagged as the interval's end (none when the
-    /// range reaches the top of the address space).
-    fn push_interval<'a>(&'a self, out: &mut Vec<MapElem<'a>>) {
-        let ip = |v: u128| {
-            if self.v6 {
-                IpAddr::V6(Ipv6Addr::from(v))
-            } else {
-                IpAddr::V4(Ipv4Addr::from(v as u32))
-            }
-        };
+fn push_interval<'a>(e: &'a Element, out: &mut Vec<MapElem<'a>>) {
+    let key = e.key;
+    out.push(MapElem {
+        elem: Elem::addr(key.addr(key.start())),
+        goto: e.goto.as_deref(),
+    });
+    if key.end() < key.family_max() {
         out.push(MapElem {
-            elem: Elem::addr(ip(self.start)),
-            goto: self.goto.as_deref(),
+            elem: Elem {
+                interval_end: true,
+                ..Elem::addr(key.addr(key.end() + 1))
+            },
+            goto: None,
         });
-        let max = if self.v6 { u128::MAX } else { u32::MAX as u128 };
-        if self.end < max {
-            out.push(MapElem {
-                elem: Elem {
-                    interval_end: true,
-                    ..Elem::addr(ip(self.end + 1))
-                },
-                goto: None,
-            });
-        }
     }
 }
 
 /// Writes a batch's element changes as one nf_tables transaction.
 fn write_elements(sock: &mut NftSock, b: &NftBatch) -> Result<usize, String> {
-    let parsed = b
-        .element_changes
+    let changes: Vec<&ElementChange> = b.element_changes().collect();
+    let kernel: Vec<Vec<MapElem>> = changes
         .iter()
-        .map(|(_, _, els)| els.iter().map(|e| parse_element(e)).collect())
-        .collect::<Result<Vec<Vec<Element>>, String>>()?;
-    let kernel: Vec<Vec<MapElem>> = parsed
-        .iter()
-        .map(|els| {
-            let mut v = Vec::with_capacity(els.len() * 2);
-            for e in els {
-                e.push_interval(&mut v);
+        .map(|c| {
+            let mut v = Vec::with_capacity(c.elements.len() * 2);
+            for e in &c.elements {
+                push_interval(e, &mut v);
             }
             v
         })
@@ -171,17 +108,16 @@ fn write_elements(sock: &mut NftSock, b: &NftBatch) -> Result<usize, String> {
         .iter()
         .map(|v| v.iter().map(|m| m.elem).collect())
         .collect();
-    let ops: Vec<nftnl::Op> = b
-        .element_changes
+    let ops: Vec<nftnl::Op> = changes
         .iter()
         .enumerate()
-        .map(|(i, (add, set, _))| match add {
+        .map(|(i, c)| match c.add {
             true => nftnl::Op::AddMap {
-                set,
+                set: &c.set,
                 elems: &kernel[i],
             },
             false => nftnl::Op::Del {
-                set,
+                set: &c.set,
                 elems: &keys[i],
             },
         })
@@ -252,7 +188,8 @@ unsafe extern "C" {
 }
 
 /// The record lives in a folder: `index.txt` (handles and digests) and one
-/// file per set (its elements, one per line).
+/// file per set (its elements as nft text, one per line, in text order: the
+/// bytes every version wrote, see `set_file`).
 fn record_dir() -> PathBuf {
     state_path().with_extension("d")
 }
@@ -304,10 +241,34 @@ pub fn load_recorded() -> Option<Recorded> {
 }
 
 /// The recorded elements of one set, if its file is there and matches `digest`.
-fn load_set(name: &str, digest: u64) -> Option<BTreeSet<String>> {
+fn load_set(name: &str, digest: u64) -> Option<BTreeSet<Element>> {
     let text = std::fs::read_to_string(record_dir().join("sets").join(name)).ok()?;
-    let els: BTreeSet<String> = text.lines().map(String::from).collect();
+    parse_set_file(&text, digest)
+}
+
+/// The elements of a set file, if every line is one and they add up to `digest`
+/// (a torn or edited file is not trusted: the set is rewritten whole).
+fn parse_set_file(text: &str, digest: u64) -> Option<BTreeSet<Element>> {
+    let els: BTreeSet<Element> = text
+        .lines()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
     (set_digest(&els) == digest).then_some(els)
+}
+
+/// A set file: one element per line, the lines sorted as text. Earlier versions
+/// planned elements as text and wrote them in that order; writing the same
+/// bytes keeps a record readable by the version before and after.
+fn set_file(elements: &BTreeSet<Element>) -> String {
+    let mut lines: Vec<String> = elements.iter().map(ToString::to_string).collect();
+    lines.sort_unstable();
+    let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+    for l in lines {
+        text.push_str(&l);
+        text.push('\n');
+    }
+    text
 }
 
 /// Replaces a file by renaming a complete new one over it. No fsync: the record
@@ -342,12 +303,7 @@ pub fn save_recorded(
         if old.and_then(|o| o.digests.get(name)) == Some(&digest) {
             continue;
         }
-        let mut text = String::with_capacity(els.len() * 32);
-        for e in els {
-            text.push_str(e);
-            text.push('\n');
-        }
-        replace(&sets.join(name), text.as_bytes()).map_err(io)?;
+        replace(&sets.join(name), set_file(els).as_bytes()).map_err(io)?;
     }
     match old {
         Some(o) => {
@@ -406,38 +362,36 @@ pub fn load_changed_sets(obs: &mut ObservedNft, desired: &NftState) {
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use super::*;
-    use crate::plan::nft::SetKind;
+    use crate::{
+        config,
+        plan::{
+            self, Inputs,
+            nft::{SetKind, fingerprint},
+        },
+        policy,
+    };
+
+    fn elements(els: &[&str]) -> BTreeSet<Element> {
+        els.iter().map(|e| e.parse().unwrap()).collect()
+    }
 
     fn state(els: &[&str]) -> NftState {
         let mut st = NftState::default();
         st.sets.insert(
             "a_r0_map4".into(),
-            NftSet::new(
-                SetKind::Map4,
-                Some(els.iter().map(|e| e.to_string()).collect()),
-            ),
+            NftSet::new(SetKind::Map4, Some(elements(els))),
         );
         st
     }
 
     #[test]
-    fn parses_the_planner_forms() {
-        let e = parse_element("10.0.0.0/24 : goto mark_up_us1").unwrap();
-        assert_eq!((e.start, e.end), (0x0a00_0000, 0x0a00_00ff));
-        assert_eq!(e.goto.as_deref(), Some("mark_up_us1"));
-        let e = parse_element("10.0.0.5-10.0.1.9").unwrap();
-        assert_eq!((e.start, e.end, e.v6), (0x0a00_0005, 0x0a00_0109, false));
-        let e = parse_element("fd00::1 : goto client_a").unwrap();
-        assert!(e.v6);
-        assert_eq!(e.start, e.end);
-        assert!(parse_element("10.0.0.1 : accept").is_err());
-    }
-
-    #[test]
     fn an_interval_is_a_start_with_the_verdict_and_a_flagged_end() {
-        let (mut v, e) = (Vec::new(), parse_element("10.0.0.0/24 : goto c").unwrap());
-        e.push_interval(&mut v);
+        let e: Element = "10.0.0.0/24 : goto c".parse().unwrap();
+        let mut v = Vec::new();
+        push_interval(&e, &mut v);
         assert_eq!(v.len(), 2);
         assert_eq!(v[0].goto, Some("c"));
         assert_eq!(v[0].elem.key, "10.0.0.0".parse::<IpAddr>().unwrap());
@@ -445,13 +399,163 @@ mod tests {
         assert_eq!(v[1].goto, None);
         assert_eq!(v[1].elem.key, "10.0.1.0".parse::<IpAddr>().unwrap());
         assert!(v[1].elem.interval_end);
-        // A range up to the last address has no end element.
-        let (mut v, e) = (
-            Vec::new(),
-            parse_element("255.255.255.0/24 : goto c").unwrap(),
+        // A range up to the last address has no end element, in either family.
+        for top in ["255.255.255.0/24 : goto c", "ffff::/16", "::/0"] {
+            let e: Element = top.parse().unwrap();
+            let mut v = Vec::new();
+            push_interval(&e, &mut v);
+            assert_eq!(v.len(), 1, "{top}");
+        }
+        let e: Element = "fd00::1".parse().unwrap();
+        let mut v = Vec::new();
+        push_interval(&e, &mut v);
+        assert_eq!(v[1].elem.key, "fd00::2".parse::<IpAddr>().unwrap());
+    }
+
+    /// The config the record below was taken on: merged CIDR runs (prefixes,
+    /// spans, the whole space, the top of it), rules' own CIDR sets, inline
+    /// prefixes and the client maps, in both families.
+    fn pinned_config() -> config::Config {
+        let mut c = config::parse_valid(include_str!("../../../examples/wgsplit.conf")).unwrap();
+        let rule = |client: &str, action, cidr: &[&str], port: &[&str]| config::Rule {
+            client: client.into(),
+            action,
+            cidr: cidr.iter().map(|s| s.to_string()).collect(),
+            port: port.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        use config::Action::{Block, Direct, Proxy};
+        let nets = ["192.0.2.0/24", "203.0.113.0/24", "2001:db8::/32"];
+        c.rules.insert(0, rule("alice", Proxy, &nets, &[]));
+        c.rules.extend([
+            rule("carol", Direct, &["10.1.2.0/24", "fd00::5/128"], &[]),
+            rule(
+                "carol",
+                Block,
+                &["10.0.0.0/8", "255.255.255.0/24", "2001:db8:1::/48"],
+                &[],
+            ),
+            rule("carol", Direct, &["0.0.0.0/0", "::/0"], &[]),
+            rule(
+                "bob",
+                Block,
+                &[
+                    "198.18.0.0/15",
+                    "198.51.100.7/32",
+                    "fd00:1::/64",
+                    "fd00:2::/64",
+                ],
+                &["udp:443"],
+            ),
+            rule("bob", Direct, &["100.64.0.0/10"], &["tcp:80"]),
+        ]);
+        c
+    }
+
+    /// Set files and digests as the version that planned elements as text
+    /// (f0d466b) recorded them for `pinned_config`: (set, digest, file).
+    const RECORDED_BY_TEXT_PLANNER: [(&str, u64, &str); 10] = [
+        (
+            "alice_r0_up_us1_v4",
+            0x5124fa951f166ad,
+            "192.0.2.0/24\n203.0.113.0/24\n",
+        ),
+        ("alice_r0_up_us1_v6", 0xef732e4a0e1b9a6, "2001:db8::/32\n"),
+        (
+            "bob_r1_net4",
+            0x4b22997781341b17,
+            "198.18.0.0/15\n198.51.100.7\n",
+        ),
+        (
+            "bob_r1_net6",
+            0xe6532599c2d0bfa5,
+            "fd00:1::/64\nfd00:2::/64\n",
+        ),
+        (
+            "carol_r0_block_v4",
+            0x64f7915e9415f71b,
+            "10.0.0.0-10.1.1.255\n10.1.3.0-10.255.255.255\n255.255.255.0/24\n",
+        ),
+        ("carol_r0_block_v6", 0x2c19fa8154787073, "2001:db8:1::/48\n"),
+        (
+            "carol_r0_direct_v4",
+            0x212362c6fe63d2b9,
+            "0.0.0.0-9.255.255.255\n10.1.2.0/24\n11.0.0.0-255.255.254.255\n",
+        ),
+        (
+            "carol_r0_direct_v6",
+            0x67bd69b2283dc4c1,
+            "2001:db8:2::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff\n\
+             ::-2001:db8:0:ffff:ffff:ffff:ffff:ffff\n",
+        ),
+        (
+            "clients4",
+            0x6ffb0565ed2b4311,
+            "10.8.0.2 : goto client_alice\n10.8.0.3 : goto client_bob\n\
+             10.8.0.4 : goto client_carol\n",
+        ),
+        (
+            "clients6",
+            0x46a2899c29f57baa,
+            "fd42:8::2 : goto client_alice\n",
+        ),
+    ];
+
+    /// fnv64 over `CHAIN FINGERPRINT\n` of every rule, chains in name order,
+    /// as f0d466b planned them for `pinned_config`.
+    const RULE_FINGERPRINTS_BY_TEXT_PLANNER: u64 = 0xed9b28336f6e7716;
+
+    #[test]
+    fn a_restart_adopts_what_the_text_planner_recorded() {
+        let policy = policy::compile(&pinned_config(), 0);
+        let desired = plan::desired(&policy, &Inputs::default()).nft;
+        let owned: Vec<(&String, &NftSet)> = desired
+            .sets
+            .iter()
+            .filter(|(_, s)| s.elements.is_some())
+            .collect();
+        assert_eq!(owned.len(), RECORDED_BY_TEXT_PLANNER.len());
+        for ((name, set), (old_name, old_digest, old_file)) in
+            owned.into_iter().zip(RECORDED_BY_TEXT_PLANNER)
+        {
+            assert_eq!(name, old_name);
+            let els = set.elements.as_ref().unwrap();
+            // The same digest in index.txt: the set counts as unchanged, unread.
+            assert_eq!(set.digest(), Some(old_digest), "{name}");
+            // The same bytes in its file, and the old file reads back as these elements.
+            assert_eq!(set_file(els), old_file, "{name}");
+            assert_eq!(
+                parse_set_file(old_file, old_digest).as_ref(),
+                Some(els),
+                "{name}"
+            );
+        }
+        // Rule comments: no chain is rewritten on the first apply after the upgrade.
+        let mut all = String::new();
+        for (name, chain) in &desired.chains {
+            for r in &chain.rules {
+                all.push_str(&format!("{name} {}\n", fingerprint(r)));
+            }
+        }
+        assert_eq!(
+            plan::fnv64(all.as_bytes()),
+            RULE_FINGERPRINTS_BY_TEXT_PLANNER
         );
-        e.push_interval(&mut v);
-        assert_eq!(v.len(), 1);
+    }
+
+    #[test]
+    fn a_set_file_that_does_not_add_up_is_not_trusted() {
+        let els = elements(&["10.0.0.0/24 : goto x", "10.0.1.0/24 : goto x"]);
+        let digest = set_digest(&els);
+        let file = set_file(&els);
+        assert_eq!(parse_set_file(&file, digest).as_ref(), Some(&els));
+        // Torn (a line lost), a line that is no element, another digest.
+        assert_eq!(parse_set_file("10.0.0.0/24 : goto x\n", digest), None);
+        assert_eq!(parse_set_file(&format!("{file}junk\n"), digest), None);
+        assert_eq!(parse_set_file(&file, digest ^ 1), None);
+        // Another spelling of the same range is the same element.
+        let respelled = file.replace("10.0.0.0/24", "10.0.0.0-10.0.0.255");
+        assert_eq!(parse_set_file(&respelled, digest).as_ref(), Some(&els));
     }
 
     #[test]
