@@ -174,7 +174,7 @@ pub fn desired(policy: &Policy, inputs: &Inputs) -> NftState {
         masq,
     );
 
-    // Chain names by target, formatted once (they end every element).
+    // Chain names by target, formatted once (every merged set's name and rule needs one).
     let mark_of = Target::index;
     let mark_names: Vec<String> = targets.iter().map(|t| mark_chain(policy, *t)).collect();
     let mut clients4 = BTreeSet::new();
