@@ -186,3 +186,65 @@ impl NftBatch {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::nft::AddrRange;
+
+    fn hosts(n: usize) -> Vec<Element> {
+        (0..n as u128)
+            .map(|i| Element::key(AddrRange::new(0x0a00_0000 + i, 0x0a00_0000 + i, false)))
+            .collect()
+    }
+
+    #[test]
+    fn element_lists_are_cut_into_lines_of_a_bounded_size() {
+        for (n, lines) in [
+            (1, 1),
+            (ELEMENTS_PER_LINE, 1),
+            (ELEMENTS_PER_LINE + 1, 2),
+            (2 * ELEMENTS_PER_LINE + 1, 3),
+        ] {
+            let els = hosts(n);
+            let mut b = NftBatch::default();
+            b.push_elements(true, "s", &els.iter().collect::<Vec<_>>());
+            assert_eq!(b.script_lines(), lines, "{n} elements");
+            let written = b.lines();
+            assert_eq!(written.len(), lines);
+            // Every element once, in order, over all lines.
+            let count: usize = written.iter().map(|l| l.matches(", ").count() + 1).sum();
+            assert_eq!(count, n);
+            assert!(written[0].starts_with("add element inet wgsplit s { 10.0.0.0"));
+            assert_eq!(b.elements_added, n);
+            assert!(b.elements_only());
+        }
+    }
+
+    #[test]
+    fn the_summary_shows_a_few_elements_and_counts_the_rest() {
+        let els = hosts(SUMMARY_ELEMENTS + 1);
+        let mut b = NftBatch::default();
+        b.push("flush set inet wgsplit s".into());
+        b.push_elements(
+            false,
+            "s",
+            &els.iter().take(SUMMARY_ELEMENTS).collect::<Vec<_>>(),
+        );
+        b.push_elements(true, "s", &els.iter().collect::<Vec<_>>());
+        b.push_elements(true, "s", &[]);
+        assert_eq!(
+            b.summary,
+            [
+                "flush set inet wgsplit s",
+                "delete element inet wgsplit s { 10.0.0.0, 10.0.0.1, 10.0.0.2 }",
+                "add element inet wgsplit s { 10.0.0.0, 10.0.0.1, 10.0.0.2, … (4 elements) }",
+            ]
+        );
+        assert_eq!((b.elements_added, b.elements_deleted), (4, 3));
+        assert_eq!(b.structure_commands(), 1);
+        assert!(!b.elements_only());
+        assert_eq!(b.structure_script(), "flush set inet wgsplit s\n");
+        assert_eq!(b.element_changes().count(), 2);
+    }
+}
