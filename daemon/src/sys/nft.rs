@@ -75,17 +75,14 @@ pub fn apply_batch(sock: &mut NftSock, b: &NftBatch) -> Result<usize, String> {
 /// elements), and spends ≈1 s turning 50k ranges into messages. The kernel
 /// needs neither.
 fn push_interval<'a>(e: &'a Element, out: &mut Vec<MapElem<'a>>) {
-    let key = e.key;
+    let (start, end) = nftnl::interval(e.key);
     out.push(MapElem {
-        elem: Elem::addr(key.addr(key.start())),
+        elem: start,
         goto: e.goto.as_deref(),
     });
-    if key.end() < key.family_max() {
+    if let Some(end) = end {
         out.push(MapElem {
-            elem: Elem {
-                interval_end: true,
-                ..Elem::addr(key.addr(key.end() + 1))
-            },
+            elem: end,
             goto: None,
         });
     }
