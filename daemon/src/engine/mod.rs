@@ -75,7 +75,7 @@ fn requests_of(op: &Op, backend: Backend) -> usize {
         Op::AddRule(_) | Op::DelRule(_) => 1,
         // The element batch's own messages are counted as sent (`element_messages`).
         Op::Nft(b) => {
-            let structure = b.lines.iter().filter(|l| !l.contains(" element ")).count();
+            let structure = b.structure_commands();
             structure + 2 * usize::from(structure > 0)
         }
         Op::DeleteLink { .. } => 2,

@@ -157,7 +157,7 @@ impl fmt::Display for Op {
                 write!(
                     f,
                     "nft: one transaction, {} commands (+{} / -{} elements)",
-                    b.lines.len(),
+                    b.script_lines(),
                     b.elements_added,
                     b.elements_deleted
                 )?;
@@ -346,11 +346,7 @@ pub fn plan(desired: &Desired, obs: &Observed) -> Result<Vec<Op>, Vec<Refusal>> 
 pub fn plan_down(obs: &Observed) -> Vec<Op> {
     let mut ops = Vec::new();
     if obs.nft.is_some() {
-        ops.push(Op::Nft(NftBatch {
-            lines: vec![format!("delete table inet {}", crate::plan::NFT_TABLE)],
-            summary: vec![format!("delete table inet {}", crate::plan::NFT_TABLE)],
-            ..Default::default()
-        }));
+        ops.push(Op::Nft(NftBatch::delete_table()));
     }
     for r in &obs.rules {
         ops.push(Op::DelRule(*r));

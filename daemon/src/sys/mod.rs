@@ -5,6 +5,7 @@
 pub mod net;
 pub mod nft;
 pub mod nft_consts;
+pub mod nft_record;
 pub mod nftdump;
 pub mod nftlist;
 pub mod nftnl;

@@ -14,11 +14,19 @@ use super::nft_consts::{
     NFTA_SET_KEY_TYPE, NFTA_SET_NAME, NFTA_SET_TABLE, NFTA_TABLE_HANDLE, NFTA_TABLE_NAME,
     NFTNL_UDATA_RULE_COMMENT, TYPE_IP6ADDR, TYPE_IPADDR,
 };
-use super::{net::nl::attrs, nft::Handles, nftnl};
+use super::{net::nl::attrs, nftnl};
 use crate::plan::{
     NFT_TABLE,
     nft::{BaseChain, ObservedChain, ObservedNft, ObservedSet, SetElements},
 };
+
+/// Handles of the table and its sets, as listed (a set recreated by someone else
+/// gets a new handle, so its recorded elements are no longer trusted).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Handles {
+    pub table: u64,
+    pub sets: BTreeMap<String, u64>,
+}
 
 fn string(v: &[u8]) -> &str {
     std::str::from_utf8(v.split(|&b| b == 0).next().unwrap_or(&[])).unwrap_or("")

@@ -1,7 +1,7 @@
 //! Against the real kernel, each test in a fresh network namespace of its own
 //! thread (root and `nft` needed: `#[ignore]`d, run with `--ignored`).
 
-use std::{process::Command, time::Instant};
+use std::{net::Ipv4Addr, process::Command, time::Instant};
 
 use super::*;
 

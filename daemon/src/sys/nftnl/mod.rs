@@ -32,7 +32,7 @@
 
 use std::{
     fmt, io,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    net::IpAddr,
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
 };
 
@@ -49,7 +49,10 @@ use super::nft_consts::{
     NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_TABLE, NFTA_SET_ELEM_TIMEOUT, NFTA_VERDICT_CHAIN,
     NFTA_VERDICT_CODE,
 };
-use crate::plan::NFT_TABLE;
+use crate::{
+    plan::{NFT_TABLE, nft::AddrRange},
+    util::ranges::net_range,
+};
 
 // Netlink and nfnetlink constants (linux/netlink.h, linux/netfilter/nfnetlink.h,
 // linux/netfilter/nf_tables.h).
@@ -430,40 +433,32 @@ pub fn encode(family: u8, table: &str, ops: &[Op], seq: u32) -> Batch {
 }
 
 /// Merges prefixes into sorted, non-overlapping ranges and returns the interval-set
-/// elements for them (start, then end-exclusive flagged `interval_end`).
+/// elements for them (see [`interval`]).
 /// Adjacent ranges are joined: the kernel refuses overlapping intervals.
 pub fn intervals(nets: &[IpNet]) -> Vec<Elem> {
-    let mut v4: Vec<(u128, u128)> = Vec::new();
-    let mut v6: Vec<(u128, u128)> = Vec::new();
-    for n in nets {
-        match n {
-            IpNet::V4(n) => v4.push((
-                u32::from(n.network()) as u128,
-                u32::from(n.broadcast()) as u128,
-            )),
-            IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.broadcast()))),
-        }
-    }
+    let (v6, v4): (Vec<IpNet>, Vec<IpNet>) = nets.iter().partition(|n| matches!(n, IpNet::V6(_)));
     let mut out = Vec::with_capacity(2 * nets.len());
-    for (ranges, max, v6) in [(v4, u32::MAX as u128, false), (v6, u128::MAX, true)] {
+    for (family, is_v6) in [(v4, false), (v6, true)] {
+        let ranges = family.iter().map(net_range).collect();
         for (a, b) in merge(ranges) {
-            let ip = |x: u128| {
-                if v6 {
-                    IpAddr::V6(Ipv6Addr::from(x))
-                } else {
-                    IpAddr::V4(Ipv4Addr::from(x as u32))
-                }
-            };
-            out.push(Elem::addr(ip(a)));
-            if b < max {
-                out.push(Elem {
-                    interval_end: true,
-                    ..Elem::addr(ip(b + 1))
-                });
-            }
+            let (start, end) = interval(AddrRange::new(a, b, is_v6));
+            out.push(start);
+            out.extend(end);
         }
     }
     out
+}
+
+/// The kernel's form of a range in an rbtree interval set: an element at its
+/// start, and one at `end + 1` flagged `NFT_SET_ELEM_INTERVAL_END` (none when
+/// the range reaches the last address of its family).
+pub fn interval(range: AddrRange) -> (Elem, Option<Elem>) {
+    let start = Elem::addr(range.addr(range.start()));
+    let end = (range.end() < range.family_max()).then(|| Elem {
+        interval_end: true,
+        ..Elem::addr(range.addr(range.end() + 1))
+    });
+    (start, end)
 }
 
 fn merge(mut ranges: Vec<(u128, u128)>) -> Vec<(u128, u128)> {

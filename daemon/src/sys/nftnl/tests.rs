@@ -1,5 +1,7 @@
 //! Unit tests of the encoder and the acknowledgement parser (no kernel).
 
+use std::net::Ipv4Addr;
+
 use super::*;
 
 fn u16_at(b: &[u8], i: usize) -> u16 {
