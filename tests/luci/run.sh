@@ -1,9 +1,10 @@
 #!/bin/bash
 # luci-app-wgsplit tests:
 #   1. translations: the .pot matches the sources, zh_Hans and ru cover it
-#   2. schema: every option the forms write is documented and accepted by
+#   2. validation: the stand-in's datatype engine behaves as LuCI's (validation.test.js)
+#   3. schema: every option the forms write is documented and accepted by
 #      `wgsplit config check` (node, LuCI stand-in)
-#   3. browser: every page in headless Chromium, screenshots in tests/out/luci/,
+#   4. browser: every page in headless Chromium, screenshots in tests/out/luci/,
 #      add-client/rule/import/explain flows against a recorded uci/ubus stand-in
 #
 #   tests/luci/run.sh          (WGSPLIT_BIN=path to use a given binary for config check)
@@ -52,6 +53,7 @@ i18n() {
 }
 
 run i18n i18n
+run validation node tests/luci/validation.test.js
 run schema node tests/luci/schema.test.js
 run browser node tests/luci/browser.test.js
 

@@ -296,6 +296,23 @@ test('valid samples pass the forms\' checks, invalid ones fail them', () => {
 	if (errs.length) throw new Error(errs.join('\n   '));
 });
 
+/* Issue #14: LuCI hands validate() what the datatype left, and cidr4, cidr,
+ * ipaddr with a prefix, ipaddrport, … leave only a part of the value (the
+ * prefix, the port). An option with its own validate() must have a datatype
+ * that keeps every valid sample whole, or validate() checks the wrong thing. */
+test('no option pairs validate() with a datatype that replaces the value', () => {
+	const errs = [];
+	for (const o of opts.filter(writes).filter(r => typeof r.option.validate == 'function')) {
+		const smp = (SAMPLES[o.sectiontype] || {})[o.option.option];
+		for (const v of (smp ? smp.ok : []).map(x => x === '@LISTFILE@' ? LISTFILE : x)) {
+			const vd = L.stub.validation.create({ value: v }, o.option.datatype || 'string', true, null);
+			if (vd.validate() && vd.value !== v)
+				errs.push(`${o.view} ${o.sectiontype}.${o.option.option}: datatype ${o.option.datatype} leaves '${vd.value}' of '${v}' for validate()`);
+		}
+	}
+	if (errs.length) throw new Error(errs.join('\n   '));
+});
+
 test('required options are required by the forms', () => {
 	const want = { server: [ 'address', 'private_key' ], upstream: [ 'private_key', 'address', 'public_key', 'endpoint' ],
 		client: [ 'address' ], rule: [ 'client', 'action' ], list: [ 'path' ] };

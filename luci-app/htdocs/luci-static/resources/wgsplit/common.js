@@ -1,6 +1,7 @@
 'use strict';
 'require baseclass';
 'require rpc';
+'require validation';
 
 /*
  * Shared pieces of the wgsplit pages: the rpc calls into the rpcd plugin
@@ -181,17 +182,6 @@ const checks = {
 		return true;
 	},
 
-	cidr(value) { return checkCidr(value, 0); },
-	cidr4(value) { return checkCidr(value, 4); },
-	cidr6(value) { return checkCidr(value, 6); },
-
-	cidrPrefix(value, family) {
-		const r = checkCidr(value, family);
-		if (r !== true)
-			return r;
-		return String(value).indexOf('/') > 0 ? true : _('A prefix length is required, e.g. 10.8.0.1/24');
-	},
-
 	port(value) {
 		const m = /^(?:(tcp|udp):)?(\d{1,5})(?:-(\d{1,5}))?$/.exec(String(value));
 		if (!m)
@@ -220,8 +210,8 @@ const checks = {
 		return true;
 	},
 
+	/* not LuCI's hostport: the daemon refuses port 0, which LuCI's port type takes */
 	endpoint(value) { return checkHostPort(value, true); },
-	serverEndpoint(value) { return checkHostPort(value, false); },
 
 	ipPort(value) {
 		let m = /^\[([^\]]+)\]:(\d+)$/.exec(value) || /^([^:]+):(\d+)$/.exec(value);
@@ -229,13 +219,6 @@ const checks = {
 			return true;
 		if (!m || (parseIPv4(m[1]) === null && !isIPv6(m[1])))
 			return _('Expecting an IP address, optionally with :port');
-		return (+m[2] >= 1 && +m[2] <= 65535) ? true : _('Port must be 1–65535');
-	},
-
-	socketAddr(value) {
-		const m = /^\[([^\]]+)\]:(\d+)$/.exec(value) || /^([^:\[\]]+):(\d+)$/.exec(value);
-		if (!m || (parseIPv4(m[1]) === null && !isIPv6(m[1])))
-			return _('Expecting IP:port, e.g. 127.0.0.1:8274 or [::1]:8274');
 		return (+m[2] >= 1 && +m[2] <= 65535) ? true : _('Port must be 1–65535');
 	},
 
@@ -248,10 +231,6 @@ const checks = {
 		if (m && (m[1] ? isIPv6(m[1]) : parseIPv4(m[2]) !== null) && +m[3] >= 1 && +m[3] <= 65535)
 			return true;
 		return _('Expecting a domain, an IP address, or address:port/tcp');
-	},
-
-	ipAddr(value) {
-		return (parseIPv4(value) !== null || isIPv6(value)) ? true : _('Expecting an IP address');
 	},
 
 	hexMask(value) {
@@ -304,6 +283,20 @@ function nextAddress(pool, used) {
 		if (!taken[a])
 			return [ a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255 ].join('.') + '/32';
 	return null;
+}
+
+/*
+ * LuCI's own datatype engine on one value, outside a form's datatype: true or
+ * the message. For a validate() that needs the whole value: an option whose
+ * datatype is cidr/cidr4/ipaddr/… hands its validate() what the datatype left
+ * (the prefix, "24"), so such a check sets datatype 'string' and calls this.
+ * The field sits in a [data-field] holder: LuCI skips fields in no page.
+ */
+function datatype(type, value) {
+	const field = E('input', { 'type': 'text', 'value': value == null ? '' : String(value) });
+	E('div', { 'data-field': 'wgsplit' }, [ field ]);
+	const vd = validation.create(field, type, true, null);
+	return vd.validate() ? true : _('Expecting: %s').format(vd.error);
 }
 
 /* Wrap a check as a LuCI validate function; empty values pass (rmempty handles "required"). */
@@ -366,6 +359,7 @@ return baseclass.extend({
 	callConfigView: callConfigView,
 	checks: checks,
 	validator: validator,
+	datatype: datatype,
 	inPool4: inPool4,
 	nextAddress: nextAddress,
 	formatBytes: formatBytes,

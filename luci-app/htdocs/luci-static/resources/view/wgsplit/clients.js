@@ -134,12 +134,14 @@ return view.extend({
 
 		o = s.option(form.DynamicList, 'address', _('Addresses'),
 			_('Tunnel addresses inside the server pools, e.g. 10.8.0.2/32.'));
-		o.datatype = 'cidr';
+		/* 'string', so validate() sees the whole value: LuCI's cidr datatype
+		   would hand it the prefix alone. The format is still LuCI's check. */
+		o.datatype = 'string';
 		o.rmempty = false;
 		o.validate = function(section_id, value) {
 			if (value == null || value === '')
 				return true;
-			const r = common.checks.cidr(value);
+			const r = common.datatype('or(cidr, ipaddr(1))', value);
 			if (r !== true)
 				return r;
 			if (value.indexOf(':') < 0 && !common.inPool4(value, pool))
@@ -227,8 +229,7 @@ return view.extend({
 		o.validate = v('domain');
 
 		o = s.option(form.DynamicList, 'cidr', _('CIDRs'));
-		o.datatype = 'string';
-		o.validate = v('cidr');
+		o.datatype = 'or(cidr, ipaddr(1))';
 
 		o = s.option(form.DynamicList, 'port', _('Ports'),
 			_('tcp:443, udp:5000-6000 or 443 (both).'));
@@ -242,7 +243,7 @@ return view.extend({
 
 		o = s.option(form.DynamicList, 'list', _('Lists'));
 		lists.forEach(l => o.value(l));
-		o.datatype = 'uciname';
+		o.datatype = 'string';
 		o.validate = function(section_id, value) {
 			if (value == null || value === '')
 				return true;

@@ -36,14 +36,15 @@ return view.extend({
 
 		o = s.taboption('general', form.Value, 'address', _('IPv4 address'),
 			_('Server address with prefix, e.g. 10.8.0.1/24; the prefix is the client pool.'));
+		/* LuCI's cidr4 alone: a validate function paired with it would be handed
+		   the prefix ("24"), not the address (cidr4 checks the prefix with
+		   apply('ip4prefix', …), which replaces the value it validates). */
 		o.datatype = 'cidr4';
-		o.validate = v('cidrPrefix', 4);
 		o.rmempty = false;
 
 		o = s.taboption('general', form.Value, 'address6', _('IPv6 address'),
 			_('Optional, e.g. fd42:8::1/64.'));
 		o.datatype = 'cidr6';
-		o.validate = v('cidrPrefix', 6);
 
 		o = s.taboption('general', form.Value, 'private_key', _('Private key'),
 			_('Generated on first start; kept in /etc/config/wgsplit (mode 0600).'));
@@ -54,8 +55,7 @@ return view.extend({
 
 		o = s.taboption('general', form.Value, 'endpoint', _('Public endpoint'),
 			_('Host or IP (optionally :port) written into client configs.'));
-		o.datatype = 'string';
-		o.validate = v('serverEndpoint');
+		o.datatype = 'or(host, hostport, ipaddrport(1))';
 
 		o = s.taboption('general', form.Value, 'mtu', _('MTU'));
 		o.datatype = 'range(1280,9000)';
@@ -67,8 +67,7 @@ return view.extend({
 
 		o = s.taboption('dns', form.DynamicList, 'dns_listen', _('Extra listen addresses'),
 			_('The resolver always listens on the server addresses; add e.g. a LAN address.'));
-		o.datatype = 'ipaddr';
-		o.validate = v('ipAddr');
+		o.datatype = 'ipaddr(1)';
 
 		o = s.taboption('dns', form.DynamicList, 'dns_server', _('Direct resolvers'),
 			_('Resolvers for names that go direct (ip or ip:port). Default: /etc/resolv.conf.'));
@@ -109,8 +108,7 @@ return view.extend({
 		o.placeholder = '6000';
 
 		o = s.taboption('advanced', form.Value, 'api_listen', _('API address'));
-		o.datatype = 'string';
-		o.validate = v('socketAddr');
+		o.datatype = 'ipaddrport(1)';
 		o.placeholder = '127.0.0.1:8274';
 
 		s = m.section(form.GridSection, 'list', _('Lists'),

@@ -156,8 +156,7 @@ return view.extend({
 		o.modalonly = true;
 
 		o = s.option(form.DynamicList, 'address', _('Addresses'), _('e.g. 10.64.0.2/32, fc00:bbbb::2/128'));
-		o.datatype = 'cidr';
-		o.validate = v('cidr');
+		o.datatype = 'or(cidr, ipaddr(1))';
 		o.rmempty = false;
 		o.modalonly = true;
 
@@ -174,15 +173,13 @@ return view.extend({
 		o.modalonly = true;
 
 		o = s.option(form.DynamicList, 'allowed_ips', _('Allowed IPs'));
-		o.datatype = 'cidr';
-		o.validate = v('cidr');
+		o.datatype = 'or(cidr, ipaddr(1))';
 		o.placeholder = '0.0.0.0/0';
 		o.modalonly = true;
 
 		o = s.option(form.DynamicList, 'dns', _('DNS through the tunnel'),
 			_('Resolvers used for names routed through this upstream.'));
-		o.datatype = 'ipaddr';
-		o.validate = v('ipAddr');
+		o.datatype = 'ipaddr(1)';
 		o.modalonly = true;
 
 		o = s.option(form.Value, 'mtu', _('MTU'));
