@@ -127,6 +127,13 @@ pack_apk() {
 		echo "export pkgname=\"$name\""
 		echo 'default_prerm'
 	} > "$a/pre-deinstall"
+	# apk runs no script after removal of its own accord: the package's postrm as post-deinstall
+	if [ -f "$ctrl/postrm" ]; then
+		cp "$ctrl/postrm" "$a/post-deinstall"
+		set -- --script "post-deinstall:$a/post-deinstall"
+	else
+		set --
+	fi
 	arch=$(field Architecture "$ctrl/control")
 	[ "$arch" = all ] && arch=noarch
 	ver=$(field Version "$ctrl/control")
@@ -142,6 +149,7 @@ pack_apk() {
 		--script "post-install:$a/post-install" \
 		--script "post-upgrade:$a/post-upgrade" \
 		--script "pre-deinstall:$a/pre-deinstall" \
+		"$@" \
 		--files "$a/root" \
 		--output "$OUT/$name-$ver.apk"
 	echo "$OUT/$name-$ver.apk"
@@ -204,6 +212,8 @@ DEPS=$(sed -n '/^define Package\/wgsplit$/,/^endef/p' "$PKGDIR/Makefile" | deps_
 printf '/etc/config/wgsplit\n' > "$C/conffiles"
 postinst_default > "$C/postinst"
 prerm_default > "$C/prerm"
+# the Makefile's Package/wgsplit/postrm is this file too
+install -m 0755 "$F/wgsplit.postrm" "$C/postrm"
 chmod 0755 "$C/postinst" "$C/prerm"
 chmod 0644 "$C/control" "$C/conffiles"
 pack wgsplit "$VERSION" "$ARCH" "$D" "$C"

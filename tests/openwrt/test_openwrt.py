@@ -94,6 +94,7 @@ SCRIPTS = [
     FILES / "wgsplit.init",
     FILES / "wgsplit.uci-defaults",
     FILES / "wgsplit.hotplug",
+    FILES / "wgsplit.postrm",
     FEED / "build-ipk.sh",
     LUCI / "root/usr/libexec/rpcd/wgsplit",
 ]
@@ -244,7 +245,8 @@ def ipk_name_and_control_fields():
     assert f["Version"] == ver
     assert f["Architecture"] == "x86_64"
     deps = [d.strip() for d in f["Depends"].split(",")]
-    for d in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib"):
+    # nftables-json: the daemon runs `nft -f`; it is the variant firewall4 depends on
+    for d in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib", "nftables-json"):
         assert d in deps, f"Depends lacks {d}: {deps}"
     assert "ip-full" not in deps
     data = members(parts["./data.tar.gz"])
@@ -288,7 +290,9 @@ def ipk_control_scripts_and_conffiles():
     names, parts = ipk_parts(build()["main"])
     f, t = control_fields(parts)
     ctl = {m.name: m for m in t.getmembers() if m.isfile()}
-    assert set(ctl) == {"./control", "./conffiles", "./postinst", "./prerm"}, set(ctl)
+    assert set(ctl) == {"./control", "./conffiles", "./postinst", "./prerm", "./postrm"}, set(ctl)
+    assert ctl["./postrm"].mode & 0o777 == 0o755, "postrm not executable"
+    assert t.extractfile("./postrm").read() == (FILES / "wgsplit.postrm").read_bytes(), "postrm is not files/wgsplit.postrm"
     assert t.extractfile("./conffiles").read().decode().split() == ["/etc/config/wgsplit"]
     for s in ("./postinst", "./prerm"):
         assert ctl[s].mode & 0o777 == 0o755, f"{s} not executable"
@@ -741,6 +745,7 @@ config zone
 
 def run_uci_defaults(e):
     script = (FILES / "wgsplit.uci-defaults").read_text().replace("/usr/bin/wgsplit", str(FAKE / "bin/wgsplit"))
+    script = script.replace("/etc/wgsplit/defaults-added", str(e.dir / "defaults-added"))
     p = e.dir / "uci-defaults"
     p.write_text(script.replace("chmod 0600 /etc/config/wgsplit", f"chmod 0600 {e.dir}/config/wgsplit"))
     return sh(*ASH, p, env=e.env)
@@ -800,6 +805,70 @@ def uci_defaults_follows_configured_interface_and_port():
     assert wg["opts"]["dest_port"] == ["4500"]
     dm = [s for s in parse_uci((cfg / "dhcp").read_text()) if s["type"] == "dnsmasq"][0]["opts"]
     assert dm["notinterface"] == ["wgsrv"]
+    e.close()
+
+
+def run_postrm(e, extra_env=None):
+    """The postrm as the .ipk carries it, against the stand-in uci; init scripts not run."""
+    names, parts = ipk_parts(build()["main"])
+    _, t = control_fields(parts)
+    script = t.extractfile("./postrm").read().decode()
+    script = script.replace("/etc/wgsplit/defaults-added", str(e.dir / "defaults-added"))
+    script = script.replace("/etc/wgsplit", str(e.dir / "etc-wgsplit")).replace("/etc/init.d/", str(e.dir / "no-init.d") + "/")
+    p = e.dir / "postrm"
+    p.write_text(script)
+    return sh(*ASH, p, env=dict(e.env, IPKG_INSTROOT="", **(extra_env or {})))
+
+
+def uci_sections(text):
+    """A config as comparable data: [(type, name-or-None, sorted options)]."""
+    return [(x["type"], x.get("name"), sorted((k, tuple(v)) for k, v in x["opts"].items())) for x in parse_uci(text)]
+
+
+@test
+def postrm_undoes_exactly_what_uci_defaults_added():
+    e = Env()
+    cfg = e.dir / "config"
+    shutil.copy(FILES / "wgsplit.config", cfg / "wgsplit")
+    (cfg / "dhcp").write_text(DEFAULT_DHCP)
+    (cfg / "firewall").write_text(DEFAULT_FIREWALL)
+    assert run_uci_defaults(e).returncode == 0
+    assert "wgsplit" in (cfg / "firewall").read_text() and "notinterface" in (cfg / "dhcp").read_text()
+    # an upgrade (opkg/apk run the old package's scripts with PKG_UPGRADE=1) keeps everything
+    before = {n: (cfg / n).read_text() for n in ("firewall", "dhcp")}
+    r = run_postrm(e, {"PKG_UPGRADE": "1"})
+    assert r.returncode == 0, r.stderr
+    assert {n: (cfg / n).read_text() for n in ("firewall", "dhcp")} == before, "an upgrade undid the defaults"
+    # the user adds a rule of their own after installing: removal keeps it
+    r = sh("uci", "batch", input="set firewall.mine=rule\nset firewall.mine.name='Allow-mine'\ncommit firewall\n", env=e.env)
+    assert r.returncode == 0, r.stderr
+    r = run_postrm(e)
+    assert r.returncode == 0, r.stderr
+    fw = uci_sections((cfg / "firewall").read_text())
+    assert fw == uci_sections(DEFAULT_FIREWALL) + [("rule", "mine", [("name", ("Allow-mine",))])], fw
+    assert uci_sections((cfg / "dhcp").read_text()) == uci_sections(DEFAULT_DHCP), (cfg / "dhcp").read_text()
+    assert not (e.dir / "defaults-added").exists(), "the record is left behind"
+    left = sh("uci", "changes", env=e.env)
+    assert left.stdout.strip() == "", f"uncommitted uci changes left: {left.stdout}"
+    e.close()
+
+
+@test
+def postrm_leaves_what_the_user_had_before():
+    """A zone named wgsplit the user made, and nonwildcard already on, are not uci-defaults' to remove."""
+    e = Env()
+    cfg = e.dir / "config"
+    shutil.copy(FILES / "wgsplit.config", cfg / "wgsplit")
+    dhcp = DEFAULT_DHCP.replace("\toption port '53'\n", "\toption port '53'\n\toption nonwildcard '1'\n\tlist notinterface 'wg0'\n")
+    fwtext = DEFAULT_FIREWALL + "\nconfig zone 'wgsplit'\n\toption name 'wgsplit'\n\toption input 'ACCEPT'\n"
+    (cfg / "dhcp").write_text(dhcp)
+    (cfg / "firewall").write_text(fwtext)
+    assert run_uci_defaults(e).returncode == 0
+    record = (e.dir / "defaults-added").read_text().splitlines()
+    assert "section firewall.wgsplit" not in record and not any("dhcp." in l for l in record), record
+    assert run_postrm(e).returncode == 0
+    assert uci_sections((cfg / "firewall").read_text()) == uci_sections(fwtext), (cfg / "firewall").read_text()
+    assert uci_sections((cfg / "dhcp").read_text()) == uci_sections(dhcp), (cfg / "dhcp").read_text()
     e.close()
 
 
@@ -943,7 +1012,7 @@ def real_opkg_installs_both_packages():
     # the router already has (or can get) these
     (root / "usr/lib/opkg/status").write_text("".join(
         f"Package: {p}\nVersion: 1\nStatus: install user installed\nArchitecture: x86_64\nInstalled-Time: 1\n\n"
-        for p in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib", "luci-base")))
+        for p in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib", "nftables-json", "luci-base")))
     conf = root / "opkg.conf"
     conf.write_text(f"dest root /\nlists_dir ext {root}/lists\n")
     r = sh(opkg, "-f", conf, "-o", root, "--add-arch", "all:1", "--add-arch", "x86_64:10",
@@ -981,7 +1050,7 @@ def real_apk_builds_and_installs_openwrt25_packages():
             assert want in dump, want
         assert "arch: noarch" in sh(apk, "adbdump", d / "dist/luci-app-wgsplit-0.1.0-r1.apk").stdout
         (d / "empty").mkdir()
-        for dep in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib", "luci-base"):
+        for dep in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib", "nftables-json", "luci-base"):
             r = sh(apk, "mkpkg", "--info", f"name:{dep}", "--info", "version:1-r1", "--info", "arch:x86_64",
                    "--files", d / "empty", "--output", d / f"{dep}.apk")
             assert r.returncode == 0, r.stderr
