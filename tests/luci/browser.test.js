@@ -30,9 +30,15 @@ function eq(a, b, msg) {
 const id = s => `[id="${s}"]`;
 const saved = () => srv.state.calls.saves.flat();
 const hasCall = (call) => saved().some(c => JSON.stringify(c) === JSON.stringify(call));
+/* the modal closes before its uci.save() reaches the server: wait for the call */
+async function waitCall(page, call) {
+	for (let i = 0; i < 50 && !hasCall(call); i++) await page.waitForTimeout(100);
+	return hasCall(call);
+}
 
-async function open(view, lang) {
+async function open(view, lang, prep) {
 	srv = await server.start(0);
+	if (prep) prep(srv.state);
 	const page = await ctx.newPage();
 	page.errors = [];
 	page.on('pageerror', e => page.errors.push('pageerror: ' + e.message));
@@ -246,7 +252,7 @@ test('upstreams page shows health and edits the down policy', async () => {
 	await shot(page, 'upstreams-edit');
 	await page.click('#modal .cbi-button-positive');
 	await page.waitForSelector('#modal', { state: 'detached' });
-	assert(hasCall([ 'set', 'wgsplit', 'us1', 'on_down', 'failover' ]) && hasCall([ 'set', 'wgsplit', 'us1', 'failover', 'eu1' ]),
+	assert(await waitCall(page, [ 'set', 'wgsplit', 'us1', 'on_down', 'failover' ]) && hasCall([ 'set', 'wgsplit', 'us1', 'failover', 'eu1' ]),
 		'saved: ' + JSON.stringify(saved()));
 	// back to block: the failover option goes away
 	await page.click('tr[data-sid="us1"] .cbi-button-edit');
@@ -254,7 +260,7 @@ test('upstreams page shows health and edits the down policy', async () => {
 	await page.selectOption(w('on_down'), 'block');
 	await page.click('#modal .cbi-button-positive');
 	await page.waitForSelector('#modal', { state: 'detached' });
-	assert(hasCall([ 'unset', 'wgsplit', 'us1', 'failover' ]), 'failover not removed: ' + JSON.stringify(saved()));
+	assert(await waitCall(page, [ 'unset', 'wgsplit', 'us1', 'failover' ]), 'failover not removed: ' + JSON.stringify(saved()));
 	await close(page);
 });
 
@@ -362,6 +368,30 @@ test('settings page validates and saves server options', async () => {
 	const chk = configCheck(srv.state.calls.applies[0]);
 	if (chk) assert(chk.ok, 'config check rejects the saved settings:\n' + chk.out);
 	await page.evaluate(() => document.querySelector('#notifications').replaceChildren());
+	await close(page);
+});
+
+test('backend errors read in the page\'s language: config check on the overview, a failed import (ru)', async () => {
+	const check = "wgsplit: server.mtu: 100 is outside 1280-9000\nalice.upstream: no upstream named 'nope'\n@rule[1].geoip: 'usa' is not a two-letter country code";
+	let page = await open('overview', 'ru', st => { st.check = { ok: false, output: check }; });
+	const box = await page.innerText('#wgsplit-check');
+	for (const want of [ 'server.mtu: 100 вне диапазона 1280–9000', 'alice.upstream: Нет вышестоящего туннеля с именем nope',
+		'@rule[1].geoip: usa — не двухбуквенный код страны' ])
+		assert(box.includes(want), 'config check box lacks ' + want + ':\n' + box);
+	assert(!/is outside|no upstream named|two-letter/.test(box), 'English left: ' + box);
+	await shot(page, 'overview-check-ru');
+	await close(page);
+
+	page = await open('upstreams', 'ru');
+	await page.click('#wgsplit-import');
+	await page.waitForSelector('#modal #wgsplit-import-conf');
+	await page.fill('#wgsplit-import-name', 'nl1');
+	await page.fill('#wgsplit-import-conf', '[Interface]\nPrivateKey = x\ngarbage\n[Peer]\n');
+	await page.click('#wgsplit-import-go');
+	await page.waitForFunction(() => document.querySelector('.wgsplit-import-error').textContent != '');
+	eq(await page.innerText('.wgsplit-import-error'), 'Строка 3: «garbage» — не «Ключ = Значение»', 'import error');
+	await page.waitForTimeout(300);
+	assert(await page.locator('#modal #wgsplit-import-conf').count() == 1, 'the page reloaded over the error');
 	await close(page);
 });
 

@@ -4,7 +4,8 @@
 #   2. validation: the stand-in's datatype engine behaves as LuCI's (validation.test.js)
 #   3. schema: every option the forms write is documented and accepted by
 #      `wgsplit config check` (node, LuCI stand-in)
-#   4. browser: every page in headless Chromium, screenshots in tests/out/luci/,
+#   4. messages: the CLI's errors and config check lines read in ru and zh_Hans
+#   5. browser: every page in headless Chromium, screenshots in tests/out/luci/,
 #      add-client/rule/import/explain flows against a recorded uci/ubus stand-in
 #
 #   tests/luci/run.sh          (WGSPLIT_BIN=path to use a given binary for config check)
@@ -55,6 +56,7 @@ i18n() {
 run i18n i18n
 run validation node tests/luci/validation.test.js
 run schema node tests/luci/schema.test.js
+run messages node tests/luci/messages.test.js
 run browser node tests/luci/browser.test.js
 
 echo "$total_pass passed, $total_fail failed"

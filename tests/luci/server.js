@@ -100,10 +100,14 @@ function ubus(state, object, method, args) {
 			'[Peer]\nPublicKey = Ci4jqZMBlmW8mVrJTHyrfYGbTvhVYfBy2PtwiA9O2Vw=\nEndpoint = vpn.example.net:51820\nAllowedIPs = 0.0.0.0/0, ::/0\n' };
 	case 'client_qr': return { svg: SVG };
 	case 'genkey': return { private_key: 'QGxSYnKElJ6us8DJ0ubo+AwWICo0PkhSXGZwdH6ImJI=' };
-	case 'upstream_import':
-		if (!/\[Peer\]/.test(args.conf || '')) return { error: 'line 1: expected [Interface]' };
+	case 'upstream_import': {
+		// the CLI's wording for a line that is not Key = Value (the plugin passes its stderr on)
+		const bad = (args.conf || '').split('\n').findIndex(l => l.trim() && !/^\s*(\[\w+\]|#.*|[\w]+\s*=.*)$/.test(l));
+		if (bad >= 0) return { error: `wgsplit: line ${bad + 1}: '${args.conf.split('\n')[bad].trim()}' is not 'Key = Value'` };
 		return { ok: true, name: args.name };
-	case 'config_check': return { ok: true, output: '' };
+	}
+	// state.check: a failing `config check` to show ({ ok: false, output })
+	case 'config_check': return state.check || { ok: true, output: '' };
 	case 'config_view': return configView(state);
 	}
 	return { __rpc_error: 'Method not found' };

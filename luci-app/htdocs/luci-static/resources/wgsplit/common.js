@@ -256,6 +256,93 @@ const checks = {
 	}
 };
 
+/*
+ * The backend's messages in the page's language. The CLI words its errors in
+ * English; each kind a page can show has a code here, the pattern of its
+ * English wording (the arguments captured, in order) and the template shown,
+ * translated. The rpcd plugin sends the code of the errors it makes itself.
+ * Lines of `config check` are "path: message": the path is kept as it is.
+ * A message no pattern knows is shown as the backend wrote it.
+ */
+const MESSAGES = {
+	/* the rpcd plugin's own (sent with a code) */
+	bad_client_name: [ /^bad client name$/, _('Bad client name') ],
+	bad_upstream_name: [ /^bad upstream name$/, _('Bad upstream name') ],
+	bad_destination: [ /^bad destination$/, _('Bad destination') ],
+	empty_config: [ /^empty config$/, _('The config file is empty') ],
+	cli_failed: [ /^wgsplit (\S+) failed \(exit (\d+)\)$/, _('wgsplit %s failed (exit %s)') ],
+	not_json: [ /^wgsplit (\S+) did not answer with a JSON object$/, _('wgsplit %s did not answer with a JSON object') ],
+	/* the CLI's */
+	no_client: [ /^no client (?:named )?'([^']*)'$/, _('No client named %s') ],
+	no_upstream: [ /^no upstream named '([^']*)'$/, _('No upstream named %s') ],
+	no_list: [ /^no list named '([^']*)'$/, _('No list named %s') ],
+	name_used: [ /^the name '([^']*)' is already used by an? (client|upstream|list)$/, _('The name %s is already used by a %s') ],
+	required: [ /^required$/, _('Required') ],
+	required_eg: [ /^required \(e\.g\. (.+)\)$/, _('Required, e.g. %s') ],
+	required_key: [ /^required \(or a private_key to derive it from\)$/, _('Required (or a private key to derive it from)') ],
+	outside_pool: [ /^(.+) is outside the server pool (.+)$/, _('%s is outside the server pool %s') ],
+	outside_range: [ /^(-?\d+) is outside (\d+)-(\d+)$/, _('%s is outside %s–%s') ],
+	overlaps: [ /^overlaps an address of (.+)$/, _('Overlaps an address of %s') ],
+	already_used: [ /^'([^']*)' is already used by (.+)$/, _('%s is already used by %s') ],
+	same_key: [ /^is the same key as client (.+)$/, _('The same key as client %s') ],
+	not_domain: [ /^'(.*)' is not a domain name$/, _('%s is not a domain name') ],
+	not_ip: [ /^'(.*)' is not an IP address$/, _('%s is not an IP address') ],
+	not_cidr: [ /^'(.*)' is not an IP address or CIDR$/, _('%s is not an IP address or CIDR') ],
+	not_port: [ /^'(.*)' is not a port \(1-65535\)$/, _('%s is not a port (1–65535)') ],
+	not_date: [ /^'(.*)' is not a date \(YYYY-MM-DD or RFC 3339\)$/, _('%s is not a date (YYYY-MM-DD or RFC 3339)') ],
+	not_size: [ /^'(.*)' is not a size \(e\.g\. 500M, 50G, 1T\)$/, _('%s is not a size (e.g. 500M, 50G, 1T)') ],
+	not_country: [ /^'(.*)' is not a two-letter country code$/, _('%s is not a two-letter country code') ],
+	not_hostport: [ /^'(.*)' is not host:port$/, _('%s is not host:port') ],
+	not_key: [ /^not a (?:base64 WireGuard key|WireGuard key \(must be 32 bytes of base64\))$/, _('Not a WireGuard key (44 characters of base64)') ],
+	key_mismatch: [ /^does not belong to private_key$/, _('Does not belong to the private key') ],
+	proxy_rule_upstream: [ /^a proxy rule needs an upstream \(here or on its client\)$/, _('A proxy rule needs an upstream (here or on its client)') ],
+	proxy_default_upstream: [ /^'proxy' needs the client's upstream to be set$/, _('A proxy default needs an upstream') ],
+	rule_matches_nothing: [ /^the rule matches nothing: give domain, cidr, port, geoip or list$/, _('The rule matches nothing: give domains, CIDRs, ports, countries or lists') ],
+	failover_itself: [ /^cannot fail over to itself$/, _('An upstream cannot fail over to itself') ],
+	import_no_peer: [ /^the file has no \[Peer\]: an upstream needs the provider's peer$/, _('The file has no [Peer] section: an upstream needs the provider\'s peer') ],
+	import_bad_line: [ /^line (\d+): '(.*)' is not 'Key = Value'$/, _('Line %s: "%s" is not "Key = Value"') ],
+	no_private_key: [ /^the router does not keep this client's private key \(it brought its own\); its config has to be written on the client$/,
+		_('The router does not keep this client\'s private key (it brought its own); its config has to be written on the client') ]
+};
+
+/* One message (no newline) -> the page's language, or null if no pattern knows it. */
+function translateMessage(text) {
+	for (const code in MESSAGES) {
+		const m = MESSAGES[code][0].exec(text);
+		if (m)
+			return MESSAGES[code][1].format.apply(MESSAGES[code][1], m.slice(1));
+	}
+	return null;
+}
+
+/* One line of a backend message, "wgsplit: " dropped: "message" or
+   "path: message", translated where the message is known. */
+function translateLine(line) {
+	line = line.replace(/^wgsplit: /, '');
+	const whole = translateMessage(line);
+	if (whole != null)
+		return whole;
+	// keep what stands before the first ': ' that leads to a known message ("alice.address", "'dest'")
+	for (let i = line.indexOf(': '); i > 0; i = line.indexOf(': ', i + 1)) {
+		const rest = translateMessage(line.substring(i + 2));
+		if (rest != null)
+			return line.substring(0, i) + ': ' + rest;
+	}
+	return line;
+}
+
+/* An rpc answer's error (or a message text) in the page's language. */
+function errorText(res) {
+	if (res == null)
+		return '';
+	if (L.isObject(res)) {
+		if (res.code && MESSAGES[res.code])
+			return MESSAGES[res.code][1].format.apply(MESSAGES[res.code][1], Array.isArray(res.args) ? res.args : []);
+		res = res.error;
+	}
+	return String(res == null ? '' : res).split('\n').filter(l => l !== '').map(translateLine).join('\n');
+}
+
 /* Address inside an IPv4 pool "a.b.c.d/len"? (IPv6 pools are left to the daemon.) */
 function inPool4(addr, pool) {
 	const a = parseIPv4(String(addr).split('/')[0]);
@@ -360,6 +447,8 @@ return baseclass.extend({
 	checks: checks,
 	validator: validator,
 	datatype: datatype,
+	errorText: errorText,
+	messageCodes: Object.keys(MESSAGES),
 	inPool4: inPool4,
 	nextAddress: nextAddress,
 	formatBytes: formatBytes,

@@ -27,14 +27,14 @@ function showClientConfig(name) {
 		const conf = res[0], qr = res[1];
 		if (conf.error || !conf.conf) {
 			ui.addNotification(null, E('p', _('Cannot render the config of %s: %s')
-				.format(name, conf.error || _('no answer'))), 'error');
+				.format(name, common.errorText(conf) || _('no answer'))), 'error');
 			return;
 		}
 		const qrEl = E('div', { 'class': 'wgsplit-qr', 'style': 'max-width:320px' });
 		if (qr.svg)
 			qrEl.innerHTML = qr.svg;
 		else
-			qrEl.appendChild(E('em', _('QR code unavailable: %s').format(qr.error || _('no answer'))));
+			qrEl.appendChild(E('em', _('QR code unavailable: %s').format(common.errorText(qr) || _('no answer'))));
 
 		ui.showModal(_('Client %s').format(name), [
 			E('p', _('Scan with the WireGuard app, or download the file.')),

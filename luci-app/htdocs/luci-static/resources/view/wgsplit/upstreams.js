@@ -61,13 +61,14 @@ function showImport() {
 					}
 					return common.callUpstreamImport(name, confEl.value).then(function(res) {
 						if (res && res.error) {
-							errEl.textContent = res.error;
+							// the modal stays, with the reason in the page's language
+							errEl.textContent = common.errorText(res);
 							return;
 						}
 						ui.hideModal();
 						ui.addNotification(null, E('p', _('Upstream %s imported.').format(name)), 'info');
-						return uci.unload('wgsplit');
-					}).then(function() { location.reload(); });
+						return uci.unload('wgsplit').then(function() { location.reload(); });
+					});
 				})
 			}, _('Import'))
 		])
