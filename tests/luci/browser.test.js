@@ -29,6 +29,7 @@ function eq(a, b, msg) {
 }
 const id = s => `[id="${s}"]`;
 const saved = () => srv.state.calls.saves.flat();
+const uciText = () => require('./uci.js').serialize(srv.state.config);
 const hasCall = (call) => saved().some(c => JSON.stringify(c) === JSON.stringify(call));
 /* the modal closes before its uci.save() reaches the server: wait for the call */
 async function waitCall(page, call) {
@@ -110,8 +111,12 @@ test('clients page lists clients with status and traffic', async () => {
 	eq(rows.length, 2, 'client rows');
 	assert(/alice\s+online\s+↓ 1\.2 GiB ↑ 87\.0 MiB/.test(rows[0]), rows[0]);
 	assert(/bob\s+offline/.test(rows[1]) && /proxy \(upstream\)/.test(rows[1]), rows[1]);
+	// the rules of one client at a time, alice's first, in her order
+	eq(await page.inputValue('#wgsplit-rule-client'), 'alice', 'rules shown for');
 	const rules = await page.locator('#cbi-wgsplit-rule tr.cbi-section-table-row').allInnerTexts();
-	assert(/alice\s+proxy/.test(rules[0]) && /netflix\.com/.test(rules[0]) && /8\.8\.8\.0\/24/.test(rules[0]), rules[0]);
+	eq(rules.length, 2, 'alice\'s rules: ' + rules.join(' | '));
+	assert(/^proxy/.test(rules[0]) && /netflix\.com/.test(rules[0]) && /8\.8\.8\.0\/24/.test(rules[0]), rules[0]);
+	assert(/^block/.test(rules[1]) && /cn/.test(rules[1]), rules[1]);
 	await shot(page, 'clients');
 	await close(page);
 });
@@ -217,6 +222,45 @@ test('adding a rule validates matches like config check and saves them', async (
 		[ 'set', 'wgsplit', sid, 'geoip', [ '!cn' ] ]
 	]) assert(hasCall(c), 'missing ' + JSON.stringify(c) + '\n   saved: ' + JSON.stringify(saved()));
 	assert(!hasCall([ 'set', 'wgsplit', sid, 'upstream', '' ]) && !saved().some(c => c[2] == sid && c[3] == 'upstream'), 'inactive upstream written');
+	await close(page);
+});
+
+test('a client\'s rules: pick the client, add one for it, reorder, remove', async () => {
+	const page = await open('clients');
+	const rows = () => page.locator('#cbi-wgsplit-rule tr.cbi-section-table-row').allInnerTexts();
+	// bob's rules alone
+	await page.selectOption('#wgsplit-rule-client', 'bob');
+	await page.waitForFunction(() => document.querySelectorAll('#cbi-wgsplit-rule tr.cbi-section-table-row').length == 1);
+	assert(/bank\.example/.test((await rows())[0]), 'bob\'s rule: ' + (await rows()).join(' | '));
+	// a rule added here is bob's without choosing him
+	await page.click('#cbi-wgsplit-rule .cbi-section-create .cbi-button-add');
+	await page.waitForSelector('#modal');
+	const sid = await page.getAttribute('#modal .cbi-section-node', 'data-section-id');
+	eq(await page.inputValue(id(`widget.cbid.wgsplit.${sid}.client`)), 'bob', 'new rule\'s client');
+	await page.selectOption(id(`widget.cbid.wgsplit.${sid}.action`), 'block');
+	await page.fill(id(`widget.cbid.wgsplit.${sid}.domain`) + ' input', 'ads.example');
+	await page.click('#modal .cbi-button-positive');
+	await page.waitForSelector('#modal', { state: 'detached' });
+	assert(await waitCall(page, [ 'set', 'wgsplit', sid, 'client', 'bob' ]), 'saved: ' + JSON.stringify(saved()));
+	await page.waitForFunction(() => document.querySelectorAll('#cbi-wgsplit-rule tr.cbi-section-table-row').length == 2);
+	eq(await page.inputValue('#wgsplit-rule-client'), 'bob', 'still bob\'s rules after the save');
+	await shot(page, 'rules-bob');
+
+	// alice: move her block rule above her proxy rule
+	await page.selectOption('#wgsplit-rule-client', 'alice');
+	await page.waitForFunction(() => /^proxy/.test(document.querySelector('#cbi-wgsplit-rule tr.cbi-section-table-row').innerText));
+	assert(await page.isDisabled('#cbi-wgsplit-rule tr.cbi-section-table-row >> nth=0 >> .wgsplit-rule-up'), 'first rule can move up');
+	await page.click('#cbi-wgsplit-rule tr.cbi-section-table-row >> nth=1 >> .wgsplit-rule-up');
+	await page.waitForFunction(() => /^block/.test(document.querySelector('#cbi-wgsplit-rule tr.cbi-section-table-row').innerText));
+	for (let i = 0; i < 50 && !/client 'alice'\n\toption action 'block'[\s\S]*client 'alice'\n\toption action 'proxy'/.test(uciText()); i++)
+		await page.waitForTimeout(100);
+	const order = uciText().match(/option client '\w+'\n\toption action '\w+'/g).map(l => l.replace(/\s+/g, ' '));
+	eq(order, [ "option client 'alice' option action 'block'", "option client 'alice' option action 'proxy'",
+		"option client 'bob' option action 'direct'", "option client 'bob' option action 'block'" ], 'rule order saved');
+	// remove alice's (now first) block rule
+	await page.click('#cbi-wgsplit-rule tr.cbi-section-table-row >> nth=0 >> .cbi-button-remove');
+	await page.waitForFunction(() => document.querySelectorAll('#cbi-wgsplit-rule tr.cbi-section-table-row').length == 1);
+	await shot(page, 'rules-alice');
 	await close(page);
 });
 
@@ -368,6 +412,20 @@ test('settings page validates and saves server options', async () => {
 	const chk = configCheck(srv.state.calls.applies[0]);
 	if (chk) assert(chk.ok, 'config check rejects the saved settings:\n' + chk.out);
 	await page.evaluate(() => document.querySelector('#notifications').replaceChildren());
+	await close(page);
+});
+
+test('settings: each list and GeoIP source shows its last update, and Update now runs one', async () => {
+	const page = await open('settings');
+	const row = name => page.locator(`#wgsplit-sources tr[data-source="${name}"]`).innerText();
+	assert(/streaming\s+1d ago\s+ok\s+1d ago\s+1200 entries/.test(await row('streaming')), await row('streaming'));
+	assert(/GeoIP\s+2h ago\s+ok\s+2h ago\s+cn/.test(await row('GeoIP')), await row('GeoIP'));
+	await page.click('#wgsplit-lists-update');
+	await page.waitForFunction(() => /1250 entries/.test(document.querySelector('#wgsplit-sources').innerText), null, { timeout: 10000 });
+	assert(/streaming\s+\ds ago\s+ok\s+\ds ago\s+1250 entries/.test(await row('streaming')), await row('streaming'));
+	assert(/GeoIP\s+\ds ago\s+failed: download failed: HTTP 404\s+2h ago/.test(await row('GeoIP')), await row('GeoIP'));
+	eq(srv.state.calls.ubus.filter(c => c.method == 'lists_update').length, 1, 'lists_update calls');
+	await shot(page, 'settings-sources');
 	await close(page);
 });
 

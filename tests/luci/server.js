@@ -27,7 +27,11 @@ const SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 29 29" width="
 function makeState() {
 	return {
 		config: uciText.parse(fs.readFileSync(path.join(FIX, 'wgsplit'), 'utf8')),
-		calls: { saves: [], applies: [], ubus: [] }
+		calls: { saves: [], applies: [], ubus: [] },
+		lists: {
+			geoip: { attempted: Math.floor(Date.now() / 1000) - 7200, updated: Math.floor(Date.now() / 1000) - 7200, ok: true, countries: { cn: [ 8000, 3000 ] } },
+			lists: { streaming: { attempted: Math.floor(Date.now() / 1000) - 90000, updated: Math.floor(Date.now() / 1000) - 90000, ok: true, entries: 1200 } }
+		}
 	};
 }
 
@@ -105,6 +109,17 @@ function ubus(state, object, method, args) {
 		const bad = (args.conf || '').split('\n').findIndex(l => l.trim() && !/^\s*(\[\w+\]|#.*|[\w]+\s*=.*)$/.test(l));
 		if (bad >= 0) return { error: `wgsplit: line ${bad + 1}: '${args.conf.split('\n')[bad].trim()}' is not 'Key = Value'` };
 		return { ok: true, name: args.name };
+	}
+	// `lists show --json`; lists_update starts an update that ends at once here:
+	// the list is fetched again, GeoIP fails
+	case 'lists_show': return { dir: '/tmp/wgsplit/lists', countries: [ 'cn' ], state: state.lists };
+	case 'lists_update': {
+		const now = Math.floor(Date.now() / 1000);
+		state.lists = {
+			geoip: { attempted: now, updated: state.lists.geoip.updated, ok: false, error: 'download failed: HTTP 404', countries: state.lists.geoip.countries },
+			lists: { streaming: { attempted: now, updated: now, ok: true, entries: 1250 } }
+		};
+		return { started: true };
 	}
 	// state.check: a failing `config check` to show ({ ok: false, output })
 	case 'config_check': return state.check || { ok: true, output: '' };

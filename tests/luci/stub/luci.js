@@ -986,11 +986,12 @@
 		load() { return uci.load(this.config); }
 		render() {
 			if (!inBrowser) return this.load().then(() => ({ map: this }));
-			return this.load().then(() => {
+			// as LuCI's, a section's render() may answer a node or a promise of one
+			return this.load().then(() => Promise.all(this.children.map(s => s.render()))).then(nodes => {
 				this.root = E('div', { 'class': 'cbi-map', 'id': 'cbi-' + this.config }, [
 					this.title ? E('h2', this.title) : null,
 					this.description ? E('div', { 'class': 'cbi-map-descr' }, this.description) : null,
-					E('div', { 'class': 'cbi-map-body' }, this.children.map(s => s.render()))
+					E('div', { 'class': 'cbi-map-body' }, nodes)
 				]);
 				return this.root;
 			});
@@ -998,11 +999,14 @@
 		rerender() {
 			if (!this.root) return Promise.resolve();
 			const body = this.root.querySelector('.cbi-map-body');
-			dom.content(body, this.children.map(s => s.render()));
-			return Promise.resolve();
+			return Promise.all(this.children.map(s => s.render())).then(nodes => { dom.content(body, nodes); });
 		}
-		save() {
-			return Promise.all(this.children.map(s => s.parse())).then(() => uci.save());
+		/* LuCI's Map.reset(): render the form again from the uci data */
+		reset() { return this.rerender(); }
+		/* LuCI's Map.save(cb, silent): parse, cb, save the uci changes, render again */
+		save(cb) {
+			return Promise.all(this.children.map(s => s.parse())).then(() => cb ? cb() : null)
+				.then(() => uci.save()).then(() => this.rerender());
 		}
 	}
 

@@ -65,6 +65,21 @@ const callConfigView = rpc.declare({
 	expect: { }
 });
 
+/* `wgsplit lists show --json`: { dir, countries, state: { geoip?, lists: {
+   NAME: { attempted, updated?, ok, error?, entries? } } } } */
+const callListsShow = rpc.declare({
+	object: 'wgsplit',
+	method: 'lists_show',
+	expect: { }
+});
+
+/* Starts `wgsplit lists update` on the router and answers at once. */
+const callListsUpdate = rpc.declare({
+	object: 'wgsplit',
+	method: 'lists_update',
+	expect: { }
+});
+
 /* ---- value checks: each returns true or an error message ---- */
 
 const RE_NAME = /^[A-Za-z0-9_]{1,32}$/;
@@ -231,6 +246,20 @@ const checks = {
 		if (m && (m[1] ? isIPv6(m[1]) : parseIPv4(m[2]) !== null) && +m[3] >= 1 && +m[3] <= 65535)
 			return true;
 		return _('Expecting a domain, an IP address, or address:port/tcp');
+	},
+
+	/* as the daemon's parse_size: digits, then K/M/G/T (powers of 1024), an
+	   optional b/ib; not zero (no quota is an empty field); below 2^64 bytes */
+	size(value) {
+		let t = String(value).trim().toLowerCase();
+		t = t.endsWith('ib') ? t.slice(0, -2) : (t.endsWith('b') ? t.slice(0, -1) : t);
+		const m = /^(\d+)([kmgt])?$/.exec(t);
+		if (!m || m[1].length > 20)
+			return _('Expecting a size, e.g. 500M, 50G, 1T');
+		const bytes = BigInt(m[1]) * (2n ** BigInt({ k: 10, m: 20, g: 30, t: 40 }[m[2]] || 0));
+		if (bytes == 0n)
+			return _('A quota of zero: leave the field empty for none');
+		return bytes < 2n ** 64n ? true : _('Expecting a size, e.g. 500M, 50G, 1T');
 	},
 
 	hexMask(value) {
@@ -444,6 +473,8 @@ return baseclass.extend({
 	callGenkey: callGenkey,
 	callConfigCheck: callConfigCheck,
 	callConfigView: callConfigView,
+	callListsShow: callListsShow,
+	callListsUpdate: callListsUpdate,
 	checks: checks,
 	validator: validator,
 	datatype: datatype,

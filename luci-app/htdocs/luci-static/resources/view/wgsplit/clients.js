@@ -8,6 +8,11 @@
 
 const v = common.validator;
 
+/* The client whose rules the Rules grid shows: a client's rules are an ordered
+   list of its own, so they are edited one client at a time. Kept across the
+   form's re-renders (Map.reset, Map.save). */
+let ruleClient = null;
+
 
 function downloadText(filename, text) {
 	const a = E('a', {
@@ -174,6 +179,13 @@ return view.extend({
 		o.validate = v('expires');
 		o.placeholder = 'YYYY-MM-DD';
 
+		o = s.option(form.Value, 'quota', _('Monthly quota'),
+			_('Data a month, received and sent, e.g. 500M, 50G, 1T; once spent the client is disabled until the month (UTC) ends. Empty: no quota.'));
+		o.datatype = 'string';
+		o.validate = v('size');
+		o.placeholder = '50G';
+		o.modalonly = true;
+
 		o = s.option(form.Value, 'description', _('Description'));
 		o.datatype = 'string';
 		o.modalonly = true;
@@ -197,7 +209,10 @@ return view.extend({
 		o.validate = v('key');
 		o.modalonly = true;
 
-		/* ---- rules ---- */
+		/* ---- rules: one client's at a time ---- */
+		if (clients.indexOf(ruleClient) < 0)
+			ruleClient = clients[0] || null;
+
 		s = m.section(form.GridSection, 'rule', _('Rules'),
 			_('Ordered: the first matching rule of a client wins. Domains, CIDRs, countries and lists are alternatives; ports narrow them.'));
 		s.addremove = true;
@@ -206,10 +221,62 @@ return view.extend({
 		s.nodescriptions = true;
 		s.addbtntitle = _('Add rule');
 
+		s.filter = function(section_id) {
+			return uci.get('wgsplit', section_id, 'client') == ruleClient;
+		};
+
+		// a new rule belongs to the client shown
+		s.handleAdd = function(ev) {
+			const sid = uci.add('wgsplit', 'rule');
+			if (ruleClient)
+				uci.set('wgsplit', sid, 'client', ruleClient);
+			this.addedSection = sid;
+			return this.renderMoreOptionsModal(sid);
+		};
+
+		// ▲/▼ next to Edit and Delete: the order is the client's rule order
+		s.renderRowActions = function(section_id) {
+			const td = form.GridSection.prototype.renderRowActions.apply(this, [ section_id ]);
+			const box = td.querySelector('div') || td;
+			const sids = this.cfgsections(), i = sids.indexOf(section_id);
+			const move = (other, after) => ui.createHandlerFn(this, function() {
+				uci.move('wgsplit', section_id, other, after);
+				return m.save(null, true);
+			});
+			box.insertBefore(E('button', {
+				'class': 'btn cbi-button wgsplit-rule-down', 'title': _('Move down'),
+				'disabled': i == sids.length - 1 ? '' : null, 'click': move(sids[i + 1], true)
+			}, '▼'), box.firstChild);
+			box.insertBefore(E('button', {
+				'class': 'btn cbi-button wgsplit-rule-up', 'title': _('Move up'),
+				'disabled': i == 0 ? '' : null, 'click': move(sids[i - 1], false)
+			}, '▲'), box.firstChild);
+			return td;
+		};
+
+		// the client picker above the grid
+		const renderRules = s.render;
+		s.render = function() {
+			return Promise.resolve(renderRules.apply(this, arguments)).then(function(node) {
+				const table = node.querySelector('table');
+				const picker = E('div', { 'class': 'cbi-section-descr wgsplit-rule-client' }, [
+					E('label', { 'for': 'wgsplit-rule-client' }, _('Rules of client') + ' '),
+					E('select', {
+						'id': 'wgsplit-rule-client', 'class': 'cbi-input-select',
+						'change': function(ev) { ruleClient = ev.target.value; return m.reset(); }
+					}, clients.map(c => E('option', { 'value': c, 'selected': c == ruleClient ? '' : null }, c)))
+				]);
+				if (table)
+					table.parentNode.insertBefore(picker, table);
+				return node;
+			});
+		};
+
 		o = s.option(form.ListValue, 'client', _('Client'));
 		clients.forEach(c => o.value(c));
 		o.datatype = 'string';
 		o.rmempty = false;
+		o.modalonly = true;
 
 		o = s.option(form.ListValue, 'action', _('Action'));
 		o.value('proxy', _('proxy'));

@@ -2,16 +2,91 @@
 'require view';
 'require form';
 'require uci';
+'require ui';
+'require dom';
 'require wgsplit.common as common';
 
 const v = common.validator;
 
+/* How long "Update now" watches for the update it started to finish, and how
+   often it looks: downloads of GeoIP databases take a while on a router. */
+const UPDATE_WAIT_MS = 180000;
+const UPDATE_POLL_MS = 2000;
+
+/* { name: state } of every source `lists show --json` reports, GeoIP first */
+function sourceStates(show) {
+	const st = L.isObject(show) && L.isObject(show.state) ? show.state : {};
+	const out = [];
+	if (L.isObject(st.geoip))
+		out.push([ 'GeoIP', st.geoip ]);
+	for (const name in (L.isObject(st.lists) ? st.lists : {}))
+		out.push([ name, st.lists[name] ]);
+	return out;
+}
+
+/* the latest attempt of any source, to tell a finished update from the last one */
+function lastAttempt(show) {
+	return sourceStates(show).reduce((t, s) => Math.max(t, +s[1].attempted || 0), 0);
+}
+
+function sourcesTable(show) {
+	const now = Date.now() / 1000;
+	const age = t => t ? common.formatAge(now - t) : _('never');
+	const rows = sourceStates(show).map(function(s) {
+		const st = s[1];
+		const size = st.entries != null ? _('%d entries').format(st.entries)
+			: (L.isObject(st.countries) ? Object.keys(st.countries).join(' ') : '-');
+		return E('tr', { 'class': 'tr', 'data-source': s[0] }, [
+			E('td', { 'class': 'td' }, s[0]),
+			E('td', { 'class': 'td' }, age(st.attempted)),
+			E('td', { 'class': 'td' }, st.ok
+				? E('span', { 'class': 'wgsplit-online' }, _('ok'))
+				: E('span', { 'class': 'wgsplit-offline' }, _('failed: %s').format(common.errorText(st.error || '') || _('unknown error')))),
+			E('td', { 'class': 'td' }, age(st.updated)),
+			E('td', { 'class': 'td' }, size || '-')
+		]);
+	});
+	return E('table', { 'class': 'table', 'id': 'wgsplit-sources' }, [
+		E('tr', { 'class': 'tr table-titles' }, [ _('Source'), _('Last attempt'), _('Result'), _('Data from'), _('Holds') ]
+			.map(h => E('th', { 'class': 'th' }, h))),
+		rows.length ? rows : E('tr', { 'class': 'tr placeholder' },
+			E('td', { 'class': 'td', 'colspan': 5 }, E('em', _('No list or GeoIP update has run yet.'))))
+	]);
+}
+
+function pollUntil(before, deadline) {
+	return new Promise(resolve => window.setTimeout(resolve, UPDATE_POLL_MS))
+		.then(() => L.resolveDefault(common.callListsShow(), {}))
+		.then(show => (lastAttempt(show) > before || Date.now() > deadline) ? show : pollUntil(before, deadline));
+}
+
+/* "Update now": start `wgsplit lists update`, then show each source's result */
+function updateNow(box, shown) {
+	const before = lastAttempt(shown.show);
+	return common.callListsUpdate().then(function(res) {
+		if (!L.isObject(res) || !res.started) {
+			ui.addNotification(null, E('p', _('Could not start the update: %s').format(common.errorText(res) || _('no answer'))), 'error');
+			return;
+		}
+		return pollUntil(before, Date.now() + UPDATE_WAIT_MS).then(function(show) {
+			shown.show = show;
+			dom.content(box, sourcesTable(show));
+			if (lastAttempt(show) <= before)
+				ui.addNotification(null, E('p', _('The update is still running; reload the page later to see its result.')), 'warning');
+		});
+	});
+}
+
 return view.extend({
 	load: function() {
-		return uci.load('wgsplit');
+		return Promise.all([
+			uci.load('wgsplit'),
+			L.resolveDefault(common.callListsShow(), {})
+		]);
 	},
 
-	render: function() {
+	render: function(data) {
+		const shown = { show: data[1] };
 		let m, s, o;
 
 		m = new form.Map('wgsplit', _('WireGuard Split: Settings'),
@@ -135,6 +210,19 @@ return view.extend({
 		o.validate = v('url');
 		o.modalonly = true;
 
-		return m.render();
+		const box = E('div', { 'id': 'wgsplit-sources-box' }, sourcesTable(shown.show));
+		return m.render().then(node => E('div', {}, [
+			node,
+			E('div', { 'class': 'cbi-section', 'id': 'wgsplit-sources-section' }, [
+				E('h3', _('List and GeoIP updates')),
+				E('div', { 'class': 'cbi-section-descr' },
+					_('The last update of each source and its result. Update now fetches the lists and GeoIP data with a URL again, checks them and loads them.')),
+				box,
+				E('div', { 'class': 'right' }, E('button', {
+					'class': 'btn cbi-button cbi-button-action', 'id': 'wgsplit-lists-update',
+					'click': ui.createHandlerFn(this, updateNow, box, shown)
+				}, _('Update now')))
+			])
+		]));
 	}
 });
