@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import traceback
 from pathlib import Path
 
@@ -882,7 +883,8 @@ def keep_list_covers_config_and_lists():
 
 def rpcd(method, args, env_extra=None):
     env = dict(os.environ, PATH=f"{FAKE}/bin:{os.environ['PATH']}", WGSPLIT_BIN=str(FAKE / "bin/rpc-wgsplit"),
-               FAKE_LOG="/dev/null", **(env_extra or {}))
+               FAKE_LOG="/dev/null")
+    env.update(env_extra or {})
     return sh(*ASH, LUCI / "root/usr/libexec/rpcd/wgsplit", "call", method, input=json.dumps(args), env=env)
 
 
@@ -891,7 +893,7 @@ def rpcd_plugin_lists_methods_and_answers_json():
     r = sh("sh", LUCI / "root/usr/libexec/rpcd/wgsplit", "list")
     methods = json.loads(r.stdout)
     assert set(methods) == {"status", "explain", "client_conf", "client_qr", "upstream_import", "genkey", "config_check",
-                            "config_view"}
+                            "config_view", "lists_show", "lists_update"}
     groups = json.loads((LUCI / "root/usr/share/rpcd/acl.d/luci-app-wgsplit.json").read_text())
     granted = {m for g in groups.values() for part in g.values() if isinstance(part, dict)
                for m in part.get("ubus", {}).get("wgsplit", [])}
@@ -900,10 +902,12 @@ def rpcd_plugin_lists_methods_and_answers_json():
     # (it holds every private key), no method that prints one.
     ro = groups["luci-app-wgsplit"]
     assert "uci" not in ro.get("read", {}) and "uci" not in ro.get("write", {}), ro
-    assert set(ro["read"]["ubus"]["wgsplit"]) == {"status", "explain", "config_check", "config_view"}, ro
+    assert set(ro["read"]["ubus"]["wgsplit"]) == {"status", "explain", "config_check", "config_view", "lists_show"}, ro
     full = groups["luci-app-wgsplit-config"]
     assert full["read"]["uci"] == ["wgsplit"] and full["write"]["uci"] == ["wgsplit"], full
     assert {"client_conf", "client_qr"} <= set(full["read"]["ubus"]["wgsplit"]), full
+    # starting downloads is a change: the config group only
+    assert "lists_update" in full["write"]["ubus"]["wgsplit"], full
     menu = json.loads((LUCI / "root/usr/share/luci/menu.d/luci-app-wgsplit.json").read_text())
     for page in ("clients", "upstreams", "settings"):
         assert menu[f"admin/services/wgsplit/{page}"]["depends"]["acl"] == ["luci-app-wgsplit-config"], page
@@ -938,6 +942,46 @@ def rpcd_plugin_lists_methods_and_answers_json():
     assert out == {"error": "no client named nobody"}, out
     out = json.loads(rpcd("upstream_import", {"name": "bad", "conf": "junk"}).stdout)
     assert out == {"error": "line 1: expected [Interface]"}, out
+
+
+@test
+def rpcd_plugin_errors_carry_a_code_and_arguments():
+    """The plugin's own errors come with the code the pages translate (common.js MESSAGES)."""
+    common = (LUCI / "htdocs/luci-static/resources/wgsplit/common.js").read_text()
+    for m, a, code, args in [("explain", {"client": "a;b", "dest": "x.com"}, "bad_client_name", []),
+                             ("explain", {"client": "alice", "dest": "--help"}, "bad_destination", []),
+                             ("client_qr", {"name": "../etc"}, "bad_client_name", []),
+                             ("upstream_import", {"name": "a b", "conf": "x"}, "bad_upstream_name", []),
+                             ("upstream_import", {"name": "us1", "conf": ""}, "empty_config", [])]:
+        out = json.loads(rpcd(m, a).stdout)
+        assert out.get("code") == code and out.get("args") == args and out.get("error"), (m, a, out)
+        assert f"\n\t{code}: [" in common, f"common.js has no message {code}"
+    # a CLI that fails without a word: the code names the command and its exit status
+    out = json.loads(rpcd("genkey", {}, {"WGSPLIT_BIN": "/bin/false"}).stdout)
+    assert out == {"error": "wgsplit genkey failed (exit 1)", "code": "cli_failed", "args": ["genkey", "1"]}, out
+
+
+@test
+def rpcd_plugin_lists_update_answers_at_once_and_runs_the_update_apart():
+    d = Path(tempfile.mkdtemp(prefix="rpcd-lists-"))
+    try:
+        mark = d / "updated"
+        env = {"FAKE_LISTS_UPDATED": str(mark), "FAKE_LISTS_SLEEP": "3"}
+        t0 = time.monotonic()
+        r = rpcd("lists_update", {}, env)
+        took = time.monotonic() - t0
+        assert json.loads(r.stdout) == {"started": True}, r.stdout + r.stderr
+        # the plugin answered before the (3 s) update ended: rpcd is not held
+        assert took < 2 and not mark.exists(), took
+        for _ in range(60):
+            if mark.exists():
+                break
+            time.sleep(0.1)
+        assert mark.read_text().strip() == "lists update", "the update did not run"
+        show = json.loads(rpcd("lists_show", {}).stdout)
+        assert show["args"] == "lists show --json", show
+    finally:
+        shutil.rmtree(d)
 
 
 @test
@@ -980,6 +1024,9 @@ def rpcd_plugin_against_the_real_cli():
         assert "error" in bad and "nl2" not in cfg.read_text(), bad
         chk = call("config_check", {})
         assert chk["ok"] is True, chk
+        # what settings.js reads of `lists show --json`
+        ls = call("lists_show", {})
+        assert "error" not in ls and isinstance(ls.get("state"), dict) and isinstance(ls.get("countries"), list), ls
         view = call("config_view", {})
         assert [c["name"] for c in view["clients"]] == ["alice", "bob"] and view["server"]["interface"] == "wg0", view
         text = json.dumps(view)
