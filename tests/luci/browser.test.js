@@ -264,15 +264,31 @@ test('a client\'s rules: pick the client, add one for it, reorder, remove', asyn
 	await close(page);
 });
 
-test('client config button shows the QR code and the config', async () => {
+test('a client\'s details: this month against its quota, 7 days of traffic, QR code and config', async () => {
 	const page = await open('clients');
-	await page.click('tr[data-sid="alice"] button:has-text("Config")');
+	await page.click('tr[data-sid="alice"] button:has-text("Details")');
 	await page.waitForSelector('#modal .wgsplit-qr svg');
 	const conf = await page.innerText('#modal pre.wgsplit-conf');
 	assert(/\[Interface\][\s\S]*\[Peer\][\s\S]*Endpoint = vpn\.example\.net:51820/.test(conf), conf);
+	eq(await page.innerText('#wgsplit-client-month'), '20.0 GiB of 50.0 GiB this month, 30.0 GiB left.', 'month');
+	// one bar an hour for 7 days; the newest hour the tallest (4 MiB), rx and tx stacked
+	const bars = await page.$$eval('#wgsplit-client-chart g.wgsplit-bar', gs => gs.map(g =>
+		[ ...g.querySelectorAll('rect') ].map(r => +r.getAttribute('height'))));
+	eq(bars.length, 168, 'hourly bars');
+	eq(bars[167], [ 30, 90 ], 'newest hour: 1 MiB received, 3 MiB sent of a 4 MiB scale');
+	eq(bars[0], [ 60, 0 ], 'oldest hour');
+	assert(bars.slice(1, 167).every(b => b[0] == 0 && b[1] == 0), 'empty hours drawn');
 	const calls = srv.state.calls.ubus.filter(c => c.method.startsWith('client_'));
-	eq(calls.map(c => [ c.method, c.args ]), [ [ 'client_conf', { name: 'alice' } ], [ 'client_qr', { name: 'alice' } ] ], 'ubus calls');
-	await shot(page, 'clients-qr');
+	eq(calls.map(c => [ c.method, c.args ]), [ [ 'client_conf', { name: 'alice' } ], [ 'client_qr', { name: 'alice' } ],
+		[ 'client_history', { name: 'alice' } ] ], 'ubus calls');
+	await shot(page, 'clients-details');
+	await page.click('#modal button:has-text("Dismiss")');
+	// bob keeps no key on the router: no config, but his traffic and no quota
+	await page.click('tr[data-sid="bob"] button:has-text("Details")');
+	await page.waitForSelector('#wgsplit-client-month');
+	eq(await page.innerText('#wgsplit-client-month'), '0 B this month, no quota.', 'bob month');
+	assert(/does not keep this client's private key/.test(await page.innerText('#modal')), 'bob: why no config');
+	assert(await page.locator('#modal button:has-text("Download")').count() == 0, 'download without a config');
 	await close(page);
 });
 

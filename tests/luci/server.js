@@ -100,9 +100,23 @@ function ubus(state, object, method, args) {
 			: { client: args.client, destination: args.dest, goes: 'direct', active: true, rule: null,
 				caveats: [ 'rule 1 (@rule[0], proxy) would send it to upstream us1 if the name resolves into its CIDRs' ] };
 	case 'client_conf':
+		// as the CLI: no config for a client that brought its own key
+		if (!(state.config.find(s => s['.type'] == 'client' && s['.name'] == args.name) || {}).private_key)
+			return { error: `wgsplit: ${args.name}.private_key: the router does not keep this client's private key (it brought its own); its config has to be written on the client` };
 		return { conf: '[Interface]\nPrivateKey = 3un0/woVICs2QUxXYm14g46ZpK+6xdDb5vH8BxIdKDM=\nAddress = 10.8.0.2/32\nDNS = 10.8.0.1\n\n' +
 			'[Peer]\nPublicKey = Ci4jqZMBlmW8mVrJTHyrfYGbTvhVYfBy2PtwiA9O2Vw=\nEndpoint = vpn.example.net:51820\nAllowedIPs = 0.0.0.0/0, ::/0\n' };
 	case 'client_qr': return { svg: SVG };
+	case 'client_history': {
+		// shaped like `wgsplit client history NAME`: 2016 buckets of 5 minutes;
+		// alice used 1 MiB received + 3 MiB sent in the newest hour, 20 GiB this month
+		const c = state.config.find(s => s['.type'] == 'client' && s['.name'] == args.name);
+		if (!c) return { error: `wgsplit: no client named '${args.name}'` };
+		const rx = new Array(2016).fill(0), tx = new Array(2016).fill(0);
+		if (args.name == 'alice') { rx[2015] = 1 << 20; tx[2015] = 3 << 20; rx[0] = 2 << 20; }
+		const quota = c.quota ? 50 * 2 ** 30 : null, bytes = args.name == 'alice' ? 20 * 2 ** 30 : 0;
+		return { client: args.name, interval: 300, start: Math.floor(Date.now() / 1000) - 2015 * 300, rx, tx,
+			month: { bytes, quota, left: quota == null ? null : quota - bytes, disabled_by_quota: false } };
+	}
 	case 'genkey': return { private_key: 'QGxSYnKElJ6us8DJ0ubo+AwWICo0PkhSXGZwdH6ImJI=' };
 	case 'upstream_import': {
 		// the CLI's wording for a line that is not Key = Value (the plugin passes its stderr on)

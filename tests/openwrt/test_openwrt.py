@@ -893,7 +893,7 @@ def rpcd_plugin_lists_methods_and_answers_json():
     r = sh("sh", LUCI / "root/usr/libexec/rpcd/wgsplit", "list")
     methods = json.loads(r.stdout)
     assert set(methods) == {"status", "explain", "client_conf", "client_qr", "upstream_import", "genkey", "config_check",
-                            "config_view", "lists_show", "lists_update"}
+                            "config_view", "lists_show", "lists_update", "client_history"}
     groups = json.loads((LUCI / "root/usr/share/rpcd/acl.d/luci-app-wgsplit.json").read_text())
     granted = {m for g in groups.values() for part in g.values() if isinstance(part, dict)
                for m in part.get("ubus", {}).get("wgsplit", [])}
@@ -902,7 +902,8 @@ def rpcd_plugin_lists_methods_and_answers_json():
     # (it holds every private key), no method that prints one.
     ro = groups["luci-app-wgsplit"]
     assert "uci" not in ro.get("read", {}) and "uci" not in ro.get("write", {}), ro
-    assert set(ro["read"]["ubus"]["wgsplit"]) == {"status", "explain", "config_check", "config_view", "lists_show"}, ro
+    assert set(ro["read"]["ubus"]["wgsplit"]) == {"status", "explain", "config_check", "config_view", "lists_show",
+                                                  "client_history"}, ro
     full = groups["luci-app-wgsplit-config"]
     assert full["read"]["uci"] == ["wgsplit"] and full["write"]["uci"] == ["wgsplit"], full
     assert {"client_conf", "client_qr"} <= set(full["read"]["ubus"]["wgsplit"]), full
@@ -1024,6 +1025,11 @@ def rpcd_plugin_against_the_real_cli():
         assert "error" in bad and "nl2" not in cfg.read_text(), bad
         chk = call("config_check", {})
         assert chk["ok"] is True, chk
+        # what the client details read of `client history`: 7 days of 5-minute buckets, the month
+        h = call("client_history", {"name": "alice"})
+        assert len(h["rx"]) == len(h["tx"]) == 2016 and h["interval"] == 300, {k: h[k] for k in h if k not in ("rx", "tx")}
+        assert {"bytes", "quota", "left", "disabled_by_quota"} <= set(h["month"]), h["month"]
+        assert "no client named 'zed'" in call("client_history", {"name": "zed"}).get("error", "")
         # what settings.js reads of `lists show --json`
         ls = call("lists_show", {})
         assert "error" not in ls and isinstance(ls.get("state"), dict) and isinstance(ls.get("countries"), list), ls

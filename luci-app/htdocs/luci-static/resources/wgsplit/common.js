@@ -37,6 +37,15 @@ const callClientQr = rpc.declare({
 	expect: { }
 });
 
+/* `wgsplit client history NAME`: { interval, start, rx: [], tx: [], month:
+   { bytes, quota, left, disabled_by_quota } } (bytes per 5-minute bucket, 7 days) */
+const callClientHistory = rpc.declare({
+	object: 'wgsplit',
+	method: 'client_history',
+	params: [ 'name' ],
+	expect: { }
+});
+
 const callUpstreamImport = rpc.declare({
 	object: 'wgsplit',
 	method: 'upstream_import',
@@ -469,6 +478,7 @@ return baseclass.extend({
 	callExplain: callExplain,
 	callClientConf: callClientConf,
 	callClientQr: callClientQr,
+	callClientHistory: callClientHistory,
 	callUpstreamImport: callUpstreamImport,
 	callGenkey: callGenkey,
 	callConfigCheck: callConfigCheck,

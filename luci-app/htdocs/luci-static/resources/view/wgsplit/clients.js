@@ -24,36 +24,96 @@ function downloadText(filename, text) {
 	a.remove();
 }
 
-function showClientConfig(name) {
+/* The traffic chart's shape: one bar an hour over the history's 7 days. */
+const CHART_BUCKETS_PER_BAR = 12;         // 5-minute buckets in an hour
+const CHART_BAR_W = 4, CHART_H = 120;
+
+/* Hourly sums of the history's rx and tx (bytes per 5-minute bucket). */
+function hourly(series) {
+	const out = [];
+	for (let i = 0; i < series.length; i += CHART_BUCKETS_PER_BAR)
+		out.push(series.slice(i, i + CHART_BUCKETS_PER_BAR).reduce((a, b) => a + (+b || 0), 0));
+	return out;
+}
+
+/* SVG markup: received (from the client) and sent (to it) stacked per hour. */
+function trafficChart(h) {
+	const rx = hourly(Array.isArray(h.rx) ? h.rx : []), tx = hourly(Array.isArray(h.tx) ? h.tx : []);
+	const n = Math.max(rx.length, tx.length), w = n * CHART_BAR_W;
+	const max = Math.max(1, ...rx.map((v, i) => v + (tx[i] || 0)));
+	let bars = '';
+	for (let i = 0; i < n; i++) {
+		const a = Math.round((rx[i] || 0) / max * CHART_H), b = Math.round((tx[i] || 0) / max * CHART_H);
+		bars += '<g class="wgsplit-bar"><rect x="%d" y="%d" width="%d" height="%d" fill="#3b82f6"/><rect x="%d" y="%d" width="%d" height="%d" fill="#f59e0b"/></g>'
+			.format(i * CHART_BAR_W, CHART_H - a, CHART_BAR_W - 1, a, i * CHART_BAR_W, CHART_H - a - b, CHART_BAR_W - 1, b);
+	}
+	return '<svg xmlns="http://www.w3.org/2000/svg" class="wgsplit-chart" viewBox="0 0 %d %d" width="100%%" height="%d" preserveAspectRatio="none">'
+		.format(w, CHART_H, CHART_H) + '<rect width="%d" height="%d" fill="#f8fafc"/>'.format(w, CHART_H) + bars + '</svg>';
+}
+
+/* This month's use against the quota, one line. */
+function monthText(m) {
+	if (!L.isObject(m))
+		return _('No traffic recorded yet.');
+	const used = common.formatBytes(m.bytes);
+	if (m.quota == null)
+		return _('%s this month, no quota.').format(used);
+	return _('%s of %s this month, %s left.').format(used, common.formatBytes(m.quota), common.formatBytes(m.left));
+}
+
+/* A client at a glance: this month against its quota, its traffic over 7 days,
+   its QR code and config file. */
+function showClient(name) {
 	return Promise.all([
 		L.resolveDefault(common.callClientConf(name), {}),
-		L.resolveDefault(common.callClientQr(name), {})
+		L.resolveDefault(common.callClientQr(name), {}),
+		L.resolveDefault(common.callClientHistory(name), {})
 	]).then(function(res) {
-		const conf = res[0], qr = res[1];
-		if (conf.error || !conf.conf) {
-			ui.addNotification(null, E('p', _('Cannot render the config of %s: %s')
-				.format(name, common.errorText(conf) || _('no answer'))), 'error');
-			return;
+		const conf = res[0], qr = res[1], hist = res[2];
+		const usage = [];
+		if (L.isObject(hist) && !hist.error) {
+			const m = L.isObject(hist.month) ? hist.month : null;
+			const pct = m && m.quota ? Math.min(100, Math.round(100 * m.bytes / m.quota)) : null;
+			usage.push(E('p', { 'id': 'wgsplit-client-month' }, monthText(m)));
+			if (pct != null)
+				usage.push(E('div', { 'class': 'cbi-progressbar', 'title': pct + '%' }, E('div', { 'style': 'width:%d%%'.format(pct) })));
+			if (m && m.disabled_by_quota)
+				usage.push(E('p', { 'class': 'alert-message warning' }, _('Disabled: this month\'s quota is spent; enabled again when the month (UTC) ends.')));
+			const chart = E('div', { 'id': 'wgsplit-client-chart' });
+			chart.innerHTML = trafficChart(hist);
+			usage.push(E('h5', _('Last 7 days, per hour')), chart,
+				E('p', { 'class': 'cbi-value-description' }, [
+					E('span', { 'style': 'color:#3b82f6' }, '■ '), _('received from the client'), '  ',
+					E('span', { 'style': 'color:#f59e0b' }, '■ '), _('sent to it')
+				]));
 		}
-		const qrEl = E('div', { 'class': 'wgsplit-qr', 'style': 'max-width:320px' });
-		if (qr.svg)
-			qrEl.innerHTML = qr.svg;
-		else
-			qrEl.appendChild(E('em', _('QR code unavailable: %s').format(common.errorText(qr) || _('no answer'))));
+		else {
+			usage.push(E('p', E('em', _('No traffic history: %s').format(common.errorText(hist) || _('no answer')))));
+		}
 
-		ui.showModal(_('Client %s').format(name), [
-			E('p', _('Scan with the WireGuard app, or download the file.')),
-			qrEl,
-			E('pre', { 'class': 'wgsplit-conf', 'style': 'white-space:pre-wrap' }, conf.conf),
-			E('div', { 'class': 'right' }, [
-				E('button', {
-					'class': 'btn cbi-button cbi-button-action',
-					'click': function() { downloadText(name + '.conf', conf.conf); }
-				}, _('Download')),
-				' ',
-				E('button', { 'class': 'btn cbi-button', 'click': ui.hideModal }, _('Dismiss'))
-			])
-		]);
+		const body = [ E('h5', _('Traffic')) ].concat(usage);
+		if (conf.error || !conf.conf) {
+			body.push(E('h5', _('Config')), E('p', E('em', _('Cannot render the config of %s: %s')
+				.format(name, common.errorText(conf) || _('no answer')))));
+		}
+		else {
+			const qrEl = E('div', { 'class': 'wgsplit-qr', 'style': 'max-width:320px' });
+			if (qr.svg)
+				qrEl.innerHTML = qr.svg;
+			else
+				qrEl.appendChild(E('em', _('QR code unavailable: %s').format(common.errorText(qr) || _('no answer'))));
+			body.push(E('h5', _('Config')), E('p', _('Scan with the WireGuard app, or download the file.')), qrEl,
+				E('pre', { 'class': 'wgsplit-conf', 'style': 'white-space:pre-wrap' }, conf.conf));
+		}
+		body.push(E('div', { 'class': 'right' }, [
+			conf.conf ? E('button', {
+				'class': 'btn cbi-button cbi-button-action',
+				'click': function() { downloadText(name + '.conf', conf.conf); }
+			}, _('Download')) : '',
+			' ',
+			E('button', { 'class': 'btn cbi-button', 'click': ui.hideModal }, _('Dismiss'))
+		]));
+		ui.showModal(_('Client %s').format(name), body);
 	});
 }
 
@@ -104,9 +164,9 @@ return view.extend({
 			const box = td.querySelector('div') || td;
 			box.insertBefore(E('button', {
 				'class': 'btn cbi-button cbi-button-action',
-				'title': _('QR code and config file'),
-				'click': ui.createHandlerFn(this, showClientConfig, section_id)
-			}, _('Config')), box.firstChild);
+				'title': _('Traffic, quota, QR code and config file'),
+				'click': ui.createHandlerFn(this, showClient, section_id)
+			}, _('Details')), box.firstChild);
 			return td;
 		};
 
