@@ -164,6 +164,9 @@ test('adding a client through the page writes the expected uci changes', async (
 	await page.click('#cbi-wgsplit-client .cbi-section-create .cbi-button-add');
 	await page.waitForSelector('#modal');
 	eq(await page.inputValue(id('widget.cbid.wgsplit.dave.address') + ' input'), '10.8.0.5/32', 'next address for dave');
+	// asked of the CLI (client_next_address), the page's clients named as taken, carol's too
+	eq(srv.state.calls.ubus.filter(c => c.method == 'client_next_address').map(c => c.args.taken),
+		[ [ '10.8.0.2/32', '10.8.0.3/32' ], [ '10.8.0.2/32', '10.8.0.3/32', '10.8.0.4/32' ] ], 'taken addresses');
 	await page.fill(id('widget.cbid.wgsplit.dave.expires'), '2027-13-45');
 	await page.click('#modal .cbi-button-positive');
 	await page.waitForSelector('#modal .cbi-modal-error:not(:empty)');

@@ -117,6 +117,14 @@ function ubus(state, object, method, args) {
 		return { client: args.name, interval: 300, start: Math.floor(Date.now() / 1000) - 2015 * 300, rx, tx,
 			month: { bytes, quota, left: quota == null ? null : quota - bytes, disabled_by_quota: false } };
 	}
+	case 'client_next_address': {
+		// as `wgsplit client next-address`: the first free 10.8.0.x of the server's /24
+		const used = new Set([ '10.8.0.1' ].concat(...state.config.filter(s => s['.type'] == 'client').map(c => [].concat(c.address || [])),
+			...(args.taken || []).map(a => [ a ])).map(a => String(a).split('/')[0]));
+		for (let i = 2; i < 255; i++)
+			if (!used.has('10.8.0.' + i)) return { address: [ `10.8.0.${i}/32` ] };
+		return { error: "wgsplit: server.address: the pool 10.8.0.0/24 is full; widen its prefix or give --address" };
+	}
 	case 'genkey': return { private_key: 'QGxSYnKElJ6us8DJ0ubo+AwWICo0PkhSXGZwdH6ImJI=' };
 	case 'upstream_import': {
 		// the CLI's wording for a line that is not Key = Value (the plugin passes its stderr on)

@@ -893,7 +893,7 @@ def rpcd_plugin_lists_methods_and_answers_json():
     r = sh("sh", LUCI / "root/usr/libexec/rpcd/wgsplit", "list")
     methods = json.loads(r.stdout)
     assert set(methods) == {"status", "explain", "client_conf", "client_qr", "upstream_import", "genkey", "config_check",
-                            "config_view", "lists_show", "lists_update", "client_history"}
+                            "config_view", "lists_show", "lists_update", "client_history", "client_next_address"}
     groups = json.loads((LUCI / "root/usr/share/rpcd/acl.d/luci-app-wgsplit.json").read_text())
     granted = {m for g in groups.values() for part in g.values() if isinstance(part, dict)
                for m in part.get("ubus", {}).get("wgsplit", [])}
@@ -1025,6 +1025,17 @@ def rpcd_plugin_against_the_real_cli():
         assert "error" in bad and "nl2" not in cfg.read_text(), bad
         chk = call("config_check", {})
         assert chk["ok"] is True, chk
+        # a new client's addresses, asked of the CLI; the page's unsaved ones count as taken
+        assert call("client_next_address", {"taken": []}) == {"address": ["10.8.0.4/32"]}
+        assert call("client_next_address", {"taken": ["10.8.0.4/32", "10.8.0.5/32"]}) == {"address": ["10.8.0.6/32"]}
+        bad = call("client_next_address", {"taken": ["10.8.0.4/32", "--help"]})
+        assert bad.get("code") == "bad_address" and bad.get("args") == ["--help"], bad
+        # MAX_TAKEN bounds the argument list the plugin builds
+        limit = int(re.search(r"^MAX_TAKEN=(\d+)$", (LUCI / "root/usr/libexec/rpcd/wgsplit").read_text(), re.M).group(1))
+        many = [f"10.{i // 65536}.{i // 256 % 256}.{i % 256}/32" for i in range(limit + 1)]
+        over = call("client_next_address", {"taken": many})
+        assert over.get("code") == "too_many_addresses", {k: over[k] for k in over if k != "address"}
+        assert "address" in call("client_next_address", {"taken": many[:limit]})
         # what the client details read of `client history`: 7 days of 5-minute buckets, the month
         h = call("client_history", {"name": "alice"})
         assert len(h["rx"]) == len(h["tx"]) == 2016 and h["interval"] == 300, {k: h[k] for k in h if k not in ("rx", "tx")}

@@ -32,6 +32,9 @@ Usage: wgsplit client <command>
                               new client: keys made here, next free addresses
   list [--json]               every client, its state and traffic
   show NAME [--json]          one client
+  next-address [--taken CIDR]...
+                              the addresses `add` would give a new client now, as JSON;
+                              --taken: more addresses to treat as used (a form's unsaved clients)
   history NAME                its traffic (5-minute buckets, 7 days) and this month's use
                               against its quota, as JSON
   set NAME [--upstream U|none] [--default D] [--expires DATE|never]
@@ -96,6 +99,7 @@ pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
             "quota",
             "format",
             "output",
+            "taken",
         ],
         &["psk", "disabled", "json", "split", "help"],
     )?;
@@ -163,6 +167,22 @@ pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
             } else {
                 out!("{}", client_details(&config, c, &json));
             }
+            Ok(())
+        }
+        ["next-address"] => {
+            // For the LuCI page: it adds clients in its own uci session before
+            // they reach the file, so it names their addresses with --taken.
+            let mut config = ctx.load()?;
+            let taken = args.all("taken");
+            if !taken.is_empty() {
+                config.clients.push(Client {
+                    address: taken,
+                    ..Client::default()
+                });
+            }
+            let addrs =
+                clients::alloc::allocate(&config).map_err(|p| Failure::from(p.to_string()))?;
+            outln!("{}", serde_json::to_string(&addrs).unwrap_or_default());
             Ok(())
         }
         ["history", name] => {

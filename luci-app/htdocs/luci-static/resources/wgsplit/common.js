@@ -46,6 +46,15 @@ const callClientHistory = rpc.declare({
 	expect: { }
 });
 
+/* `wgsplit client next-address`: { address: [ "10.8.0.4/32", "fd42:8::4/128" ] };
+   TAKEN: addresses of clients the page has added and not yet applied */
+const callClientNextAddress = rpc.declare({
+	object: 'wgsplit',
+	method: 'client_next_address',
+	params: [ 'taken' ],
+	expect: { }
+});
+
 const callUpstreamImport = rpc.declare({
 	object: 'wgsplit',
 	method: 'upstream_import',
@@ -307,6 +316,8 @@ const MESSAGES = {
 	bad_client_name: [ /^bad client name$/, _('Bad client name') ],
 	bad_upstream_name: [ /^bad upstream name$/, _('Bad upstream name') ],
 	bad_destination: [ /^bad destination$/, _('Bad destination') ],
+	bad_address: [ /^bad address (.*)$/, _('Bad address %s') ],
+	too_many_addresses: [ /^more than (\d+) addresses$/, _('More than %s addresses') ],
 	empty_config: [ /^empty config$/, _('The config file is empty') ],
 	cli_failed: [ /^wgsplit (\S+) failed \(exit (\d+)\)$/, _('wgsplit %s failed (exit %s)') ],
 	not_json: [ /^wgsplit (\S+) did not answer with a JSON object$/, _('wgsplit %s did not answer with a JSON object') ],
@@ -392,24 +403,6 @@ function inPool4(addr, pool) {
 	return ((a & mask) >>> 0) == ((base & mask) >>> 0);
 }
 
-/* Next free /32 in the server pool, for a new client. */
-function nextAddress(pool, used) {
-	const p = String(pool || '').split('/');
-	const base = parseIPv4(p[0]), len = +p[1];
-	if (base === null || !(len >= 8 && len <= 30))
-		return null;
-	const mask = (~0 << (32 - len)) >>> 0;
-	const net = (base & mask) >>> 0, bcast = (net | (~mask >>> 0)) >>> 0;
-	const taken = {};
-	taken[base] = true;
-	for (const u of used || [])
-		taken[parseIPv4(String(u).split('/')[0])] = true;
-	for (let a = net + 1; a < bcast; a++)
-		if (!taken[a])
-			return [ a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255 ].join('.') + '/32';
-	return null;
-}
-
 /*
  * LuCI's own datatype engine on one value, outside a form's datatype: true or
  * the message. For a validate() that needs the whole value: an option whose
@@ -479,6 +472,7 @@ return baseclass.extend({
 	callClientConf: callClientConf,
 	callClientQr: callClientQr,
 	callClientHistory: callClientHistory,
+	callClientNextAddress: callClientNextAddress,
 	callUpstreamImport: callUpstreamImport,
 	callGenkey: callGenkey,
 	callConfigCheck: callConfigCheck,
@@ -491,7 +485,6 @@ return baseclass.extend({
 	errorText: errorText,
 	messageCodes: Object.keys(MESSAGES),
 	inPool4: inPool4,
-	nextAddress: nextAddress,
 	formatBytes: formatBytes,
 	formatAge: formatAge,
 	clientLive: clientLive,

@@ -144,16 +144,23 @@ return view.extend({
 		s.nodescriptions = true;
 		s.addbtntitle = _('Add client');
 
+		// a new client gets a fresh key and the addresses `wgsplit client add`
+		// would give it; the page's own clients (saved or not) count as taken
 		s.handleAdd = function(ev, name) {
-			const used = [];
-			uci.sections('wgsplit', 'client').forEach(c => L.toArray(c.address).forEach(a => used.push(a)));
-			return L.resolveDefault(common.callGenkey(), {}).then(L.bind(function(res) {
+			const taken = [];
+			uci.sections('wgsplit', 'client').forEach(c => L.toArray(c.address).forEach(a => taken.push(a)));
+			return Promise.all([
+				L.resolveDefault(common.callGenkey(), {}),
+				L.resolveDefault(common.callClientNextAddress(taken), {})
+			]).then(L.bind(function(res) {
 				const sid = uci.add('wgsplit', 'client', name);
-				const addr = common.nextAddress(pool, used);
-				if (addr)
-					uci.set('wgsplit', sid, 'address', [ addr ]);
-				if (res && res.private_key)
-					uci.set('wgsplit', sid, 'private_key', res.private_key);
+				if (L.isObject(res[1]) && Array.isArray(res[1].address) && res[1].address.length)
+					uci.set('wgsplit', sid, 'address', res[1].address);
+				else
+					ui.addNotification(null, E('p', _('No free address for the new client: %s')
+						.format(common.errorText(res[1]) || _('no answer'))), 'warning');
+				if (res[0] && res[0].private_key)
+					uci.set('wgsplit', sid, 'private_key', res[0].private_key);
 				this.addedSection = sid;
 				return this.renderMoreOptionsModal(sid);
 			}, this));
