@@ -918,12 +918,16 @@ def rpcd_plugin_lists_methods_and_answers_json():
     assert "4EqAuesG" not in rpcd("config_view", {}).stdout
 
     fake = FAKE / "bin/rpc-wgsplit"
-    st = json.loads(rpcd("status", {}).stdout)
-    assert st == {"status": {"table": True, "args": "status --json"},
+    calls = Path(tempfile.mkdtemp(prefix="rpcd-calls-")) / "calls"
+    st = json.loads(rpcd("status", {}, {"FAKE_CALLS": str(calls)}).stdout)
+    assert st == {"status": {"table": True, "args": "overview --json"},
                   "clients": [{"name": "alice", "peer": {"online": True}}],
                   "upstreams": [{"name": "us1", "health": {"state": "up"}}]}, st
-    st = json.loads(rpcd("status", {}, {"FAKE_UPSTREAM_LIST_FAIL": "1"}).stdout)
-    assert st["upstreams"] is None and st["clients"] and "upstream list --json" in st["error"], st
+    # the page polls it every 5 s: one run of the CLI per call (it was three)
+    assert calls.read_text().splitlines() == ["overview --json"], calls.read_text()
+    shutil.rmtree(calls.parent)
+    st = json.loads(rpcd("status", {}, {"FAKE_OVERVIEW_FAIL": "1"}).stdout)
+    assert st == {"error": "cannot read health"}, st
     out = json.loads(rpcd("explain", {"client": "alice", "dest": "netflix.com"}).stdout)
     assert out["args"] == "explain --json alice netflix.com", out
     conf = json.loads(rpcd("client_conf", {"name": "alice"}).stdout)["conf"]
@@ -1005,6 +1009,9 @@ def rpcd_plugin_against_the_real_cli():
     try:
         st = call("status", {})
         assert "error" not in st, st
+        # `overview --json` answers status with the members `status --json` has, same values
+        alone = json.loads(sh(wrap, "status", "--json").stdout)
+        assert st["status"] == alone, (st["status"], alone)
         assert [c["name"] for c in st["clients"]] == ["alice", "bob"], st["clients"]
         assert [u["name"] for u in st["upstreams"]] == ["us1", "eu1"], st["upstreams"]
         assert all("state" in c and "peer" in c for c in st["clients"]), st["clients"]

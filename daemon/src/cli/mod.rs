@@ -11,6 +11,7 @@ pub mod daemon_link;
 mod dns_serve;
 mod engine;
 mod lists;
+mod overview;
 
 use crate::{config, util::keys};
 pub use args::{CmdResult, Context, Failure, positional_and_flags, read_input};
@@ -30,6 +31,7 @@ Kernel:
   down                      remove everything wgsplit created
   daemon                    apply, keep the state true, answer DNS, serve the API
   status [--json]           interfaces, upstream health, clients
+  overview --json           status, clients and upstreams in one answer (for the LuCI pages)
   explain CLIENT DEST       which way DEST (address, addr:port/proto, domain) goes, and why
 
 Rule sources:
@@ -125,6 +127,7 @@ fn run(parser: &mut Parser) -> CmdResult {
         "down" => engine::cmd_down(parser, &ctx),
         "daemon" => cmd_daemon(parser, &ctx),
         "status" => engine::cmd_status(parser, &ctx),
+        "overview" => overview::cmd_overview(parser, &ctx),
         "explain" => engine::cmd_explain(parser, &ctx),
         "help" => {
             print!("{HELP}");

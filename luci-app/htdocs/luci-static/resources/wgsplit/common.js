@@ -452,9 +452,9 @@ function formatAge(age) {
 }
 
 /*
- * The rpc `status` answer: { status: `wgsplit status --json`, clients:
- * `wgsplit client list --json`, upstreams: `wgsplit upstream list --json`,
- * error?: text }. These pick one entry out of it.
+ * The rpc `status` answer (`wgsplit overview --json`): { status: as `wgsplit
+ * status --json`, clients: as `client list --json`, upstreams: as `upstream list --json`,
+ * or { error } }. These pick one entry out of it.
  */
 function findByName(list, name) {
 	return Array.isArray(list) ? list.filter(x => x && x.name == name)[0] || null : null;
