@@ -10,6 +10,7 @@ mod client;
 pub mod daemon_link;
 mod dns_serve;
 mod engine;
+mod fw4;
 mod lists;
 mod overview;
 
@@ -32,6 +33,7 @@ Kernel:
   daemon                    apply, keep the state true, answer DNS, serve the API
   status [--json]           interfaces, upstream health, clients
   overview --json           status, clients and upstreams in one answer (for the LuCI pages)
+  fw4-include               the forward rules fw4 includes for the wgsplit zone (upstream names, marks)
   explain CLIENT DEST       which way DEST (address, addr:port/proto, domain) goes, and why
 
 Rule sources:
@@ -128,6 +130,7 @@ fn run(parser: &mut Parser) -> CmdResult {
         "daemon" => cmd_daemon(parser, &ctx),
         "status" => engine::cmd_status(parser, &ctx),
         "overview" => overview::cmd_overview(parser, &ctx),
+        "fw4-include" => fw4::cmd_fw4_include(parser, &ctx),
         "explain" => engine::cmd_explain(parser, &ctx),
         "help" => {
             print!("{HELP}");
