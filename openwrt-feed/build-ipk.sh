@@ -180,14 +180,12 @@ F=$PKGDIR/files
 mkdir -p "$C"
 install -d -m 0755 "$D/usr/bin" "$D/etc/config" "$D/etc/wgsplit/lists" "$D/etc/init.d" \
 	"$D/etc/uci-defaults" "$D/etc/hotplug.d/iface" \
-	"$D/usr/share/nftables.d/chain-pre/forward_wgsplit" "$D/lib/upgrade/keep.d"
+	"$D/lib/upgrade/keep.d"
 install -m 0755 "$BIN" "$D/usr/bin/wgsplit"
 install -m 0600 "$F/wgsplit.config" "$D/etc/config/wgsplit"
 install -m 0755 "$F/wgsplit.init" "$D/etc/init.d/wgsplit"
 install -m 0755 "$F/wgsplit.uci-defaults" "$D/etc/uci-defaults/90-wgsplit"
 install -m 0644 "$F/wgsplit.hotplug" "$D/etc/hotplug.d/iface/90-wgsplit"
-install -m 0644 "$F/wgsplit-forward.nft" \
-	"$D/usr/share/nftables.d/chain-pre/forward_wgsplit/10-wgsplit-upstreams.nft"
 install -m 0644 "$F/wgsplit.keep" "$D/lib/upgrade/keep.d/wgsplit"
 
 # Depends: the kmod names from the Makefile's DEPENDS (+foo), in order.

@@ -263,7 +263,6 @@ EXPECTED_MAIN = {
     "./etc/init.d/wgsplit": 0o755,
     "./etc/uci-defaults/90-wgsplit": 0o755,
     "./etc/hotplug.d/iface/90-wgsplit": 0o644,
-    "./usr/share/nftables.d/chain-pre/forward_wgsplit/10-wgsplit-upstreams.nft": 0o644,
     "./lib/upgrade/keep.d/wgsplit": 0o644,
 }
 
@@ -487,30 +486,53 @@ def default_config_passes_config_check_once_keyed():
 
 # ---------- fw4 include ----------
 
+def fw4_include(mask=None):
+    """`wgsplit fw4-include` for the LuCI fixture config (upstreams us1 and eu1, eu1 on the
+    custom interface tun_x), with fwmark_mask MASK if given."""
+    text = (REPO / "tests/luci/fixtures/wgsplit").read_text()
+    text = text.replace("config upstream 'eu1'\n", "config upstream 'eu1'\n\toption interface 'tun_x'\n")
+    if mask:
+        text = text.replace("config server 'server'\n", f"config server 'server'\n\toption fwmark_mask '{mask}'\n")
+    with tempfile.NamedTemporaryFile("w") as tmp:
+        tmp.write(text)
+        tmp.flush()
+        r = sh(BIN, "--config", tmp.name, "fw4-include")
+    if r.returncode != 0 and "unknown command" in r.stderr:
+        raise Skip("binary has no fw4-include yet")
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
 @test
 def fw4_include_is_valid_nft_in_a_zone_chain():
-    inc = (FILES / "wgsplit-forward.nft").read_text()
-    ruleset = ("table inet wgsplit_owrt_check {\n chain forward_wgsplit {\n"
-               + inc + "\n }\n}\n")
-    with tempfile.NamedTemporaryFile("w", suffix=".nft") as tmp:
-        tmp.write(ruleset)
-        tmp.flush()
-        r = sh("nft", "-c", "-f", tmp.name)
-    assert r.returncode == 0, r.stderr
-    assert "table" not in "".join(l for l in inc.splitlines() if not l.startswith("#")), \
-        "a chain include must hold rules only"
+    for mask, want in [(None, "meta mark & 0xff000000 { 0x03000000, 0x04000000 }"),
+                       ("0x00ff0000", "meta mark & 0x00ff0000 { 0x00030000, 0x00040000 }")]:
+        inc = fw4_include(mask)
+        # names and marks from the config, not written down in the package
+        assert 'oifname { "wgs_us1", "tun_x" }' in inc and want in inc, inc
+        ruleset = ("table inet wgsplit_owrt_check {\n chain forward_wgsplit {\n"
+                   + inc + "\n }\n}\n")
+        with tempfile.NamedTemporaryFile("w", suffix=".nft") as tmp:
+            tmp.write(ruleset)
+            tmp.flush()
+            r = sh("nft", "-c", "-f", tmp.name)
+        assert r.returncode == 0, r.stderr
+        assert "table" not in "".join(l for l in inc.splitlines() if not l.startswith("#")), \
+            "a chain include must hold rules only"
+    assert not list(FILES.glob("*.nft")), "a static include with names or marks is back in the package"
 
 
 @test
 def fw4_include_forwards_upstream_traffic_in_a_netns():
     """Real packets: a router namespace with an fw4-like forward chain (policy drop, zone jump
-    for the server interface, the include, then reject) forwards client pings into wgs_*
-    interfaces and into any interface when the packet carries an upstream mark, and rejects
-    the rest."""
+    for the server interface, the include `wgsplit fw4-include` made, then reject) forwards
+    client pings into the upstreams' interfaces (wgs_us1, and eu1's custom tun_x), and into
+    another interface only when the packet carries an upstream's mark; the rest is rejected."""
     if os.geteuid() != 0 or not shutil.which("ip"):
         raise Skip("needs root and iproute2")
+    inc_text = fw4_include()
     tag = f"ow{os.getpid() % 10000}"
-    ns = {"c": f"{tag}c", "r": f"{tag}r", "u": f"{tag}u", "x": f"{tag}x"}
+    ns = {"c": f"{tag}c", "r": f"{tag}r", "u": f"{tag}u", "x": f"{tag}x", "o": f"{tag}o"}
 
     def ip(*a, check=True):
         r = sh("ip", *a)
@@ -521,26 +543,31 @@ def fw4_include_forwards_upstream_traffic_in_a_netns():
     def nsx(n, *a):
         return sh("ip", "netns", "exec", ns[n], *a)
 
+    inc = Path(tempfile.mkdtemp(prefix="fw4inc-")) / "fw4-forward.nft"
+    inc.write_text(inc_text)
     try:
         for n in ns.values():
             ip("netns", "add", n)
-        # client --(cl0|wg0)-- router --(wgs_up1|up0)-- upstream peer
-        #                             --(tun_x|x0)--    other peer (custom upstream name)
+        # client --(cl0|wg0)-- router --(wgs_us1|up0)-- us1's peer
+        #                             --(tun_x|x0)--    eu1's peer (custom interface name)
+        #                             --(other0|o0)--   an interface of no upstream
         ip("link", "add", "cl0", "netns", ns["c"], "type", "veth", "peer", "name", "wg0", "netns", ns["r"])
-        ip("link", "add", "wgs_up1", "netns", ns["r"], "type", "veth", "peer", "name", "up0", "netns", ns["u"])
+        ip("link", "add", "wgs_us1", "netns", ns["r"], "type", "veth", "peer", "name", "up0", "netns", ns["u"])
         ip("link", "add", "tun_x", "netns", ns["r"], "type", "veth", "peer", "name", "x0", "netns", ns["x"])
+        ip("link", "add", "other0", "netns", ns["r"], "type", "veth", "peer", "name", "o0", "netns", ns["o"])
         for n, dev, addr in [("c", "cl0", "10.99.0.2/24"), ("r", "wg0", "10.99.0.1/24"),
-                             ("r", "wgs_up1", "10.99.1.1/24"), ("u", "up0", "10.99.1.2/24"),
-                             ("r", "tun_x", "10.99.2.1/24"), ("x", "x0", "10.99.2.2/24")]:
+                             ("r", "wgs_us1", "10.99.1.1/24"), ("u", "up0", "10.99.1.2/24"),
+                             ("r", "tun_x", "10.99.2.1/24"), ("x", "x0", "10.99.2.2/24"),
+                             ("r", "other0", "10.99.3.1/24"), ("o", "o0", "10.99.3.2/24")]:
             assert nsx(n, "ip", "addr", "add", addr, "dev", dev).returncode == 0
             assert nsx(n, "ip", "link", "set", dev, "up").returncode == 0
-        for n in ("c", "r", "u", "x"):
+        for n in ("c", "r", "u", "x", "o"):
             nsx(n, "ip", "link", "set", "lo", "up")
         nsx("c", "ip", "route", "add", "default", "via", "10.99.0.1")
         nsx("u", "ip", "route", "add", "default", "via", "10.99.1.1")
         nsx("x", "ip", "route", "add", "default", "via", "10.99.2.1")
+        nsx("o", "ip", "route", "add", "default", "via", "10.99.3.1")
         nsx("r", "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        inc = FILES / "wgsplit-forward.nft"
         ruleset = f"""
 table inet fw4 {{
   chain forward {{
@@ -556,23 +583,28 @@ table inet fw4 {{
 table inet wgsplit_marks {{
   chain pre {{
     type filter hook prerouting priority -150;
-    iifname "wg0" ip daddr 10.99.2.3 meta mark set 0x03000000
+    iifname "wg0" ip daddr 10.99.3.3 meta mark set 0x04000000
+    iifname "wg0" ip daddr 10.99.3.4 meta mark set 0x01000000
   }}
 }}
 """
         r = subprocess.run(["ip", "netns", "exec", ns["r"], "nft", "-f", "-"], input=ruleset, text=True, capture_output=True)
         assert r.returncode == 0, r.stderr
-        nsx("x", "ip", "addr", "add", "10.99.2.3/24", "dev", "x0")
+        for a in ("10.99.3.3/24", "10.99.3.4/24"):
+            nsx("o", "ip", "addr", "add", a, "dev", "o0")
 
         def ping(dst):
             return nsx("c", "ping", "-c", "1", "-W", "1", dst).returncode == 0
 
-        assert ping("10.99.1.2"), "traffic into wgs_up1 was not forwarded"
-        assert not ping("10.99.2.2"), "unmarked traffic into a non-wgsplit interface was forwarded"
-        assert ping("10.99.2.3"), "upstream-marked traffic into a custom-named interface was not forwarded"
+        assert ping("10.99.1.2"), "traffic into wgs_us1 was not forwarded"
+        assert ping("10.99.2.2"), "traffic into eu1's custom interface tun_x was not forwarded"
+        assert not ping("10.99.3.2"), "unmarked traffic into an interface of no upstream was forwarded"
+        assert ping("10.99.3.3"), "traffic marked for upstream eu1 was not forwarded"
+        assert not ping("10.99.3.4"), "traffic marked direct was forwarded by the include"
     finally:
         for n in ns.values():
             ip("netns", "del", n, check=False)
+        shutil.rmtree(inc.parent)
 
 
 # ---------- init script under a stand-in procd ----------
@@ -604,7 +636,15 @@ class Env:
             self.env["PATH"] = f"{wrap}:{self.env['PATH']}"
 
     def init(self, action):
-        return sh(*ASH, FAKE / "rc.common", FILES / "wgsplit.init", action, env=self.env)
+        # the fw4 include and the firewall's init script, kept inside this test's folder
+        script = self.dir / "wgsplit.init"
+        script.write_text((FILES / "wgsplit.init").read_text()
+                          .replace("/var/run/wgsplit/fw4-forward.nft", str(self.dir / "run/fw4-forward.nft"))
+                          .replace("/etc/init.d/firewall", str(self.dir / "firewall")))
+        fw = self.dir / "firewall"
+        fw.write_text(f'#!/bin/sh\necho "firewall $*" >> "{self.log}"\n')
+        fw.chmod(0o755)
+        return sh(*ASH, FAKE / "rc.common", script, action, env=self.env)
 
     def lines(self):
         return self.log.read_text().splitlines()
@@ -634,6 +674,31 @@ def init_start_registers_respawning_daemon_with_reload_trigger():
     for want in expect_in_order:
         assert want in log[pos:], f"missing/out of order: {want!r}\nlog: {log}"
         pos = log.index(want, pos) + 1
+
+
+@test
+def init_writes_the_fw4_include_and_reloads_fw4_only_when_it_changed():
+    e = Env()
+    inc = e.dir / "run/fw4-forward.nft"
+    e.env["FAKE_FW4"] = "oifname { \"wgs_us1\" } accept"
+    assert e.init("start").returncode == 0
+    assert inc.read_text() == "oifname { \"wgs_us1\" } accept\n", inc.read_text()
+    log = e.lines()
+    assert log.index("wgsplit --config /etc/config/wgsplit fw4-include") < log.index("procd_open_instance wgsplit"), log
+    assert log.count("firewall reload") == 1, log
+    # a reload with the same upstreams: fw4 is left alone
+    (e.dir / "state/running").touch()
+    assert e.init("reload").returncode == 0
+    assert e.lines().count("firewall reload") == 1, e.lines()
+    # an upstream added: the include is rewritten and fw4 reloaded
+    e.env["FAKE_FW4"] = "oifname { \"wgs_us1\", \"wgs_eu1\" } accept"
+    assert e.init("reload").returncode == 0
+    assert "wgs_eu1" in inc.read_text() and e.lines().count("firewall reload") == 2, e.lines()
+    # the CLI failing leaves the last include and no half-written file
+    e.env["FAKE_FW4_FAIL"] = "1"
+    assert e.init("reload").returncode == 0
+    assert "wgs_eu1" in inc.read_text() and not (e.dir / "run/fw4-forward.nft.new").exists()
+    e.close()
 
 
 @test
