@@ -26,6 +26,12 @@ mkdir -p tests/out/luci
 if [ -z "${WGSPLIT_BIN:-}" ] && [ ! -x target/release/wgsplit ] && [ ! -x target/debug/wgsplit ]; then
 	cargo build -p wgsplit >&2 || echo "luci tests: cargo build failed; config check tests will be skipped" >&2
 fi
+# the newer of the two builds: a release binary left from an older tree must not
+# stand in for the CLI the pages call today (client history, overview, …)
+if [ -z "${WGSPLIT_BIN:-}" ]; then
+	newest=$(ls -t target/release/wgsplit target/debug/wgsplit 2>/dev/null | head -n 1)
+	[ -n "$newest" ] && export WGSPLIT_BIN=$PWD/$newest
+fi
 
 total_pass=0
 total_fail=0
