@@ -281,6 +281,7 @@ test('a client\'s details: this month against its quota, 7 days of traffic, QR c
 	eq(bars[167], [ 30, 90 ], 'newest hour: 1 MiB received, 3 MiB sent of a 4 MiB scale');
 	eq(bars[0], [ 60, 0 ], 'oldest hour');
 	assert(bars.slice(1, 167).every(b => b[0] == 0 && b[1] == 0), 'empty hours drawn');
+	assert(/the tallest bar: 4\.0 MiB in an hour/.test(await page.innerText('#wgsplit-client-chart-legend')), 'chart scale');
 	const calls = srv.state.calls.ubus.filter(c => c.method.startsWith('client_'));
 	eq(calls.map(c => [ c.method, c.args ]), [ [ 'client_conf', { name: 'alice' } ], [ 'client_qr', { name: 'alice' } ],
 		[ 'client_history', { name: 'alice' } ] ], 'ubus calls');

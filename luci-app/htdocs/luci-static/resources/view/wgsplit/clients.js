@@ -36,11 +36,17 @@ function hourly(series) {
 	return out;
 }
 
+/* The busiest hour's bytes, received and sent: the chart's full height. */
+function peakHour(h) {
+	const rx = hourly(Array.isArray(h.rx) ? h.rx : []), tx = hourly(Array.isArray(h.tx) ? h.tx : []);
+	return Math.max(0, ...rx.map((v, i) => v + (tx[i] || 0)));
+}
+
 /* SVG markup: received (from the client) and sent (to it) stacked per hour. */
 function trafficChart(h) {
 	const rx = hourly(Array.isArray(h.rx) ? h.rx : []), tx = hourly(Array.isArray(h.tx) ? h.tx : []);
 	const n = Math.max(rx.length, tx.length), w = n * CHART_BAR_W;
-	const max = Math.max(1, ...rx.map((v, i) => v + (tx[i] || 0)));
+	const max = Math.max(1, peakHour(h));
 	let bars = '';
 	for (let i = 0; i < n; i++) {
 		const a = Math.round((rx[i] || 0) / max * CHART_H), b = Math.round((tx[i] || 0) / max * CHART_H);
@@ -82,9 +88,10 @@ function showClient(name) {
 			const chart = E('div', { 'id': 'wgsplit-client-chart' });
 			chart.innerHTML = trafficChart(hist);
 			usage.push(E('h5', _('Last 7 days, per hour')), chart,
-				E('p', { 'class': 'cbi-value-description' }, [
+				E('p', { 'class': 'cbi-value-description', 'id': 'wgsplit-client-chart-legend' }, [
 					E('span', { 'style': 'color:#3b82f6' }, '■ '), _('received from the client'), '  ',
-					E('span', { 'style': 'color:#f59e0b' }, '■ '), _('sent to it')
+					E('span', { 'style': 'color:#f59e0b' }, '■ '), _('sent to it'), ' · ',
+					_('the tallest bar: %s in an hour').format(common.formatBytes(peakHour(hist)))
 				]));
 		}
 		else {
