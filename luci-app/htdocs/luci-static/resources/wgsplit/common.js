@@ -245,6 +245,7 @@ const checks = {
 
 	/* not LuCI's hostport: the daemon refuses port 0, which LuCI's port type takes */
 	endpoint(value) { return checkHostPort(value, true); },
+	serverEndpoint(value) { return checkHostPort(value, false); },
 
 	ipPort(value) {
 		let m = /^\[([^\]]+)\]:(\d+)$/.exec(value) || /^([^:]+):(\d+)$/.exec(value);

@@ -105,8 +105,9 @@ return view.extend({
 		o.validate = v('ifname');
 		o.placeholder = 'wg0';
 
+		/* LuCI's port takes 0 and range() takes 1.5; the daemon neither */
 		o = s.taboption('general', form.Value, 'listen_port', _('Listen port'));
-		o.datatype = 'port';
+		o.datatype = 'and(uinteger, range(1,65535))';
 		o.placeholder = '51820';
 
 		o = s.taboption('general', form.Value, 'address', _('IPv4 address'),
@@ -130,14 +131,16 @@ return view.extend({
 
 		o = s.taboption('general', form.Value, 'endpoint', _('Public endpoint'),
 			_('Host or IP (optionally :port) written into client configs.'));
-		o.datatype = 'or(host, hostport, ipaddrport(1))';
+		/* not LuCI's hostport: its port type takes 0, which the daemon refuses */
+		o.datatype = 'string';
+		o.validate = v('serverEndpoint');
 
 		o = s.taboption('general', form.Value, 'mtu', _('MTU'));
-		o.datatype = 'range(1280,9000)';
+		o.datatype = 'and(uinteger, range(1280,9000))';
 		o.placeholder = '1420';
 
 		o = s.taboption('dns', form.Value, 'dns_port', _('Resolver port'));
-		o.datatype = 'port';
+		o.datatype = 'and(uinteger, range(1,65535))';
 		o.placeholder = '53';
 
 		o = s.taboption('dns', form.DynamicList, 'dns_listen', _('Extra listen addresses'),

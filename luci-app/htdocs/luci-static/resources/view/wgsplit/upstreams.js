@@ -184,12 +184,12 @@ return view.extend({
 		o.modalonly = true;
 
 		o = s.option(form.Value, 'mtu', _('MTU'));
-		o.datatype = 'range(1280,9000)';
+		o.datatype = 'and(uinteger, range(1280,9000))';
 		o.placeholder = '1420';
 		o.modalonly = true;
 
 		o = s.option(form.Value, 'keepalive', _('Keepalive'), _('Seconds, 0 = off.'));
-		o.datatype = 'range(0,65535)';
+		o.datatype = 'and(uinteger, range(0,65535))';
 		o.placeholder = '25';
 		o.modalonly = true;
 
