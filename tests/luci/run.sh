@@ -61,6 +61,8 @@ i18n() {
 
 run i18n i18n
 run validation node tests/luci/validation.test.js
+# against LuCI's own validation.js when LUCI_VALIDATION_JS names one (a skip otherwise)
+run real-validation node tests/luci/real-validation.test.js
 run schema node tests/luci/schema.test.js
 run messages node tests/luci/messages.test.js
 run browser node tests/luci/browser.test.js
