@@ -127,7 +127,7 @@ pack_apk() {
 		echo "export pkgname=\"$name\""
 		echo 'default_prerm'
 	} > "$a/pre-deinstall"
-	# apk runs no script after removal of its own accord: the package's postrm as post-deinstall
+	# the package's postrm, which apk runs after removal as post-deinstall
 	if [ -f "$ctrl/postrm" ]; then
 		cp "$ctrl/postrm" "$a/post-deinstall"
 		set -- --script "post-deinstall:$a/post-deinstall"
