@@ -590,8 +590,18 @@
 			this.keylist.push(String(key));
 			this.vallist.push(label != null ? label : key);
 		}
-		cfgvalue(sid) {
-			return uci.get(this.map.config, sid, this.option);
+		/* As LuCI's: an option keeps the value it had when its section was
+		   loaded (Map.load loads the sections cfgsections() names then, a
+		   modal loads its own); rendering and parsing read that, not uci. A
+		   section a filter let in after the load has no values until the
+		   map loads again. */
+		load(sid) { return uci.get(this.map.config, sid, this.option); }
+		cfgvalue(sid, value) {
+			if (arguments.length == 2) {
+				this.data = this.data || {};
+				this.data[sid] = value;
+			}
+			return this.data && this.data[sid] !== undefined ? this.data[sid] : null;
 		}
 		textvalue(sid) {
 			let v = this.cfgvalue(sid);
@@ -651,7 +661,8 @@
 		formvalue(sid) {
 			const w = this.widget(sid);
 			if (!w) {
-				const cv = this.cfgvalue(sid);
+				// no widget (a grid row, a test): the config as it stands
+				const cv = uci.get(this.map.config, sid, this.option);
 				return cv != null ? cv : (this.default != null ? this.default : null);
 			}
 			return w.getValue();
@@ -794,6 +805,12 @@
 			const o = this.children.filter(c => c.option == opt)[0];
 			return o ? o.formvalue(sid) : null;
 		}
+		loadSection(sid) {
+			for (const o of this.children) o.cfgvalue(sid, o.load(sid));
+		}
+		load() {
+			this.cfgsections().forEach(sid => this.loadSection(sid));
+		}
 		cfgsections() {
 			return uci.sections(this.map.config, this.sectiontype).map(s => s['.name'])
 				.filter(sid => !this.filter || this.filter(sid));
@@ -872,13 +889,14 @@
 			}
 			return box;
 		}
+		// as LuCI's: change uci, then save the map (which loads and renders it again)
 		handleAdd(ev, name) {
 			uci.add(this.map.config, this.sectiontype, name);
-			return this.map.rerender();
+			return this.map.save();
 		}
 		handleRemove(sid) {
 			uci.remove(this.map.config, sid);
-			return this.map.rerender();
+			return this.map.save();
 		}
 		render() {
 			return E('fieldset', { 'class': 'cbi-section', 'id': 'cbi-%s-%s'.format(this.map.config, this.sectiontype) }, [
@@ -907,6 +925,7 @@
 		renderMoreOptionsModal(sid) {
 			const title = (this.title || this.sectiontype) + ' » ' + (uci.get(this.map.config, sid, '.anonymous') ? _('New') : sid);
 			const errBox = E('div', { 'class': 'cbi-modal-error' });
+			this.loadSection(sid);   // LuCI's modal loads its section's values itself
 			// modalonly === false: a grid column only (LuCI's convention)
 			const body = this.renderOptions(sid, o => o.modalonly !== false);
 			body.addEventListener('input', () => { errBox.textContent = ''; });
@@ -925,7 +944,7 @@
 							this.addedSection = null;
 							this.children.forEach(o => o.nodes && delete o.nodes[sid]);
 							ui.hideModal();
-							return uci.save().then(() => this.map.rerender());
+							return uci.save().then(() => this.map.load()).then(() => this.map.rerender());
 						}).catch(e => { errBox.textContent = e.message; });
 					} }, _('Save'))
 				])
@@ -983,7 +1002,9 @@
 			this.children.push(s);
 			return s;
 		}
-		load() { return uci.load(this.config); }
+		load() {
+			return uci.load(this.config).then(() => { this.children.forEach(s => s.load()); });
+		}
 		render() {
 			if (!inBrowser) return this.load().then(() => ({ map: this }));
 			// as LuCI's, a section's render() may answer a node or a promise of one
@@ -1003,10 +1024,10 @@
 		}
 		/* LuCI's Map.reset(): render the form again from the uci data */
 		reset() { return this.rerender(); }
-		/* LuCI's Map.save(cb, silent): parse, cb, save the uci changes, render again */
+		/* LuCI's Map.save(cb, silent): parse, cb, save the uci changes, load, render again */
 		save(cb) {
 			return Promise.all(this.children.map(s => s.parse())).then(() => cb ? cb() : null)
-				.then(() => uci.save()).then(() => this.rerender());
+				.then(() => uci.save()).then(() => this.load()).then(() => this.rerender());
 		}
 	}
 

@@ -337,7 +337,10 @@ return view.extend({
 					E('label', { 'for': 'wgsplit-rule-client' }, _('Rules of client') + ' '),
 					E('select', {
 						'id': 'wgsplit-rule-client', 'class': 'cbi-input-select',
-						'change': function(ev) { ruleClient = ev.target.value; return m.reset(); }
+						// load before rendering: LuCI loads the values of the sections the
+						// filter lets in when the map loads, so the other client's rules
+						// would show empty after a plain reset
+						'change': function(ev) { ruleClient = ev.target.value; return m.load().then(() => m.reset()); }
 					}, clients.map(c => E('option', { 'value': c, 'selected': c == ruleClient ? '' : null }, c)))
 				]);
 				if (table)
