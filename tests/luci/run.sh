@@ -7,6 +7,9 @@
 #   4. messages: the CLI's errors and config check lines read in ru and zh_Hans
 #   5. browser: every page in headless Chromium, screenshots in tests/out/luci/,
 #      add-client/rule/import/explain flows against a recorded uci/ubus stand-in
+#   optional, with LuCI's code from a checkout (not in this repository):
+#      LUCI_VALIDATION_JS=…/validation.js  the stand-in's datatypes against LuCI's, case by case
+#      LUCI_RESOURCES=…/luci-base/htdocs/luci-static/resources  the pages under LuCI's own JS
 #
 #   tests/luci/run.sh          (WGSPLIT_BIN=path to use a given binary for config check)
 # Ends with 'N passed, M failed'; exits non-zero on any failure.
@@ -66,6 +69,8 @@ run real-validation node tests/luci/real-validation.test.js
 run schema node tests/luci/schema.test.js
 run messages node tests/luci/messages.test.js
 run browser node tests/luci/browser.test.js
+# the pages under LuCI's own JavaScript when LUCI_RESOURCES names luci-base's resources (a skip otherwise)
+run real-luci node tests/luci/real-luci.test.js
 
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

@@ -231,7 +231,7 @@ function start(port, state) {
 	return new Promise(resolve => srv.listen(port || 0, '127.0.0.1', () => resolve({ server: srv, port: srv.address().port, state })));
 }
 
-module.exports = { start, makeState, catalog, PAGES };
+module.exports = { start, makeState, catalog, ubus, PAGES };
 
 if (require.main === module)
 	start(+process.argv[2] || 8088).then(s => console.log('http://127.0.0.1:' + s.port + '/'));
