@@ -127,6 +127,13 @@ pack_apk() {
 		echo "export pkgname=\"$name\""
 		echo 'default_prerm'
 	} > "$a/pre-deinstall"
+	# the package's postrm, which apk runs after removal as post-deinstall
+	if [ -f "$ctrl/postrm" ]; then
+		cp "$ctrl/postrm" "$a/post-deinstall"
+		set -- --script "post-deinstall:$a/post-deinstall"
+	else
+		set --
+	fi
 	arch=$(field Architecture "$ctrl/control")
 	[ "$arch" = all ] && arch=noarch
 	ver=$(field Version "$ctrl/control")
@@ -142,6 +149,7 @@ pack_apk() {
 		--script "post-install:$a/post-install" \
 		--script "post-upgrade:$a/post-upgrade" \
 		--script "pre-deinstall:$a/pre-deinstall" \
+		"$@" \
 		--files "$a/root" \
 		--output "$OUT/$name-$ver.apk"
 	echo "$OUT/$name-$ver.apk"
@@ -172,14 +180,12 @@ F=$PKGDIR/files
 mkdir -p "$C"
 install -d -m 0755 "$D/usr/bin" "$D/etc/config" "$D/etc/wgsplit/lists" "$D/etc/init.d" \
 	"$D/etc/uci-defaults" "$D/etc/hotplug.d/iface" \
-	"$D/usr/share/nftables.d/chain-pre/forward_wgsplit" "$D/lib/upgrade/keep.d"
+	"$D/lib/upgrade/keep.d"
 install -m 0755 "$BIN" "$D/usr/bin/wgsplit"
 install -m 0600 "$F/wgsplit.config" "$D/etc/config/wgsplit"
 install -m 0755 "$F/wgsplit.init" "$D/etc/init.d/wgsplit"
 install -m 0755 "$F/wgsplit.uci-defaults" "$D/etc/uci-defaults/90-wgsplit"
 install -m 0644 "$F/wgsplit.hotplug" "$D/etc/hotplug.d/iface/90-wgsplit"
-install -m 0644 "$F/wgsplit-forward.nft" \
-	"$D/usr/share/nftables.d/chain-pre/forward_wgsplit/10-wgsplit-upstreams.nft"
 install -m 0644 "$F/wgsplit.keep" "$D/lib/upgrade/keep.d/wgsplit"
 
 # Depends: the kmod names from the Makefile's DEPENDS (+foo), in order.
@@ -204,6 +210,8 @@ DEPS=$(sed -n '/^define Package\/wgsplit$/,/^endef/p' "$PKGDIR/Makefile" | deps_
 printf '/etc/config/wgsplit\n' > "$C/conffiles"
 postinst_default > "$C/postinst"
 prerm_default > "$C/prerm"
+# the Makefile's Package/wgsplit/postrm is this file too
+install -m 0755 "$F/wgsplit.postrm" "$C/postrm"
 chmod 0755 "$C/postinst" "$C/prerm"
 chmod 0644 "$C/control" "$C/conffiles"
 pack wgsplit "$VERSION" "$ARCH" "$D" "$C"

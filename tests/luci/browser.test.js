@@ -29,10 +29,17 @@ function eq(a, b, msg) {
 }
 const id = s => `[id="${s}"]`;
 const saved = () => srv.state.calls.saves.flat();
+const uciText = () => require('./uci.js').serialize(srv.state.config);
 const hasCall = (call) => saved().some(c => JSON.stringify(c) === JSON.stringify(call));
+/* the modal closes before its uci.save() reaches the server: wait for the call */
+async function waitCall(page, call) {
+	for (let i = 0; i < 50 && !hasCall(call); i++) await page.waitForTimeout(100);
+	return hasCall(call);
+}
 
-async function open(view, lang) {
+async function open(view, lang, prep) {
 	srv = await server.start(0);
+	if (prep) prep(srv.state);
 	const page = await ctx.newPage();
 	page.errors = [];
 	page.on('pageerror', e => page.errors.push('pageerror: ' + e.message));
@@ -104,8 +111,12 @@ test('clients page lists clients with status and traffic', async () => {
 	eq(rows.length, 2, 'client rows');
 	assert(/alice\s+online\s+↓ 1\.2 GiB ↑ 87\.0 MiB/.test(rows[0]), rows[0]);
 	assert(/bob\s+offline/.test(rows[1]) && /proxy \(upstream\)/.test(rows[1]), rows[1]);
+	// the rules of one client at a time, alice's first, in her order
+	eq(await page.inputValue('#wgsplit-rule-client'), 'alice', 'rules shown for');
 	const rules = await page.locator('#cbi-wgsplit-rule tr.cbi-section-table-row').allInnerTexts();
-	assert(/alice\s+proxy/.test(rules[0]) && /netflix\.com/.test(rules[0]) && /8\.8\.8\.0\/24/.test(rules[0]), rules[0]);
+	eq(rules.length, 2, 'alice\'s rules: ' + rules.join(' | '));
+	assert(/^proxy/.test(rules[0]) && /netflix\.com/.test(rules[0]) && /8\.8\.8\.0\/24/.test(rules[0]), rules[0]);
+	assert(/^block/.test(rules[1]) && /cn/.test(rules[1]), rules[1]);
 	await shot(page, 'clients');
 	await close(page);
 });
@@ -153,6 +164,9 @@ test('adding a client through the page writes the expected uci changes', async (
 	await page.click('#cbi-wgsplit-client .cbi-section-create .cbi-button-add');
 	await page.waitForSelector('#modal');
 	eq(await page.inputValue(id('widget.cbid.wgsplit.dave.address') + ' input'), '10.8.0.5/32', 'next address for dave');
+	// asked of the CLI (client_next_address), the page's clients named as taken, carol's too
+	eq(srv.state.calls.ubus.filter(c => c.method == 'client_next_address').map(c => c.args.taken),
+		[ [ '10.8.0.2/32', '10.8.0.3/32' ], [ '10.8.0.2/32', '10.8.0.3/32', '10.8.0.4/32' ] ], 'taken addresses');
 	await page.fill(id('widget.cbid.wgsplit.dave.expires'), '2027-13-45');
 	await page.click('#modal .cbi-button-positive');
 	await page.waitForSelector('#modal .cbi-modal-error:not(:empty)');
@@ -214,15 +228,71 @@ test('adding a rule validates matches like config check and saves them', async (
 	await close(page);
 });
 
-test('client config button shows the QR code and the config', async () => {
+test('a client\'s rules: pick the client, add one for it, reorder, remove', async () => {
 	const page = await open('clients');
-	await page.click('tr[data-sid="alice"] button:has-text("Config")');
+	const rows = () => page.locator('#cbi-wgsplit-rule tr.cbi-section-table-row').allInnerTexts();
+	// bob's rules alone
+	await page.selectOption('#wgsplit-rule-client', 'bob');
+	await page.waitForFunction(() => document.querySelectorAll('#cbi-wgsplit-rule tr.cbi-section-table-row').length == 1);
+	assert(/bank\.example/.test((await rows())[0]), 'bob\'s rule: ' + (await rows()).join(' | '));
+	// a rule added here is bob's without choosing him
+	await page.click('#cbi-wgsplit-rule .cbi-section-create .cbi-button-add');
+	await page.waitForSelector('#modal');
+	const sid = await page.getAttribute('#modal .cbi-section-node', 'data-section-id');
+	eq(await page.inputValue(id(`widget.cbid.wgsplit.${sid}.client`)), 'bob', 'new rule\'s client');
+	await page.selectOption(id(`widget.cbid.wgsplit.${sid}.action`), 'block');
+	await page.fill(id(`widget.cbid.wgsplit.${sid}.domain`) + ' input', 'ads.example');
+	await page.click('#modal .cbi-button-positive');
+	await page.waitForSelector('#modal', { state: 'detached' });
+	assert(await waitCall(page, [ 'set', 'wgsplit', sid, 'client', 'bob' ]), 'saved: ' + JSON.stringify(saved()));
+	await page.waitForFunction(() => document.querySelectorAll('#cbi-wgsplit-rule tr.cbi-section-table-row').length == 2);
+	eq(await page.inputValue('#wgsplit-rule-client'), 'bob', 'still bob\'s rules after the save');
+	await shot(page, 'rules-bob');
+
+	// alice: move her block rule above her proxy rule
+	await page.selectOption('#wgsplit-rule-client', 'alice');
+	await page.waitForFunction(() => /^proxy/.test(document.querySelector('#cbi-wgsplit-rule tr.cbi-section-table-row').innerText));
+	assert(await page.isDisabled('#cbi-wgsplit-rule tr.cbi-section-table-row >> nth=0 >> .wgsplit-rule-up'), 'first rule can move up');
+	await page.click('#cbi-wgsplit-rule tr.cbi-section-table-row >> nth=1 >> .wgsplit-rule-up');
+	await page.waitForFunction(() => /^block/.test(document.querySelector('#cbi-wgsplit-rule tr.cbi-section-table-row').innerText));
+	for (let i = 0; i < 50 && !/client 'alice'\n\toption action 'block'[\s\S]*client 'alice'\n\toption action 'proxy'/.test(uciText()); i++)
+		await page.waitForTimeout(100);
+	const order = uciText().match(/option client '\w+'\n\toption action '\w+'/g).map(l => l.replace(/\s+/g, ' '));
+	eq(order, [ "option client 'alice' option action 'block'", "option client 'alice' option action 'proxy'",
+		"option client 'bob' option action 'direct'", "option client 'bob' option action 'block'" ], 'rule order saved');
+	// remove alice's (now first) block rule
+	await page.click('#cbi-wgsplit-rule tr.cbi-section-table-row >> nth=0 >> .cbi-button-remove');
+	await page.waitForFunction(() => document.querySelectorAll('#cbi-wgsplit-rule tr.cbi-section-table-row').length == 1);
+	await shot(page, 'rules-alice');
+	await close(page);
+});
+
+test('a client\'s details: this month against its quota, 7 days of traffic, QR code and config', async () => {
+	const page = await open('clients');
+	await page.click('tr[data-sid="alice"] button:has-text("Details")');
 	await page.waitForSelector('#modal .wgsplit-qr svg');
 	const conf = await page.innerText('#modal pre.wgsplit-conf');
 	assert(/\[Interface\][\s\S]*\[Peer\][\s\S]*Endpoint = vpn\.example\.net:51820/.test(conf), conf);
+	eq(await page.innerText('#wgsplit-client-month'), '20.0 GiB of 50.0 GiB this month, 30.0 GiB left.', 'month');
+	// one bar an hour for 7 days; the newest hour the tallest (4 MiB), rx and tx stacked
+	const bars = await page.$$eval('#wgsplit-client-chart g.wgsplit-bar', gs => gs.map(g =>
+		[ ...g.querySelectorAll('rect') ].map(r => +r.getAttribute('height'))));
+	eq(bars.length, 168, 'hourly bars');
+	eq(bars[167], [ 30, 90 ], 'newest hour: 1 MiB received, 3 MiB sent of a 4 MiB scale');
+	eq(bars[0], [ 60, 0 ], 'oldest hour');
+	assert(bars.slice(1, 167).every(b => b[0] == 0 && b[1] == 0), 'empty hours drawn');
+	assert(/the tallest bar: 4\.0 MiB in an hour/.test(await page.innerText('#wgsplit-client-chart-legend')), 'chart scale');
 	const calls = srv.state.calls.ubus.filter(c => c.method.startsWith('client_'));
-	eq(calls.map(c => [ c.method, c.args ]), [ [ 'client_conf', { name: 'alice' } ], [ 'client_qr', { name: 'alice' } ] ], 'ubus calls');
-	await shot(page, 'clients-qr');
+	eq(calls.map(c => [ c.method, c.args ]), [ [ 'client_conf', { name: 'alice' } ], [ 'client_qr', { name: 'alice' } ],
+		[ 'client_history', { name: 'alice' } ] ], 'ubus calls');
+	await shot(page, 'clients-details');
+	await page.click('#modal button:has-text("Dismiss")');
+	// bob keeps no key on the router: no config, but his traffic and no quota
+	await page.click('tr[data-sid="bob"] button:has-text("Details")');
+	await page.waitForSelector('#wgsplit-client-month');
+	eq(await page.innerText('#wgsplit-client-month'), '0 B this month, no quota.', 'bob month');
+	assert(/does not keep this client's private key/.test(await page.innerText('#modal')), 'bob: why no config');
+	assert(await page.locator('#modal button:has-text("Download")').count() == 0, 'download without a config');
 	await close(page);
 });
 
@@ -246,7 +316,7 @@ test('upstreams page shows health and edits the down policy', async () => {
 	await shot(page, 'upstreams-edit');
 	await page.click('#modal .cbi-button-positive');
 	await page.waitForSelector('#modal', { state: 'detached' });
-	assert(hasCall([ 'set', 'wgsplit', 'us1', 'on_down', 'failover' ]) && hasCall([ 'set', 'wgsplit', 'us1', 'failover', 'eu1' ]),
+	assert(await waitCall(page, [ 'set', 'wgsplit', 'us1', 'on_down', 'failover' ]) && hasCall([ 'set', 'wgsplit', 'us1', 'failover', 'eu1' ]),
 		'saved: ' + JSON.stringify(saved()));
 	// back to block: the failover option goes away
 	await page.click('tr[data-sid="us1"] .cbi-button-edit');
@@ -254,7 +324,7 @@ test('upstreams page shows health and edits the down policy', async () => {
 	await page.selectOption(w('on_down'), 'block');
 	await page.click('#modal .cbi-button-positive');
 	await page.waitForSelector('#modal', { state: 'detached' });
-	assert(hasCall([ 'unset', 'wgsplit', 'us1', 'failover' ]), 'failover not removed: ' + JSON.stringify(saved()));
+	assert(await waitCall(page, [ 'unset', 'wgsplit', 'us1', 'failover' ]), 'failover not removed: ' + JSON.stringify(saved()));
 	await close(page);
 });
 
@@ -362,6 +432,44 @@ test('settings page validates and saves server options', async () => {
 	const chk = configCheck(srv.state.calls.applies[0]);
 	if (chk) assert(chk.ok, 'config check rejects the saved settings:\n' + chk.out);
 	await page.evaluate(() => document.querySelector('#notifications').replaceChildren());
+	await close(page);
+});
+
+test('settings: each list and GeoIP source shows its last update, and Update now runs one', async () => {
+	const page = await open('settings');
+	const row = name => page.locator(`#wgsplit-sources tr[data-source="${name}"]`).innerText();
+	assert(/streaming\s+1d ago\s+ok\s+1d ago\s+1200 entries/.test(await row('streaming')), await row('streaming'));
+	assert(/GeoIP\s+2h ago\s+ok\s+2h ago\s+cn/.test(await row('GeoIP')), await row('GeoIP'));
+	await page.click('#wgsplit-lists-update');
+	await page.waitForFunction(() => /1250 entries/.test(document.querySelector('#wgsplit-sources').innerText), null, { timeout: 10000 });
+	assert(/streaming\s+\ds ago\s+ok\s+\ds ago\s+1250 entries/.test(await row('streaming')), await row('streaming'));
+	assert(/GeoIP\s+\ds ago\s+failed: download failed: HTTP 404\s+2h ago/.test(await row('GeoIP')), await row('GeoIP'));
+	eq(srv.state.calls.ubus.filter(c => c.method == 'lists_update').length, 1, 'lists_update calls');
+	await shot(page, 'settings-sources');
+	await close(page);
+});
+
+test('backend errors read in the page\'s language: config check on the overview, a failed import (ru)', async () => {
+	const check = "wgsplit: server.mtu: 100 is outside 1280-9000\nalice.upstream: no upstream named 'nope'\n@rule[1].geoip: 'usa' is not a two-letter country code";
+	let page = await open('overview', 'ru', st => { st.check = { ok: false, output: check }; });
+	const box = await page.innerText('#wgsplit-check');
+	for (const want of [ 'server.mtu: 100 вне диапазона 1280–9000', 'alice.upstream: Нет вышестоящего туннеля с именем nope',
+		'@rule[1].geoip: usa — не двухбуквенный код страны' ])
+		assert(box.includes(want), 'config check box lacks ' + want + ':\n' + box);
+	assert(!/is outside|no upstream named|two-letter/.test(box), 'English left: ' + box);
+	await shot(page, 'overview-check-ru');
+	await close(page);
+
+	page = await open('upstreams', 'ru');
+	await page.click('#wgsplit-import');
+	await page.waitForSelector('#modal #wgsplit-import-conf');
+	await page.fill('#wgsplit-import-name', 'nl1');
+	await page.fill('#wgsplit-import-conf', '[Interface]\nPrivateKey = x\ngarbage\n[Peer]\n');
+	await page.click('#wgsplit-import-go');
+	await page.waitForFunction(() => document.querySelector('.wgsplit-import-error').textContent != '');
+	eq(await page.innerText('.wgsplit-import-error'), 'Строка 3: «garbage» — не «Ключ = Значение»', 'import error');
+	await page.waitForTimeout(300);
+	assert(await page.locator('#modal #wgsplit-import-conf').count() == 1, 'the page reloaded over the error');
 	await close(page);
 });
 

@@ -1,10 +1,15 @@
 #!/bin/bash
 # luci-app-wgsplit tests:
 #   1. translations: the .pot matches the sources, zh_Hans and ru cover it
-#   2. schema: every option the forms write is documented and accepted by
+#   2. validation: the stand-in's datatype engine behaves as LuCI's (validation.test.js)
+#   3. schema: every option the forms write is documented and accepted by
 #      `wgsplit config check` (node, LuCI stand-in)
-#   3. browser: every page in headless Chromium, screenshots in tests/out/luci/,
+#   4. messages: the CLI's errors and config check lines read in ru and zh_Hans
+#   5. browser: every page in headless Chromium, screenshots in tests/out/luci/,
 #      add-client/rule/import/explain flows against a recorded uci/ubus stand-in
+#   optional, with LuCI's code from a checkout (not in this repository):
+#      LUCI_VALIDATION_JS=…/validation.js  the stand-in's datatypes against LuCI's, case by case
+#      LUCI_RESOURCES=…/luci-base/htdocs/luci-static/resources  the pages under LuCI's own JS
 #
 #   tests/luci/run.sh          (WGSPLIT_BIN=path to use a given binary for config check)
 # Ends with 'N passed, M failed'; exits non-zero on any failure.
@@ -23,6 +28,12 @@ mkdir -p tests/out/luci
 # the schema test checks the forms against `wgsplit config check`: have a binary
 if [ -z "${WGSPLIT_BIN:-}" ] && [ ! -x target/release/wgsplit ] && [ ! -x target/debug/wgsplit ]; then
 	cargo build -p wgsplit >&2 || echo "luci tests: cargo build failed; config check tests will be skipped" >&2
+fi
+# the newer of the two builds: a release binary left from an older tree must not
+# stand in for the CLI the pages call today (client history, overview, …)
+if [ -z "${WGSPLIT_BIN:-}" ]; then
+	newest=$(ls -t target/release/wgsplit target/debug/wgsplit 2>/dev/null | head -n 1)
+	[ -n "$newest" ] && export WGSPLIT_BIN=$PWD/$newest
 fi
 
 total_pass=0
@@ -52,8 +63,14 @@ i18n() {
 }
 
 run i18n i18n
+run validation node tests/luci/validation.test.js
+# against LuCI's own validation.js when LUCI_VALIDATION_JS names one (a skip otherwise)
+run real-validation node tests/luci/real-validation.test.js
 run schema node tests/luci/schema.test.js
+run messages node tests/luci/messages.test.js
 run browser node tests/luci/browser.test.js
+# the pages under LuCI's own JavaScript when LUCI_RESOURCES names luci-base's resources (a skip otherwise)
+run real-luci node tests/luci/real-luci.test.js
 
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

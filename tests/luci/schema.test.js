@@ -45,13 +45,13 @@ const SAMPLE_SID = { server: 'server', upstream: 'us1', client: 'alice', rule: '
 const SAMPLES = {
 	server: {
 		interface: { ok: [ 'wg0', 'wg_srv1' ], bad: [ 'wg0_name_too_long', 'wg 0' ] },
-		listen_port: { ok: [ '51820', '1', '65535' ], bad: [ '65536', 'abc' ] },
+		listen_port: { ok: [ '51820', '1', '65535' ], bad: [ '65536', 'abc', '0', '1.5' ] },
 		address: { ok: [ '10.8.0.1/24', '10.8.0.254/16' ], bad: [ '10.8.0.1', '10.8.0.300/24', 'fd42::1/64' ] },
 		address6: { ok: [ 'fd42:8::1/64' ], bad: [ '10.8.0.1/24', 'fd42:::1/64' ], stricter: [ 'fd42:8::1' ] },
 		private_key: { ok: [ K[0] ], bad: BAD_KEYS },
-		endpoint: { ok: [ 'vpn.example.net:51820', 'vpn.example.net', '203.0.113.5', '[2001:db8::1]:51820' ], bad: [ 'vpn.example.net:99999', 'bad host!' ] },
-		mtu: { ok: [ '1420', '1280', '9000' ], bad: [ 'abc', '-1' ] },
-		dns_port: { ok: [ '53', '5353' ], bad: [ '70000', 'x' ] },
+		endpoint: { ok: [ 'vpn.example.net:51820', 'vpn.example.net', '203.0.113.5', '[2001:db8::1]:51820' ], bad: [ 'vpn.example.net:99999', 'bad host!', 'vpn.example.net:0' ] },
+		mtu: { ok: [ '1420', '1280', '9000' ], bad: [ 'abc', '-1', '1420.5', '9001' ] },
+		dns_port: { ok: [ '53', '5353' ], bad: [ '70000', 'x', '0' ] },
 		dns_listen: { ok: [ '192.168.1.1', 'fd00::1' ], bad: [ '192.168.1.300', 'host.example' ] },
 		dns_server: { ok: [ '1.1.1.1', '9.9.9.9:53', '[2620:fe::fe]:53' ], bad: [ 'dns.example' ], stricter: [ '1.1.1.1:0' ] },
 		ttl_min: { ok: [ '60', '30' ], bad: [ '-5', 'abc' ] },
@@ -70,12 +70,13 @@ const SAMPLES = {
 		preshared_key: { ok: [ K[3] ], bad: BAD_KEYS },
 		allowed_ips: { ok: [ '0.0.0.0/0', '::/0', '10.0.0.0/8' ], bad: [ '10.0.0.0/99', 'any' ] },
 		dns: { ok: [ '10.64.0.1', 'fc00:bbbb::1' ], bad: [ 'dns.example', '300.0.0.1' ] },
-		mtu: { ok: [ '1420', '1280' ], bad: [ 'abc' ] },
-		keepalive: { ok: [ '25', '0', '65535' ], bad: [ '-1', '65536', 'x' ] },
+		mtu: { ok: [ '1420', '1280' ], bad: [ 'abc', '1420.5' ] },
+		keepalive: { ok: [ '25', '0', '65535' ], bad: [ '-1', '65536', 'x', '1.5' ] },
 		table: { ok: [ '30001', '100' ], bad: [ 'x', '-1' ] }
 	},
 	client: {
 		address: { ok: [ '10.8.0.2/32', 'fd42:8::2/128' ], bad: [ '10.9.0.2/32', '10.8.0.2/33', 'x' ] },
+		quota: { ok: [ '50G', '500M', '1T', '1024', '2GiB', '16777215T' ], bad: [ '0', '0G', 'lots', '5X', '-1', '16777216T' ] },
 		expires: { ok: [ '2030-12-31', '2030-12-31T23:59:59Z', '2030-06-01T12:00:00+02:00' ], bad: [ '2030-13-01', '31.12.2030', '2030-02-30' ] },
 		description: { ok: [ 'Alice phone', 'Téléphone 日本' ], bad: [] },
 		public_key: { ok: [ K[4] ], bad: BAD_KEYS, sid: 'bob' },
@@ -292,6 +293,23 @@ test('valid samples pass the forms\' checks, invalid ones fail them', () => {
 		}
 		for (const v of smp.bad)
 			if (formAccepts(o, sid, v) === true) errs.push(`${o.view} ${o.sectiontype}.${o.option.option}=${v} accepted`);
+	}
+	if (errs.length) throw new Error(errs.join('\n   '));
+});
+
+/* Issue #14: LuCI hands validate() what the datatype left, and cidr4, cidr,
+ * ipaddr with a prefix, ipaddrport, … leave only a part of the value (the
+ * prefix, the port). An option with its own validate() must have a datatype
+ * that keeps every valid sample whole, or validate() checks the wrong thing. */
+test('no option pairs validate() with a datatype that replaces the value', () => {
+	const errs = [];
+	for (const o of opts.filter(writes).filter(r => typeof r.option.validate == 'function')) {
+		const smp = (SAMPLES[o.sectiontype] || {})[o.option.option];
+		for (const v of (smp ? smp.ok : []).map(x => x === '@LISTFILE@' ? LISTFILE : x)) {
+			const vd = L.stub.validation.create({ value: v }, o.option.datatype || 'string', true, null);
+			if (vd.validate() && vd.value !== v)
+				errs.push(`${o.view} ${o.sectiontype}.${o.option.option}: datatype ${o.option.datatype} leaves '${vd.value}' of '${v}' for validate()`);
+		}
 	}
 	if (errs.length) throw new Error(errs.join('\n   '));
 });

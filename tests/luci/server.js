@@ -27,7 +27,11 @@ const SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 29 29" width="
 function makeState() {
 	return {
 		config: uciText.parse(fs.readFileSync(path.join(FIX, 'wgsplit'), 'utf8')),
-		calls: { saves: [], applies: [], ubus: [] }
+		calls: { saves: [], applies: [], ubus: [] },
+		lists: {
+			geoip: { attempted: Math.floor(Date.now() / 1000) - 7200, updated: Math.floor(Date.now() / 1000) - 7200, ok: true, countries: { cn: [ 8000, 3000 ] } },
+			lists: { streaming: { attempted: Math.floor(Date.now() / 1000) - 90000, updated: Math.floor(Date.now() / 1000) - 90000, ok: true, entries: 1200 } }
+		}
 	};
 }
 
@@ -96,14 +100,51 @@ function ubus(state, object, method, args) {
 			: { client: args.client, destination: args.dest, goes: 'direct', active: true, rule: null,
 				caveats: [ 'rule 1 (@rule[0], proxy) would send it to upstream us1 if the name resolves into its CIDRs' ] };
 	case 'client_conf':
+		// as the CLI: no config for a client that brought its own key
+		if (!(state.config.find(s => s['.type'] == 'client' && s['.name'] == args.name) || {}).private_key)
+			return { error: `wgsplit: ${args.name}.private_key: the router does not keep this client's private key (it brought its own); its config has to be written on the client` };
 		return { conf: '[Interface]\nPrivateKey = 3un0/woVICs2QUxXYm14g46ZpK+6xdDb5vH8BxIdKDM=\nAddress = 10.8.0.2/32\nDNS = 10.8.0.1\n\n' +
 			'[Peer]\nPublicKey = Ci4jqZMBlmW8mVrJTHyrfYGbTvhVYfBy2PtwiA9O2Vw=\nEndpoint = vpn.example.net:51820\nAllowedIPs = 0.0.0.0/0, ::/0\n' };
 	case 'client_qr': return { svg: SVG };
+	case 'client_history': {
+		// shaped like `wgsplit client history NAME`: 2016 buckets of 5 minutes;
+		// alice used 1 MiB received + 3 MiB sent in the newest hour, 20 GiB this month
+		const c = state.config.find(s => s['.type'] == 'client' && s['.name'] == args.name);
+		if (!c) return { error: `wgsplit: no client named '${args.name}'` };
+		const rx = new Array(2016).fill(0), tx = new Array(2016).fill(0);
+		if (args.name == 'alice') { rx[2015] = 1 << 20; tx[2015] = 3 << 20; rx[0] = 2 << 20; }
+		const quota = c.quota ? 50 * 2 ** 30 : null, bytes = args.name == 'alice' ? 20 * 2 ** 30 : 0;
+		return { client: args.name, interval: 300, start: Math.floor(Date.now() / 1000) - 2015 * 300, rx, tx,
+			month: { bytes, quota, left: quota == null ? null : quota - bytes, disabled_by_quota: false } };
+	}
+	case 'client_next_address': {
+		// as `wgsplit client next-address`: the first free 10.8.0.x of the server's /24
+		const used = new Set([ '10.8.0.1' ].concat(...state.config.filter(s => s['.type'] == 'client').map(c => [].concat(c.address || [])),
+			...(args.taken || []).map(a => [ a ])).map(a => String(a).split('/')[0]));
+		for (let i = 2; i < 255; i++)
+			if (!used.has('10.8.0.' + i)) return { address: [ `10.8.0.${i}/32` ] };
+		return { error: "wgsplit: server.address: the pool 10.8.0.0/24 is full; widen its prefix or give --address" };
+	}
 	case 'genkey': return { private_key: 'QGxSYnKElJ6us8DJ0ubo+AwWICo0PkhSXGZwdH6ImJI=' };
-	case 'upstream_import':
-		if (!/\[Peer\]/.test(args.conf || '')) return { error: 'line 1: expected [Interface]' };
+	case 'upstream_import': {
+		// the CLI's wording for a line that is not Key = Value (the plugin passes its stderr on)
+		const bad = (args.conf || '').split('\n').findIndex(l => l.trim() && !/^\s*(\[\w+\]|#.*|[\w]+\s*=.*)$/.test(l));
+		if (bad >= 0) return { error: `wgsplit: line ${bad + 1}: '${args.conf.split('\n')[bad].trim()}' is not 'Key = Value'` };
 		return { ok: true, name: args.name };
-	case 'config_check': return { ok: true, output: '' };
+	}
+	// `lists show --json`; lists_update starts an update that ends at once here:
+	// the list is fetched again, GeoIP fails
+	case 'lists_show': return { dir: '/tmp/wgsplit/lists', countries: [ 'cn' ], state: state.lists };
+	case 'lists_update': {
+		const now = Math.floor(Date.now() / 1000);
+		state.lists = {
+			geoip: { attempted: now, updated: state.lists.geoip.updated, ok: false, error: 'download failed: HTTP 404', countries: state.lists.geoip.countries },
+			lists: { streaming: { attempted: now, updated: now, ok: true, entries: 1250 } }
+		};
+		return { started: true };
+	}
+	// state.check: a failing `config check` to show ({ ok: false, output })
+	case 'config_check': return state.check || { ok: true, output: '' };
 	case 'config_view': return configView(state);
 	}
 	return { __rpc_error: 'Method not found' };
@@ -190,7 +231,7 @@ function start(port, state) {
 	return new Promise(resolve => srv.listen(port || 0, '127.0.0.1', () => resolve({ server: srv, port: srv.address().port, state })));
 }
 
-module.exports = { start, makeState, catalog, PAGES };
+module.exports = { start, makeState, catalog, ubus, PAGES };
 
 if (require.main === module)
 	start(+process.argv[2] || 8088).then(s => console.log('http://127.0.0.1:' + s.port + '/'));

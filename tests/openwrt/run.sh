@@ -16,9 +16,8 @@ install_deps_openwrt
 
 BIN=${WGSPLIT_BIN:-}
 if [ -z "$BIN" ]; then
-	for c in target/release/wgsplit target/debug/wgsplit; do
-		[ -x "$c" ] && { BIN=$c; break; }
-	done
+	# the newer build: a release binary left from an older tree lacks today's commands
+	BIN=$(ls -t target/release/wgsplit target/debug/wgsplit 2>/dev/null | head -n 1)
 fi
 if [ -z "$BIN" ]; then
 	# a debug build shares its cache with cargo test/clippy; any binary packages the same

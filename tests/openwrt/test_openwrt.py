@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import traceback
 from pathlib import Path
 
@@ -94,6 +95,7 @@ SCRIPTS = [
     FILES / "wgsplit.init",
     FILES / "wgsplit.uci-defaults",
     FILES / "wgsplit.hotplug",
+    FILES / "wgsplit.postrm",
     FEED / "build-ipk.sh",
     LUCI / "root/usr/libexec/rpcd/wgsplit",
 ]
@@ -244,7 +246,8 @@ def ipk_name_and_control_fields():
     assert f["Version"] == ver
     assert f["Architecture"] == "x86_64"
     deps = [d.strip() for d in f["Depends"].split(",")]
-    for d in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib"):
+    # nftables-json: the daemon runs `nft -f`; it is the variant firewall4 depends on
+    for d in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib", "nftables-json"):
         assert d in deps, f"Depends lacks {d}: {deps}"
     assert "ip-full" not in deps
     data = members(parts["./data.tar.gz"])
@@ -260,7 +263,6 @@ EXPECTED_MAIN = {
     "./etc/init.d/wgsplit": 0o755,
     "./etc/uci-defaults/90-wgsplit": 0o755,
     "./etc/hotplug.d/iface/90-wgsplit": 0o644,
-    "./usr/share/nftables.d/chain-pre/forward_wgsplit/10-wgsplit-upstreams.nft": 0o644,
     "./lib/upgrade/keep.d/wgsplit": 0o644,
 }
 
@@ -288,7 +290,9 @@ def ipk_control_scripts_and_conffiles():
     names, parts = ipk_parts(build()["main"])
     f, t = control_fields(parts)
     ctl = {m.name: m for m in t.getmembers() if m.isfile()}
-    assert set(ctl) == {"./control", "./conffiles", "./postinst", "./prerm"}, set(ctl)
+    assert set(ctl) == {"./control", "./conffiles", "./postinst", "./prerm", "./postrm"}, set(ctl)
+    assert ctl["./postrm"].mode & 0o777 == 0o755, "postrm not executable"
+    assert t.extractfile("./postrm").read() == (FILES / "wgsplit.postrm").read_bytes(), "postrm is not files/wgsplit.postrm"
     assert t.extractfile("./conffiles").read().decode().split() == ["/etc/config/wgsplit"]
     for s in ("./postinst", "./prerm"):
         assert ctl[s].mode & 0o777 == 0o755, f"{s} not executable"
@@ -482,30 +486,53 @@ def default_config_passes_config_check_once_keyed():
 
 # ---------- fw4 include ----------
 
+def fw4_include(mask=None):
+    """`wgsplit fw4-include` for the LuCI fixture config (upstreams us1 and eu1, eu1 on the
+    custom interface tun_x), with fwmark_mask MASK if given."""
+    text = (REPO / "tests/luci/fixtures/wgsplit").read_text()
+    text = text.replace("config upstream 'eu1'\n", "config upstream 'eu1'\n\toption interface 'tun_x'\n")
+    if mask:
+        text = text.replace("config server 'server'\n", f"config server 'server'\n\toption fwmark_mask '{mask}'\n")
+    with tempfile.NamedTemporaryFile("w") as tmp:
+        tmp.write(text)
+        tmp.flush()
+        r = sh(BIN, "--config", tmp.name, "fw4-include")
+    if r.returncode != 0 and "unknown command" in r.stderr:
+        raise Skip("binary has no fw4-include yet")
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
 @test
 def fw4_include_is_valid_nft_in_a_zone_chain():
-    inc = (FILES / "wgsplit-forward.nft").read_text()
-    ruleset = ("table inet wgsplit_owrt_check {\n chain forward_wgsplit {\n"
-               + inc + "\n }\n}\n")
-    with tempfile.NamedTemporaryFile("w", suffix=".nft") as tmp:
-        tmp.write(ruleset)
-        tmp.flush()
-        r = sh("nft", "-c", "-f", tmp.name)
-    assert r.returncode == 0, r.stderr
-    assert "table" not in "".join(l for l in inc.splitlines() if not l.startswith("#")), \
-        "a chain include must hold rules only"
+    for mask, want in [(None, "meta mark & 0xff000000 { 0x03000000, 0x04000000 }"),
+                       ("0x00ff0000", "meta mark & 0x00ff0000 { 0x00030000, 0x00040000 }")]:
+        inc = fw4_include(mask)
+        # names and marks from the config, not written down in the package
+        assert 'oifname { "wgs_us1", "tun_x" }' in inc and want in inc, inc
+        ruleset = ("table inet wgsplit_owrt_check {\n chain forward_wgsplit {\n"
+                   + inc + "\n }\n}\n")
+        with tempfile.NamedTemporaryFile("w", suffix=".nft") as tmp:
+            tmp.write(ruleset)
+            tmp.flush()
+            r = sh("nft", "-c", "-f", tmp.name)
+        assert r.returncode == 0, r.stderr
+        assert "table" not in "".join(l for l in inc.splitlines() if not l.startswith("#")), \
+            "a chain include must hold rules only"
+    assert not list(FILES.glob("*.nft")), "a static include with names or marks is back in the package"
 
 
 @test
 def fw4_include_forwards_upstream_traffic_in_a_netns():
     """Real packets: a router namespace with an fw4-like forward chain (policy drop, zone jump
-    for the server interface, the include, then reject) forwards client pings into wgs_*
-    interfaces and into any interface when the packet carries an upstream mark, and rejects
-    the rest."""
+    for the server interface, the include `wgsplit fw4-include` made, then reject) forwards
+    client pings into the upstreams' interfaces (wgs_us1, and eu1's custom tun_x), and into
+    another interface only when the packet carries an upstream's mark; the rest is rejected."""
     if os.geteuid() != 0 or not shutil.which("ip"):
         raise Skip("needs root and iproute2")
+    inc_text = fw4_include()
     tag = f"ow{os.getpid() % 10000}"
-    ns = {"c": f"{tag}c", "r": f"{tag}r", "u": f"{tag}u", "x": f"{tag}x"}
+    ns = {"c": f"{tag}c", "r": f"{tag}r", "u": f"{tag}u", "x": f"{tag}x", "o": f"{tag}o"}
 
     def ip(*a, check=True):
         r = sh("ip", *a)
@@ -516,26 +543,31 @@ def fw4_include_forwards_upstream_traffic_in_a_netns():
     def nsx(n, *a):
         return sh("ip", "netns", "exec", ns[n], *a)
 
+    inc = Path(tempfile.mkdtemp(prefix="fw4inc-")) / "fw4-forward.nft"
+    inc.write_text(inc_text)
     try:
         for n in ns.values():
             ip("netns", "add", n)
-        # client --(cl0|wg0)-- router --(wgs_up1|up0)-- upstream peer
-        #                             --(tun_x|x0)--    other peer (custom upstream name)
+        # client --(cl0|wg0)-- router --(wgs_us1|up0)-- us1's peer
+        #                             --(tun_x|x0)--    eu1's peer (custom interface name)
+        #                             --(other0|o0)--   an interface of no upstream
         ip("link", "add", "cl0", "netns", ns["c"], "type", "veth", "peer", "name", "wg0", "netns", ns["r"])
-        ip("link", "add", "wgs_up1", "netns", ns["r"], "type", "veth", "peer", "name", "up0", "netns", ns["u"])
+        ip("link", "add", "wgs_us1", "netns", ns["r"], "type", "veth", "peer", "name", "up0", "netns", ns["u"])
         ip("link", "add", "tun_x", "netns", ns["r"], "type", "veth", "peer", "name", "x0", "netns", ns["x"])
+        ip("link", "add", "other0", "netns", ns["r"], "type", "veth", "peer", "name", "o0", "netns", ns["o"])
         for n, dev, addr in [("c", "cl0", "10.99.0.2/24"), ("r", "wg0", "10.99.0.1/24"),
-                             ("r", "wgs_up1", "10.99.1.1/24"), ("u", "up0", "10.99.1.2/24"),
-                             ("r", "tun_x", "10.99.2.1/24"), ("x", "x0", "10.99.2.2/24")]:
+                             ("r", "wgs_us1", "10.99.1.1/24"), ("u", "up0", "10.99.1.2/24"),
+                             ("r", "tun_x", "10.99.2.1/24"), ("x", "x0", "10.99.2.2/24"),
+                             ("r", "other0", "10.99.3.1/24"), ("o", "o0", "10.99.3.2/24")]:
             assert nsx(n, "ip", "addr", "add", addr, "dev", dev).returncode == 0
             assert nsx(n, "ip", "link", "set", dev, "up").returncode == 0
-        for n in ("c", "r", "u", "x"):
+        for n in ("c", "r", "u", "x", "o"):
             nsx(n, "ip", "link", "set", "lo", "up")
         nsx("c", "ip", "route", "add", "default", "via", "10.99.0.1")
         nsx("u", "ip", "route", "add", "default", "via", "10.99.1.1")
         nsx("x", "ip", "route", "add", "default", "via", "10.99.2.1")
+        nsx("o", "ip", "route", "add", "default", "via", "10.99.3.1")
         nsx("r", "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        inc = FILES / "wgsplit-forward.nft"
         ruleset = f"""
 table inet fw4 {{
   chain forward {{
@@ -551,23 +583,28 @@ table inet fw4 {{
 table inet wgsplit_marks {{
   chain pre {{
     type filter hook prerouting priority -150;
-    iifname "wg0" ip daddr 10.99.2.3 meta mark set 0x03000000
+    iifname "wg0" ip daddr 10.99.3.3 meta mark set 0x04000000
+    iifname "wg0" ip daddr 10.99.3.4 meta mark set 0x01000000
   }}
 }}
 """
         r = subprocess.run(["ip", "netns", "exec", ns["r"], "nft", "-f", "-"], input=ruleset, text=True, capture_output=True)
         assert r.returncode == 0, r.stderr
-        nsx("x", "ip", "addr", "add", "10.99.2.3/24", "dev", "x0")
+        for a in ("10.99.3.3/24", "10.99.3.4/24"):
+            nsx("o", "ip", "addr", "add", a, "dev", "o0")
 
         def ping(dst):
             return nsx("c", "ping", "-c", "1", "-W", "1", dst).returncode == 0
 
-        assert ping("10.99.1.2"), "traffic into wgs_up1 was not forwarded"
-        assert not ping("10.99.2.2"), "unmarked traffic into a non-wgsplit interface was forwarded"
-        assert ping("10.99.2.3"), "upstream-marked traffic into a custom-named interface was not forwarded"
+        assert ping("10.99.1.2"), "traffic into wgs_us1 was not forwarded"
+        assert ping("10.99.2.2"), "traffic into eu1's custom interface tun_x was not forwarded"
+        assert not ping("10.99.3.2"), "unmarked traffic into an interface of no upstream was forwarded"
+        assert ping("10.99.3.3"), "traffic marked for upstream eu1 was not forwarded"
+        assert not ping("10.99.3.4"), "traffic marked direct was forwarded by the include"
     finally:
         for n in ns.values():
             ip("netns", "del", n, check=False)
+        shutil.rmtree(inc.parent)
 
 
 # ---------- init script under a stand-in procd ----------
@@ -599,7 +636,15 @@ class Env:
             self.env["PATH"] = f"{wrap}:{self.env['PATH']}"
 
     def init(self, action):
-        return sh(*ASH, FAKE / "rc.common", FILES / "wgsplit.init", action, env=self.env)
+        # the fw4 include and the firewall's init script, kept inside this test's folder
+        script = self.dir / "wgsplit.init"
+        script.write_text((FILES / "wgsplit.init").read_text()
+                          .replace("/var/run/wgsplit/fw4-forward.nft", str(self.dir / "run/fw4-forward.nft"))
+                          .replace("/etc/init.d/firewall", str(self.dir / "firewall")))
+        fw = self.dir / "firewall"
+        fw.write_text(f'#!/bin/sh\necho "firewall $*" >> "{self.log}"\n')
+        fw.chmod(0o755)
+        return sh(*ASH, FAKE / "rc.common", script, action, env=self.env)
 
     def lines(self):
         return self.log.read_text().splitlines()
@@ -629,6 +674,31 @@ def init_start_registers_respawning_daemon_with_reload_trigger():
     for want in expect_in_order:
         assert want in log[pos:], f"missing/out of order: {want!r}\nlog: {log}"
         pos = log.index(want, pos) + 1
+
+
+@test
+def init_writes_the_fw4_include_and_reloads_fw4_only_when_it_changed():
+    e = Env()
+    inc = e.dir / "run/fw4-forward.nft"
+    e.env["FAKE_FW4"] = "oifname { \"wgs_us1\" } accept"
+    assert e.init("start").returncode == 0
+    assert inc.read_text() == "oifname { \"wgs_us1\" } accept\n", inc.read_text()
+    log = e.lines()
+    assert log.index("wgsplit --config /etc/config/wgsplit fw4-include") < log.index("procd_open_instance wgsplit"), log
+    assert log.count("firewall reload") == 1, log
+    # a reload with the same upstreams: fw4 is left alone
+    (e.dir / "state/running").touch()
+    assert e.init("reload").returncode == 0
+    assert e.lines().count("firewall reload") == 1, e.lines()
+    # an upstream added: the include is rewritten and fw4 reloaded
+    e.env["FAKE_FW4"] = "oifname { \"wgs_us1\", \"wgs_eu1\" } accept"
+    assert e.init("reload").returncode == 0
+    assert "wgs_eu1" in inc.read_text() and e.lines().count("firewall reload") == 2, e.lines()
+    # the CLI failing leaves the last include and no half-written file
+    e.env["FAKE_FW4_FAIL"] = "1"
+    assert e.init("reload").returncode == 0
+    assert "wgs_eu1" in inc.read_text() and not (e.dir / "run/fw4-forward.nft.new").exists()
+    e.close()
 
 
 @test
@@ -741,6 +811,7 @@ config zone
 
 def run_uci_defaults(e):
     script = (FILES / "wgsplit.uci-defaults").read_text().replace("/usr/bin/wgsplit", str(FAKE / "bin/wgsplit"))
+    script = script.replace("/etc/wgsplit/defaults-added", str(e.dir / "defaults-added"))
     p = e.dir / "uci-defaults"
     p.write_text(script.replace("chmod 0600 /etc/config/wgsplit", f"chmod 0600 {e.dir}/config/wgsplit"))
     return sh(*ASH, p, env=e.env)
@@ -803,6 +874,70 @@ def uci_defaults_follows_configured_interface_and_port():
     e.close()
 
 
+def run_postrm(e, extra_env=None):
+    """The postrm as the .ipk carries it, against the stand-in uci; init scripts not run."""
+    names, parts = ipk_parts(build()["main"])
+    _, t = control_fields(parts)
+    script = t.extractfile("./postrm").read().decode()
+    script = script.replace("/etc/wgsplit/defaults-added", str(e.dir / "defaults-added"))
+    script = script.replace("/etc/wgsplit", str(e.dir / "etc-wgsplit")).replace("/etc/init.d/", str(e.dir / "no-init.d") + "/")
+    p = e.dir / "postrm"
+    p.write_text(script)
+    return sh(*ASH, p, env=dict(e.env, IPKG_INSTROOT="", **(extra_env or {})))
+
+
+def uci_sections(text):
+    """A config as comparable data: [(type, name-or-None, sorted options)]."""
+    return [(x["type"], x.get("name"), sorted((k, tuple(v)) for k, v in x["opts"].items())) for x in parse_uci(text)]
+
+
+@test
+def postrm_undoes_exactly_what_uci_defaults_added():
+    e = Env()
+    cfg = e.dir / "config"
+    shutil.copy(FILES / "wgsplit.config", cfg / "wgsplit")
+    (cfg / "dhcp").write_text(DEFAULT_DHCP)
+    (cfg / "firewall").write_text(DEFAULT_FIREWALL)
+    assert run_uci_defaults(e).returncode == 0
+    assert "wgsplit" in (cfg / "firewall").read_text() and "notinterface" in (cfg / "dhcp").read_text()
+    # an upgrade (opkg/apk run the old package's scripts with PKG_UPGRADE=1) keeps everything
+    before = {n: (cfg / n).read_text() for n in ("firewall", "dhcp")}
+    r = run_postrm(e, {"PKG_UPGRADE": "1"})
+    assert r.returncode == 0, r.stderr
+    assert {n: (cfg / n).read_text() for n in ("firewall", "dhcp")} == before, "an upgrade undid the defaults"
+    # the user adds a rule of their own after installing: removal keeps it
+    r = sh("uci", "batch", input="set firewall.mine=rule\nset firewall.mine.name='Allow-mine'\ncommit firewall\n", env=e.env)
+    assert r.returncode == 0, r.stderr
+    r = run_postrm(e)
+    assert r.returncode == 0, r.stderr
+    fw = uci_sections((cfg / "firewall").read_text())
+    assert fw == uci_sections(DEFAULT_FIREWALL) + [("rule", "mine", [("name", ("Allow-mine",))])], fw
+    assert uci_sections((cfg / "dhcp").read_text()) == uci_sections(DEFAULT_DHCP), (cfg / "dhcp").read_text()
+    assert not (e.dir / "defaults-added").exists(), "the record is left behind"
+    left = sh("uci", "changes", env=e.env)
+    assert left.stdout.strip() == "", f"uncommitted uci changes left: {left.stdout}"
+    e.close()
+
+
+@test
+def postrm_leaves_what_the_user_had_before():
+    """A zone named wgsplit the user made, and nonwildcard already on, are not uci-defaults' to remove."""
+    e = Env()
+    cfg = e.dir / "config"
+    shutil.copy(FILES / "wgsplit.config", cfg / "wgsplit")
+    dhcp = DEFAULT_DHCP.replace("\toption port '53'\n", "\toption port '53'\n\toption nonwildcard '1'\n\tlist notinterface 'wg0'\n")
+    fwtext = DEFAULT_FIREWALL + "\nconfig zone 'wgsplit'\n\toption name 'wgsplit'\n\toption input 'ACCEPT'\n"
+    (cfg / "dhcp").write_text(dhcp)
+    (cfg / "firewall").write_text(fwtext)
+    assert run_uci_defaults(e).returncode == 0
+    record = (e.dir / "defaults-added").read_text().splitlines()
+    assert "section firewall.wgsplit" not in record and not any("dhcp." in l for l in record), record
+    assert run_postrm(e).returncode == 0
+    assert uci_sections((cfg / "firewall").read_text()) == uci_sections(fwtext), (cfg / "firewall").read_text()
+    assert uci_sections((cfg / "dhcp").read_text()) == uci_sections(dhcp), (cfg / "dhcp").read_text()
+    e.close()
+
+
 @test
 def keep_list_covers_config_and_lists():
     keep = (FILES / "wgsplit.keep").read_text().split()
@@ -813,7 +948,8 @@ def keep_list_covers_config_and_lists():
 
 def rpcd(method, args, env_extra=None):
     env = dict(os.environ, PATH=f"{FAKE}/bin:{os.environ['PATH']}", WGSPLIT_BIN=str(FAKE / "bin/rpc-wgsplit"),
-               FAKE_LOG="/dev/null", **(env_extra or {}))
+               FAKE_LOG="/dev/null")
+    env.update(env_extra or {})
     return sh(*ASH, LUCI / "root/usr/libexec/rpcd/wgsplit", "call", method, input=json.dumps(args), env=env)
 
 
@@ -822,7 +958,7 @@ def rpcd_plugin_lists_methods_and_answers_json():
     r = sh("sh", LUCI / "root/usr/libexec/rpcd/wgsplit", "list")
     methods = json.loads(r.stdout)
     assert set(methods) == {"status", "explain", "client_conf", "client_qr", "upstream_import", "genkey", "config_check",
-                            "config_view"}
+                            "config_view", "lists_show", "lists_update", "client_history", "client_next_address"}
     groups = json.loads((LUCI / "root/usr/share/rpcd/acl.d/luci-app-wgsplit.json").read_text())
     granted = {m for g in groups.values() for part in g.values() if isinstance(part, dict)
                for m in part.get("ubus", {}).get("wgsplit", [])}
@@ -831,10 +967,13 @@ def rpcd_plugin_lists_methods_and_answers_json():
     # (it holds every private key), no method that prints one.
     ro = groups["luci-app-wgsplit"]
     assert "uci" not in ro.get("read", {}) and "uci" not in ro.get("write", {}), ro
-    assert set(ro["read"]["ubus"]["wgsplit"]) == {"status", "explain", "config_check", "config_view"}, ro
+    assert set(ro["read"]["ubus"]["wgsplit"]) == {"status", "explain", "config_check", "config_view", "lists_show",
+                                                  "client_history"}, ro
     full = groups["luci-app-wgsplit-config"]
     assert full["read"]["uci"] == ["wgsplit"] and full["write"]["uci"] == ["wgsplit"], full
     assert {"client_conf", "client_qr"} <= set(full["read"]["ubus"]["wgsplit"]), full
+    # starting downloads is a change: the config group only
+    assert "lists_update" in full["write"]["ubus"]["wgsplit"], full
     menu = json.loads((LUCI / "root/usr/share/luci/menu.d/luci-app-wgsplit.json").read_text())
     for page in ("clients", "upstreams", "settings"):
         assert menu[f"admin/services/wgsplit/{page}"]["depends"]["acl"] == ["luci-app-wgsplit-config"], page
@@ -844,12 +983,16 @@ def rpcd_plugin_lists_methods_and_answers_json():
     assert "4EqAuesG" not in rpcd("config_view", {}).stdout
 
     fake = FAKE / "bin/rpc-wgsplit"
-    st = json.loads(rpcd("status", {}).stdout)
-    assert st == {"status": {"table": True, "args": "status --json"},
+    calls = Path(tempfile.mkdtemp(prefix="rpcd-calls-")) / "calls"
+    st = json.loads(rpcd("status", {}, {"FAKE_CALLS": str(calls)}).stdout)
+    assert st == {"status": {"table": True, "args": "overview --json"},
                   "clients": [{"name": "alice", "peer": {"online": True}}],
                   "upstreams": [{"name": "us1", "health": {"state": "up"}}]}, st
-    st = json.loads(rpcd("status", {}, {"FAKE_UPSTREAM_LIST_FAIL": "1"}).stdout)
-    assert st["upstreams"] is None and st["clients"] and "upstream list --json" in st["error"], st
+    # the page polls it every 5 s: one run of the CLI per call (it was three)
+    assert calls.read_text().splitlines() == ["overview --json"], calls.read_text()
+    shutil.rmtree(calls.parent)
+    st = json.loads(rpcd("status", {}, {"FAKE_OVERVIEW_FAIL": "1"}).stdout)
+    assert st == {"error": "cannot read health"}, st
     out = json.loads(rpcd("explain", {"client": "alice", "dest": "netflix.com"}).stdout)
     assert out["args"] == "explain --json alice netflix.com", out
     conf = json.loads(rpcd("client_conf", {"name": "alice"}).stdout)["conf"]
@@ -872,6 +1015,46 @@ def rpcd_plugin_lists_methods_and_answers_json():
 
 
 @test
+def rpcd_plugin_errors_carry_a_code_and_arguments():
+    """The plugin's own errors come with the code the pages translate (common.js MESSAGES)."""
+    common = (LUCI / "htdocs/luci-static/resources/wgsplit/common.js").read_text()
+    for m, a, code, args in [("explain", {"client": "a;b", "dest": "x.com"}, "bad_client_name", []),
+                             ("explain", {"client": "alice", "dest": "--help"}, "bad_destination", []),
+                             ("client_qr", {"name": "../etc"}, "bad_client_name", []),
+                             ("upstream_import", {"name": "a b", "conf": "x"}, "bad_upstream_name", []),
+                             ("upstream_import", {"name": "us1", "conf": ""}, "empty_config", [])]:
+        out = json.loads(rpcd(m, a).stdout)
+        assert out.get("code") == code and out.get("args") == args and out.get("error"), (m, a, out)
+        assert f"\n\t{code}: [" in common, f"common.js has no message {code}"
+    # a CLI that fails without a word: the code names the command and its exit status
+    out = json.loads(rpcd("genkey", {}, {"WGSPLIT_BIN": "/bin/false"}).stdout)
+    assert out == {"error": "wgsplit genkey failed (exit 1)", "code": "cli_failed", "args": ["genkey", "1"]}, out
+
+
+@test
+def rpcd_plugin_lists_update_answers_at_once_and_runs_the_update_apart():
+    d = Path(tempfile.mkdtemp(prefix="rpcd-lists-"))
+    try:
+        mark = d / "updated"
+        env = {"FAKE_LISTS_UPDATED": str(mark), "FAKE_LISTS_SLEEP": "3"}
+        t0 = time.monotonic()
+        r = rpcd("lists_update", {}, env)
+        took = time.monotonic() - t0
+        assert json.loads(r.stdout) == {"started": True}, r.stdout + r.stderr
+        # the plugin answered before the (3 s) update ended: rpcd is not held
+        assert took < 2 and not mark.exists(), took
+        for _ in range(60):
+            if mark.exists():
+                break
+            time.sleep(0.1)
+        assert mark.read_text().strip() == "lists update", "the update did not run"
+        show = json.loads(rpcd("lists_show", {}).stdout)
+        assert show["args"] == "lists show --json", show
+    finally:
+        shutil.rmtree(d)
+
+
+@test
 def rpcd_plugin_against_the_real_cli():
     """The plugin's commands exist in the wgsplit CLI and answer what the pages read."""
     if not binary_has("config", "check"):
@@ -891,6 +1074,9 @@ def rpcd_plugin_against_the_real_cli():
     try:
         st = call("status", {})
         assert "error" not in st, st
+        # `overview --json` answers status with the members `status --json` has, same values
+        alone = json.loads(sh(wrap, "status", "--json").stdout)
+        assert st["status"] == alone, (st["status"], alone)
         assert [c["name"] for c in st["clients"]] == ["alice", "bob"], st["clients"]
         assert [u["name"] for u in st["upstreams"]] == ["us1", "eu1"], st["upstreams"]
         assert all("state" in c and "peer" in c for c in st["clients"]), st["clients"]
@@ -911,6 +1097,25 @@ def rpcd_plugin_against_the_real_cli():
         assert "error" in bad and "nl2" not in cfg.read_text(), bad
         chk = call("config_check", {})
         assert chk["ok"] is True, chk
+        # a new client's addresses, asked of the CLI; the page's unsaved ones count as taken
+        assert call("client_next_address", {"taken": []}) == {"address": ["10.8.0.4/32"]}
+        assert call("client_next_address", {"taken": ["10.8.0.4/32", "10.8.0.5/32"]}) == {"address": ["10.8.0.6/32"]}
+        bad = call("client_next_address", {"taken": ["10.8.0.4/32", "--help"]})
+        assert bad.get("code") == "bad_address" and bad.get("args") == ["--help"], bad
+        # MAX_TAKEN bounds the argument list the plugin builds
+        limit = int(re.search(r"^MAX_TAKEN=(\d+)$", (LUCI / "root/usr/libexec/rpcd/wgsplit").read_text(), re.M).group(1))
+        many = [f"10.{i // 65536}.{i // 256 % 256}.{i % 256}/32" for i in range(limit + 1)]
+        over = call("client_next_address", {"taken": many})
+        assert over.get("code") == "too_many_addresses", {k: over[k] for k in over if k != "address"}
+        assert "address" in call("client_next_address", {"taken": many[:limit]})
+        # what the client details read of `client history`: 7 days of 5-minute buckets, the month
+        h = call("client_history", {"name": "alice"})
+        assert len(h["rx"]) == len(h["tx"]) == 2016 and h["interval"] == 300, {k: h[k] for k in h if k not in ("rx", "tx")}
+        assert {"bytes", "quota", "left", "disabled_by_quota"} <= set(h["month"]), h["month"]
+        assert "no client named 'zed'" in call("client_history", {"name": "zed"}).get("error", "")
+        # what settings.js reads of `lists show --json`
+        ls = call("lists_show", {})
+        assert "error" not in ls and isinstance(ls.get("state"), dict) and isinstance(ls.get("countries"), list), ls
         view = call("config_view", {})
         assert [c["name"] for c in view["clients"]] == ["alice", "bob"] and view["server"]["interface"] == "wg0", view
         text = json.dumps(view)
@@ -943,7 +1148,7 @@ def real_opkg_installs_both_packages():
     # the router already has (or can get) these
     (root / "usr/lib/opkg/status").write_text("".join(
         f"Package: {p}\nVersion: 1\nStatus: install user installed\nArchitecture: x86_64\nInstalled-Time: 1\n\n"
-        for p in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib", "luci-base")))
+        for p in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib", "nftables-json", "luci-base")))
     conf = root / "opkg.conf"
     conf.write_text(f"dest root /\nlists_dir ext {root}/lists\n")
     r = sh(opkg, "-f", conf, "-o", root, "--add-arch", "all:1", "--add-arch", "x86_64:10",
@@ -981,7 +1186,7 @@ def real_apk_builds_and_installs_openwrt25_packages():
             assert want in dump, want
         assert "arch: noarch" in sh(apk, "adbdump", d / "dist/luci-app-wgsplit-0.1.0-r1.apk").stdout
         (d / "empty").mkdir()
-        for dep in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib", "luci-base"):
+        for dep in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib", "nftables-json", "luci-base"):
             r = sh(apk, "mkpkg", "--info", f"name:{dep}", "--info", "version:1-r1", "--info", "arch:x86_64",
                    "--files", d / "empty", "--output", d / f"{dep}.apk")
             assert r.returncode == 0, r.stderr

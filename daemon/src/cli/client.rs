@@ -32,6 +32,11 @@ Usage: wgsplit client <command>
                               new client: keys made here, next free addresses
   list [--json]               every client, its state and traffic
   show NAME [--json]          one client
+  next-address [--taken CIDR]...
+                              the addresses `add` would give a new client now, as JSON;
+                              --taken: more addresses to treat as used (a form's unsaved clients)
+  history NAME                its traffic (5-minute buckets, 7 days) and this month's use
+                              against its quota, as JSON
   set NAME [--upstream U|none] [--default D] [--expires DATE|never]
            [--description TEXT] [--quota SIZE|none]
   enable NAME | disable NAME  bring the peer back / take it off the interface
@@ -94,6 +99,7 @@ pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
             "quota",
             "format",
             "output",
+            "taken",
         ],
         &["psk", "disabled", "json", "split", "help"],
     )?;
@@ -161,6 +167,38 @@ pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
             } else {
                 out!("{}", client_details(&config, c, &json));
             }
+            Ok(())
+        }
+        ["next-address"] => {
+            // For the LuCI page: it adds clients in its own uci session before
+            // they reach the file, so it names their addresses with --taken.
+            let mut config = ctx.load()?;
+            let taken = args.all("taken");
+            if !taken.is_empty() {
+                config.clients.push(Client {
+                    address: taken,
+                    ..Client::default()
+                });
+            }
+            let addrs =
+                clients::alloc::allocate(&config).map_err(|p| Failure::from(p.to_string()))?;
+            outln!("{}", serde_json::to_string(&addrs).unwrap_or_default());
+            Ok(())
+        }
+        ["history", name] => {
+            // What `GET /api/clients/NAME/history` answers, read from the file
+            // the daemon flushes its samples to (every 5 minutes and when it
+            // stops): for the LuCI pages, whose rpcd plugin runs the CLI.
+            // No file yet (no daemon ran): an empty history.
+            let config = ctx.load()?;
+            clients::client_index(&config, name)?;
+            let stats = clients::stats::Collector::load(&crate::daemon::services::stats_path())
+                .unwrap_or_default();
+            let now = crate::util::time::now_unix();
+            let json = stats
+                .history_json(&config, name, now)
+                .ok_or_else(|| Failure::from(format!("no client named '{name}'")))?;
+            outln!("{}", serde_json::to_string(&json).unwrap_or_default());
             Ok(())
         }
         ["set", name] => {

@@ -10,7 +10,9 @@ mod client;
 pub mod daemon_link;
 mod dns_serve;
 mod engine;
+mod fw4;
 mod lists;
+mod overview;
 
 use crate::{config, util::keys};
 pub use args::{CmdResult, Context, Failure, positional_and_flags, read_input};
@@ -30,6 +32,8 @@ Kernel:
   down                      remove everything wgsplit created
   daemon                    apply, keep the state true, answer DNS, serve the API
   status [--json]           interfaces, upstream health, clients
+  overview --json           status, clients and upstreams in one answer (for the LuCI pages)
+  fw4-include               the forward rules fw4 includes for the wgsplit zone (upstream names, marks)
   explain CLIENT DEST       which way DEST (address, addr:port/proto, domain) goes, and why
 
 Rule sources:
@@ -125,6 +129,8 @@ fn run(parser: &mut Parser) -> CmdResult {
         "down" => engine::cmd_down(parser, &ctx),
         "daemon" => cmd_daemon(parser, &ctx),
         "status" => engine::cmd_status(parser, &ctx),
+        "overview" => overview::cmd_overview(parser, &ctx),
+        "fw4-include" => fw4::cmd_fw4_include(parser, &ctx),
         "explain" => engine::cmd_explain(parser, &ctx),
         "help" => {
             print!("{HELP}");

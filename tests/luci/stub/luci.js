@@ -63,7 +63,7 @@
 		if (!inBrowser) {
 			// node mode: an inert element, enough for views to build their trees
 			const kids = [];
-			return { tag: tag, attrs: attrs, children: kids, content: children,
+			return { tag: tag, attrs: attrs, children: kids, content: children, value: isObject(attrs) ? attrs.value : undefined,
 				appendChild: c => (kids.push(c), c), insertBefore: c => (kids.push(c), c),
 				replaceChildren: () => {}, querySelector: () => null, querySelectorAll: () => [],
 				setAttribute: () => {}, addEventListener: () => {}, classList: { add() {}, remove() {}, toggle() {} } };
@@ -240,38 +240,260 @@
 		}
 	};
 
-	/* ---------------- datatypes (the ones the views use) ---------------- */
+	/* ---------------- validation: LuCI's datatype engine ----------------
+	 *
+	 * Behaves as LuCI's validation.js where the views depend on it (this is a
+	 * re-statement of its rules, not its code):
+	 *  - a datatype is an expression, `cidr4`, `range(1280,9000)`,
+	 *    `or(cidr, ipaddr(1))`: names with optional argument lists, numbers and
+	 *    quoted strings as arguments;
+	 *  - a validator holds the value under test in `this.value`; a type checks
+	 *    it and records `this.error`, the description of what was expected;
+	 *  - `apply(type, value, args)` runs another type, and when it is given a
+	 *    value it REPLACES `this.value` and leaves it replaced: `cidr4` checks
+	 *    its prefix with apply('ip4prefix', '24'), so after `cidr4` the value is
+	 *    '24';
+	 *  - the option's own validate function runs after the datatype passed,
+	 *    with that (possibly replaced) value: the trap issue #14 hit;
+	 *  - an empty value is an error only when the field is not optional, and
+	 *    then the validate function is not called; a failing datatype reads
+	 *    "Expecting: <description>".
+	 */
+	function parseIPv4(s) {
+		const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+		if (!m) return null;
+		const b = m.slice(1).map(Number);
+		return b.every(x => x <= 255) ? b : null;
+	}
+	/* eight 16-bit words, or null; a trailing dotted quad counts as two words */
+	function parseIPv6(s) {
+		let words = [];
+		const dotted = /^(.*:)(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/.exec(s);
+		if (dotted) {
+			const b = parseIPv4(dotted[2]);
+			if (!b) return null;
+			s = dotted[1] + ((b[0] << 8) | b[1]).toString(16) + ':' + ((b[2] << 8) | b[3]).toString(16);
+		}
+		if (!/^[0-9a-fA-F:]+$/.test(s)) return null;
+		const halves = s.split('::');
+		if (halves.length > 2) return null;
+		const groups = h => h === '' ? [] : h.split(':');
+		const head = groups(halves[0]), tail = halves.length == 2 ? groups(halves[1]) : [];
+		if (halves.length == 1 ? head.length != 8 : head.length + tail.length > 7) return null;
+		for (const g of head.concat(tail))
+			if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
+		words = head.map(g => parseInt(g, 16));
+		while (halves.length == 2 && words.length + tail.length < 8) words.push(0);
+		return words.concat(tail.map(g => parseInt(g, 16)));
+	}
+	const intOf = x => /^-?\d+$/.test(x) ? +x : NaN;
+	const decOf = x => /^-?\d+(?:\.\d+)?$/.test(x) ? +x : NaN;
+	const byteLen = x => new TextEncoder().encode(String(x)).length;
 
-	function v4(s) {
-		const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
-		return !!m && m.slice(1).every(x => +x <= 255);
-	}
-	function v6(s) { return /^[0-9a-fA-F:.]+$/.test(s) && s.indexOf(':') >= 0 && (s.match(/::/g) || []).length <= 1; }
-	function cidr(s, fam) {
-		const p = String(s).split('/');
-		if (p.length > 2 || (p.length == 2 && !/^\d+$/.test(p[1]))) return false;
-		if ((fam != 6) && v4(p[0])) return p.length == 1 || +p[1] <= 32;
-		if ((fam != 4) && v6(p[0])) return p.length == 1 || +p[1] <= 128;
-		return false;
-	}
-	const datatypes = {
-		string: () => true,
-		uinteger: v => /^\d+$/.test(v),
-		port: v => /^\d+$/.test(v) && +v <= 65535,
-		range: (v, a, b) => /^-?\d+$/.test(v) && +v >= +a && +v <= +b,
-		maxlength: (v, n) => String(v).length <= +n,
-		uciname: v => /^[a-zA-Z0-9_]+$/.test(v),
-		ipaddr: v => v4(v) || v6(v),
-		cidr: v => cidr(v, 0),
-		cidr4: v => cidr(v, 4),
-		cidr6: v => cidr(v, 6)
+	const types = {
+		string() { return true; },
+		file() { return true; },
+		directory() { return true; },
+		device() { return true; },
+		integer() { return this.assert(!isNaN(intOf(this.value)), _('valid integer value')); },
+		uinteger() { return this.assert(intOf(this.value) >= 0, _('positive integer value')); },
+		float() { return this.assert(!isNaN(decOf(this.value)), _('valid decimal value')); },
+		ufloat() { return this.assert(decOf(this.value) >= 0, _('positive decimal value')); },
+		ip4prefix() { return this.assert(/^\d+$/.test(this.value) && +this.value <= 32, _('valid IPv4 prefix value (0-32)')); },
+		ip6prefix() { return this.assert(/^\d+$/.test(this.value) && +this.value <= 128, _('valid IPv6 prefix value (0-128)')); },
+		ip4addr(nomask) {
+			const m = (nomask ? /^([\d.]+)$/ : /^([\d.]+)(?:\/([\d.]+\.[\d.]+)|\/(\d{1,2}))?$/).exec(this.value);
+			const ok = !!m && !!parseIPv4(m[1]) && (m[2] ? !!parseIPv4(m[2]) : m[3] ? this.apply('ip4prefix', m[3]) : true);
+			return this.assert(ok, nomask ? _('valid IPv4 address') : _('valid IPv4 address or network'));
+		},
+		ip6addr(nomask) {
+			const m = (nomask ? /^([0-9a-fA-F:.]+)$/ : /^([0-9a-fA-F:.]+)(?:\/(\d{1,3}))?$/).exec(this.value);
+			const ok = !!m && !!parseIPv6(m[1]) && (m[2] ? this.apply('ip6prefix', m[2]) : true);
+			return this.assert(ok, nomask ? _('valid IPv6 address') : _('valid IPv6 address or prefix'));
+		},
+		ipaddr(nomask) {
+			return this.assert(this.apply('ip4addr', null, [ nomask ]) || this.apply('ip6addr', null, [ nomask ]),
+				nomask ? _('valid IP address') : _('valid IP address or prefix'));
+		},
+		cidr4(negative) {
+			const m = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})\/(-)?(\d{1,2})$/.exec(this.value);
+			return this.assert(!!m && !!parseIPv4(m[1]) && (negative || !m[2]) && this.apply('ip4prefix', m[3]), _('valid IPv4 CIDR'));
+		},
+		cidr6(negative) {
+			const m = /^([0-9a-fA-F:.]+)\/(-)?(\d{1,3})$/.exec(this.value);
+			return this.assert(!!m && !!parseIPv6(m[1]) && (negative || !m[2]) && this.apply('ip6prefix', m[3]), _('valid IPv6 CIDR'));
+		},
+		cidr(negative) {
+			return this.assert(this.apply('cidr4', null, [ negative ]) || this.apply('cidr6', null, [ negative ]), _('valid IPv4 or IPv6 CIDR'));
+		},
+		port() { const p = intOf(this.value); return this.assert(p >= 0 && p <= 65535, _('valid port value')); },
+		portrange() {
+			const m = /^(\d+)-(\d+)$/.exec(this.value);
+			if (m) return this.assert(+m[1] <= +m[2] && +m[2] <= 65535, _('valid port or port range (port1-port2)'));
+			return this.assert(this.apply('port'), _('valid port or port range (port1-port2)'));
+		},
+		hostname(strict) {
+			const v = this.value;
+			const ok = v.length <= 253 && (/^[a-zA-Z0-9_]+$/.test(v) || (/^[a-zA-Z0-9_][a-zA-Z0-9_\-.]*[a-zA-Z0-9]\.?$/.test(v) && /[^0-9.]/.test(v)))
+				&& !(strict && v[0] == '_');
+			return this.assert(ok, _('valid hostname'));
+		},
+		host(ipv4only) {
+			return this.assert(this.apply('hostname') || this.apply(ipv4only == 1 ? 'ip4addr' : 'ipaddr', null, [ 'nomask' ]),
+				_('valid hostname or IP address'));
+		},
+		hostport(ipv4only) {
+			const hp = this.value.split(':');
+			return this.assert(hp.length == 2 && this.apply('host', hp[0], [ ipv4only ]) && this.apply('port', hp[1]), _('valid host:port'));
+		},
+		ip4addrport() {
+			const hp = this.value.split(':');
+			return this.assert(hp.length == 2 && this.apply('ip4addr', hp[0], [ true ]) && this.apply('port', hp[1]), _('valid IPv4 address:port'));
+		},
+		ipaddrport(bracket) {
+			const m4 = /^([^\[\]:]+):(\d+)$/.exec(this.value);
+			if (m4)
+				return this.assert(this.apply('ip4addr', m4[1], [ true ]) && this.apply('port', m4[2]), _('valid address:port'));
+			const m6 = (bracket == 1 ? /^\[(.+)\]:(\d+)$/ : /^([^\[\]]+):(\d+)$/).exec(this.value);
+			return this.assert(!!m6 && this.apply('ip6addr', m6[1], [ true ]) && this.apply('port', m6[2]), _('valid address:port'));
+		},
+		uciname() { return this.assert(/^[a-zA-Z0-9_]+$/.test(this.value), _('valid UCI identifier')); },
+		netdevname() {
+			if (this.value == '.' || this.value == '..') return this.assert(false, _('valid network device name, not "." or ".."'));
+			return this.assert(/^[^:\/%\s]{1,15}$/.test(this.value), _('valid network device name between 1 and 15 characters not containing ":", "/", "%" or spaces'));
+		},
+		range(min, max) { const v = decOf(this.value); return this.assert(v >= +min && v <= +max, _('value between %f and %f').format(min, max)); },
+		min(min) { return this.assert(decOf(this.value) >= +min, _('value greater or equal to %f').format(min)); },
+		max(max) { return this.assert(decOf(this.value) <= +max, _('value smaller or equal to %f').format(max)); },
+		length(n) { return this.assert(byteLen(this.value) == +n, _('value with %d characters').format(n)); },
+		minlength(n) { return this.assert(byteLen(this.value) >= +n, _('value with at least %d characters').format(n)); },
+		maxlength(n) { return this.assert(byteLen(this.value) <= +n, _('value with at most %d characters').format(n)); },
+		rangelength(a, b) { const n = byteLen(this.value); return this.assert(n >= +a && n <= +b, _('value between %d and %d characters').format(a, b)); },
+		/* or/and/neg/list get their arguments uncompiled: literals and {type, args} terms */
+		or(...terms) {
+			const errors = [];
+			for (const t of terms) {
+				if (!isObject(t)) { if (String(t) == this.value) return this.assert(true); errors.push('"%s"'.format(t)); }
+				else if (this.run(t)) return this.assert(true);
+				else errors.push(this.error);
+			}
+			return this.assert(false, _('One of the following: %s').format('\n - ' + errors.join('\n - ')));
+		},
+		and(...terms) {
+			for (const t of terms) {
+				if (!isObject(t)) { if (String(t) != this.value) return this.assert(false, '"%s"'.format(t)); }
+				else if (!this.run(t)) return this.assert(false, this.error);
+			}
+			return this.assert(true);
+		},
+		neg(t) {
+			this.value = this.value.replace(/^[ \t]*![ \t]*/, '');
+			return this.run(t) ? this.assert(true) : this.assert(false, _('Potential negation of: %s').format(this.error));
+		},
+		list(t) {
+			for (const tok of this.value.match(/[^ \t]+/g) || [])
+				if (!this.apply(t, tok)) return this.assert(false, this.error);
+			return this.assert(true);
+		}
 	};
-	function checkDatatype(dt, value) {
-		if (!dt) return true;
-		const m = /^(\w+)(?:\((.*)\))?$/.exec(dt);
-		if (!m || !datatypes[m[1]]) throw new Error('stand-in: unsupported datatype ' + dt);
-		const args = m[2] != null ? m[2].split(',') : [];
-		return datatypes[m[1]].apply(null, [ value ].concat(args)) ? true : _('Expecting: %s').format(dt);
+	/* "or(cidr, ipaddr(1))" -> { type: 'or', args: [ {type:'cidr', args:[]}, {type:'ipaddr', args:[1]} ] } */
+	function compileDatatype(code) {
+		let pos = 0;
+		const fail = why => { throw new Error('stand-in: datatype "' + code + '": ' + why); };
+		const ws = () => { while (/[ \t]/.test(code[pos] || '')) pos++; };
+		function term() {
+			ws();
+			let m;
+			const rest = code.slice(pos);
+			if ((m = /^(['"])(.*?)\1/.exec(rest))) { pos += m[0].length; return m[2]; }
+			if ((m = /^-?\d+(?:\.\d+)?(?![\w])/.exec(rest))) { pos += m[0].length; return parseFloat(m[0]); }
+			if (!(m = /^[A-Za-z_]\w*/.exec(rest))) fail('unexpected "' + rest + '"');
+			pos += m[0].length;
+			if (!types[m[0]]) fail('unknown type ' + m[0]);   // LuCI raises a SyntaxError too
+			const t = { type: m[0], args: [] };
+			ws();
+			if (code[pos] == '(') {
+				pos++;
+				ws();
+				if (code[pos] == ')') pos++;
+				else for (;;) {
+					t.args.push(term());
+					ws();
+					if (code[pos] == ',') { pos++; continue; }
+					if (code[pos] == ')') { pos++; break; }
+					fail('expected , or )');
+				}
+			}
+			return t;
+		}
+		const t = term();
+		ws();
+		if (pos != code.length) fail('trailing "' + code.slice(pos) + '"');
+		if (!isObject(t)) fail('not a type');
+		return t;
+	}
+
+	class Validator {
+		constructor(field, type, optional, vfunc) {
+			this.field = field;
+			this.optional = optional;
+			this.vfunc = vfunc;
+			this.term = compileDatatype(type || 'string');
+			this.value = '';
+			this.error = null;
+		}
+		assert(cond, message) {
+			this.error = cond ? null : message;
+			return !!cond;
+		}
+		/* run a compiled term on this.value */
+		run(t) {
+			return types[t.type].apply(this, t.args);
+		}
+		/* LuCI's apply: a given value replaces this.value, and stays */
+		apply(name, value, args) {
+			const t = isObject(name) ? name : (types[name] ? { type: name, args: args || [] } : null);
+			if (!t) return false;
+			if (value != null) this.value = value;
+			return types[t.type].apply(this, t === name ? t.args : (args || []));
+		}
+		/* true, or the message LuCI shows under the field */
+		check(value) {
+			this.value = value == null ? '' : String(value);
+			this.error = null;
+			if (this.value.length === 0) {
+				if (!this.assert(this.optional, _('non-empty value')))
+					return _('Expecting: %s').format(this.error);
+			}
+			else if (!this.run(this.term)) {
+				return _('Expecting: %s').format(this.error);
+			}
+			if (typeof this.vfunc == 'function') {
+				const r = this.vfunc(this.value);
+				if (r !== true) return String(r);
+			}
+			return true;
+		}
+		/* LuCI's Validator.validate(): a field in no page and no [data-field] holder is not checked */
+		validate() {
+			const f = this.field;
+			if (inBrowser && f && f.closest && !f.closest('body') && !f.closest('[data-field]'))
+				return true;
+			const r = this.check(f ? f.value : '');
+			if (r !== true && this.error == null) this.error = r;
+			return r === true;
+		}
+	}
+
+	const validation = {
+		types: types,
+		compile: compileDatatype,
+		create: function(field, type, optional, vfunc) { return new Validator(field, type, optional, vfunc); }
+	};
+
+	/* a datatype on one value: true or the message (the test hook the schema test uses) */
+	function checkDatatype(dt, value, optional, vfunc) {
+		return new Validator(null, dt || 'string', optional !== false, vfunc).check(value);
 	}
 
 	/* ---------------- ui / poll / dom ---------------- */
@@ -368,8 +590,18 @@
 			this.keylist.push(String(key));
 			this.vallist.push(label != null ? label : key);
 		}
-		cfgvalue(sid) {
-			return uci.get(this.map.config, sid, this.option);
+		/* As LuCI's: an option keeps the value it had when its section was
+		   loaded (Map.load loads the sections cfgsections() names then, a
+		   modal loads its own); rendering and parsing read that, not uci. A
+		   section a filter let in after the load has no values until the
+		   map loads again. */
+		load(sid) { return uci.get(this.map.config, sid, this.option); }
+		cfgvalue(sid, value) {
+			if (arguments.length == 2) {
+				this.data = this.data || {};
+				this.data[sid] = value;
+			}
+			return this.data && this.data[sid] !== undefined ? this.data[sid] : null;
 		}
 		textvalue(sid) {
 			let v = this.cfgvalue(sid);
@@ -387,19 +619,19 @@
 			}));
 		}
 		widget(sid) { return this.nodes && this.nodes[sid]; }
+		/* LuCI's widgets run the datatype, then the option's validate(section_id,
+		   value) with the value the datatype left (see the validation section);
+		   a list's items are checked one by one. */
 		validateValue(sid, value) {
+			const vfunc = this.validate ? (v => this.validate(sid, v)) : null;
 			const items = Array.isArray(value) ? value : [ value ];
 			for (const v of items) {
 				if (v == null || v === '') continue;
-				const dt = checkDatatype(this.datatype, v);
-				if (dt !== true) return dt;
-				if (this.validate) {
-					const r = this.validate(sid, v);
-					if (r !== true) return r;
-				}
+				const r = checkDatatype(this.datatype, v, true, vfunc);
+				if (r !== true) return r;
 			}
-			if (this.validate && !Array.isArray(value) && (value == null || value === '')) {
-				const r = this.validate(sid, value);
+			if (vfunc && !Array.isArray(value) && (value == null || value === '')) {
+				const r = checkDatatype(this.datatype, '', true, vfunc);
 				if (r !== true) return r;
 			}
 			if (!this.rmempty && !this.optional && (value == null || value === '' || (Array.isArray(value) && !value.length)))
@@ -429,7 +661,8 @@
 		formvalue(sid) {
 			const w = this.widget(sid);
 			if (!w) {
-				const cv = this.cfgvalue(sid);
+				// no widget (a grid row, a test): the config as it stands
+				const cv = uci.get(this.map.config, sid, this.option);
 				return cv != null ? cv : (this.default != null ? this.default : null);
 			}
 			return w.getValue();
@@ -572,6 +805,12 @@
 			const o = this.children.filter(c => c.option == opt)[0];
 			return o ? o.formvalue(sid) : null;
 		}
+		loadSection(sid) {
+			for (const o of this.children) o.cfgvalue(sid, o.load(sid));
+		}
+		load() {
+			this.cfgsections().forEach(sid => this.loadSection(sid));
+		}
 		cfgsections() {
 			return uci.sections(this.map.config, this.sectiontype).map(s => s['.name'])
 				.filter(sid => !this.filter || this.filter(sid));
@@ -650,13 +889,14 @@
 			}
 			return box;
 		}
+		// as LuCI's: change uci, then save the map (which loads and renders it again)
 		handleAdd(ev, name) {
 			uci.add(this.map.config, this.sectiontype, name);
-			return this.map.rerender();
+			return this.map.save();
 		}
 		handleRemove(sid) {
 			uci.remove(this.map.config, sid);
-			return this.map.rerender();
+			return this.map.save();
 		}
 		render() {
 			return E('fieldset', { 'class': 'cbi-section', 'id': 'cbi-%s-%s'.format(this.map.config, this.sectiontype) }, [
@@ -685,6 +925,7 @@
 		renderMoreOptionsModal(sid) {
 			const title = (this.title || this.sectiontype) + ' » ' + (uci.get(this.map.config, sid, '.anonymous') ? _('New') : sid);
 			const errBox = E('div', { 'class': 'cbi-modal-error' });
+			this.loadSection(sid);   // LuCI's modal loads its section's values itself
 			// modalonly === false: a grid column only (LuCI's convention)
 			const body = this.renderOptions(sid, o => o.modalonly !== false);
 			body.addEventListener('input', () => { errBox.textContent = ''; });
@@ -703,7 +944,7 @@
 							this.addedSection = null;
 							this.children.forEach(o => o.nodes && delete o.nodes[sid]);
 							ui.hideModal();
-							return uci.save().then(() => this.map.rerender());
+							return uci.save().then(() => this.map.load()).then(() => this.map.rerender());
 						}).catch(e => { errBox.textContent = e.message; });
 					} }, _('Save'))
 				])
@@ -761,14 +1002,17 @@
 			this.children.push(s);
 			return s;
 		}
-		load() { return uci.load(this.config); }
+		load() {
+			return uci.load(this.config).then(() => { this.children.forEach(s => s.load()); });
+		}
 		render() {
 			if (!inBrowser) return this.load().then(() => ({ map: this }));
-			return this.load().then(() => {
+			// as LuCI's, a section's render() may answer a node or a promise of one
+			return this.load().then(() => Promise.all(this.children.map(s => s.render()))).then(nodes => {
 				this.root = E('div', { 'class': 'cbi-map', 'id': 'cbi-' + this.config }, [
 					this.title ? E('h2', this.title) : null,
 					this.description ? E('div', { 'class': 'cbi-map-descr' }, this.description) : null,
-					E('div', { 'class': 'cbi-map-body' }, this.children.map(s => s.render()))
+					E('div', { 'class': 'cbi-map-body' }, nodes)
 				]);
 				return this.root;
 			});
@@ -776,11 +1020,14 @@
 		rerender() {
 			if (!this.root) return Promise.resolve();
 			const body = this.root.querySelector('.cbi-map-body');
-			dom.content(body, this.children.map(s => s.render()));
-			return Promise.resolve();
+			return Promise.all(this.children.map(s => s.render())).then(nodes => { dom.content(body, nodes); });
 		}
-		save() {
-			return Promise.all(this.children.map(s => s.parse())).then(() => uci.save());
+		/* LuCI's Map.reset(): render the form again from the uci data */
+		reset() { return this.rerender(); }
+		/* LuCI's Map.save(cb, silent): parse, cb, save the uci changes, load, render again */
+		save(cb) {
+			return Promise.all(this.children.map(s => s.parse())).then(() => cb ? cb() : null)
+				.then(() => uci.save()).then(() => this.load()).then(() => this.rerender());
 		}
 	}
 
@@ -805,7 +1052,7 @@
 
 	/* ---------------- module loader ---------------- */
 
-	const modules = { baseclass: BaseClass, view: View, form: form, uci: uci, rpc: rpc, ui: ui, poll: poll, dom: dom };
+	const modules = { baseclass: BaseClass, view: View, form: form, uci: uci, rpc: rpc, ui: ui, poll: poll, dom: dom, validation: validation };
 	const loading = {};
 
 	/* Compile a LuCI-style module source: 'require x.y as z' lines become parameters. */
@@ -857,6 +1104,7 @@
 			form: form,
 			poll: poll,
 			checkDatatype: checkDatatype,
+			validation: validation,
 			setRpcHandler: function(fn) { rpcHandler = fn; }
 		}
 	};

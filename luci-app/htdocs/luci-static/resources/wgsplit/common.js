@@ -1,6 +1,7 @@
 'use strict';
 'require baseclass';
 'require rpc';
+'require validation';
 
 /*
  * Shared pieces of the wgsplit pages: the rpc calls into the rpcd plugin
@@ -36,6 +37,24 @@ const callClientQr = rpc.declare({
 	expect: { }
 });
 
+/* `wgsplit client history NAME`: { interval, start, rx: [], tx: [], month:
+   { bytes, quota, left, disabled_by_quota } } (bytes per 5-minute bucket, 7 days) */
+const callClientHistory = rpc.declare({
+	object: 'wgsplit',
+	method: 'client_history',
+	params: [ 'name' ],
+	expect: { }
+});
+
+/* `wgsplit client next-address`: { address: [ "10.8.0.4/32", "fd42:8::4/128" ] };
+   TAKEN: addresses of clients the page has added and not yet applied */
+const callClientNextAddress = rpc.declare({
+	object: 'wgsplit',
+	method: 'client_next_address',
+	params: [ 'taken' ],
+	expect: { }
+});
+
 const callUpstreamImport = rpc.declare({
 	object: 'wgsplit',
 	method: 'upstream_import',
@@ -61,6 +80,21 @@ const callConfigCheck = rpc.declare({
 const callConfigView = rpc.declare({
 	object: 'wgsplit',
 	method: 'config_view',
+	expect: { }
+});
+
+/* `wgsplit lists show --json`: { dir, countries, state: { geoip?, lists: {
+   NAME: { attempted, updated?, ok, error?, entries? } } } } */
+const callListsShow = rpc.declare({
+	object: 'wgsplit',
+	method: 'lists_show',
+	expect: { }
+});
+
+/* Starts `wgsplit lists update` on the router and answers at once. */
+const callListsUpdate = rpc.declare({
+	object: 'wgsplit',
+	method: 'lists_update',
 	expect: { }
 });
 
@@ -181,17 +215,6 @@ const checks = {
 		return true;
 	},
 
-	cidr(value) { return checkCidr(value, 0); },
-	cidr4(value) { return checkCidr(value, 4); },
-	cidr6(value) { return checkCidr(value, 6); },
-
-	cidrPrefix(value, family) {
-		const r = checkCidr(value, family);
-		if (r !== true)
-			return r;
-		return String(value).indexOf('/') > 0 ? true : _('A prefix length is required, e.g. 10.8.0.1/24');
-	},
-
 	port(value) {
 		const m = /^(?:(tcp|udp):)?(\d{1,5})(?:-(\d{1,5}))?$/.exec(String(value));
 		if (!m)
@@ -220,6 +243,7 @@ const checks = {
 		return true;
 	},
 
+	/* not LuCI's hostport: the daemon refuses port 0, which LuCI's port type takes */
 	endpoint(value) { return checkHostPort(value, true); },
 	serverEndpoint(value) { return checkHostPort(value, false); },
 
@@ -229,13 +253,6 @@ const checks = {
 			return true;
 		if (!m || (parseIPv4(m[1]) === null && !isIPv6(m[1])))
 			return _('Expecting an IP address, optionally with :port');
-		return (+m[2] >= 1 && +m[2] <= 65535) ? true : _('Port must be 1–65535');
-	},
-
-	socketAddr(value) {
-		const m = /^\[([^\]]+)\]:(\d+)$/.exec(value) || /^([^:\[\]]+):(\d+)$/.exec(value);
-		if (!m || (parseIPv4(m[1]) === null && !isIPv6(m[1])))
-			return _('Expecting IP:port, e.g. 127.0.0.1:8274 or [::1]:8274');
 		return (+m[2] >= 1 && +m[2] <= 65535) ? true : _('Port must be 1–65535');
 	},
 
@@ -250,8 +267,18 @@ const checks = {
 		return _('Expecting a domain, an IP address, or address:port/tcp');
 	},
 
-	ipAddr(value) {
-		return (parseIPv4(value) !== null || isIPv6(value)) ? true : _('Expecting an IP address');
+	/* as the daemon's parse_size: digits, then K/M/G/T (powers of 1024), an
+	   optional b/ib; not zero (no quota is an empty field); below 2^64 bytes */
+	size(value) {
+		let t = String(value).trim().toLowerCase();
+		t = t.endsWith('ib') ? t.slice(0, -2) : (t.endsWith('b') ? t.slice(0, -1) : t);
+		const m = /^(\d+)([kmgt])?$/.exec(t);
+		if (!m || m[1].length > 20)
+			return _('Expecting a size, e.g. 500M, 50G, 1T');
+		const bytes = BigInt(m[1]) * (2n ** BigInt({ k: 10, m: 20, g: 30, t: 40 }[m[2]] || 0));
+		if (bytes == 0n)
+			return _('A quota of zero: leave the field empty for none');
+		return bytes < 2n ** 64n ? true : _('Expecting a size, e.g. 500M, 50G, 1T');
 	},
 
 	hexMask(value) {
@@ -277,6 +304,95 @@ const checks = {
 	}
 };
 
+/*
+ * The backend's messages in the page's language. The CLI words its errors in
+ * English; each kind a page can show has a code here, the pattern of its
+ * English wording (the arguments captured, in order) and the template shown,
+ * translated. The rpcd plugin sends the code of the errors it makes itself.
+ * Lines of `config check` are "path: message": the path is kept as it is.
+ * A message no pattern knows is shown as the backend wrote it.
+ */
+const MESSAGES = {
+	/* the rpcd plugin's own (sent with a code) */
+	bad_client_name: [ /^bad client name$/, _('Bad client name') ],
+	bad_upstream_name: [ /^bad upstream name$/, _('Bad upstream name') ],
+	bad_destination: [ /^bad destination$/, _('Bad destination') ],
+	bad_address: [ /^bad address (.*)$/, _('Bad address %s') ],
+	too_many_addresses: [ /^more than (\d+) addresses$/, _('More than %s addresses') ],
+	empty_config: [ /^empty config$/, _('The config file is empty') ],
+	cli_failed: [ /^wgsplit (\S+) failed \(exit (\d+)\)$/, _('wgsplit %s failed (exit %s)') ],
+	not_json: [ /^wgsplit (\S+) did not answer with a JSON object$/, _('wgsplit %s did not answer with a JSON object') ],
+	/* the CLI's */
+	no_client: [ /^no client (?:named )?'([^']*)'$/, _('No client named %s') ],
+	no_upstream: [ /^no upstream named '([^']*)'$/, _('No upstream named %s') ],
+	no_list: [ /^no list named '([^']*)'$/, _('No list named %s') ],
+	name_used: [ /^the name '([^']*)' is already used by an? (client|upstream|list)$/, _('The name %s is already used by a %s') ],
+	required: [ /^required$/, _('Required') ],
+	required_eg: [ /^required \(e\.g\. (.+)\)$/, _('Required, e.g. %s') ],
+	required_key: [ /^required \(or a private_key to derive it from\)$/, _('Required (or a private key to derive it from)') ],
+	outside_pool: [ /^(.+) is outside the server pool (.+)$/, _('%s is outside the server pool %s') ],
+	outside_range: [ /^(-?\d+) is outside (\d+)-(\d+)$/, _('%s is outside %s–%s') ],
+	overlaps: [ /^overlaps an address of (.+)$/, _('Overlaps an address of %s') ],
+	already_used: [ /^'([^']*)' is already used by (.+)$/, _('%s is already used by %s') ],
+	same_key: [ /^is the same key as client (.+)$/, _('The same key as client %s') ],
+	not_domain: [ /^'(.*)' is not a domain name$/, _('%s is not a domain name') ],
+	not_ip: [ /^'(.*)' is not an IP address$/, _('%s is not an IP address') ],
+	not_cidr: [ /^'(.*)' is not an IP address or CIDR$/, _('%s is not an IP address or CIDR') ],
+	not_port: [ /^'(.*)' is not a port \(1-65535\)$/, _('%s is not a port (1–65535)') ],
+	not_date: [ /^'(.*)' is not a date \(YYYY-MM-DD or RFC 3339\)$/, _('%s is not a date (YYYY-MM-DD or RFC 3339)') ],
+	not_size: [ /^'(.*)' is not a size \(e\.g\. 500M, 50G, 1T\)$/, _('%s is not a size (e.g. 500M, 50G, 1T)') ],
+	not_country: [ /^'(.*)' is not a two-letter country code$/, _('%s is not a two-letter country code') ],
+	not_hostport: [ /^'(.*)' is not host:port$/, _('%s is not host:port') ],
+	not_key: [ /^not a (?:base64 WireGuard key|WireGuard key \(must be 32 bytes of base64\))$/, _('Not a WireGuard key (44 characters of base64)') ],
+	key_mismatch: [ /^does not belong to private_key$/, _('Does not belong to the private key') ],
+	proxy_rule_upstream: [ /^a proxy rule needs an upstream \(here or on its client\)$/, _('A proxy rule needs an upstream (here or on its client)') ],
+	proxy_default_upstream: [ /^'proxy' needs the client's upstream to be set$/, _('A proxy default needs an upstream') ],
+	rule_matches_nothing: [ /^the rule matches nothing: give domain, cidr, port, geoip or list$/, _('The rule matches nothing: give domains, CIDRs, ports, countries or lists') ],
+	failover_itself: [ /^cannot fail over to itself$/, _('An upstream cannot fail over to itself') ],
+	import_no_peer: [ /^the file has no \[Peer\]: an upstream needs the provider's peer$/, _('The file has no [Peer] section: an upstream needs the provider\'s peer') ],
+	import_bad_line: [ /^line (\d+): '(.*)' is not 'Key = Value'$/, _('Line %s: "%s" is not "Key = Value"') ],
+	no_private_key: [ /^the router does not keep this client's private key \(it brought its own\); its config has to be written on the client$/,
+		_('The router does not keep this client\'s private key (it brought its own); its config has to be written on the client') ]
+};
+
+/* One message (no newline) -> the page's language, or null if no pattern knows it. */
+function translateMessage(text) {
+	for (const code in MESSAGES) {
+		const m = MESSAGES[code][0].exec(text);
+		if (m)
+			return MESSAGES[code][1].format.apply(MESSAGES[code][1], m.slice(1));
+	}
+	return null;
+}
+
+/* One line of a backend message, "wgsplit: " dropped: "message" or
+   "path: message", translated where the message is known. */
+function translateLine(line) {
+	line = line.replace(/^wgsplit: /, '');
+	const whole = translateMessage(line);
+	if (whole != null)
+		return whole;
+	// keep what stands before the first ': ' that leads to a known message ("alice.address", "'dest'")
+	for (let i = line.indexOf(': '); i > 0; i = line.indexOf(': ', i + 1)) {
+		const rest = translateMessage(line.substring(i + 2));
+		if (rest != null)
+			return line.substring(0, i) + ': ' + rest;
+	}
+	return line;
+}
+
+/* An rpc answer's error (or a message text) in the page's language. */
+function errorText(res) {
+	if (res == null)
+		return '';
+	if (L.isObject(res)) {
+		if (res.code && MESSAGES[res.code])
+			return MESSAGES[res.code][1].format.apply(MESSAGES[res.code][1], Array.isArray(res.args) ? res.args : []);
+		res = res.error;
+	}
+	return String(res == null ? '' : res).split('\n').filter(l => l !== '').map(translateLine).join('\n');
+}
+
 /* Address inside an IPv4 pool "a.b.c.d/len"? (IPv6 pools are left to the daemon.) */
 function inPool4(addr, pool) {
 	const a = parseIPv4(String(addr).split('/')[0]);
@@ -288,22 +404,18 @@ function inPool4(addr, pool) {
 	return ((a & mask) >>> 0) == ((base & mask) >>> 0);
 }
 
-/* Next free /32 in the server pool, for a new client. */
-function nextAddress(pool, used) {
-	const p = String(pool || '').split('/');
-	const base = parseIPv4(p[0]), len = +p[1];
-	if (base === null || !(len >= 8 && len <= 30))
-		return null;
-	const mask = (~0 << (32 - len)) >>> 0;
-	const net = (base & mask) >>> 0, bcast = (net | (~mask >>> 0)) >>> 0;
-	const taken = {};
-	taken[base] = true;
-	for (const u of used || [])
-		taken[parseIPv4(String(u).split('/')[0])] = true;
-	for (let a = net + 1; a < bcast; a++)
-		if (!taken[a])
-			return [ a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255 ].join('.') + '/32';
-	return null;
+/*
+ * LuCI's own datatype engine on one value, outside a form's datatype: true or
+ * the message. For a validate() that needs the whole value: an option whose
+ * datatype is cidr/cidr4/ipaddr/… hands its validate() what the datatype left
+ * (the prefix, "24"), so such a check sets datatype 'string' and calls this.
+ * The field sits in a [data-field] holder: LuCI skips fields in no page.
+ */
+function datatype(type, value) {
+	const field = E('input', { 'type': 'text', 'value': value == null ? '' : String(value) });
+	E('div', { 'data-field': 'wgsplit' }, [ field ]);
+	const vd = validation.create(field, type, true, null);
+	return vd.validate() ? true : _('Expecting: %s').format(vd.error);
 }
 
 /* Wrap a check as a LuCI validate function; empty values pass (rmempty handles "required"). */
@@ -341,9 +453,9 @@ function formatAge(age) {
 }
 
 /*
- * The rpc `status` answer: { status: `wgsplit status --json`, clients:
- * `wgsplit client list --json`, upstreams: `wgsplit upstream list --json`,
- * error?: text }. These pick one entry out of it.
+ * The rpc `status` answer (`wgsplit overview --json`): { status: as `wgsplit
+ * status --json`, clients: as `client list --json`, upstreams: as `upstream list --json`,
+ * or { error } }. These pick one entry out of it.
  */
 function findByName(list, name) {
 	return Array.isArray(list) ? list.filter(x => x && x.name == name)[0] || null : null;
@@ -360,14 +472,20 @@ return baseclass.extend({
 	callExplain: callExplain,
 	callClientConf: callClientConf,
 	callClientQr: callClientQr,
+	callClientHistory: callClientHistory,
+	callClientNextAddress: callClientNextAddress,
 	callUpstreamImport: callUpstreamImport,
 	callGenkey: callGenkey,
 	callConfigCheck: callConfigCheck,
 	callConfigView: callConfigView,
+	callListsShow: callListsShow,
+	callListsUpdate: callListsUpdate,
 	checks: checks,
 	validator: validator,
+	datatype: datatype,
+	errorText: errorText,
+	messageCodes: Object.keys(MESSAGES),
 	inPool4: inPool4,
-	nextAddress: nextAddress,
 	formatBytes: formatBytes,
 	formatAge: formatAge,
 	clientLive: clientLive,

@@ -8,6 +8,11 @@
 
 const v = common.validator;
 
+/* The client whose rules the Rules grid shows: a client's rules are an ordered
+   list of its own, so they are edited one client at a time. Kept across the
+   form's re-renders (Map.reset, Map.save). */
+let ruleClient = null;
+
 
 function downloadText(filename, text) {
 	const a = E('a', {
@@ -19,36 +24,103 @@ function downloadText(filename, text) {
 	a.remove();
 }
 
-function showClientConfig(name) {
+/* The traffic chart's shape: one bar an hour over the history's 7 days. */
+const CHART_BUCKETS_PER_BAR = 12;         // 5-minute buckets in an hour
+const CHART_BAR_W = 4, CHART_H = 120;
+
+/* Hourly sums of the history's rx and tx (bytes per 5-minute bucket). */
+function hourly(series) {
+	const out = [];
+	for (let i = 0; i < series.length; i += CHART_BUCKETS_PER_BAR)
+		out.push(series.slice(i, i + CHART_BUCKETS_PER_BAR).reduce((a, b) => a + (+b || 0), 0));
+	return out;
+}
+
+/* The busiest hour's bytes, received and sent: the chart's full height. */
+function peakHour(h) {
+	const rx = hourly(Array.isArray(h.rx) ? h.rx : []), tx = hourly(Array.isArray(h.tx) ? h.tx : []);
+	return Math.max(0, ...rx.map((v, i) => v + (tx[i] || 0)));
+}
+
+/* SVG markup: received (from the client) and sent (to it) stacked per hour. */
+function trafficChart(h) {
+	const rx = hourly(Array.isArray(h.rx) ? h.rx : []), tx = hourly(Array.isArray(h.tx) ? h.tx : []);
+	const n = Math.max(rx.length, tx.length), w = n * CHART_BAR_W;
+	const max = Math.max(1, peakHour(h));
+	let bars = '';
+	for (let i = 0; i < n; i++) {
+		const a = Math.round((rx[i] || 0) / max * CHART_H), b = Math.round((tx[i] || 0) / max * CHART_H);
+		bars += '<g class="wgsplit-bar"><rect x="%d" y="%d" width="%d" height="%d" fill="#3b82f6"/><rect x="%d" y="%d" width="%d" height="%d" fill="#f59e0b"/></g>'
+			.format(i * CHART_BAR_W, CHART_H - a, CHART_BAR_W - 1, a, i * CHART_BAR_W, CHART_H - a - b, CHART_BAR_W - 1, b);
+	}
+	return '<svg xmlns="http://www.w3.org/2000/svg" class="wgsplit-chart" viewBox="0 0 %d %d" width="100%%" height="%d" preserveAspectRatio="none">'
+		.format(w, CHART_H, CHART_H) + '<rect width="%d" height="%d" fill="#f8fafc"/>'.format(w, CHART_H) + bars + '</svg>';
+}
+
+/* This month's use against the quota, one line. */
+function monthText(m) {
+	if (!L.isObject(m))
+		return _('No traffic recorded yet.');
+	const used = common.formatBytes(m.bytes);
+	if (m.quota == null)
+		return _('%s this month, no quota.').format(used);
+	return _('%s of %s this month, %s left.').format(used, common.formatBytes(m.quota), common.formatBytes(m.left));
+}
+
+/* A client at a glance: this month against its quota, its traffic over 7 days,
+   its QR code and config file. */
+function showClient(name) {
 	return Promise.all([
 		L.resolveDefault(common.callClientConf(name), {}),
-		L.resolveDefault(common.callClientQr(name), {})
+		L.resolveDefault(common.callClientQr(name), {}),
+		L.resolveDefault(common.callClientHistory(name), {})
 	]).then(function(res) {
-		const conf = res[0], qr = res[1];
-		if (conf.error || !conf.conf) {
-			ui.addNotification(null, E('p', _('Cannot render the config of %s: %s')
-				.format(name, conf.error || _('no answer'))), 'error');
-			return;
+		const conf = res[0], qr = res[1], hist = res[2];
+		const usage = [];
+		if (L.isObject(hist) && !hist.error) {
+			const m = L.isObject(hist.month) ? hist.month : null;
+			const pct = m && m.quota ? Math.min(100, Math.round(100 * m.bytes / m.quota)) : null;
+			usage.push(E('p', { 'id': 'wgsplit-client-month' }, monthText(m)));
+			if (pct != null)
+				usage.push(E('div', { 'class': 'cbi-progressbar', 'title': pct + '%' }, E('div', { 'style': 'width:%d%%'.format(pct) })));
+			if (m && m.disabled_by_quota)
+				usage.push(E('p', { 'class': 'alert-message warning' }, _('Disabled: this month\'s quota is spent; enabled again when the month (UTC) ends.')));
+			const chart = E('div', { 'id': 'wgsplit-client-chart' });
+			chart.innerHTML = trafficChart(hist);
+			usage.push(E('h5', _('Last 7 days, per hour')), chart,
+				E('p', { 'class': 'cbi-value-description', 'id': 'wgsplit-client-chart-legend' }, [
+					E('span', { 'style': 'color:#3b82f6' }, '■ '), _('received from the client'), '  ',
+					E('span', { 'style': 'color:#f59e0b' }, '■ '), _('sent to it'), ' · ',
+					_('the tallest bar: %s in an hour').format(common.formatBytes(peakHour(hist)))
+				]));
 		}
-		const qrEl = E('div', { 'class': 'wgsplit-qr', 'style': 'max-width:320px' });
-		if (qr.svg)
-			qrEl.innerHTML = qr.svg;
-		else
-			qrEl.appendChild(E('em', _('QR code unavailable: %s').format(qr.error || _('no answer'))));
+		else {
+			usage.push(E('p', E('em', _('No traffic history: %s').format(common.errorText(hist) || _('no answer')))));
+		}
 
-		ui.showModal(_('Client %s').format(name), [
-			E('p', _('Scan with the WireGuard app, or download the file.')),
-			qrEl,
-			E('pre', { 'class': 'wgsplit-conf', 'style': 'white-space:pre-wrap' }, conf.conf),
-			E('div', { 'class': 'right' }, [
-				E('button', {
-					'class': 'btn cbi-button cbi-button-action',
-					'click': function() { downloadText(name + '.conf', conf.conf); }
-				}, _('Download')),
-				' ',
-				E('button', { 'class': 'btn cbi-button', 'click': ui.hideModal }, _('Dismiss'))
-			])
-		]);
+		const body = [ E('h5', _('Traffic')) ].concat(usage);
+		if (conf.error || !conf.conf) {
+			body.push(E('h5', _('Config')), E('p', E('em', _('Cannot render the config of %s: %s')
+				.format(name, common.errorText(conf) || _('no answer')))));
+		}
+		else {
+			const qrEl = E('div', { 'class': 'wgsplit-qr', 'style': 'max-width:320px' });
+			if (qr.svg)
+				qrEl.innerHTML = qr.svg;
+			else
+				qrEl.appendChild(E('em', _('QR code unavailable: %s').format(common.errorText(qr) || _('no answer'))));
+			body.push(E('h5', _('Config')), E('p', _('Scan with the WireGuard app, or download the file.')), qrEl,
+				E('pre', { 'class': 'wgsplit-conf', 'style': 'white-space:pre-wrap' }, conf.conf));
+		}
+		body.push(E('div', { 'class': 'right' }, [
+			conf.conf ? E('button', {
+				'class': 'btn cbi-button cbi-button-action',
+				'click': function() { downloadText(name + '.conf', conf.conf); }
+			}, _('Download')) : '',
+			' ',
+			E('button', { 'class': 'btn cbi-button', 'click': ui.hideModal }, _('Dismiss'))
+		]));
+		ui.showModal(_('Client %s').format(name), body);
 	});
 }
 
@@ -79,16 +151,23 @@ return view.extend({
 		s.nodescriptions = true;
 		s.addbtntitle = _('Add client');
 
+		// a new client gets a fresh key and the addresses `wgsplit client add`
+		// would give it; the page's own clients (saved or not) count as taken
 		s.handleAdd = function(ev, name) {
-			const used = [];
-			uci.sections('wgsplit', 'client').forEach(c => L.toArray(c.address).forEach(a => used.push(a)));
-			return L.resolveDefault(common.callGenkey(), {}).then(L.bind(function(res) {
+			const taken = [];
+			uci.sections('wgsplit', 'client').forEach(c => L.toArray(c.address).forEach(a => taken.push(a)));
+			return Promise.all([
+				L.resolveDefault(common.callGenkey(), {}),
+				L.resolveDefault(common.callClientNextAddress(taken), {})
+			]).then(L.bind(function(res) {
 				const sid = uci.add('wgsplit', 'client', name);
-				const addr = common.nextAddress(pool, used);
-				if (addr)
-					uci.set('wgsplit', sid, 'address', [ addr ]);
-				if (res && res.private_key)
-					uci.set('wgsplit', sid, 'private_key', res.private_key);
+				if (L.isObject(res[1]) && Array.isArray(res[1].address) && res[1].address.length)
+					uci.set('wgsplit', sid, 'address', res[1].address);
+				else
+					ui.addNotification(null, E('p', _('No free address for the new client: %s')
+						.format(common.errorText(res[1]) || _('no answer'))), 'warning');
+				if (res[0] && res[0].private_key)
+					uci.set('wgsplit', sid, 'private_key', res[0].private_key);
 				this.addedSection = sid;
 				return this.renderMoreOptionsModal(sid);
 			}, this));
@@ -99,9 +178,9 @@ return view.extend({
 			const box = td.querySelector('div') || td;
 			box.insertBefore(E('button', {
 				'class': 'btn cbi-button cbi-button-action',
-				'title': _('QR code and config file'),
-				'click': ui.createHandlerFn(this, showClientConfig, section_id)
-			}, _('Config')), box.firstChild);
+				'title': _('Traffic, quota, QR code and config file'),
+				'click': ui.createHandlerFn(this, showClient, section_id)
+			}, _('Details')), box.firstChild);
 			return td;
 		};
 
@@ -134,12 +213,14 @@ return view.extend({
 
 		o = s.option(form.DynamicList, 'address', _('Addresses'),
 			_('Tunnel addresses inside the server pools, e.g. 10.8.0.2/32.'));
-		o.datatype = 'cidr';
+		/* 'string', so validate() sees the whole value: LuCI's cidr datatype
+		   would hand it the prefix alone. The format is still LuCI's check. */
+		o.datatype = 'string';
 		o.rmempty = false;
 		o.validate = function(section_id, value) {
 			if (value == null || value === '')
 				return true;
-			const r = common.checks.cidr(value);
+			const r = common.datatype('or(cidr, ipaddr(1))', value);
 			if (r !== true)
 				return r;
 			if (value.indexOf(':') < 0 && !common.inPool4(value, pool))
@@ -172,6 +253,13 @@ return view.extend({
 		o.validate = v('expires');
 		o.placeholder = 'YYYY-MM-DD';
 
+		o = s.option(form.Value, 'quota', _('Monthly quota'),
+			_('Data a month, received and sent, e.g. 500M, 50G, 1T; once spent the client is disabled until the month (UTC) ends. Empty: no quota.'));
+		o.datatype = 'string';
+		o.validate = v('size');
+		o.placeholder = '50G';
+		o.modalonly = true;
+
 		o = s.option(form.Value, 'description', _('Description'));
 		o.datatype = 'string';
 		o.modalonly = true;
@@ -195,7 +283,10 @@ return view.extend({
 		o.validate = v('key');
 		o.modalonly = true;
 
-		/* ---- rules ---- */
+		/* ---- rules: one client's at a time ---- */
+		if (clients.indexOf(ruleClient) < 0)
+			ruleClient = clients[0] || null;
+
 		s = m.section(form.GridSection, 'rule', _('Rules'),
 			_('Ordered: the first matching rule of a client wins. Domains, CIDRs, countries and lists are alternatives; ports narrow them.'));
 		s.addremove = true;
@@ -204,10 +295,65 @@ return view.extend({
 		s.nodescriptions = true;
 		s.addbtntitle = _('Add rule');
 
+		s.filter = function(section_id) {
+			return uci.get('wgsplit', section_id, 'client') == ruleClient;
+		};
+
+		// a new rule belongs to the client shown
+		s.handleAdd = function(ev) {
+			const sid = uci.add('wgsplit', 'rule');
+			if (ruleClient)
+				uci.set('wgsplit', sid, 'client', ruleClient);
+			this.addedSection = sid;
+			return this.renderMoreOptionsModal(sid);
+		};
+
+		// ▲/▼ next to Edit and Delete: the order is the client's rule order
+		s.renderRowActions = function(section_id) {
+			const td = form.GridSection.prototype.renderRowActions.apply(this, [ section_id ]);
+			const box = td.querySelector('div') || td;
+			const sids = this.cfgsections(), i = sids.indexOf(section_id);
+			const move = (other, after) => ui.createHandlerFn(this, function() {
+				uci.move('wgsplit', section_id, other, after);
+				return m.save(null, true);
+			});
+			box.insertBefore(E('button', {
+				'class': 'btn cbi-button wgsplit-rule-down', 'title': _('Move down'),
+				'disabled': i == sids.length - 1 ? '' : null, 'click': move(sids[i + 1], true)
+			}, '▼'), box.firstChild);
+			box.insertBefore(E('button', {
+				'class': 'btn cbi-button wgsplit-rule-up', 'title': _('Move up'),
+				'disabled': i == 0 ? '' : null, 'click': move(sids[i - 1], false)
+			}, '▲'), box.firstChild);
+			return td;
+		};
+
+		// the client picker above the grid
+		const renderRules = s.render;
+		s.render = function() {
+			return Promise.resolve(renderRules.apply(this, arguments)).then(function(node) {
+				const table = node.querySelector('table');
+				const picker = E('div', { 'class': 'cbi-section-descr wgsplit-rule-client' }, [
+					E('label', { 'for': 'wgsplit-rule-client' }, _('Rules of client') + ' '),
+					E('select', {
+						'id': 'wgsplit-rule-client', 'class': 'cbi-input-select',
+						// load before rendering: LuCI loads the values of the sections the
+						// filter lets in when the map loads, so the other client's rules
+						// would show empty after a plain reset
+						'change': function(ev) { ruleClient = ev.target.value; return m.load().then(() => m.reset()); }
+					}, clients.map(c => E('option', { 'value': c, 'selected': c == ruleClient ? '' : null }, c)))
+				]);
+				if (table)
+					table.parentNode.insertBefore(picker, table);
+				return node;
+			});
+		};
+
 		o = s.option(form.ListValue, 'client', _('Client'));
 		clients.forEach(c => o.value(c));
 		o.datatype = 'string';
 		o.rmempty = false;
+		o.modalonly = true;
 
 		o = s.option(form.ListValue, 'action', _('Action'));
 		o.value('proxy', _('proxy'));
@@ -227,8 +373,7 @@ return view.extend({
 		o.validate = v('domain');
 
 		o = s.option(form.DynamicList, 'cidr', _('CIDRs'));
-		o.datatype = 'string';
-		o.validate = v('cidr');
+		o.datatype = 'or(cidr, ipaddr(1))';
 
 		o = s.option(form.DynamicList, 'port', _('Ports'),
 			_('tcp:443, udp:5000-6000 or 443 (both).'));
@@ -242,7 +387,7 @@ return view.extend({
 
 		o = s.option(form.DynamicList, 'list', _('Lists'));
 		lists.forEach(l => o.value(l));
-		o.datatype = 'uciname';
+		o.datatype = 'string';
 		o.validate = function(section_id, value) {
 			if (value == null || value === '')
 				return true;

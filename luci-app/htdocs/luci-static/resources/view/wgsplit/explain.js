@@ -21,7 +21,7 @@ return view.extend({
 		return common.callExplain(client, dest).then(function(res) {
 			if (!L.isObject(res) || res.error) {
 				outEl.replaceChildren(E('div', { 'class': 'alert-message warning' },
-					_('No answer: %s').format((res && res.error) || _('unknown error'))));
+					_('No answer: %s').format(common.errorText(res) || _('unknown error'))));
 				return;
 			}
 			// `wgsplit explain --json`: { client, destination, goes, rule: null |

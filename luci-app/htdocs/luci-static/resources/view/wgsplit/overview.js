@@ -23,12 +23,27 @@ return view.extend({
 	load: function() {
 		return Promise.all([
 			L.resolveDefault(common.callStatus(), {}),
-			L.resolveDefault(common.callConfigView(), {})
+			L.resolveDefault(common.callConfigView(), {}),
+			L.resolveDefault(common.callConfigCheck(), {})
 		]).then(L.bind(function(data) {
+			this.check = data[2];
 			// The config without its keys (read-only users may not read uci).
 			this.server = L.isObject(data[1]) && L.isObject(data[1].server) ? data[1].server : {};
 			return data;
 		}, this));
+	},
+
+	/* `config check`: what the daemon would refuse in the saved config, one
+	   problem a line, in the page's language */
+	renderCheck: function() {
+		const chk = this.check;
+		if (!L.isObject(chk) || chk.ok !== false)
+			return '';
+		const lines = common.errorText(chk.output || '').split('\n').filter(l => l !== '');
+		return E('div', { 'class': 'alert-message warning', 'id': 'wgsplit-check' }, [
+			E('strong', _('wgsplit config check finds problems in the saved configuration:')),
+			E('ul', {}, lines.map(l => E('li', {}, l)))
+		]);
 	},
 
 	renderStatus: function(st) {
@@ -62,7 +77,8 @@ return view.extend({
 		const peer = c => L.isObject(c.peer) ? c.peer : {};
 
 		return E('div', { 'id': 'wgsplit-status' }, [
-			st.error ? E('div', { 'class': 'alert-message warning' }, _('Some live data is missing: %s').format(st.error)) : '',
+			st.error ? E('div', { 'class': 'alert-message warning' }, _('Some live data is missing: %s').format(common.errorText(st))) : '',
+			this.renderCheck(),
 
 			E('h3', _('Server')),
 			table('wgsplit-server', [ _('Interface'), _('State'), _('Listen port'), _('Address'), _('Peers'), _('Firewall table'), _('Pending changes') ], [[

@@ -61,13 +61,14 @@ function showImport() {
 					}
 					return common.callUpstreamImport(name, confEl.value).then(function(res) {
 						if (res && res.error) {
-							errEl.textContent = res.error;
+							// the modal stays, with the reason in the page's language
+							errEl.textContent = common.errorText(res);
 							return;
 						}
 						ui.hideModal();
 						ui.addNotification(null, E('p', _('Upstream %s imported.').format(name)), 'info');
-						return uci.unload('wgsplit');
-					}).then(function() { location.reload(); });
+						return uci.unload('wgsplit').then(function() { location.reload(); });
+					});
 				})
 			}, _('Import'))
 		])
@@ -156,8 +157,7 @@ return view.extend({
 		o.modalonly = true;
 
 		o = s.option(form.DynamicList, 'address', _('Addresses'), _('e.g. 10.64.0.2/32, fc00:bbbb::2/128'));
-		o.datatype = 'cidr';
-		o.validate = v('cidr');
+		o.datatype = 'or(cidr, ipaddr(1))';
 		o.rmempty = false;
 		o.modalonly = true;
 
@@ -174,24 +174,22 @@ return view.extend({
 		o.modalonly = true;
 
 		o = s.option(form.DynamicList, 'allowed_ips', _('Allowed IPs'));
-		o.datatype = 'cidr';
-		o.validate = v('cidr');
+		o.datatype = 'or(cidr, ipaddr(1))';
 		o.placeholder = '0.0.0.0/0';
 		o.modalonly = true;
 
 		o = s.option(form.DynamicList, 'dns', _('DNS through the tunnel'),
 			_('Resolvers used for names routed through this upstream.'));
-		o.datatype = 'ipaddr';
-		o.validate = v('ipAddr');
+		o.datatype = 'ipaddr(1)';
 		o.modalonly = true;
 
 		o = s.option(form.Value, 'mtu', _('MTU'));
-		o.datatype = 'range(1280,9000)';
+		o.datatype = 'and(uinteger, range(1280,9000))';
 		o.placeholder = '1420';
 		o.modalonly = true;
 
 		o = s.option(form.Value, 'keepalive', _('Keepalive'), _('Seconds, 0 = off.'));
-		o.datatype = 'range(0,65535)';
+		o.datatype = 'and(uinteger, range(0,65535))';
 		o.placeholder = '25';
 		o.modalonly = true;
 
