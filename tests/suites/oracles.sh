@@ -10,6 +10,13 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/deps.sh
 . tests/sources/lib.sh
 wsl_data || { echo "FAIL test data"; exit 1; }
+# The oracles are dev-dependencies only: the router binary must not link them.
+in_binary=$(cargo tree -q -e normal -p wgsplit --prefix none 2>/dev/null |
+    grep -E '^(hickory-proto|maxminddb|prost|regex|regex-lite|tiny_http) ' | sort -u)
+if [ -n "$in_binary" ]; then
+    echo "FAIL oracle crates in the router binary's dependencies: $in_binary"
+    exit 1
+fi
 LOG=$(mktemp /tmp/wgsplit-oracles.XXXXXX)
 trap 'rm -f "$LOG"' EXIT
 WSL_DBIP_DIR=$WSL_DBIP_DIR WSL_GEOSITE_DAT=$WSL_GEOSITE_DAT WSL_DLC_DATA=$WSL_DLC_DATA WSL_GEOIP_DAT=$WSL_GEOIP_DAT \
