@@ -32,7 +32,7 @@ fn decode(m: &Msg) -> WireguardMessage {
 fn peer(k: u8, ips: usize, endpoint: Option<&str>) -> WgPeer {
     WgPeer {
         public_key: [k; 32],
-        preshared_key: (k % 2 == 0).then_some([k ^ 0x5a; 32]),
+        preshared_key: k.is_multiple_of(2).then_some([k ^ 0x5a; 32]),
         endpoint: endpoint.map(|e| e.parse().unwrap()),
         allowed_ips: (0..ips)
             .map(|i| {
@@ -43,7 +43,7 @@ fn peer(k: u8, ips: usize, endpoint: Option<&str>) -> WgPeer {
                 }
             })
             .collect(),
-        keepalive: (k % 3 != 0).then_some(25),
+        keepalive: (!k.is_multiple_of(3)).then_some(25),
         label: String::new(),
     }
 }
