@@ -53,6 +53,9 @@ impl Rng {
     fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         items[self.below(items.len() as u64) as usize]
     }
+    fn pick_name(&mut self, names: &[Name]) -> Name {
+        names[self.below(names.len() as u64) as usize].clone()
+    }
 }
 
 /// Label bytes: mostly host-label bytes in both cases, sometimes bytes that
@@ -170,12 +173,6 @@ fn record(rng: &mut Rng, owner: &Name, names: &[Name]) -> Record {
         r.dns_class = DNSClass::CH;
     }
     r
-}
-
-impl Rng {
-    fn pick_name(&mut self, names: &[Name]) -> Name {
-        names[self.below(names.len() as u64) as usize].clone()
-    }
 }
 
 fn soa(rng: &mut Rng, owner: &Name, names: &[Name]) -> (Record, u32, u32) {
@@ -498,7 +495,7 @@ fn queries_ours_refuses_by_design_are_refused_for_the_documented_reason() {
 
 /// Where both parse a byte string, they agree; the fuzz target
 /// `dns_oracle` runs the same comparison on mutated packets.
-pub fn compare_where_both_parse(b: &[u8]) {
+fn compare_where_both_parse(b: &[u8]) {
     let Ok(h) = Message::from_vec(b) else { return };
     let Ok(ours) = wire::parse_query(b) else {
         return;
