@@ -20,7 +20,7 @@ fi
 LOG=$(mktemp /tmp/wgsplit-oracles.XXXXXX)
 trap 'rm -f "$LOG"' EXIT
 WSL_DBIP_DIR=$WSL_DBIP_DIR WSL_GEOSITE_DAT=$WSL_GEOSITE_DAT WSL_DLC_DATA=$WSL_DLC_DATA WSL_GEOIP_DAT=$WSL_GEOIP_DAT \
-    cargo test --quiet -p wgsplit --test oracles_data -- --nocapture >"$LOG" 2>&1
+    cargo test -p wgsplit --test oracles_data -- --nocapture >"$LOG" 2>&1
 rc=$?
 # Each test prints what it compared; a test whose data is missing says "skipped".
 grep -E "agree|^refused|ours .*maxminddb" "$LOG" | sed 's/^/     /'
