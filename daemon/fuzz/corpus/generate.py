@@ -113,8 +113,9 @@ def pair(name, qtype, answer_rrs, flags=0x8180, authority=b"", ns=0):
 PTR_Q = b"\xc0\x0c"  # a compression pointer to the question's name
 
 
-def dns_request():
-    d = reset("dns_request")
+def dns_request(target="dns_request"):
+    """Also the seeds of dns_oracle, which reads the same layout."""
+    d = reset(target)
     put(d, "query-a-edns", query(0x1234, "www.netflix.com", 1))
     put(d, "query-aaaa-plain", query(0x2345, "ipv6.example.org", 28, opt=b""))
     put(d, "query-https-cookie", query(0x3456, "svc.example", 65, opt=OPT_COOKIE))
@@ -248,6 +249,7 @@ def main():
     uci_parse()
     json_import(binary)
     dns_request()
+    dns_request("dns_oracle")
     source_readers()
 
 

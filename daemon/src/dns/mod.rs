@@ -13,6 +13,8 @@ pub mod resolver;
 pub mod rules;
 pub mod upstream;
 pub mod wire;
+#[cfg(test)]
+mod wire_oracle_tests;
 
 pub use resolver::{Resolver, StatsSnapshot};
 

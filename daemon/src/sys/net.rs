@@ -3,6 +3,8 @@
 //! of the mipsel binary; see README "Numbers").
 
 pub(crate) mod nl;
+#[cfg(test)]
+mod oracle_tests;
 
 use std::{
     collections::{BTreeMap, BTreeSet},

@@ -416,3 +416,6 @@ mod tests {
         assert_eq!(dev.peers[0].allowed_ips.len(), 3);
     }
 }
+
+#[cfg(test)]
+mod oracle_tests;
