@@ -41,6 +41,8 @@ pub struct RecvBatch {
     addrs: Box<[libc::sockaddr_storage]>,
     iov: Box<[libc::iovec]>,
     msgs: Box<[libc::mmsghdr]>,
+    /// Bytes per datagram buffer.
+    buf: usize,
     n: usize,
 }
 
@@ -57,17 +59,24 @@ impl Default for RecvBatch {
 
 impl RecvBatch {
     pub fn new() -> Self {
+        Self::sized(BATCH, BUF)
+    }
+
+    /// Room for `count` datagrams of up to `buf` bytes each. (Zeroed heap
+    /// memory: pages no datagram reached cost no RAM.)
+    pub fn sized(count: usize, buf: usize) -> Self {
         let mut b = Self {
-            bufs: vec![0; BUF * BATCH].into(),
-            addrs: (0..BATCH).map(|_| zeroed()).collect(),
-            iov: (0..BATCH).map(|_| zeroed()).collect(),
-            msgs: (0..BATCH).map(|_| zeroed()).collect(),
+            bufs: vec![0; buf * count].into(),
+            addrs: (0..count).map(|_| zeroed()).collect(),
+            iov: (0..count).map(|_| zeroed()).collect(),
+            msgs: (0..count).map(|_| zeroed()).collect(),
+            buf,
             n: 0,
         };
-        for i in 0..BATCH {
+        for i in 0..count {
             b.iov[i] = libc::iovec {
-                iov_base: b.bufs[i * BUF..].as_mut_ptr().cast(),
-                iov_len: BUF,
+                iov_base: b.bufs[i * buf..].as_mut_ptr().cast(),
+                iov_len: buf,
             };
             let h = &mut b.msgs[i].msg_hdr;
             h.msg_name = (&mut b.addrs[i] as *mut libc::sockaddr_storage).cast();
@@ -78,7 +87,8 @@ impl RecvBatch {
     }
 
     /// Reads the waiting datagrams (non-blocking): how many, or the error
-    /// (`WouldBlock` when there were none).
+    /// (`WouldBlock` when there were none). Fewer than `capacity()`: the
+    /// socket's queue was empty when the call returned.
     pub fn recv(&mut self, sock: &impl AsRawFd) -> io::Result<usize> {
         for m in self.msgs.iter_mut() {
             m.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as _;
@@ -90,7 +100,7 @@ impl RecvBatch {
             libc::recvmmsg(
                 sock.as_raw_fd(),
                 self.msgs.as_mut_ptr(),
-                BATCH as _,
+                self.msgs.len() as _,
                 libc::MSG_DONTWAIT as _,
                 std::ptr::null_mut(),
             )
@@ -103,11 +113,16 @@ impl RecvBatch {
         Ok(self.n)
     }
 
+    /// Datagrams one `recv` can take.
+    pub fn capacity(&self) -> usize {
+        self.msgs.len()
+    }
+
     /// Datagram `i` of the last `recv` and its sender (`None`: an address
     /// family we do not serve).
     pub fn get(&self, i: usize) -> (&[u8], Option<SocketAddr>) {
-        let len = (self.msgs[i].msg_len as usize).min(BUF);
-        let data = &self.bufs[i * BUF..i * BUF + len];
+        let len = (self.msgs[i].msg_len as usize).min(self.buf);
+        let data = &self.bufs[i * self.buf..i * self.buf + len];
         (data, from_storage(&self.addrs[i]))
     }
 }

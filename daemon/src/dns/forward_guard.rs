@@ -101,12 +101,16 @@ pub fn draw_id(random: &[u8; 2 * MAX_ID_DRAWS], mut taken: impl FnMut(u16) -> bo
 }
 
 /// 0x20: sets the case of every letter of a wire-format name from one random
-/// bit each (`bits`, least significant first). Length bytes are at most 63,
+/// bit each (`bits`, least significant first; `case_bits_bytes(name.len())`
+/// of them give every position its own bit). Length bytes are at most 63,
 /// below every letter, so they are never touched.
-pub fn scramble_case(name: &mut [u8], bits: &[u8; CASE_BITS_BYTES]) {
+pub fn scramble_case(name: &mut [u8], bits: &[u8]) {
+    if bits.is_empty() {
+        return;
+    }
     for (i, c) in name.iter_mut().enumerate() {
         if c.is_ascii_alphabetic() {
-            let bit = bits[(i / 8) % CASE_BITS_BYTES] >> (i % 8) & 1;
+            let bit = bits[(i / 8) % bits.len()] >> (i % 8) & 1;
             *c = if bit == 1 {
                 c.to_ascii_uppercase()
             } else {
@@ -114,6 +118,13 @@ pub fn scramble_case(name: &mut [u8], bits: &[u8; CASE_BITS_BYTES]) {
             };
         }
     }
+}
+
+/// Random bytes a name of `len` wire bytes needs for 0x20: one bit per
+/// position, at most `CASE_BITS_BYTES` (a name is at most 255 bytes). Drawing
+/// only these keeps the OS generator's cost per query small.
+pub fn case_bits_bytes(len: usize) -> usize {
+    len.div_ceil(8).min(CASE_BITS_BYTES)
 }
 
 /// What we sent on one upstream query, to judge what comes back.
@@ -374,6 +385,22 @@ mod tests {
         let mut lens: Vec<u8> = (0..64).collect();
         scramble_case(&mut lens, &[0xff; CASE_BITS_BYTES]);
         assert_eq!(lens, (0..64).collect::<Vec<u8>>());
+    }
+
+    #[test]
+    fn the_case_bits_drawn_give_every_position_its_own_bit() {
+        assert_eq!(case_bits_bytes(1), 1);
+        assert_eq!(case_bits_bytes(8), 1);
+        assert_eq!(case_bits_bytes(9), 2);
+        assert_eq!(case_bits_bytes(255), CASE_BITS_BYTES);
+        assert_eq!(case_bits_bytes(10_000), CASE_BITS_BYTES);
+        // 19 wire bytes, 3 random bytes: the last letter has a bit of its own
+        // (position 17: byte 2, bit 1), not one shared with the first letters.
+        let q = query(1, "www-1.example.com", 1, false);
+        let mut name = q[12..q.len() - 4].to_vec();
+        assert_eq!(case_bits_bytes(name.len()), 3);
+        scramble_case(&mut name, &[0, 0, 0b0000_0010]);
+        assert_eq!(&name[..], b"\x05www-1\x07example\x03coM\x00");
     }
 
     fn answer_to(sent_request: &[u8]) -> Vec<u8> {

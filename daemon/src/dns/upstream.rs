@@ -24,8 +24,8 @@
 use std::{
     cell::RefCell,
     io,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
-    os::fd::AsRawFd,
+    net::{IpAddr, SocketAddr},
+    os::fd::{AsRawFd, FromRawFd},
     sync::{
         Arc, Mutex, OnceLock,
         atomic::{AtomicUsize, Ordering::Relaxed},
@@ -34,17 +34,18 @@ use std::{
 };
 
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpSocket, UdpSocket},
+    io::{AsyncReadExt, AsyncWriteExt, Interest, unix::AsyncFd},
+    net::TcpSocket,
     sync::oneshot,
     task::AbortHandle,
     time::timeout,
 };
 
 use super::{
+    batch::RecvBatch,
     forward_guard::{
         CASE_BITS_BYTES, CaseMemory, FlightKey, Flights, Join, MAX_ID_DRAWS, RandomBytes, Sent,
-        Verdict, draw_id, judge, scramble_case,
+        Verdict, case_bits_bytes, draw_id, judge, scramble_case,
     },
     wire::{self, Query},
 };
@@ -61,6 +62,13 @@ pub const PORT_MAX_AGE: Duration = Duration::from_secs(2);
 /// Datagrams a socket's reader takes in one go before letting other tasks run
 /// (a spray at one port must not starve the rest of the resolver).
 const READ_BURST: usize = 64;
+/// Datagrams one `recvmmsg` takes from a port. A short read tells the queue is
+/// empty, which spares the extra `recvfrom` that only answers "would block"
+/// (a port holds at most `USES_PER_PORT` queries, so this is rarely short of
+/// room).
+const PORT_BATCH: usize = 4;
+/// Largest answer read: a UDP datagram's largest payload.
+const ANSWER_BUF: usize = 65_535;
 
 /// Forwards refused because their route had `MAX_INFLIGHT` questions in flight
 /// (or `MAX_WAITERS` on one question), process-wide. Wraps on 32-bit targets.
@@ -116,7 +124,7 @@ struct PortState {
 
 /// One source port: its socket, the queries waiting on it, and its reader.
 struct Port {
-    sock: UdpSocket,
+    sock: AsyncFd<std::net::UdpSocket>,
     born: Instant,
     state: Mutex<PortState>,
     reader: OnceLock<AbortHandle>,
@@ -132,19 +140,32 @@ impl Drop for Port {
 
 impl Port {
     fn open(v6: bool, mark: Option<u32>, open_ports: &Arc<AtomicUsize>) -> io::Result<Arc<Port>> {
-        let bind: SocketAddr = if v6 {
-            (Ipv6Addr::UNSPECIFIED, 0).into()
-        } else {
-            (Ipv4Addr::UNSPECIFIED, 0).into()
+        // Not bound: the first send binds it to a random free ephemeral port,
+        // as bind(port 0) would, one system call fewer.
+        let domain = if v6 { libc::AF_INET6 } else { libc::AF_INET };
+        // SAFETY: plain socket(2); the result is checked before use.
+        let fd = unsafe {
+            libc::socket(
+                domain,
+                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
         };
-        // Port 0: the kernel picks a random free ephemeral port.
-        let std = std::net::UdpSocket::bind(bind)?;
-        std.set_nonblocking(true)?;
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh socket nothing else owns.
+        let std = unsafe { std::net::UdpSocket::from_raw_fd(fd) };
         if let Some(m) = mark {
             set_mark(std.as_raw_fd(), m)?;
         }
+        // SAFETY: a std UdpSocket owns its fd, returns the same one from
+        // every `as_raw_fd`, and keeps it open until it is dropped (with the
+        // AsyncFd that now owns it).
+        let sock = unsafe { AsyncFd::register_with_interest(std, Interest::READABLE) }
+            .map_err(io::Error::from)?;
         let port = Arc::new(Port {
-            sock: UdpSocket::from_std(std)?,
+            sock,
             born: Instant::now(),
             state: Mutex::default(),
             reader: OnceLock::new(),
@@ -347,9 +368,9 @@ enum Outcome {
 }
 
 thread_local! {
-    /// The readers' receive buffer: one per runtime thread, not one per socket
-    /// (a reader never awaits while holding it).
-    static RECV_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; 65_535]);
+    /// The readers' receive buffers: one set per runtime thread, not one per
+    /// socket (a reader never awaits while holding it).
+    static RECV_BATCH: RefCell<RecvBatch> = RefCell::new(RecvBatch::sized(PORT_BATCH, ANSWER_BUF));
 }
 
 impl Forwarder {
@@ -486,20 +507,26 @@ impl Forwarder {
         check: &Check,
     ) -> Outcome {
         let scramble = case.is_some();
-        // One draw for everything: the pool slot, candidate IDs, case bits.
-        let mut rnd = [0u8; 1 + 2 * MAX_ID_DRAWS + CASE_BITS_BYTES];
-        let take = if scramble {
-            rnd.len()
-        } else {
-            1 + 2 * MAX_ID_DRAWS
-        };
-        if q.q_end > request.len() || q.q_end < 12 + 5 || !self.random(&mut rnd[..take]) {
+        if q.q_end > request.len() || q.q_end < 12 + 5 {
             return Outcome::Failed;
         }
-        let (slot, rest) = rnd.split_at(1);
+        // One draw for everything: the pool slot, candidate IDs, case bits
+        // (one per position of the name).
+        let name_len = q.q_end - 4 - 12;
+        let mut rnd = [0u8; 1 + 2 * MAX_ID_DRAWS + CASE_BITS_BYTES];
+        let take = 1
+            + 2 * MAX_ID_DRAWS
+            + if scramble {
+                case_bits_bytes(name_len)
+            } else {
+                0
+            };
+        if !self.random(&mut rnd[..take]) {
+            return Outcome::Failed;
+        }
+        let (slot, rest) = rnd[..take].split_at(1);
         let (ids, bits) = rest.split_at(2 * MAX_ID_DRAWS);
         let ids: &[u8; 2 * MAX_ID_DRAWS] = ids.try_into().expect("sized above");
-        let bits: &[u8; CASE_BITS_BYTES] = bits.try_into().expect("sized above");
         let v6 = server.is_ipv6();
         let pool = if v6 { &self.v6 } else { &self.v4 };
         let Ok(port) =
@@ -539,8 +566,10 @@ impl Forwarder {
             id
         };
         out[0..2].copy_from_slice(&id.to_be_bytes());
+        // A UDP send does not wait for room (the kernel drops instead), so no
+        // writable readiness is needed: sent, or this try failed.
         let result = async {
-            port.sock.send_to(&out, server).await.ok()?;
+            port.sock.get_ref().send_to(&out, server).ok()?;
             rx.await.ok()
         };
         let r = timeout(wait, result).await.ok().flatten();
@@ -596,29 +625,42 @@ impl Forwarder {
 
 async fn read_loop(port: Arc<Port>) {
     loop {
-        if port.sock.readable().await.is_err() {
+        let Ok(mut ready) = port.sock.readable().await else {
             return;
-        }
-        let mut drained = false;
-        for _ in 0..READ_BURST {
-            let r = RECV_BUF.with_borrow_mut(|buf| {
-                let (n, from) = port.sock.try_recv_from(buf)?;
-                port.deliver(&buf[..n], from, Instant::now());
-                io::Result::Ok(())
+        };
+        let mut taken = 0;
+        loop {
+            let r = RECV_BATCH.with_borrow_mut(|batch| {
+                let n = batch.recv(port.sock.get_ref())?;
+                let received = Instant::now();
+                for i in 0..n {
+                    if let (b, Some(from)) = batch.get(i) {
+                        port.deliver(b, from, received);
+                    }
+                }
+                io::Result::Ok((n, n < batch.capacity()))
             });
             match r {
-                Ok(()) => {}
+                // The queue is empty: wait for the next datagram. (A datagram
+                // that came since is a new readiness event, which this keeps.)
+                Ok((_, true)) => {
+                    ready.clear_ready();
+                    break;
+                }
+                Ok((n, false)) => taken += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    drained = true;
+                    ready.clear_ready();
                     break;
                 }
                 // ICMP errors (port unreachable) surface here on Linux: keep going.
-                Err(_) => {}
+                Err(_) => taken += 1,
             }
-        }
-        if !drained {
-            // A burst (a spray at this port?): let the other tasks run.
-            tokio::task::yield_now().await;
+            if taken >= READ_BURST {
+                // A burst (a spray at this port?): let the other tasks run.
+                drop(ready);
+                tokio::task::yield_now().await;
+                break;
+            }
         }
     }
 }
@@ -652,6 +694,7 @@ pub fn resolv_conf(text: &str) -> Vec<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::UdpSocket;
 
     #[test]
     fn servers_parse() {
