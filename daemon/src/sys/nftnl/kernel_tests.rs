@@ -344,3 +344,43 @@ fn bulk_loads_are_fast() {
         assert!(add.as_millis() < 500, "10k add took {add:?}");
     });
 }
+
+#[test]
+#[ignore = "kernel: needs root, run by tests/run.sh with --ignored"]
+fn an_early_refusal_is_reported_though_only_the_last_message_asks_for_an_ack() {
+    in_netns(|| {
+        nft(TABLE);
+        let mut s = NftSock::open().unwrap();
+        let missing = [Elem::addr("192.0.2.9".parse().unwrap())];
+        let fine = [Elem::with_timeout("192.0.2.1".parse().unwrap(), 10_000)];
+        // The first of two messages fails (deleting what is not there), the
+        // last succeeds: the batch is refused as a whole, naming op 0, and the
+        // socket is left with nothing unread for the next batch.
+        let err = s
+            .apply(&[
+                Op::Del {
+                    set: "a_r0_dns4",
+                    elems: &missing,
+                },
+                Op::Add {
+                    set: "a_r0_dns4",
+                    elems: &fine,
+                },
+            ])
+            .unwrap_err();
+        assert_eq!(err.errno(), Some(libc::ENOENT), "{err}");
+        let Error::Refused(errs) = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(errs.len(), 1, "{err}");
+        assert_eq!(errs[0].op, Some(0));
+        assert!(list("a_r0_dns4").is_empty());
+        // A batch after it reads its own ack, not a leftover of the last one.
+        s.apply(&[Op::Add {
+            set: "a_r0_dns4",
+            elems: &fine,
+        }])
+        .unwrap();
+        assert_eq!(list("a_r0_dns4").len(), 1);
+    });
+}

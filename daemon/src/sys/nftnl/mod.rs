@@ -379,7 +379,6 @@ pub fn encode(family: u8, table: &str, ops: &[Op], seq: u32) -> Batch {
                     buf,
                     msg_kind,
                     NLM_F_REQUEST
-                        | NLM_F_ACK
                         | if kind == NFT_MSG_NEWSETELEM {
                             NLM_F_CREATE
                         } else {
@@ -419,6 +418,9 @@ pub fn encode(family: u8, table: &str, ops: &[Op], seq: u32) -> Batch {
             }
         }
     }
+    if let Some(last) = b.msgs.last() {
+        ask_ack(buf, last.start);
+    }
     b.end_seq = seq;
     let at = msg_start(
         buf,
@@ -430,6 +432,19 @@ pub fn encode(family: u8, table: &str, ops: &[Op], seq: u32) -> Batch {
     );
     msg_end(buf, at);
     b
+}
+
+/// Sets `NLM_F_ACK` on the message at `start` of `buf`. Only a batch's last
+/// message asks for an ack: the kernel reports every failing message anyway
+/// (an error is an ack with an errno), all of them before the last message's
+/// reply, so that reply ends the answer. One ack per batch instead of one per
+/// message: for the resolver's refresh of an element (three messages) two
+/// receive calls fewer per answer.
+pub(super) fn ask_ack(buf: &mut [u8], start: usize) {
+    // nlmsghdr: len u32, type u16, flags u16 (host order).
+    let at = start + 6;
+    let flags = u16::from_ne_bytes([buf[at], buf[at + 1]]) | NLM_F_ACK;
+    buf[at..at + 2].copy_from_slice(&flags.to_ne_bytes());
 }
 
 /// Merges prefixes into sorted, non-overlapping ranges and returns the interval-set

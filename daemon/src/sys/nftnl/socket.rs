@@ -167,6 +167,9 @@ impl NftSock {
             let first = batch.msgs[i].start;
             let last = batch.msgs[j - 1].start + msg_len(&batch, j - 1);
             buf.extend_from_slice(&batch.buf[first..last]);
+            // This part's last message asks for the ack that ends its answer.
+            let last_start = buf.len() - msg_len(&batch, j - 1);
+            ask_ack(&mut buf, last_start);
             let at = msg_start(
                 &mut buf,
                 NFNL_MSG_BATCH_END,
@@ -220,8 +223,11 @@ impl NftSock {
                 return Err(e.into());
             }
         }
-        // The kernel handles the batch inside sendto(): every ack is queued by now.
-        let mut pending = batch.msgs.len();
+        // The kernel handles the batch inside sendto(): every reply is queued by
+        // now. Only the last message asks for an ack (`ask_ack`); errors for
+        // earlier ones come before it.
+        let last_seq = batch.msgs.last().map(|m| m.seq);
+        let mut pending = usize::from(last_seq.is_some());
         let mut errors = Vec::new();
         let mut blocking = false;
         while pending > 0 {
@@ -285,7 +291,9 @@ impl NftSock {
                 let Some(m) = batch.msgs.iter().find(|m| m.seq == ack.seq) else {
                     continue;
                 };
-                pending = pending.saturating_sub(1);
+                if Some(ack.seq) == last_seq {
+                    pending = 0;
+                }
                 if ack.errno != 0 {
                     let elem = ack.offset.and_then(|off| {
                         match m.elem_offsets.binary_search(&off) {

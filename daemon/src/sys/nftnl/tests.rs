@@ -66,6 +66,27 @@ fn encodes_one_element_with_timeout() {
     assert_eq!(m[1].3, NFPROTO_INET);
     assert_eq!(m[2].0, NFNL_MSG_BATCH_END);
     assert_eq!(m[2].2, 9);
+    // A refresh is three messages; only the last asks for an ack.
+    let r = encode(
+        NFPROTO_INET,
+        "wgsplit",
+        &[Op::Refresh {
+            set: "alice_r0_dns4",
+            elems: &e,
+        }],
+        7,
+    );
+    let flags: Vec<u16> = messages(r.bytes()).iter().map(|m| m.1).collect();
+    assert_eq!(
+        flags,
+        [
+            NLM_F_REQUEST,
+            NLM_F_REQUEST | NLM_F_CREATE,
+            NLM_F_REQUEST,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE,
+            NLM_F_REQUEST
+        ]
+    );
     let a = attrs(&m[1].4);
     assert_eq!(a[0], (1, b"wgsplit\0".to_vec()));
     assert_eq!(a[1], (2, b"alice_r0_dns4\0".to_vec()));
