@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Image tests, runnable alone on a fresh Debian 12 machine (as root):
 #   1. lint of the Buildroot external tree (board/), offline, plus broken
-#      copies that the lint must reject (tests/image/lint_test.sh);
+#      copies that the lint must reject (tests/image/lint_test.sh), and the
+#      package's init script in a namespace (tests/image/initscript.sh);
 #   2. static cross builds of wgsplit for the image architectures;
 #   3. per architecture: build the initramfs image (Debian kernel + busybox +
 #      wgsplit), boot it under QEMU (TCG) and run, inside, the smoke test
@@ -59,6 +60,13 @@ if bash tests/image/lint_test.sh >"$OUT/lint-test.log" 2>&1; then
     ok "board/ lint rejects broken trees ($(tail -1 "$OUT/lint-test.log"))"
 else
     fail "board/ lint rejects broken trees"; grep -v '^ok' "$OUT/lint-test.log" | sed 's/^/    /'
+fi
+
+# the package's busybox init script against the debug binary, in a namespace
+if bash tests/image/initscript.sh >"$OUT/initscript.log" 2>&1; then
+    ok "S95wgsplit behaves like the OpenWrt service ($(tail -1 "$OUT/initscript.log"))"
+else
+    fail "S95wgsplit behaves like the OpenWrt service"; grep -v '^ok' "$OUT/initscript.log" | sed 's/^/    /'
 fi
 
 # --- 2. cross builds --------------------------------------------------------------

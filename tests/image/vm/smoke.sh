@@ -53,7 +53,8 @@ check "kernel WireGuard tunnel: ping through it" in_ns a ping -c 2 -W 5 10.99.0.
 check "handshake recorded" sh -c "wsi-netns exec b wg show wsiwb latest-handshakes | awk '{exit !(\$2 > 0)}'"
 wsi-netns del a; wsi-netns del b
 
-# The Buildroot package's init script: starts the daemon from /etc/config/wgsplit.
+# The Buildroot package's init script: starts the daemon from /etc/config/wgsplit,
+# stop removes what it made (tests/image/initscript.sh tests the rest on the host).
 if [ -f /etc/config/wgsplit ]; then
     check "S95wgsplit start" /etc/init.d/S95wgsplit start
     i=0
@@ -65,6 +66,8 @@ if [ -f /etc/config/wgsplit ]; then
     i=0
     while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do usleep 100000; i=$((i + 1)); done
     check "daemon gone after stop" sh -c "! kill -0 $pid 2>/dev/null"
-    wgsplit down >/dev/null 2>&1
+    # stop runs `wgsplit down`, as the OpenWrt service does
+    check "S95wgsplit stop removed table inet wgsplit" sh -c '! nft list table inet wgsplit 2>/dev/null'
+    check "S95wgsplit stop removed wgsplit's ip rules" sh -c '! ip rule | grep -q fwmark'
 fi
 finish
