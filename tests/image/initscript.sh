@@ -38,6 +38,8 @@ trap cleanup EXIT
 
 cargo build --quiet -p wgsplit || exit 1
 command -v busybox >/dev/null || { echo "initscript: needs busybox"; exit 1; }
+PATH="$HOME/.cargo/bin:$PATH" command -v "${WG_USERSPACE_IMPLEMENTATION:-boringtun-cli}" >/dev/null ||
+    { echo "initscript: needs boringtun-cli (tests/lib/deps.sh install_deps)"; exit 1; }
 # busybox's applets first, as on the image (start-stop-daemon, usleep, sh).
 mkdir -p "$D/bb"
 for a in sh start-stop-daemon usleep sleep kill cat grep sed tail mkdir dirname rm; do
