@@ -93,7 +93,7 @@ says() { local o=$1 w; shift; for w in "$@"; do grep -qF -- "$w" <<<"$o" || retu
 daemon_pid() { cat "$D/wgsplit.pid" 2>/dev/null; }
 daemon_alive() { local p; p=$(daemon_pid) && [ -n "$p" ] && grep -q '^Name:.*wgsplit' "/proc/$p/status" 2>/dev/null; }
 has_table() { in_r nft list table inet wgsplit >/dev/null 2>&1; }
-our_rules() { { in_r ip rule; in_r ip -6 rule; } | grep -c 'proto 87'; }
+our_rules() { { in_r ip rule; in_r ip -6 rule; } | grep -c "proto 87\|fwmark"; }
 has_link() { in_r ip link show "$1" >/dev/null 2>&1; }
 # wait_for CMD...: up to 10 s for CMD to succeed (the daemon applies in the background)
 wait_for() { local _; for _ in $(seq 100); do "$@" && return 0; sleep 0.1; done; return 1; }
@@ -152,6 +152,7 @@ check "stop: exit 0 ($(tr '\n' ' ' <<<"$out"))" [ "$rc" = 0 ]
 check "stop said OK" says "$out" "Stopping wgsplit: OK"
 check "the daemon is gone" sh -c "! kill -0 $pid 2>/dev/null"
 check "stop removed what wgsplit created: table, rules, links" nothing_of_wgsplit
+{ in_r ip rule; in_r ip -6 rule; } | sed "s/^/    rule> /"
 init status >/dev/null 2>&1; rc=$?
 check "status: not running (exit $rc, 3 wanted)" [ "$rc" = 3 ]
 

@@ -56,10 +56,15 @@ wsi-netns del a; wsi-netns del b
 # The Buildroot package's init script: starts the daemon from /etc/config/wgsplit,
 # stop removes what it made (tests/image/initscript.sh tests the rest on the host).
 if [ -f /etc/config/wgsplit ]; then
+    # fwmark rules that are not wgsplit's (stop must leave them) are counted first
+    rules_before=$(ip rule | grep -c fwmark)
     check "S95wgsplit start" /etc/init.d/S95wgsplit start
     i=0
     while ! nft list table inet wgsplit >/dev/null 2>&1 && [ $i -lt 300 ]; do usleep 100000; i=$((i + 1)); done
     check "daemon started by S95wgsplit made table inet wgsplit" nft list table inet wgsplit
+    i=0
+    while [ "$(ip rule | grep -c fwmark)" = "$rules_before" ] && [ $i -lt 100 ]; do usleep 100000; i=$((i + 1)); done
+    check "daemon started by S95wgsplit added its fwmark rules" sh -c "[ \$(ip rule | grep -c fwmark) -gt $rules_before ]"
     pid=$(cat /var/run/wgsplit.pid 2>/dev/null)
     check "S95wgsplit pid file names the running wgsplit" grep -q '^Name:.*wgsplit' "/proc/$pid/status"
     check "S95wgsplit stop" /etc/init.d/S95wgsplit stop
@@ -68,6 +73,7 @@ if [ -f /etc/config/wgsplit ]; then
     check "daemon gone after stop" sh -c "! kill -0 $pid 2>/dev/null"
     # stop runs `wgsplit down`, as the OpenWrt service does
     check "S95wgsplit stop removed table inet wgsplit" sh -c '! nft list table inet wgsplit 2>/dev/null'
-    check "S95wgsplit stop removed wgsplit's ip rules" sh -c '! ip rule | grep -q fwmark'
+    check "S95wgsplit stop removed wgsplit's ip rules ($rules_before fwmark rules before start)" \
+        sh -c "ip rule; [ \$(ip rule | grep -c fwmark) = $rules_before ]"
 fi
 finish
