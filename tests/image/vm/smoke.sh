@@ -34,7 +34,7 @@ table inet wsismoke {
 NFT
 check "nft lists the element timeout" sh -c 'nft list set inet wsismoke learned | grep -q "expires"'
 nft delete table inet wsismoke 2>/dev/null
-check "policy routing: fwmark rule and table" sh -c 'ip rule add fwmark 0x1000000/0xff000000 lookup 201 pref 6000 && ip route add unreachable default table 201 && ip rule | grep -q 'lookup 201' && ip rule del pref 6000 && ip route flush table 201'
+check "policy routing: fwmark rule and table" sh -c 'ip rule add fwmark 0x1000000/0xff000000 lookup 201 pref 6000 && ip route add unreachable default table 201 && ip rule | grep -q "lookup 201" && ip rule del pref 6000 && ip route flush table 201'
 check "ipv6 is there" test -e /proc/net/if_inet6
 
 # Kernel WireGuard between two namespaces: a ping through the tunnel.
