@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """Offline checks of the Buildroot external tree in board/.
 
-    lint_board.py [BOARD_DIR] [--buildroot DIR]
+    lint_board.py [BOARD_DIR] [--symbols DIR] [--buildroot DIR]
 
-Without a Buildroot tree: structure, symbol syntax, that every file a
-defconfig or Config.in names exists (through $(BR2_EXTERNAL_WGSPLIT_PATH)),
-that the kernel fragment and the package's forced options agree, scripts
-parse.  With --buildroot DIR (a Buildroot checkout), also that every BR2_
-symbol a defconfig sets is defined by Buildroot or by this tree.
+Structure, symbol syntax, that every file a defconfig or Config.in names
+exists (through $(BR2_EXTERNAL_WGSPLIT_PATH)), the one list of kernel options
+(common/linux-wgsplit.fragment, which the package reads), pinned kernels,
+small QEMU kernel configs, scripts parse.  And every BR2_ symbol board/ sets
+(defconfigs), selects or depends on (Config.in, .mk) against the symbol lists
+of each supported Buildroot release (symbols-<release>.txt and
+legacy-<release>.txt in --symbols DIR, default: shared/data/buildroot beside
+the repository): a symbol a release lacks is named with that release, a
+legacy (removed) one is refused.  With --buildroot DIR (a checkout) also
+against that tree's Config.in files.
 Prints one line per check and 'N passed, M failed'; exit 1 on failure.
 """
 
@@ -20,15 +25,25 @@ VAR = "$(BR2_EXTERNAL_WGSPLIT_PATH)"
 KVAR = "$BR2_EXTERNAL_WGSPLIT_PATH"
 SYM = re.compile(r"^BR2_[A-Za-z0-9_]+$")
 KSYM = re.compile(r"^CONFIG_[A-Z0-9_]+$")
-# Kernel options wgsplit cannot work without (issue: WireGuard, nf_tables with
-# sets/concatenations/intervals/timeouts, conntrack + ct mark, NAT/masq/redir,
-# policy routing for both families, IPv6).
-REQUIRED_KERNEL = [
-    "CONFIG_WIREGUARD", "CONFIG_NF_TABLES", "CONFIG_NF_TABLES_INET", "CONFIG_NFT_CT",
-    "CONFIG_NF_CONNTRACK", "CONFIG_NF_CONNTRACK_MARK", "CONFIG_NFT_NAT",
-    "CONFIG_NFT_MASQ", "CONFIG_NFT_REDIR", "CONFIG_IP_MULTIPLE_TABLES",
-    "CONFIG_IPV6_MULTIPLE_TABLES", "CONFIG_IPV6",
-]
+# The Buildroot releases board/ supports (the long-term-support lines; README
+# "Firmware images"): every symbol must exist in each.
+SUPPORTED_RELEASES = ("2025.02.16", "2026.02.3")
+# Kernel options the daemon uses, and nothing else (the fragment must be
+# exactly these): WireGuard; nf_tables (inet) with ct mark, masquerade,
+# redirect (the DNS hijack) and reject (daemon/src/plan/nft.rs); fwmark policy
+# routing for both families; the menus they sit in.
+REQUIRED_KERNEL = {
+    "CONFIG_NET", "CONFIG_INET", "CONFIG_IPV6",
+    "CONFIG_IP_ADVANCED_ROUTER", "CONFIG_IP_MULTIPLE_TABLES", "CONFIG_IPV6_MULTIPLE_TABLES",
+    "CONFIG_WIREGUARD",
+    "CONFIG_NETFILTER", "CONFIG_NETFILTER_ADVANCED", "CONFIG_NF_TABLES", "CONFIG_NF_TABLES_INET",
+    "CONFIG_NF_CONNTRACK", "CONFIG_NF_CONNTRACK_MARK", "CONFIG_NFT_CT",
+    "CONFIG_NF_NAT", "CONFIG_NFT_NAT", "CONFIG_NFT_MASQ", "CONFIG_NFT_REDIR",
+    "CONFIG_NFT_REJECT",
+}
+FRAGMENT = "common/linux-wgsplit.fragment"
+# WireGuard and concatenated interval sets are in tree from 5.6.
+MIN_KERNEL = (5, 6)
 # Defconfig keys whose values are paths inside the Buildroot or kernel tree by
 # design (not files of ours).
 NON_FILE_KEYS = {"BR2_LINUX_KERNEL_INTREE_DTS_NAME", "BR2_LINUX_KERNEL_DEFCONFIG",
@@ -60,14 +75,72 @@ def resolve(board, value):
     return os.path.normpath(value.replace(VAR, board).replace(KVAR, board))
 
 
+def symbol_lists(symbols_dir):
+    """{release: (defined symbols, legacy symbols)}; a missing list is None."""
+    out = {}
+    for rel in SUPPORTED_RELEASES:
+        paths = [os.path.join(symbols_dir, f"{kind}-{rel}.txt") for kind in ("symbols", "legacy")]
+        if not all(os.path.isfile(p) for p in paths):
+            out[rel] = None
+            continue
+        sets = []
+        for p in paths:
+            with open(p) as f:
+                sets.append({ln.strip() for ln in f if ln.startswith("BR2_")})
+        out[rel] = tuple(sets)
+    return out
+
+
+def default_symbols_dir():
+    repo = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../.."))
+    for d in (os.path.join(repo, "../shared/data/buildroot"), "/work/shared/data/buildroot"):
+        if os.path.isdir(d):
+            return d
+    return os.path.join(repo, "../shared/data/buildroot")
+
+
+def kconfig_refs(text):
+    """(symbol, line number, how) for every BR2_ symbol a Kconfig file refers
+    to outside help texts and comments: depends on, select, default/if."""
+    refs, in_help, help_indent = [], False, 0
+    for n, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if in_help:
+            if stripped and indent <= help_indent:
+                in_help = False
+            else:
+                continue
+        if stripped in ("help", "---help---"):
+            in_help, help_indent = True, indent
+            continue
+        code = stripped.split("#", 1)[0]
+        if re.match(r"^(menu)?config\s", code):
+            continue
+        how = code.split()[0] if code else ""
+        if how == "depends":
+            how = "depends on"
+        for s in re.findall(r"\b(BR2_[A-Za-z0-9_]+)", code):
+            refs.append((s, n, how))
+    return refs
+
+
 def main():
     args = sys.argv[1:]
     buildroot = None
+    symbols_dir = None
     if "--buildroot" in args:
         i = args.index("--buildroot")
         buildroot = args[i + 1]
         del args[i:i + 2]
+    if "--symbols" in args:
+        i = args.index("--symbols")
+        symbols_dir = args[i + 1]
+        del args[i:i + 2]
+    symbols_dir = symbols_dir or os.environ.get("WGSPLIT_BR_SYMBOLS") or default_symbols_dir()
     board = os.path.abspath(args[0] if args else os.path.join(os.path.dirname(__file__), "../../board"))
+    # (symbol, where, how) for the release check at the end
+    used = []
 
     # external.desc
     desc = read(os.path.join(board, "external.desc")) if os.path.exists(os.path.join(board, "external.desc")) else ""
@@ -102,6 +175,11 @@ def main():
         ctext, mtext = read(cin), read(mk)
         syms = re.findall(r"^\s*(?:menu)?config\s+(\S+)", ctext, re.M)
         defined.update(syms)
+        for s, n, how in kconfig_refs(ctext):
+            used.append((s, f"package/{p}/Config.in:{n}", how))
+        for n, line in enumerate(mtext.splitlines(), 1):
+            for s in re.findall(r"\b(BR2_[A-Za-z0-9_]+)", line.split("#", 1)[0]):
+                used.append((s, f"package/{p}/{p}.mk:{n}", "used"))
         check(f"package {p}: Config.in symbols are BR2_PACKAGE_{up}*",
               syms and all(s.startswith(f"BR2_PACKAGE_{up}") and SYM.match(s) for s in syms), str(syms))
         check(f"package {p}: Config.in is source'd from the top Config.in",
@@ -118,17 +196,22 @@ def main():
         for s in set(re.findall(r"\b(BR2_PACKAGE_%s[A-Z0-9_]*)" % up, mtext)):
             check(f"package {p}: {s} used in .mk is defined in its Config.in", s in syms)
         if p == "wgsplit":
-            forced = re.findall(r"KCONFIG_ENABLE_OPT,(CONFIG_[A-Z0-9_]+)", mtext)
-            frag_path = os.path.join(board, "board/common/linux-wgsplit.fragment")
+            frag_path = os.path.join(board, FRAGMENT)
             frag = read(frag_path) if os.path.exists(frag_path) else ""
-            frag_opts = re.findall(r"^(CONFIG_[A-Z0-9_]+)=", frag, re.M)
-            check("kernel fragment lines are well-formed", all(
+            frag_opts = re.findall(r"^(CONFIG_[A-Z0-9_]+)=y$", frag, re.M)
+            check("kernel fragment lines are well-formed", frag and all(
                 re.match(r"^(CONFIG_[A-Z0-9_]+=(y|m|n|\d+|\"[^\"]*\")|# CONFIG_[A-Z0-9_]+ is not set|#.*|)$", l)
                 for l in frag.splitlines()))
-            check("forced kernel options == fragment options", sorted(forced) == sorted(frag_opts),
-                  f"only forced: {sorted(set(forced) - set(frag_opts))}, only fragment: {sorted(set(frag_opts) - set(forced))}")
-            missing = [k for k in REQUIRED_KERNEL if k not in forced]
-            check("package forces every kernel option wgsplit needs", not missing, str(missing))
+            # One list: the package forces the fragment's lines, it lists none itself.
+            listed = re.findall(r"KCONFIG_ENABLE_OPT,\s*CONFIG_[A-Z0-9_]+", mtext)
+            check(f"package forces the kernel options by reading {FRAGMENT} (one list)",
+                  f"$(BR2_EXTERNAL_WGSPLIT_PATH)/{FRAGMENT}" in mtext
+                  and re.search(r"foreach[^\n]*KCONFIG_ENABLE_OPT", mtext) is not None and not listed,
+                  f"options listed in the .mk too: {listed}" if listed else "no $(foreach … KCONFIG_ENABLE_OPT …) over the fragment")
+            missing = sorted(REQUIRED_KERNEL - set(frag_opts))
+            extra = sorted(set(frag_opts) - REQUIRED_KERNEL)
+            check("fragment has every kernel option wgsplit needs", not missing, str(missing))
+            check("fragment forces nothing the daemon does not use", not extra, str(extra))
             init = os.path.join(pkgdir, p, "S95wgsplit")
             if os.path.exists(init):
                 it = read(init)
@@ -157,6 +240,7 @@ def main():
                 bad_lines.append(f"{n}: {line}")
                 continue
             k, v = m.group(1), m.group(2)
+            used.append((k, f"configs/{c}:{n}", "set"))
             if k in seen:
                 dup.append(k)
             seen[k] = v
@@ -165,6 +249,8 @@ def main():
                     if "/" in word or word.endswith((".sh", ".txt", ".cfg", ".config", ".fragment")):
                         if not word.startswith(VAR + "/"):
                             bad_paths.append(f"{k}: {word} (not through {VAR})")
+                        elif word.startswith(VAR + "/board/"):
+                            bad_paths.append(f"{k}: {word} (board/board/…: the tree's folders sit at its top)")
                         elif "/target/cross/" in word:
                             pass  # build output, made by image/cross-build.sh
                         elif not os.path.exists(resolve(board, word)):
@@ -178,7 +264,35 @@ def main():
         check(f"{c}: enables BR2_PACKAGE_WGSPLIT and a kernel", seen.get("BR2_PACKAGE_WGSPLIT") == "y"
               and seen.get("BR2_LINUX_KERNEL") == "y")
         check(f"{c}: applies the wgsplit kernel fragment",
-              "board/common/linux-wgsplit.fragment" in seen.get("BR2_LINUX_KERNEL_CONFIG_FRAGMENT_FILES", ""))
+              f"{VAR}/{FRAGMENT}" in seen.get("BR2_LINUX_KERNEL_CONFIG_FRAGMENT_FILES", ""))
+        # A pinned kernel: LATEST moves with every Buildroot release.
+        kver = seen.get("BR2_LINUX_KERNEL_CUSTOM_VERSION_VALUE", "").strip('"')
+        km = re.match(r"^(\d+)\.(\d+)(\.\d+)?$", kver)
+        pinned = seen.get("BR2_LINUX_KERNEL_CUSTOM_VERSION") == "y" and km is not None
+        check(f"{c}: kernel pinned (BR2_LINUX_KERNEL_CUSTOM_VERSION_VALUE), not LATEST",
+              pinned and "BR2_LINUX_KERNEL_LATEST_VERSION" not in seen,
+              f"version {kver or 'unset'}")
+        if pinned:
+            series = (int(km.group(1)), int(km.group(2)))
+            check(f"{c}: kernel {kver} has WireGuard and concatenated interval sets in tree (>= 5.6)",
+                  series >= MIN_KERNEL)
+            hdr = f"BR2_PACKAGE_HOST_LINUX_HEADERS_CUSTOM_{series[0]}_{series[1]}"
+            check(f"{c}: kernel headers are the kernel's series ({hdr}=y)", seen.get(hdr) == "y",
+                  str([s for s in seen if s.startswith("BR2_PACKAGE_HOST_LINUX_HEADERS_CUSTOM_")]))
+        # Buildroot's rustc targets musl only with a C++ toolchain
+        # (BR2_PACKAGE_HOST_RUSTC_TARGET_ARCH_SUPPORTS); without it the wgsplit
+        # package silently disappears from the config. Otherwise no C++.
+        from_source = seen.get("BR2_PACKAGE_WGSPLIT_PREBUILT") != "y"
+        cxx = seen.get("BR2_TOOLCHAIN_BUILDROOT_CXX") == "y"
+        if seen.get("BR2_TOOLCHAIN_BUILDROOT_MUSL") == "y" and from_source:
+            check(f"{c}: C++ toolchain on (Buildroot's rustc needs it for musl)", cxx)
+        else:
+            check(f"{c}: no C++ toolchain (nothing needs it)", not cxx)
+        if "qemu" in c:
+            kconf = seen.get("BR2_LINUX_KERNEL_CUSTOM_CONFIG_FILE", "").strip('"')
+            check(f"{c}: QEMU twin uses a small kernel config of its own under qemu/, not a full defconfig",
+                  seen.get("BR2_LINUX_KERNEL_USE_CUSTOM_CONFIG") == "y" and kconf.startswith(f"{VAR}/qemu/")
+                  and "BR2_LINUX_KERNEL_USE_DEFCONFIG" not in seen, kconf or "no custom config")
         arch = next((a for a in ("aarch64", "arm", "mipsel", "mips", "x86_64") if seen.get(f"BR2_{a}") == "y"), None)
         check(f"{c}: selects one architecture", arch is not None)
         arches[c] = arch
@@ -198,6 +312,28 @@ def main():
                 r = subprocess.run([shell, "-n", path], capture_output=True, text=True)
                 check(f"{os.path.relpath(path, board)} parses ({shell} -n) and is executable",
                       r.returncode == 0 and os.access(path, os.X_OK), r.stderr.strip())
+
+    # Every BR2_ symbol board/ names, against each supported release.
+    lists = symbol_lists(symbols_dir)
+    for rel in SUPPORTED_RELEASES:
+        check(f"symbol lists of Buildroot {rel} found in {symbols_dir}", lists[rel] is not None,
+              f"need symbols-{rel}.txt and legacy-{rel}.txt (--symbols DIR or WGSPLIT_BR_SYMBOLS)")
+    ours = lambda s: s in defined or s.startswith("BR2_EXTERNAL_")  # noqa: E731
+    by_symbol = {}
+    for s, where, how in used:
+        if not ours(s):
+            by_symbol.setdefault(s, []).append(f"{where} ({how})")
+    problems = []
+    for s in sorted(by_symbol):
+        lacking = [r for r in SUPPORTED_RELEASES if lists[r] is not None and s not in lists[r][0]]
+        legacy = [r for r in SUPPORTED_RELEASES if lists[r] is not None and s in lists[r][1]]
+        where = ", ".join(by_symbol[s])
+        if legacy:
+            problems.append(f"{s}: legacy (removed) in Buildroot {', '.join(legacy)}: {where}")
+        elif lacking:
+            problems.append(f"{s}: not in Buildroot {', '.join(lacking)}: {where}")
+    check(f"every BR2_ symbol board/ sets, selects or depends on ({len(by_symbol)}) exists in "
+          f"Buildroot {' and '.join(SUPPORTED_RELEASES)}, none legacy", not problems, "\n     ".join(problems))
 
     # Optional: symbols against a Buildroot tree.
     if buildroot:

@@ -51,6 +51,8 @@ install_deps_image() {
     # shellcheck source=image/lib/host-deps.sh
     source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/image/lib/host-deps.sh"
     wgs_apt_install wireguard-tools python3 cpio kmod xz-utils binutils file
+    # tests/image/initscript.sh: the init script under busybox, nft and ip in a namespace
+    wgs_apt_install busybox nftables iproute2
 }
 
 # Fuzzing (tests/fuzz.sh, tests/suites/fuzz.sh). cargo-fuzz builds with nightly-only

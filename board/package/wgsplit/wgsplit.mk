@@ -13,42 +13,14 @@ WGSPLIT_DEPENDENCIES = nftables
 WGSPLIT_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = \
 	--exclude /target --exclude /tests/out --exclude /board --exclude /fuzz
 
-# Forced on whatever the board's kernel config says: WireGuard, nf_tables
-# with sets (concatenations, intervals and timeouts live in nf_tables itself;
-# concatenated intervals need >= 5.6), conntrack + ct mark, NAT (masquerade,
-# redirect for the DNS hijack), policy routing for both families, IPv6.
-# The same list, as a fragment, is board/common/linux-wgsplit.fragment.
+# Forced on whatever the board's kernel config says: every `CONFIG_…=y` line
+# of the one list, common/linux-wgsplit.fragment (boards also name it in
+# BR2_LINUX_KERNEL_CONFIG_FRAGMENT_FILES; this covers boards that do not).
+WGSPLIT_KCONFIG_FRAGMENT = $(BR2_EXTERNAL_WGSPLIT_PATH)/common/linux-wgsplit.fragment
+WGSPLIT_KCONFIG_OPTS = \
+	$(shell sed -n 's/^\(CONFIG_[A-Z0-9_]*\)=y$$/\1/p' $(WGSPLIT_KCONFIG_FRAGMENT))
 define WGSPLIT_LINUX_CONFIG_FIXUPS
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NET)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_INET)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_IPV6)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_IP_ADVANCED_ROUTER)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_IP_MULTIPLE_TABLES)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_IPV6_MULTIPLE_TABLES)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NET_UDP_TUNNEL)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_WIREGUARD)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_TUN)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NETFILTER)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NETFILTER_ADVANCED)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NETFILTER_NETLINK)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NF_CONNTRACK)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NF_CONNTRACK_MARK)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NF_NAT)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NF_TABLES)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NF_TABLES_INET)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NF_TABLES_IPV4)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NF_TABLES_IPV6)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NFT_CT)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NFT_NAT)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NFT_MASQ)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NFT_REDIR)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NFT_REJECT)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NFT_REJECT_INET)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NFT_FIB_INET)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NFT_LIMIT)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NFT_SET_RBTREE)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NFT_SET_HASH)
-	$(call KCONFIG_ENABLE_OPT,CONFIG_NFT_SET_BITMAP)
+	$(foreach opt,$(WGSPLIT_KCONFIG_OPTS),$(call KCONFIG_ENABLE_OPT,$(opt))$(sep))
 endef
 
 define WGSPLIT_INSTALL_INIT_SYSV

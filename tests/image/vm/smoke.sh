@@ -34,7 +34,7 @@ table inet wsismoke {
 NFT
 check "nft lists the element timeout" sh -c 'nft list set inet wsismoke learned | grep -q "expires"'
 nft delete table inet wsismoke 2>/dev/null
-check "policy routing: fwmark rule and table" sh -c 'ip rule add fwmark 0x1000000/0xff000000 lookup 201 pref 6000 && ip route add unreachable default table 201 && ip rule | grep -q 'lookup 201' && ip rule del pref 6000 && ip route flush table 201'
+check "policy routing: fwmark rule and table" sh -c 'ip rule add fwmark 0x1000000/0xff000000 lookup 201 pref 6000 && ip route add unreachable default table 201 && ip rule | grep -q "lookup 201" && ip rule del pref 6000 && ip route flush table 201'
 check "ipv6 is there" test -e /proc/net/if_inet6
 
 # Kernel WireGuard between two namespaces: a ping through the tunnel.
@@ -53,18 +53,27 @@ check "kernel WireGuard tunnel: ping through it" in_ns a ping -c 2 -W 5 10.99.0.
 check "handshake recorded" sh -c "wsi-netns exec b wg show wsiwb latest-handshakes | awk '{exit !(\$2 > 0)}'"
 wsi-netns del a; wsi-netns del b
 
-# The Buildroot package's init script: starts the daemon from /etc/config/wgsplit.
+# The Buildroot package's init script: starts the daemon from /etc/config/wgsplit,
+# stop removes what it made (tests/image/initscript.sh tests the rest on the host).
 if [ -f /etc/config/wgsplit ]; then
+    # fwmark rules that are not wgsplit's (stop must leave them) are counted first
+    rules_before=$(ip rule | grep -c fwmark)
     check "S95wgsplit start" /etc/init.d/S95wgsplit start
     i=0
     while ! nft list table inet wgsplit >/dev/null 2>&1 && [ $i -lt 300 ]; do usleep 100000; i=$((i + 1)); done
     check "daemon started by S95wgsplit made table inet wgsplit" nft list table inet wgsplit
+    i=0
+    while [ "$(ip rule | grep -c fwmark)" = "$rules_before" ] && [ $i -lt 100 ]; do usleep 100000; i=$((i + 1)); done
+    check "daemon started by S95wgsplit added its fwmark rules" sh -c "[ \$(ip rule | grep -c fwmark) -gt $rules_before ]"
     pid=$(cat /var/run/wgsplit.pid 2>/dev/null)
     check "S95wgsplit pid file names the running wgsplit" grep -q '^Name:.*wgsplit' "/proc/$pid/status"
     check "S95wgsplit stop" /etc/init.d/S95wgsplit stop
     i=0
     while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do usleep 100000; i=$((i + 1)); done
     check "daemon gone after stop" sh -c "! kill -0 $pid 2>/dev/null"
-    wgsplit down >/dev/null 2>&1
+    # stop runs `wgsplit down`, as the OpenWrt service does
+    check "S95wgsplit stop removed table inet wgsplit" sh -c '! nft list table inet wgsplit 2>/dev/null'
+    check "S95wgsplit stop removed wgsplit's ip rules ($rules_before fwmark rules before start)" \
+        sh -c "ip rule; [ \$(ip rule | grep -c fwmark) = $rules_before ]"
 fi
 finish
