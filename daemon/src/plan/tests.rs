@@ -76,9 +76,10 @@ fn from_nothing_everything_is_created() {
         ops.iter().filter(|o| matches!(o, Op::AddRoute(_))).count(),
         8
     );
+    // Two fwmark rules per upstream, two oif rules per upstream and for wg0.
     assert_eq!(
         ops.iter().filter(|o| matches!(o, Op::AddRule(_))).count(),
-        4
+        4 + 6
     );
     let nft = ops
         .iter()

@@ -57,6 +57,7 @@ const FRA_PRIORITY: u16 = 6;
 const FRA_FWMARK: u16 = 10;
 const FRA_TABLE: u16 = 15;
 const FRA_FWMASK: u16 = 16;
+const FRA_OIFNAME: u16 = 17;
 const FRA_PROTOCOL: u16 = 21;
 const FR_ACT_TO_TBL: u8 = 1;
 const RTN_UNICAST: u8 = 1;
@@ -222,7 +223,9 @@ impl Net {
                     continue;
                 }
                 let mut proto = None;
-                let (mut prio, mut mark, mut mask, mut table) = (0, 0, u32::MAX, u32::from(p[4]));
+                let mut oif = None;
+                // The kernel reports no mask for a rule without a mark (an oif rule).
+                let (mut prio, mut mark, mut mask, mut table) = (0, 0, 0, u32::from(p[4]));
                 for (k, v) in nl::attrs(&p[12..]) {
                     match k {
                         FRA_PROTOCOL => proto = v.first().copied(),
@@ -230,6 +233,10 @@ impl Net {
                         FRA_FWMARK => mark = nl::get_u32(v).unwrap_or(0),
                         FRA_FWMASK => mask = nl::get_u32(v).unwrap_or(u32::MAX),
                         FRA_TABLE => table = nl::get_u32(v).unwrap_or(table),
+                        FRA_OIFNAME => {
+                            let name = v.split(|b| *b == 0).next().unwrap_or_default();
+                            oif = Some(String::from_utf8_lossy(name).into_owned());
+                        }
                         _ => {}
                     }
                 }
@@ -240,6 +247,7 @@ impl Net {
                         mark,
                         mask,
                         table,
+                        oif,
                     });
                 }
             }
@@ -423,9 +431,13 @@ impl Net {
         ])
         .u32(FRA_TABLE, r.table)
         .u32(FRA_PRIORITY, r.priority)
-        .u32(FRA_FWMARK, r.mark)
-        .u32(FRA_FWMASK, r.mask)
         .u8(FRA_PROTOCOL, RT_PROTO);
+        if r.mark != 0 || r.mask != 0 {
+            m.u32(FRA_FWMARK, r.mark).u32(FRA_FWMASK, r.mask);
+        }
+        if let Some(oif) = &r.oif {
+            m.str(FRA_OIFNAME, oif);
+        }
         m
     }
 
@@ -515,6 +527,7 @@ mod kernel_tests {
                         mark: 0x10000,
                         mask: 0xff0000,
                         table: 20000,
+                        oif: None,
                     };
                     net.add_rule(&rule).await.unwrap();
                     net.add_rule(&rule).await.unwrap();
