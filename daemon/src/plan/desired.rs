@@ -94,6 +94,8 @@ pub struct Inputs {
     pub endpoints: BTreeMap<String, SocketAddr>,
     /// Entries of `format cidr` lists, by list name.
     pub list_cidrs: BTreeMap<String, Vec<IpNet>>,
+    /// Seconds a learned element lives after its last use (plan/guard.rs; 0: the default).
+    pub learned_hold: u32,
 }
 
 impl Inputs {

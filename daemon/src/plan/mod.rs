@@ -7,6 +7,7 @@
 
 pub mod desired;
 pub mod diff;
+pub mod guard;
 pub mod nft;
 pub mod offload;
 

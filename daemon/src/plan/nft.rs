@@ -57,6 +57,9 @@ impl SetKind {
 
     /// The declaration inside `add set|map inet wgsplit NAME { … }`.
     pub fn declaration(self) -> String {
+        if matches!(self, Self::Dns4 | Self::Dns6) {
+            return super::guard::learned_declaration(self.addr_type());
+        }
         let data = if self.is_map() { " : verdict" } else { "" };
         format!("type {}{data}; flags {};", self.addr_type(), self.flag())
     }
@@ -514,8 +517,7 @@ pub fn desired(policy: &Policy, inputs: &Inputs) -> NftState {
                             name.clone(),
                             NftSet::new(if v6 { SetKind::Dns6 } else { SetKind::Dns4 }, None),
                         );
-                        let fam = if v6 { "ip6" } else { "ip" };
-                        dests.push(format!("{fam} daddr @{name}"));
+                        dests.push(super::guard::learned_match(&name, v6, inputs.learned_hold));
                     }
                 }
                 for (neg, cc) in &r.geoip {

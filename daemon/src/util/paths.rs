@@ -56,6 +56,15 @@ pub fn wg_userspace_program() -> String {
     std::env::var("WG_USERSPACE_IMPLEMENTATION").unwrap_or_else(|_| "boringtun-cli".to_string())
 }
 
+/// `$WGSPLIT_LEARNED_HOLD`: seconds a DNS-learned element lives after the last
+/// new connection to it (0 or unset: the planner's default, plan/guard.rs).
+pub fn learned_hold() -> u32 {
+    std::env::var("WGSPLIT_LEARNED_HOLD")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
 /// How often the health monitor looks (`$WGSPLIT_HEALTH_EVERY`, seconds; 5).
 pub fn health_every() -> Duration {
     var_secs("WGSPLIT_HEALTH_EVERY", Duration::from_secs(5))
