@@ -1,4 +1,7 @@
-//! Learned routes fail closed while in use (issue #19).
+//! Rules that hold when clients misbehave (issue #19): learned routes fail
+//! closed while in use, and the DNS bypass guard's data-path half.
+//!
+//! ## Learned routes
 //!
 //! A DNS-learned element lives for its answer's TTL. Apps keep answers far
 //! longer (some never ask again), so an element that expired under a client
@@ -49,9 +52,91 @@ pub fn learned_declaration(addr_type: &str) -> String {
     format!("type {addr_type}; size {LEARNED_SET_SIZE}; flags dynamic, timeout;")
 }
 
+/// The DNS bypass guard, in the data path, for a client whose domain rules
+/// need its DNS to reach our resolver (`ClientPolicy::dns_guard`):
+/// - DNS over TLS and over QUIC (TCP and UDP 853) is dropped, so apps (Android's
+///   Private DNS "automatic", browsers) fall back to plain DNS, which the
+///   server redirects to our resolver;
+/// - HTTPS (TCP and UDP 443) to the well-known DoH resolvers' addresses
+///   ([`DOH_V4`], [`DOH_V6`]) is dropped; the resolver refuses their names
+///   (`dns/bypass.rs`).
+///
+/// It cannot see an app's own DoH to a server not on the list (DoH is HTTPS
+/// like any other), nor DNS inside another VPN the client runs.
+/// Dropped, not rejected: the client chains run in prerouting, where nft
+/// cannot reject; a drop costs an app one connect timeout before it falls back.
+pub fn bypass_rules() -> [String; 3] {
+    [
+        "meta l4proto { tcp, udp } th dport 853 drop".to_string(),
+        format!("ip daddr @{DOH_SET_V4} meta l4proto {{ tcp, udp }} th dport 443 drop"),
+        format!("ip6 daddr @{DOH_SET_V6} meta l4proto {{ tcp, udp }} th dport 443 drop"),
+    ]
+}
+
+/// The shared sets of DoH resolver addresses (one per family, for every guarded client).
+pub const DOH_SET_V4: &str = "doh_4";
+pub const DOH_SET_V6: &str = "doh_6";
+
+/// Well-known public DoH resolvers' addresses (Cloudflare, Google, Quad9,
+/// AdGuard, OpenDNS, CleanBrowsing, Mullvad). Anything else on 443 is ordinary HTTPS.
+pub const DOH_V4: &[&str] = &[
+    "1.1.1.1",
+    "1.0.0.1",
+    "1.1.1.2",
+    "1.0.0.2",
+    "1.1.1.3",
+    "1.0.0.3",
+    "8.8.8.8",
+    "8.8.4.4",
+    "9.9.9.9",
+    "149.112.112.112",
+    "9.9.9.11",
+    "149.112.112.11",
+    "94.140.14.14",
+    "94.140.15.15",
+    "208.67.222.222",
+    "208.67.220.220",
+    "185.228.168.168",
+    "185.228.169.168",
+    "194.242.2.2",
+];
+pub const DOH_V6: &[&str] = &[
+    "2606:4700:4700::1111",
+    "2606:4700:4700::1001",
+    "2001:4860:4860::8888",
+    "2001:4860:4860::8844",
+    "2620:fe::fe",
+    "2620:fe::9",
+    "2a10:50c0::ad1:ff",
+    "2a10:50c0::ad2:ff",
+    "2620:119:35::35",
+    "2620:119:53::53",
+    "2a0d:2a00:1::",
+    "2a07:e340::2",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_doh_addresses_parse_and_are_of_their_family() {
+        // Written as the kernel's listing renders them (the engine compares text).
+        for a in DOH_V4 {
+            assert_eq!(a.parse::<std::net::Ipv4Addr>().unwrap().to_string(), *a);
+        }
+        for a in DOH_V6 {
+            assert_eq!(a.parse::<std::net::Ipv6Addr>().unwrap().to_string(), *a);
+        }
+    }
+
+    #[test]
+    fn the_guard_drops_853_both_protocols_and_443_only_to_the_doh_sets() {
+        let r = bypass_rules();
+        assert!(r[0].contains("{ tcp, udp } th dport 853 drop"));
+        assert!(r[1].starts_with("ip daddr @doh_4 ") && r[1].ends_with("443 drop"));
+        assert!(r[2].starts_with("ip6 daddr @doh_6 ") && r[2].ends_with("443 drop"));
+    }
 
     #[test]
     fn the_hold_is_clamped_and_zero_is_the_default() {

@@ -446,6 +446,24 @@ pub fn desired(policy: &Policy, inputs: &Inputs) -> NftState {
     for c in policy.clients.iter().filter(|c| c.active) {
         let cname = client_chain(&c.name);
         let mut rules = Vec::new();
+        if c.dns_guard {
+            rules.extend(super::guard::bypass_rules());
+            for (name, kind, addrs) in [
+                (
+                    super::guard::DOH_SET_V4,
+                    SetKind::Net4,
+                    super::guard::DOH_V4,
+                ),
+                (
+                    super::guard::DOH_SET_V6,
+                    SetKind::Net6,
+                    super::guard::DOH_V6,
+                ),
+            ] {
+                let els = addrs.iter().map(|a| a.to_string()).collect();
+                st.sets.insert(name.into(), NftSet::new(kind, Some(els)));
+            }
+        }
         let mut i = 0;
         while i < c.rules.len() {
             let r = &c.rules[i];
