@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 if [ "$(id -u)" != 0 ]; then echo "guard: needs root (network namespaces)"; exit 1; fi
 cargo build --quiet -p wgsplit || exit 1
 fail=0
-for t in offload learned bypass; do
+for t in offload learned bypass explain; do
     echo "--- $t"
     bash "tests/engine/$t.sh" || { echo "  FAIL $t"; fail=1; }
 done

@@ -6,6 +6,7 @@ pub mod net;
 pub mod nft;
 pub mod nft_consts;
 pub mod nftdump;
+pub mod nftget;
 pub mod nftlist;
 pub mod nftnl;
 pub mod sock;
