@@ -110,10 +110,18 @@ async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
     };
     loop {
         let (why, read_ms) = tokio::select! {
-            _ = hup.recv() => ("SIGHUP", reload("SIGHUP")),
+            // A signal or a request re-reads the file: its mtime is seen then,
+            // so the poll does not read (and log) the same change again.
+            _ = hup.recv() => {
+                seen_mtime = mtime(&path);
+                ("SIGHUP", reload("SIGHUP"))
+            }
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = reapply.notified() => ("re-apply request", reload("re-apply request")),
+            _ = reapply.notified() => {
+                seen_mtime = mtime(&path);
+                ("re-apply request", reload("re-apply request"))
+            }
             _ = poll.tick() => {
                 let m = mtime(&path);
                 if m == seen_mtime {
