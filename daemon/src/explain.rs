@@ -343,6 +343,19 @@ pub fn explain_live(
             "the client is disabled: it is not a peer, none of its traffic arrives".to_string()
         });
     }
+    if let (true, Dest::Addr(ip)) = (c.dns_guard, &q.dest)
+        && let Some(why) = crate::plan::guard::drops(*ip, q.port)
+    {
+        return Ok(Explanation {
+            client: c.name.clone(),
+            destination,
+            goes: format!("block (DNS bypass guard: {why})"),
+            rule: None,
+            caveats,
+            active: c.active,
+            live: live.is_some(),
+        });
+    }
     for r in &c.rules {
         let d = dest_match(policy, &c.name, r, &q, live);
         let p = ports_match(r, &q);
@@ -447,6 +460,9 @@ mod tests {
         );
         let e = explain(&p, "bob", "[2001:db8::1]:443").unwrap();
         assert_eq!(e.destination, "[2001:db8::1]:443");
+        // The DNS bypass guard (alice has domain rules) before any rule.
+        let e = explain(&p, "alice", "192.0.2.1:853/tcp").unwrap();
+        assert_eq!(e.goes, "block (DNS bypass guard: DNS over TLS/QUIC (port 853))");
         assert_eq!(e.goes, "upstream eu1");
     }
 

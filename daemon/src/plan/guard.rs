@@ -73,6 +73,18 @@ pub fn bypass_rules() -> [String; 3] {
     ]
 }
 
+/// Why the guard drops a connection to `ip` on `port` (any protocol), if it does:
+/// for `explain`, the same test as [`bypass_rules`].
+pub fn drops(ip: std::net::IpAddr, port: Option<u16>) -> Option<&'static str> {
+    match port {
+        Some(853) => Some("DNS over TLS/QUIC (port 853)"),
+        Some(443) if DOH_V4.iter().chain(DOH_V6).any(|a| a.parse() == Ok(ip)) => {
+            Some("HTTPS to a known DoH resolver")
+        }
+        _ => None,
+    }
+}
+
 /// The shared sets of DoH resolver addresses (one per family, for every guarded client).
 pub const DOH_SET_V4: &str = "doh_4";
 pub const DOH_SET_V6: &str = "doh_6";
@@ -128,6 +140,17 @@ mod tests {
         for a in DOH_V6 {
             assert_eq!(a.parse::<std::net::Ipv6Addr>().unwrap().to_string(), *a);
         }
+    }
+
+    #[test]
+    fn drops_agrees_with_the_rules() {
+        let doh = "1.1.1.1".parse().unwrap();
+        let other = "192.0.2.1".parse().unwrap();
+        assert!(drops(other, Some(853)).is_some());
+        assert!(drops(doh, Some(443)).is_some());
+        assert!(drops(other, Some(443)).is_none());
+        assert!(drops(doh, Some(80)).is_none());
+        assert!(drops(doh, None).is_none());
     }
 
     #[test]
