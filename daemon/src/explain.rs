@@ -460,10 +460,13 @@ mod tests {
         );
         let e = explain(&p, "bob", "[2001:db8::1]:443").unwrap();
         assert_eq!(e.destination, "[2001:db8::1]:443");
+        assert_eq!(e.goes, "upstream eu1");
         // The DNS bypass guard (alice has domain rules) before any rule.
         let e = explain(&p, "alice", "192.0.2.1:853/tcp").unwrap();
-        assert_eq!(e.goes, "block (DNS bypass guard: DNS over TLS/QUIC (port 853))");
-        assert_eq!(e.goes, "upstream eu1");
+        assert_eq!(
+            e.goes,
+            "block (DNS bypass guard: DNS over TLS/QUIC (port 853))"
+        );
     }
 
     #[test]

@@ -500,6 +500,7 @@ mod kernel_tests {
                 assert!(!links["lo"].ours);
 
                 let mut want = BTreeSet::new();
+                let mut want_rules = BTreeSet::new();
                 for v6 in [false, true] {
                     for (table, kind) in [
                         (20000, RouteKind::Dev("wsz0".into())),
@@ -531,16 +532,24 @@ mod kernel_tests {
                     };
                     net.add_rule(&rule).await.unwrap();
                     net.add_rule(&rule).await.unwrap();
+                    // An oif rule (plan/offload.rs): no mark, read back as written.
+                    let oif = IpRule {
+                        v6,
+                        priority: 1233,
+                        mark: 0,
+                        mask: 0,
+                        table: 20000,
+                        oif: Some("wsz0".into()),
+                    };
+                    net.add_rule(&oif).await.unwrap();
+                    net.add_rule(&oif).await.unwrap();
+                    want_rules.insert(rule);
+                    want_rules.insert(oif);
                 }
                 let names: BTreeMap<u32, String> = [(l.index, "wsz0".to_string())].into();
                 assert_eq!(net.routes(&names).await.unwrap(), want);
                 let rules = net.rules().await.unwrap();
-                assert_eq!(rules.len(), 2, "{rules:?}");
-                assert!(
-                    rules
-                        .iter()
-                        .all(|r| r.table == 20000 && r.mask == 0xff0000 && r.priority == 1234)
-                );
+                assert_eq!(rules, want_rules);
 
                 for r in &want {
                     net.del_route(r).await.unwrap();
