@@ -56,7 +56,7 @@ config geoip 'geoip'
 	option update_hours '0'
 CONF
 for n in a b; do
-    WGSPLIT_HEALTH_EVERY=0.5 ip netns exec wsgd-s$n "$BIN" --config "$TMP/$n.conf" daemon >"$TMP/$n.log" 2>&1 &
+    WGSPLIT_LOG=info WGSPLIT_HEALTH_EVERY=0.5 ip netns exec wsgd-s$n "$BIN" --config "$TMP/$n.conf" daemon >"$TMP/$n.log" 2>&1 &
 done
 status() { ip netns exec "wsgd-s$1" "$BIN" --config "$TMP/$1.conf" status --json; }
 field() { python3 -c "import json,sys; v=json.load(sys.stdin); print($1)"; }
@@ -78,6 +78,12 @@ ino() { stat -L -c %i "/var/run/netns/wsgd-s$1"; }
 for n in a b; do
     check "$n: its runtime files in a folder of its own" yes "$([ -f "/var/run/wgsplit/ns-$(ino $n)/health.json" ] && echo yes)"
 done
+
+echo "--- one change, logged once"
+ip netns exec wsgd-sa "$BIN" --config "$TMP/a.conf" client add zed >/dev/null 2>&1
+sleep 2.5  # past the daemon's config poll (1 s)
+check "a CLI change reloads the resolver's config once" 1 "$(grep -c 'dns: config reloaded' "$TMP/a.log")"
+check "log lines in one format (no raw Unix time)" 0 "$(grep -c '^\[' "$TMP/a.log")"
 
 echo "--- down removes what wgsplit created"
 for p in $(ip netns pids wsgd-sa); do

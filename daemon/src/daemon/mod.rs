@@ -97,7 +97,13 @@ async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
             Ok(c) => {
                 log::debug!("config parsed in {:?}", t.elapsed());
                 let p = policy::compile(&c, crate::util::time::now_unix());
-                tx.send_replace(Arc::new((c, p)));
+                // Only a change is published: the services (resolver, lists)
+                // reload and log on each one, and a health switch's re-apply
+                // request re-reads an unchanged file.
+                let cur = tx.borrow().clone();
+                if cur.0 != c || cur.1 != p {
+                    tx.send_replace(Arc::new((c, p)));
+                }
                 Some(t.elapsed().as_secs_f64() * 1000.0)
             }
             Err(e) => {
