@@ -52,6 +52,32 @@ pub fn learned_declaration(addr_type: &str) -> String {
     format!("type {addr_type}; size {LEARNED_SET_SIZE}; flags dynamic, timeout;")
 }
 
+/// The router's own ICMP errors about a marked flow (packet too big, port
+/// unreachable…) take that flow's way. They are sent by the router, not
+/// forwarded, so no fwmark came with them, and they left by the WAN: to the
+/// far end, from the router's WAN address (the address an upstream is there to
+/// hide), where they also never reached the sender of the packet they are about
+/// (a too-big reply from upstream was never answered through the tunnel: a path
+/// MTU black hole, the first bulk IPv6 flow stalled). Connection tracking finds
+/// the flow an error is about (`ct state related`); these rules, in a `route`
+/// chain on output, give the error that flow's upstream mark, and it is routed
+/// again. One rule per upstream target, only on such errors, and not on those
+/// going to a client (a "packet too big" for the client's own packets must
+/// reach it by the server interface, as routed).
+pub fn related_rules(policy: &crate::policy::Policy) -> Vec<String> {
+    let marks = policy.marks;
+    let (mask, keep) = (marks.mask, !marks.mask);
+    let server = super::nft::nft_quoted(&policy.server.interface);
+    (0..policy.upstreams.len())
+        .map(|i| {
+            let m = marks.of(crate::policy::Target::Upstream(i));
+            format!(
+                "oifname != {server} ct state related ct mark and {mask:#010x} == {m:#010x} meta mark set meta mark and {keep:#010x} or {m:#010x}"
+            )
+        })
+        .collect()
+}
+
 /// The DNS bypass guard, in the data path, for a client whose domain rules
 /// need its DNS to reach our resolver (`ClientPolicy::dns_guard`):
 /// - DNS over TLS and over QUIC (TCP and UDP 853) is dropped, so apps (Android's
@@ -139,6 +165,19 @@ mod tests {
         }
         for a in DOH_V6 {
             assert_eq!(a.parse::<std::net::Ipv6Addr>().unwrap().to_string(), *a);
+        }
+    }
+
+    #[test]
+    fn related_errors_take_their_upstreams_way_but_never_a_clients() {
+        let c = crate::config::parse_valid(include_str!("../../../examples/wgsplit.conf")).unwrap();
+        let p = crate::policy::compile(&c, 0);
+        let rules = related_rules(&p);
+        assert_eq!(rules.len(), p.upstreams.len());
+        for (i, r) in rules.iter().enumerate() {
+            let m = p.marks.of(crate::policy::Target::Upstream(i));
+            assert!(r.starts_with("oifname != \"wg0\" ct state related "), "{r}");
+            assert!(r.contains(&format!("== {m:#010x} meta mark set")), "{r}");
         }
     }
 

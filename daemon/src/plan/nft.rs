@@ -385,6 +385,19 @@ pub fn desired(policy: &Policy, inputs: &Inputs) -> NftState {
         }),
         vec![format!("iifname {} jump from_clients", nft_quoted(wg))],
     );
+    if !policy.upstreams.is_empty() {
+        let base = BaseChain {
+            ty: "route",
+            hook: "output",
+            priority: -150,
+        };
+        chain(
+            &mut st,
+            "output_related",
+            Some(base),
+            super::guard::related_rules(policy),
+        );
+    }
     // Blocked traffic is rejected where it would be forwarded. Only when some
     // active client can send anything to `block`: otherwise the hook would cost
     // every forwarded packet a pass for nothing.
