@@ -1,6 +1,12 @@
 //! `wgsplit explain CLIENT DEST`: which way traffic goes and which rule decided.
 //! A pure function over the compiled policy, evaluated the way the kernel does:
-//! the client's rules in order, first match wins, then the client's default.
+//! the client's rules in order, first match wins, then the client's default;
+//! with the live state (`live::Live`: the kernel's sets, upstream health) it
+//! names the element that matched and the way a down upstream's traffic takes.
+
+pub mod live;
+
+pub use live::{Live, SetHit};
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -8,7 +14,7 @@ use serde::Serialize;
 
 use crate::{
     config::types::{Proto, normalize_domain},
-    policy::{CompiledRule, Policy, Target},
+    policy::{self, CompiledRule, Policy, Target, UpstreamRoute},
 };
 
 /// What is being asked about.
@@ -27,7 +33,7 @@ pub struct Query {
 }
 
 /// Parses `1.2.3.4`, `1.2.3.4:443`, `1.2.3.4:443/tcp`, `[2001:db8::1]:443/udp`,
-/// `2001:db8::1`, `example.com`, `example.com:443/tcp`.
+/// `2001:db8::1`, `[2001:db8::1]`, `example.com`, `example.com:443/tcp`.
 pub fn parse_dest(text: &str) -> Result<Query, String> {
     let text = text.trim();
     let (main, proto) = match text.rsplit_once('/') {
@@ -41,7 +47,11 @@ pub fn parse_dest(text: &str) -> Result<Query, String> {
         ),
         None => (text, Proto::Any),
     };
-    if let Ok(ip) = main.parse::<IpAddr>() {
+    let bare = main
+        .strip_prefix('[')
+        .and_then(|m| m.strip_suffix(']'))
+        .unwrap_or(main);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
         return Ok(Query {
             dest: Dest::Addr(ip),
             port: None,
@@ -103,6 +113,30 @@ pub struct Explanation {
     /// Earlier rules that might match instead, and why that can't be known here.
     pub caveats: Vec<String>,
     pub active: bool,
+    /// Answered with the live state (kernel sets, health), not the config alone.
+    pub live: bool,
+}
+
+/// Where traffic for `t` goes now: with an upstream down (by `live`), the way
+/// its `on_down` sends it.
+fn target_now(policy: &Policy, t: Target, live: Option<&Live>) -> String {
+    let (Target::Upstream(i), Some(live)) = (t, live) else {
+        return target_text(policy, t);
+    };
+    let up = |j: usize| {
+        let u = &policy.upstreams[j];
+        u.enabled && live.is_up(&u.name)
+    };
+    let name = &policy.upstreams[i].name;
+    match policy::upstream_route(&policy.upstreams, i, &up) {
+        UpstreamRoute::Own => target_text(policy, t),
+        UpstreamRoute::Block => format!("block (upstream {name} is down: kill switch)"),
+        UpstreamRoute::Direct => format!("direct (upstream {name} is down: on_down direct)"),
+        UpstreamRoute::Failover(f) => format!(
+            "upstream {} (failover: upstream {name} is down)",
+            policy.upstreams[f].name
+        ),
+    }
 }
 
 fn target_text(policy: &Policy, t: Target) -> String {
@@ -166,17 +200,65 @@ fn ports_match(rule: &CompiledRule, q: &Query) -> Match {
     }
 }
 
-fn dest_match(policy: &Policy, rule: &CompiledRule, q: &Query) -> Match {
+fn dest_match(
+    policy: &Policy,
+    client: &str,
+    rule: &CompiledRule,
+    q: &Query,
+    live: Option<&Live>,
+) -> Match {
     if !rule.has_destination() {
         return Match::Yes("any destination".into());
     }
     let mut maybe = Vec::new();
+    // What the kernel's set says, when it was read: Some(Some(hit)), Some(None) (not in it).
+    let in_set = |name: &str| live.and_then(|l| l.sets.get(name).cloned());
+    let mut sets_known = false;
     match &q.dest {
         Dest::Addr(ip) => {
             if let Some(n) = rule.cidrs.iter().find(|n| n.contains(ip)) {
                 return Match::Yes(format!("cidr {n}"));
             }
-            if !rule.domains.is_empty() {
+            let v6 = ip.is_ipv6();
+            if rule.has_dns(&policy.domain_lists) {
+                let set = policy::dns_set_name(client, rule.pos, v6);
+                match in_set(&set) {
+                    Some(Some(hit)) => {
+                        let left = hit
+                            .expires_in
+                            .map(|s| format!(", {s} s left"))
+                            .unwrap_or_default();
+                        return Match::Yes(format!("learned from DNS (set {set}{left})"));
+                    }
+                    Some(None) => sets_known = true,
+                    None => {}
+                }
+            }
+            for (neg, cc) in &rule.geoip {
+                let set = policy::geo_set_name(cc, v6);
+                let cc = cc.to_uppercase();
+                match (in_set(&set), neg) {
+                    (Some(Some(hit)), false) => {
+                        return Match::Yes(format!(
+                            "geoip {cc} (set {set}, element {})",
+                            hit.element
+                        ));
+                    }
+                    (Some(None), true) => {
+                        return Match::Yes(format!("geoip !{cc} (not in set {set})"));
+                    }
+                    (Some(_), _) => {}
+                    (None, _) => maybe.push(format!(
+                        "depends on GeoIP data (geoip {})",
+                        if *neg {
+                            format!("every country but {cc}")
+                        } else {
+                            cc.clone()
+                        }
+                    )),
+                }
+            }
+            if !rule.domains.is_empty() && !sets_known {
                 maybe.push(format!(
                     "if the client looked up one of {} and got {ip}",
                     rule.domains
@@ -196,7 +278,11 @@ fn dest_match(policy: &Policy, rule: &CompiledRule, q: &Query) -> Match {
             }
         }
     }
-    for l in &rule.lists {
+    for l in rule
+        .lists
+        .iter()
+        .filter(|l| !(sets_known && policy.domain_lists.contains(*l)))
+    {
         let kind = if policy.domain_lists.contains(l) {
             "names"
         } else {
@@ -204,13 +290,15 @@ fn dest_match(policy: &Policy, rule: &CompiledRule, q: &Query) -> Match {
         };
         maybe.push(format!("depends on the {kind} in list '{l}'"));
     }
-    for (neg, cc) in &rule.geoip {
-        let what = if *neg {
-            format!("every country but {}", cc.to_uppercase())
-        } else {
-            cc.to_uppercase()
-        };
-        maybe.push(format!("depends on GeoIP data (geoip {what})"));
+    if matches!(q.dest, Dest::Domain(_)) {
+        for (neg, cc) in &rule.geoip {
+            let what = if *neg {
+                format!("every country but {}", cc.to_uppercase())
+            } else {
+                cc.to_uppercase()
+            };
+            maybe.push(format!("depends on GeoIP data (geoip {what})"));
+        }
     }
     if maybe.is_empty() {
         Match::No
@@ -219,8 +307,19 @@ fn dest_match(policy: &Policy, rule: &CompiledRule, q: &Query) -> Match {
     }
 }
 
-/// Explains where `dest` from `client` goes. Pure.
+/// Explains where `dest` from `client` goes, from the config alone. Pure.
 pub fn explain(policy: &Policy, client: &str, dest: &str) -> Result<Explanation, String> {
+    explain_live(policy, client, dest, None)
+}
+
+/// Explains where `dest` from `client` goes, with what the running system
+/// knows (`live`: the kernel's sets, upstream health). Pure.
+pub fn explain_live(
+    policy: &Policy,
+    client: &str,
+    dest: &str,
+    live: Option<&Live>,
+) -> Result<Explanation, String> {
     let c = policy
         .client(client)
         .ok_or_else(|| format!("no client '{client}'"))?;
@@ -244,8 +343,21 @@ pub fn explain(policy: &Policy, client: &str, dest: &str) -> Result<Explanation,
             "the client is disabled: it is not a peer, none of its traffic arrives".to_string()
         });
     }
+    if let (true, Dest::Addr(ip)) = (c.dns_guard, &q.dest)
+        && let Some(why) = crate::plan::guard::drops(*ip, q.port)
+    {
+        return Ok(Explanation {
+            client: c.name.clone(),
+            destination,
+            goes: format!("block (DNS bypass guard: {why})"),
+            rule: None,
+            caveats,
+            active: c.active,
+            live: live.is_some(),
+        });
+    }
     for r in &c.rules {
-        let d = dest_match(policy, r, &q);
+        let d = dest_match(policy, &c.name, r, &q, live);
         let p = ports_match(r, &q);
         let action = format!("{:?}", r.action).to_lowercase();
         let here = format!("rule {} ({}, {action})", r.pos + 1, r.section.clone());
@@ -255,7 +367,7 @@ pub fn explain(policy: &Policy, client: &str, dest: &str) -> Result<Explanation,
                 return Ok(Explanation {
                     client: c.name.clone(),
                     destination,
-                    goes: target_text(policy, r.target),
+                    goes: target_now(policy, r.target, live),
                     rule: Some(RuleRef {
                         position: r.pos + 1,
                         section: r.section.clone(),
@@ -264,21 +376,23 @@ pub fn explain(policy: &Policy, client: &str, dest: &str) -> Result<Explanation,
                     }),
                     caveats,
                     active: c.active,
+                    live: live.is_some(),
                 });
             }
             (Match::Maybe(why), _) | (_, Match::Maybe(why)) => caveats.push(format!(
                 "{here} would send it to {} {why}",
-                target_text(policy, r.target)
+                target_now(policy, r.target, live)
             )),
         }
     }
     Ok(Explanation {
         client: c.name.clone(),
         destination,
-        goes: target_text(policy, c.default),
+        goes: target_now(policy, c.default, live),
         rule: None,
         caveats,
         active: c.active,
+        live: live.is_some(),
     })
 }
 
@@ -347,6 +461,12 @@ mod tests {
         let e = explain(&p, "bob", "[2001:db8::1]:443").unwrap();
         assert_eq!(e.destination, "[2001:db8::1]:443");
         assert_eq!(e.goes, "upstream eu1");
+        // The DNS bypass guard (alice has domain rules) before any rule.
+        let e = explain(&p, "alice", "192.0.2.1:853/tcp").unwrap();
+        assert_eq!(
+            e.goes,
+            "block (DNS bypass guard: DNS over TLS/QUIC (port 853))"
+        );
     }
 
     #[test]
@@ -365,6 +485,85 @@ mod tests {
         let e = explain(&p, "carol", "192.0.2.1").unwrap();
         assert_eq!(e.goes, "direct");
         assert!(e.caveats[0].contains("depends on GeoIP data (geoip every country but DE)"));
+    }
+
+    #[test]
+    fn v6_addresses_in_every_form() {
+        let (_, p) = setup();
+        for (text, port) in [
+            ("[2001:db8:100::10]", None),
+            ("2001:db8:100::10", None),
+            ("[2001:db8:100::10]:443", Some(443)),
+            ("[2001:db8:100::10]:443/tcp", Some(443)),
+        ] {
+            let q = parse_dest(text).unwrap();
+            assert_eq!(
+                q.dest,
+                Dest::Addr("2001:db8:100::10".parse().unwrap()),
+                "{text}"
+            );
+            assert_eq!(q.port, port, "{text}");
+            assert!(explain(&p, "bob", text).is_ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn live_sets_name_the_element_and_health_the_way_taken() {
+        let (mut c, _) = setup();
+        c.rules.insert(
+            0,
+            config::Rule {
+                client: "carol".into(),
+                action: config::Action::Proxy,
+                upstream: Some("eu1".into()),
+                geoip: vec!["us".into()],
+                ..Default::default()
+            },
+        );
+        let p = policy::compile(&c, 0);
+        let mut live = Live::default();
+        live.sets.insert(
+            "geo_us_4".into(),
+            Some(SetHit {
+                element: "192.0.2.0/24".into(),
+                expires_in: None,
+            }),
+        );
+        let e = explain_live(&p, "carol", "192.0.2.1", Some(&live)).unwrap();
+        assert_eq!(e.goes, "upstream eu1");
+        assert_eq!(
+            e.rule.unwrap().matched,
+            "geoip US (set geo_us_4, element 192.0.2.0/24)"
+        );
+        assert!(e.live);
+        // Not in the country set: the default, and no caveat about GeoIP.
+        live.sets.insert("geo_us_4".into(), None);
+        let e = explain_live(&p, "carol", "192.0.2.1", Some(&live)).unwrap();
+        assert_eq!(e.goes, "direct");
+        assert!(e.caveats.is_empty(), "{:?}", e.caveats);
+        // A learned element of alice's netflix rule, with its time left.
+        let set = policy::dns_set_name("alice", 0, false);
+        live.sets.insert(
+            set.clone(),
+            Some(SetHit {
+                element: "192.0.2.1".into(),
+                expires_in: Some(42),
+            }),
+        );
+        let e = explain_live(&p, "alice", "192.0.2.1", Some(&live)).unwrap();
+        assert_eq!(e.goes, "upstream us1");
+        assert_eq!(
+            e.rule.unwrap().matched,
+            format!("learned from DNS (set {set}, 42 s left)")
+        );
+        // eu1 down: on_down failover to us1 in the example.
+        live.upstream_up.insert("eu1".into(), false);
+        let e = explain_live(&p, "bob", "192.0.2.1", Some(&live)).unwrap();
+        assert_eq!(e.goes, "upstream us1 (failover: upstream eu1 is down)");
+        // us1 down too (on_down block): the failover is down, so eu1's traffic is blocked.
+        live.upstream_up.insert("us1".into(), false);
+        let e = explain_live(&p, "alice", "192.0.2.1", Some(&live)).unwrap();
+        assert_eq!(e.goes, "block (upstream us1 is down: kill switch)");
     }
 
     #[test]

@@ -107,6 +107,8 @@ pub struct ClientPolicy {
     pub expired: bool,
     pub default: Target,
     pub rules: Vec<CompiledRule>,
+    /// The DNS bypass guard is on: it has domain rules and `dns_guard` is not 0.
+    pub dns_guard: bool,
 }
 
 /// The server interface, typed.
@@ -219,7 +221,7 @@ pub fn compile(config: &Config, now: i64) -> Policy {
                 // Validation guarantees a proxy rule has an upstream.
                 Action::Proxy => upstream.map_or(Target::Block, Target::Upstream),
             };
-            let rules = rules_of
+            let rules: Vec<CompiledRule> = rules_of
                 .get(c.name.as_str())
                 .map_or(&[][..], Vec::as_slice)
                 .iter()
@@ -270,6 +272,15 @@ pub fn compile(config: &Config, now: i64) -> Policy {
                 active: client_active(c, now),
                 expired,
                 default: target(c.default_or_default(), client_upstream),
+                dns_guard: c.dns_guard != Some(false)
+                    && rules.iter().any(|r| {
+                        !r.domains.is_empty()
+                            || r.lists.iter().any(|l| {
+                                config.lists.iter().any(|x| {
+                                    &x.name == l && x.format.unwrap_or_default() != ListFormat::Cidr
+                                })
+                            })
+                    }),
                 rules,
             }
         })

@@ -20,6 +20,7 @@
 # and connection tracking is printed too: a bound on what the ruleset can cost.
 #
 # Usage: sudo tests/bench/datapath.sh [ROUNDS, default 15] [SECONDS per run, default 2]
+# (WGSPLIT_BENCH_BIN=another binary; DP_LEARNED=1: see below)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" = 0 ] || { echo "bench: run as root"; exit 1; }
@@ -49,6 +50,10 @@ for ns in $NS; do ip netns add "$ns"; ip netns exec "$ns" ip link set lo up; don
 
 echo "bench: data path, generating the ruleset of 500 clients × 200 rules"
 KEYFILE=$W/keys tests/bench/engine-genconf.sh "$BIN" 500 200 wse-dgwg wse-dgu > "$W/dp.conf"
+# DP_LEARNED=1: the measured client (c0) also has a domain rule whose learned set
+# holds the server, so each new connection runs that rule (with the refresh of
+# #19, `update @set`, where the binary has it).
+[ -z "${DP_LEARNED:-}" ] || printf "config rule\n\toption client 'c0'\n\toption action 'proxy'\n\tlist domain 'bench.test'\n" >> "$W/dp.conf"
 # The client's router side (wse-dr) plays the WireGuard server interface.
 ip netns exec wse-dgen "$BIN" -c "$W/dp.conf" apply --dry-run --nft-script \
     | sed 's/"wse-dgwg"/"wse-dr"/g' > "$W/ours.nft"
@@ -72,6 +77,9 @@ for k in $KINDS; do
         ours) ip netns exec "$r" nft -f "$W/ours.nft" ;;
         fw4) ip netns exec "$r" nft -f tests/bench/fw4-default.nft ;;
         fw4ours) ip netns exec "$r" nft -f tests/bench/fw4-default.nft; ip netns exec "$r" nft -f "$W/ours.nft" ;;
+    esac
+    case $k in ours | fw4ours) [ -z "${DP_LEARNED:-}" ] ||
+        ip netns exec "$r" nft add element inet wgsplit c0_r200_dns4 '{ 10.9.0.2 timeout 1h }' ;;
     esac
     # Pinned (server on CPU 1, client on CPU 0): on 2 cores an unpinned pair
     # migrates and the same set-up moves 10–20 Gbit/s between runs.

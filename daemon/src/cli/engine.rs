@@ -78,9 +78,69 @@ pub fn cmd_down(parser: &mut Parser, _ctx: &Context) -> CmdResult {
         let ops = engine.down().await?;
         print_ops(&ops);
         println!("down: removed {} objects", ops.len());
+        for f in runtime_files() {
+            if std::fs::remove_file(&f).is_ok() {
+                println!("    removed {}", f.display());
+            }
+        }
+        // The run folder too, when nothing else is left in it.
+        let _ = std::fs::remove_dir(crate::util::paths::run_dir());
         Ok::<(), String>(())
     })?;
     Ok(())
+}
+
+/// The files wgsplit keeps while it runs in this network namespace, which `down`
+/// removes with the rest: the apply lock, the daemon's health and traffic
+/// history, a namespace's own API token; and the run folder, once empty.
+fn runtime_files() -> Vec<std::path::PathBuf> {
+    let run = crate::util::paths::run_dir();
+    let mut files = vec![
+        crate::sys::nft::state_path().with_extension("lock"),
+        crate::health::state_path(),
+        run.join("stats.bin"),
+    ];
+    if crate::util::paths::api_token().starts_with(&run) {
+        files.push(crate::util::paths::api_token());
+    }
+    files
+}
+
+/// The upstreams' health as the daemon records it: state, since when, the way
+/// their traffic takes now. Empty without a daemon (nothing checks health then).
+fn health_json(config: &config::Config) -> Vec<serde_json::Value> {
+    let health = crate::health::read_state().unwrap_or_default();
+    config
+        .upstreams
+        .iter()
+        .map(|u| {
+            let h = health.get(&u.name);
+            let way = match h.map(|h| &h.route) {
+                None | Some(crate::health::Route::Own) => format!("upstream {}", u.name),
+                Some(crate::health::Route::Block) => "blocked (kill switch)".into(),
+                Some(crate::health::Route::Direct) => "direct".into(),
+                Some(crate::health::Route::Failover(f)) => format!("upstream {f} (failover)"),
+            };
+            serde_json::json!({
+                "name": u.name,
+                "state": h.map_or("unknown".into(), |h| format!("{:?}", h.state).to_lowercase()),
+                "since": h.map(|h| h.since),
+                "reasons": h.map(|h| h.reasons.clone()).unwrap_or_default(),
+                "traffic_goes": way,
+            })
+        })
+        .collect()
+}
+
+/// `3h 2m` / `42s`: how long a state has lasted.
+fn lasted(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        3600..86_400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
 }
 
 /// `wgsplit status [--json]`: interfaces, upstream state, clients, drift.
@@ -130,7 +190,12 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
             "rules": obs.rules.len(),
             "routes": obs.routes.len(),
             "pending_changes": pending,
-            "lists": crate::sources::update::status_json(&config),
+            "upstreams": health_json(&config),
+            "lists": if config.lists.is_empty() && config.geoip.is_none() {
+                serde_json::Value::Null
+            } else {
+                crate::sources::update::status_json(&config)
+            },
         });
         if json {
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -146,7 +211,7 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
             );
             for i in &ifaces {
                 println!(
-                    "{:<16} {:<22} {} peers={}",
+                    "{:<16} {:<22} link {} peers={}",
                     i["interface"].as_str().unwrap_or(""),
                     i["role"].as_str().unwrap_or(""),
                     if i["up"].as_bool() == Some(true) {
@@ -155,6 +220,19 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
                         "DOWN"
                     },
                     i["peers"]
+                );
+            }
+            for u in v["upstreams"].as_array().into_iter().flatten() {
+                let since = u["since"]
+                    .as_i64()
+                    .filter(|t| *t > 0 && u["state"] != "unknown")
+                    .map(|t| format!(" for {}", lasted(crate::util::time::now_unix() - t)))
+                    .unwrap_or_default();
+                println!(
+                    "upstream {:<16} health {}{since}; its traffic goes {}",
+                    u["name"].as_str().unwrap_or(""),
+                    u["state"].as_str().unwrap_or(""),
+                    u["traffic_goes"].as_str().unwrap_or("")
                 );
             }
             for c in &clients {
@@ -174,8 +252,10 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
                 obs.routes.len()
             );
             println!("pending changes: {pending} (0: the kernel matches the config)");
-            for l in crate::sources::update::status_lines(&config) {
-                println!("{l}");
+            if !v["lists"].is_null() {
+                for l in crate::sources::update::status_lines(&config) {
+                    println!("{l}");
+                }
             }
         }
         Ok::<(), String>(())
@@ -183,24 +263,53 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
     Ok(())
 }
 
-/// `wgsplit explain CLIENT DEST [--json]`
+/// `wgsplit explain CLIENT DEST [--json] [--config-only]`: from the live state
+/// (the kernel's sets, the daemon's health record) unless `--config-only`.
 pub fn cmd_explain(parser: &mut Parser, ctx: &Context) -> CmdResult {
-    let (args, flags) = positional_and_flags(parser, &["json"])?;
+    let (args, flags) = positional_and_flags(parser, &["json", "config-only"])?;
     let [client, dest] = args.as_slice() else {
         return Err(Failure {
-            message: "usage: wgsplit explain CLIENT DEST [--json]   \
-                      (DEST: address, addr:port/proto, or domain)"
+            message: "usage: wgsplit explain CLIENT DEST [--json] [--config-only]   \
+                      (DEST: address, [v6], addr:port/proto, [v6]:port, or domain)"
                 .into(),
             code: 2,
         });
     };
     let config = ctx.load()?;
     let policy = policy::compile(&config, crate::util::time::now_unix());
-    let e = crate::explain::explain(&policy, client, dest)?;
+    let live =
+        (!flags.iter().any(|f| f == "config-only")).then(|| live_state(&policy, client, dest));
+    let e = crate::explain::explain_live(&policy, client, dest, live.as_ref())?;
     if flags.iter().any(|f| f == "json") {
         println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
     } else {
         print!("{e}");
     }
     Ok(())
+}
+
+/// What `explain` reads besides the config: the health the daemon records, and
+/// for an address the sets of the client's rules that could hold it (a set the
+/// kernel cannot be asked about stays unread, and explain says what it can't know).
+fn live_state(policy: &policy::Policy, client: &str, dest: &str) -> crate::explain::Live {
+    let mut live = crate::explain::Live::default();
+    for (name, h) in crate::health::read_state().unwrap_or_default() {
+        live.upstream_up
+            .insert(name, h.state != crate::health::State::Down);
+    }
+    let Ok(q) = crate::explain::parse_dest(dest) else {
+        return live;
+    };
+    if let crate::explain::Dest::Addr(ip) = q.dest {
+        for set in crate::explain::live::sets_to_read(policy, client, ip) {
+            if let Ok(found) = crate::sys::nftget::element_of(&set, ip) {
+                let hit = found.map(|f| crate::explain::SetHit {
+                    element: f.element,
+                    expires_in: f.expires_ms.map(|ms| ms / 1000),
+                });
+                live.sets.insert(set, hit);
+            }
+        }
+    }
+    live
 }

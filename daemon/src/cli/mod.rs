@@ -11,6 +11,7 @@ pub mod daemon_link;
 mod dns_serve;
 mod engine;
 mod fw4;
+mod help;
 mod lists;
 mod overview;
 
@@ -56,6 +57,11 @@ Options:
 
 pub fn main() -> ExitCode {
     crate::util::log::init();
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(usage) = help::asked(&argv).and_then(help::usage_of) {
+        println!("{usage}");
+        return ExitCode::SUCCESS;
+    }
     let mut parser = Parser::from_env();
     match run(&mut parser) {
         Ok(()) => ExitCode::SUCCESS,

@@ -105,6 +105,7 @@ pub fn add_client(config: &mut Config, new: NewClient) -> Result<Client, EditErr
         default: new.default,
         description: new.description,
         quota: new.quota,
+        dns_guard: None,
     };
     config.clients.push(client.clone());
     Ok(client)

@@ -180,6 +180,7 @@ fn read_client(r: &mut Reader, name: String) -> Client {
         default: r.choice("default"),
         description: r.string("description"),
         quota: r.string("quota"),
+        dns_guard: r.boolean("dns_guard"),
     }
 }
 
@@ -438,6 +439,7 @@ pub fn to_sections(config: &Config) -> Vec<Section> {
         w.choice("default", c.default);
         w.string("description", &c.description);
         w.string("quota", &c.quota);
+        w.boolean("dns_guard", c.dns_guard);
         out.push(w.section);
     }
     for r in &config.rules {

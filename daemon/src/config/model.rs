@@ -177,6 +177,10 @@ pub struct Client {
     /// Monthly data quota (received + sent), e.g. `50G`; spent → disabled until the month ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<String>,
+    /// The DNS bypass guard (DoT/DoQ, known DoH, the Firefox canary); on by
+    /// default for a client with domain rules (plan/guard.rs, dns/bypass.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_guard: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

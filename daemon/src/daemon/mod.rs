@@ -99,8 +99,14 @@ async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
             Ok(c) => {
                 log::debug!("config parsed in {:?}", t.elapsed());
                 let p = policy::compile(&c, crate::util::time::now_unix());
-                policy_tx.send_replace(Arc::new(p.clone()));
-                tx.send_replace(Arc::new((c, p)));
+                // Only a change is published: the services (resolver, lists)
+                // reload and log on each one, and a health switch's re-apply
+                // request re-reads an unchanged file.
+                let cur = tx.borrow().clone();
+                if cur.0 != c || cur.1 != p {
+                    policy_tx.send_replace(Arc::new(p.clone()));
+                    tx.send_replace(Arc::new((c, p)));
+                }
                 Some(t.elapsed().as_secs_f64() * 1000.0)
             }
             Err(e) => {
@@ -113,10 +119,18 @@ async fn run_daemon(path: PathBuf, config: Config) -> Result<(), String> {
     };
     loop {
         let (why, read_ms) = tokio::select! {
-            _ = hup.recv() => ("SIGHUP", reload("SIGHUP")),
+            // A signal or a request re-reads the file: its mtime is seen then,
+            // so the poll does not read (and log) the same change again.
+            _ = hup.recv() => {
+                seen_mtime = mtime(&path);
+                ("SIGHUP", reload("SIGHUP"))
+            }
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = reapply.notified() => ("re-apply request", reload("re-apply request")),
+            _ = reapply.notified() => {
+                seen_mtime = mtime(&path);
+                ("re-apply request", reload("re-apply request"))
+            }
             _ = poll.tick() => {
                 let m = mtime(&path);
                 if m == seen_mtime {

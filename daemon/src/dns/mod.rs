@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod batch;
+pub mod bypass;
 pub mod cache;
 pub mod forward_guard;
 pub mod limit;

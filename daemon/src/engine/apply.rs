@@ -29,6 +29,7 @@ pub fn inputs(config: &Config, live: LiveInputs) -> Inputs {
         health: live.health,
         endpoints: live.endpoints,
         list_cidrs: crate::sources::plain::list_cidrs(config),
+        learned_hold: crate::util::paths::learned_hold(),
     }
 }
 

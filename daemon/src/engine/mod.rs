@@ -397,8 +397,8 @@ impl Engine {
             },
             Op::AddRoute(r) => Op::DelRoute(r.clone()),
             Op::DelRoute(r) => Op::AddRoute(r.clone()),
-            Op::AddRule(r) => Op::DelRule(*r),
-            Op::DelRule(r) => Op::AddRule(*r),
+            Op::AddRule(r) => Op::DelRule(r.clone()),
+            Op::DelRule(r) => Op::AddRule(r.clone()),
             // The nft batch is one transaction: it either happened or not. It runs
             // after every step that can fail for a config reason (see plan()).
             Op::SetUp { .. } | Op::Nft(_) | Op::DeleteLink { .. } => return None,

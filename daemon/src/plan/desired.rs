@@ -39,14 +39,16 @@ pub struct WgPeer {
     pub label: String,
 }
 
-/// `ip rule fwmark MARK/MASK lookup TABLE priority PRIO` (v4 or v6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// `ip rule fwmark MARK/MASK lookup TABLE priority PRIO` (v4 or v6), or with
+/// `oif` set and mark and mask 0, `ip rule oif IF lookup TABLE` (plan/offload.rs).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct IpRule {
     pub v6: bool,
     pub priority: u32,
     pub mark: u32,
     pub mask: u32,
     pub table: u32,
+    pub oif: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -92,6 +94,8 @@ pub struct Inputs {
     pub endpoints: BTreeMap<String, SocketAddr>,
     /// Entries of `format cidr` lists, by list name.
     pub list_cidrs: BTreeMap<String, Vec<IpNet>>,
+    /// Seconds a learned element lives after its last use (plan/guard.rs; 0: the default).
+    pub learned_hold: u32,
 }
 
 impl Inputs {
@@ -193,9 +197,11 @@ pub fn desired(policy: &Policy, inputs: &Inputs) -> Desired {
                 mark: marks.of(Target::Upstream(i)),
                 mask: marks.mask,
                 table: lookup,
+                oif: None,
             });
         }
     }
+    rules.extend(super::offload::oif_rules(policy));
     Desired {
         backend: server.backend,
         wg,

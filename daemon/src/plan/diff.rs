@@ -181,6 +181,9 @@ pub fn route_text(r: &Route) -> String {
 }
 
 pub fn rule_text(r: &IpRule) -> String {
+    if let Some(oif) = &r.oif {
+        return format!("oif {oif} lookup {} priority {}", r.table, r.priority);
+    }
     format!(
         "fwmark {:#x}/{:#x} lookup {} priority {}",
         r.mark, r.mask, r.table, r.priority
@@ -323,14 +326,14 @@ pub fn plan(desired: &Desired, obs: &Observed) -> Result<Vec<Op>, Vec<Refusal>> 
         ops.push(Op::AddRoute(r.clone()));
     }
     for r in desired.rules.difference(&obs.rules) {
-        ops.push(Op::AddRule(*r));
+        ops.push(Op::AddRule(r.clone()));
     }
     let batch = nft::diff(&desired.nft, obs.nft.as_ref());
     if !batch.is_empty() {
         ops.push(Op::Nft(batch));
     }
     for r in obs.rules.difference(&desired.rules) {
-        ops.push(Op::DelRule(*r));
+        ops.push(Op::DelRule(r.clone()));
     }
     for r in obs.routes.difference(&desired.routes) {
         // Dev routes vanish with their link; delete only what still stands.
@@ -349,7 +352,7 @@ pub fn plan_down(obs: &Observed) -> Vec<Op> {
         ops.push(Op::Nft(NftBatch::delete_table()));
     }
     for r in &obs.rules {
-        ops.push(Op::DelRule(*r));
+        ops.push(Op::DelRule(r.clone()));
     }
     for r in &obs.routes {
         ops.push(Op::DelRoute(r.clone()));

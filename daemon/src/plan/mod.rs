@@ -7,7 +7,9 @@
 
 pub mod desired;
 pub mod diff;
+pub mod guard;
 pub mod nft;
+pub mod offload;
 
 /// Our nftables table: `table inet wgsplit` (ours alone: fw4 reloads never touch it).
 pub const NFT_TABLE: &str = "wgsplit";

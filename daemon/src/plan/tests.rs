@@ -76,9 +76,10 @@ fn from_nothing_everything_is_created() {
         ops.iter().filter(|o| matches!(o, Op::AddRoute(_))).count(),
         8
     );
+    // Two fwmark rules per upstream, two oif rules per upstream and for wg0.
     assert_eq!(
         ops.iter().filter(|o| matches!(o, Op::AddRule(_))).count(),
-        4
+        4 + 6
     );
     let nft = ops
         .iter()
@@ -91,7 +92,7 @@ fn from_nothing_everything_is_created() {
     let script = nft.script();
     assert!(script.contains("add chain inet wgsplit client_alice\n"));
     assert!(
-        script.contains("add set inet wgsplit alice_r0_dns4 { type ipv4_addr; flags timeout; }")
+        script.contains("add set inet wgsplit alice_r0_dns4 { type ipv4_addr; size 262144; flags dynamic, timeout; }")
     );
     assert!(script.contains("oifname \"wgs_us1\" masquerade"));
     assert!(script.contains("redirect to :53"));

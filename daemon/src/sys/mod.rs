@@ -7,6 +7,7 @@ pub mod nft;
 pub mod nft_consts;
 pub mod nft_record;
 pub mod nftdump;
+pub mod nftget;
 pub mod nftlist;
 pub mod nftnl;
 pub mod sock;

@@ -59,6 +59,7 @@ const FRA_PRIORITY: u16 = 6;
 const FRA_FWMARK: u16 = 10;
 const FRA_TABLE: u16 = 15;
 const FRA_FWMASK: u16 = 16;
+const FRA_OIFNAME: u16 = 17;
 const FRA_PROTOCOL: u16 = 21;
 const FR_ACT_TO_TBL: u8 = 1;
 const RTN_UNICAST: u8 = 1;
@@ -224,7 +225,9 @@ impl Net {
                     continue;
                 }
                 let mut proto = None;
-                let (mut prio, mut mark, mut mask, mut table) = (0, 0, u32::MAX, u32::from(p[4]));
+                let mut oif = None;
+                // The kernel reports no mask for a rule without a mark (an oif rule).
+                let (mut prio, mut mark, mut mask, mut table) = (0, 0, 0, u32::from(p[4]));
                 for (k, v) in nl::attrs(&p[12..]) {
                     match k {
                         FRA_PROTOCOL => proto = v.first().copied(),
@@ -232,6 +235,10 @@ impl Net {
                         FRA_FWMARK => mark = nl::get_u32(v).unwrap_or(0),
                         FRA_FWMASK => mask = nl::get_u32(v).unwrap_or(u32::MAX),
                         FRA_TABLE => table = nl::get_u32(v).unwrap_or(table),
+                        FRA_OIFNAME => {
+                            let name = v.split(|b| *b == 0).next().unwrap_or_default();
+                            oif = Some(String::from_utf8_lossy(name).into_owned());
+                        }
                         _ => {}
                     }
                 }
@@ -242,6 +249,7 @@ impl Net {
                         mark,
                         mask,
                         table,
+                        oif,
                     });
                 }
             }
@@ -425,9 +433,13 @@ impl Net {
         ])
         .u32(FRA_TABLE, r.table)
         .u32(FRA_PRIORITY, r.priority)
-        .u32(FRA_FWMARK, r.mark)
-        .u32(FRA_FWMASK, r.mask)
         .u8(FRA_PROTOCOL, RT_PROTO);
+        if r.mark != 0 || r.mask != 0 {
+            m.u32(FRA_FWMARK, r.mark).u32(FRA_FWMASK, r.mask);
+        }
+        if let Some(oif) = &r.oif {
+            m.str(FRA_OIFNAME, oif);
+        }
         m
     }
 
@@ -490,6 +502,7 @@ mod kernel_tests {
                 assert!(!links["lo"].ours);
 
                 let mut want = BTreeSet::new();
+                let mut want_rules = BTreeSet::new();
                 for v6 in [false, true] {
                     for (table, kind) in [
                         (20000, RouteKind::Dev("wsz0".into())),
@@ -517,19 +530,28 @@ mod kernel_tests {
                         mark: 0x10000,
                         mask: 0xff0000,
                         table: 20000,
+                        oif: None,
                     };
                     net.add_rule(&rule).await.unwrap();
                     net.add_rule(&rule).await.unwrap();
+                    // An oif rule (plan/offload.rs): no mark, read back as written.
+                    let oif = IpRule {
+                        v6,
+                        priority: 1233,
+                        mark: 0,
+                        mask: 0,
+                        table: 20000,
+                        oif: Some("wsz0".into()),
+                    };
+                    net.add_rule(&oif).await.unwrap();
+                    net.add_rule(&oif).await.unwrap();
+                    want_rules.insert(rule);
+                    want_rules.insert(oif);
                 }
                 let names: BTreeMap<u32, String> = [(l.index, "wsz0".to_string())].into();
                 assert_eq!(net.routes(&names).await.unwrap(), want);
                 let rules = net.rules().await.unwrap();
-                assert_eq!(rules.len(), 2, "{rules:?}");
-                assert!(
-                    rules
-                        .iter()
-                        .all(|r| r.table == 20000 && r.mask == 0xff0000 && r.priority == 1234)
-                );
+                assert_eq!(rules, want_rules);
 
                 for r in &want {
                     net.del_route(r).await.unwrap();

@@ -295,6 +295,11 @@ mod tests {
             ),
             rule("bob", Direct, &["100.64.0.0/10"], &["tcp:80"]),
         ]);
+        // The DNS bypass guard (#19, after f0d466b) adds sets of its own: off
+        // here, so the sets compare with what f0d466b recorded.
+        for client in &mut c.clients {
+            client.dns_guard = Some(false);
+        }
         c
     }
 
@@ -348,8 +353,12 @@ mod tests {
     ];
 
     /// fnv64 over `CHAIN FINGERPRINT\n` of every rule, chains in name order,
-    /// as f0d466b planned them for `pinned_config`.
-    const RULE_FINGERPRINTS_BY_TEXT_PLANNER: u64 = 0xed9b28336f6e7716;
+    /// for `pinned_config`. f0d466b planned 0xed9b28336f6e7716; #19 changed
+    /// rules on purpose (a learned set's rule refreshes the element it
+    /// matched; the `output_related` chain), so the first apply after that
+    /// upgrade rewrites those chains once. This pins today's plan so that a
+    /// change of a rule's text is a decision, not an accident.
+    const RULE_FINGERPRINTS_BY_TEXT_PLANNER: u64 = 0x01475fda0d45acfb;
 
     #[test]
     fn a_restart_adopts_what_the_text_planner_recorded() {
@@ -384,8 +393,8 @@ mod tests {
             }
         }
         assert_eq!(
-            plan::fnv64(all.as_bytes()),
-            RULE_FINGERPRINTS_BY_TEXT_PLANNER
+            format!("{:#x}", plan::fnv64(all.as_bytes())),
+            format!("{RULE_FINGERPRINTS_BY_TEXT_PLANNER:#x}")
         );
     }
 

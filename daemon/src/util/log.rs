@@ -1,8 +1,12 @@
 //! The `log` crate's messages on stderr (procd hands a service's stderr to the
 //! system log). `WGSPLIT_LOG=error|warn|info|debug` picks the level; warnings
 //! and errors by default.
+//!
+//! One format for every line, `say` and the log macros alike: `wgsplit: …`,
+//! with the local time in front on a terminal only (under procd syslog stamps
+//! the line itself; a raw Unix time helps nobody there).
 
-use std::time::SystemTime;
+use std::io::IsTerminal;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
@@ -20,20 +24,52 @@ impl Log for Stderr {
                 Level::Warn => "warning: ",
                 _ => "",
             };
-            eprintln!("wgsplit: {level}{}", r.args());
+            emit(&format!("{level}{}", r.args()));
         }
     }
 
     fn flush(&self) {}
 }
 
-/// A timestamped line on stderr (procd puts it in the system log): the daemon's
-/// record of what it changed and why.
+/// A line on stderr (procd puts it in the system log): the daemon's record of
+/// what it changed and why.
 pub fn say(msg: &str) {
-    let t = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    eprintln!("[{t:.3}] wgsplit: {msg}");
+    emit(msg);
+}
+
+/// Writes one line in the one format (see the module's comment).
+fn emit(msg: &str) {
+    let stderr = std::io::stderr();
+    if stderr.is_terminal() {
+        eprintln!("{} wgsplit: {msg}", local_time(now_unix()));
+    } else {
+        eprintln!("wgsplit: {msg}");
+    }
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `2026-12-06 07:01:02` in the local time zone (`TZ`, /etc/localtime).
+fn local_time(t: i64) -> String {
+    let secs = t as libc::time_t;
+    // SAFETY: localtime_r fills the tm we own from a time_t we own; no aliasing.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
+        return t.to_string();
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
 }
 
 static LOGGER: Stderr = Stderr;
@@ -60,6 +96,15 @@ pub fn init() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_time_is_a_calendar_time() {
+        // Whatever the zone, the shape: date, space, time.
+        let t = local_time(1_796_536_665);
+        assert_eq!(t.len(), 19, "{t}");
+        assert!(t.starts_with("2026-12-0"), "{t}");
+        assert_eq!(&t[10..11], " ");
+    }
 
     #[test]
     fn levels_from_the_environment_value() {

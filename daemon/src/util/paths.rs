@@ -25,14 +25,48 @@ pub fn config(flag: Option<PathBuf>) -> PathBuf {
     flag.unwrap_or_else(|| var_path("WGSPLIT_CONFIG", DEFAULT_CONFIG))
 }
 
-/// `$WGSPLIT_API_TOKEN_FILE`, else /etc/wgsplit/api.token.
+/// `$WGSPLIT_API_TOKEN_FILE`, else /etc/wgsplit/api.token; for a daemon in a
+/// network namespace other than the host's, `api.token` in its own run folder
+/// (two daemons on one host must not share a token).
 pub fn api_token() -> PathBuf {
+    if std::env::var_os("WGSPLIT_API_TOKEN_FILE").is_none()
+        && let Some(ns) = other_netns()
+    {
+        return PathBuf::from(DEFAULT_RUN_DIR).join(ns).join("api.token");
+    }
     var_path("WGSPLIT_API_TOKEN_FILE", DEFAULT_TOKEN)
 }
 
-/// Where the daemon keeps runtime state (a tmpfs on routers): health, traffic history.
+/// The runtime folder of a daemon in the host's network namespace.
+pub const DEFAULT_RUN_DIR: &str = "/var/run/wgsplit";
+
+/// Where the daemon keeps runtime state (a tmpfs on routers): health, traffic
+/// history. `$WGSPLIT_RUN_DIR`, else /var/run/wgsplit, or in a network namespace
+/// other than the host's `/var/run/wgsplit/ns-<its inode>`: namespaces share
+/// /var/run, and two daemons must not read each other's health.
 pub fn run_dir() -> PathBuf {
-    var_path("WGSPLIT_RUN_DIR", "/var/run/wgsplit")
+    if std::env::var_os("WGSPLIT_RUN_DIR").is_none()
+        && let Some(ns) = other_netns()
+    {
+        return PathBuf::from(DEFAULT_RUN_DIR).join(ns);
+    }
+    var_path("WGSPLIT_RUN_DIR", DEFAULT_RUN_DIR)
+}
+
+/// `ns-<inode>` of this process's network namespace when it is not the host's:
+/// not pid 1's, or (where pid 1's cannot be read, as in a container) one of the
+/// named namespaces `ip netns` keeps in /var/run/netns. `None` in the host's.
+fn other_netns() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mine = std::fs::metadata("/proc/self/ns/net").ok()?.ino();
+    let other = match std::fs::metadata("/proc/1/ns/net") {
+        Ok(host) => host.ino() != mine,
+        Err(_) => std::fs::read_dir("/var/run/netns").is_ok_and(|d| {
+            d.filter_map(Result::ok)
+                .any(|e| std::fs::metadata(e.path()).is_ok_and(|m| m.ino() == mine))
+        }),
+    };
+    other.then(|| format!("ns-{mine}"))
 }
 
 /// Where the engine records the set elements it wrote (a tmpfs: `/run`).
@@ -54,6 +88,15 @@ pub fn nft_only() -> bool {
 /// the variable wireguard-tools uses too).
 pub fn wg_userspace_program() -> String {
     std::env::var("WG_USERSPACE_IMPLEMENTATION").unwrap_or_else(|_| "boringtun-cli".to_string())
+}
+
+/// `$WGSPLIT_LEARNED_HOLD`: seconds a DNS-learned element lives after the last
+/// new connection to it (0 or unset: the planner's default, plan/guard.rs).
+pub fn learned_hold() -> u32 {
+    std::env::var("WGSPLIT_LEARNED_HOLD")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// How often the health monitor looks (`$WGSPLIT_HEALTH_EVERY`, seconds; 5).

@@ -98,6 +98,13 @@ impl Resolver {
                 };
             }
         };
+        // The DNS bypass guard (dns/bypass.rs): the canary and DoH names.
+        if client.is_some_and(|c| state.policy.clients[c].dns_guard)
+            && super::super::bypass::refused(&q.wire_name)
+        {
+            self.stats.blocked.fetch_add(1, Relaxed);
+            return Step::Reply(wire::error_answer(request, &q, wire::RCODE_NXDOMAIN));
+        }
         let matched = match (client, q.plain) {
             (Some(c), true) => NameHashes::from_wire(&q.wire_name)
                 .and_then(|h| state.rules.first(c, &h, &WireText::new(&q.wire_name))),

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
 
+use crate::plan::guard;
+
 use super::{
     cidr_runs::{disjoint_ranges, family_nets, is_pure_cidr, rule_cidrs},
     element::{AddrRange, Element},
@@ -121,6 +123,19 @@ pub fn desired(policy: &Policy, inputs: &Inputs) -> NftState {
         }),
         vec![format!("iifname {} jump from_clients", nft_quoted(wg))],
     );
+    if !policy.upstreams.is_empty() {
+        let base = BaseChain {
+            ty: "route",
+            hook: "output",
+            priority: -150,
+        };
+        chain(
+            &mut st,
+            "output_related",
+            Some(base),
+            guard::related_rules(policy),
+        );
+    }
     // Blocked traffic is rejected where it would be forwarded. Only when some
     // active client can send anything to `block`: otherwise the hook would cost
     // every forwarded packet a pass for nothing.
@@ -182,6 +197,20 @@ pub fn desired(policy: &Policy, inputs: &Inputs) -> NftState {
     for c in policy.clients.iter().filter(|c| c.active) {
         let cname = client_chain(&c.name);
         let mut rules = Vec::new();
+        if c.dns_guard {
+            rules.extend(guard::bypass_rules());
+            for (name, kind, addrs) in [
+                (guard::DOH_SET_V4, SetKind::Net4, guard::DOH_V4),
+                (guard::DOH_SET_V6, SetKind::Net6, guard::DOH_V6),
+            ] {
+                let els = addrs
+                    .iter()
+                    .filter_map(|a| a.parse::<std::net::IpAddr>().ok())
+                    .map(|ip| Element::key(AddrRange::of_net(&IpNet::from(ip))))
+                    .collect();
+                st.sets.insert(name.into(), NftSet::new(kind, Some(els)));
+            }
+        }
         let mut i = 0;
         while i < c.rules.len() {
             let r = &c.rules[i];
@@ -257,8 +286,7 @@ pub fn desired(policy: &Policy, inputs: &Inputs) -> NftState {
                             name.clone(),
                             NftSet::new(if v6 { SetKind::Dns6 } else { SetKind::Dns4 }, None),
                         );
-                        let fam = if v6 { "ip6" } else { "ip" };
-                        dests.push(format!("{fam} daddr @{name}"));
+                        dests.push(guard::learned_match(&name, v6, inputs.learned_hold));
                     }
                 }
                 for (neg, cc) in &r.geoip {

@@ -41,6 +41,9 @@ impl SetKind {
 
     /// The declaration inside `add set|map inet wgsplit NAME { … }`.
     pub fn declaration(self) -> String {
+        if matches!(self, Self::Dns4 | Self::Dns6) {
+            return crate::plan::guard::learned_declaration(self.addr_type());
+        }
         let data = if self.is_map() { " : verdict" } else { "" };
         format!("type {}{data}; flags {};", self.addr_type(), self.flag())
     }

@@ -127,33 +127,48 @@ fn check_rule(r: &RuleMessage, want: &IpRule) {
     };
     assert_eq!(r.header.table, header_table, "{want:?}: header table");
     let attrs = &r.attributes;
-    for a in [
+    let mut expected = vec![
         RuleAttribute::Table(want.table),
         RuleAttribute::Priority(want.priority),
-        RuleAttribute::FwMark(want.mark),
-        RuleAttribute::FwMask(want.mask),
         RuleAttribute::Protocol(RouteProtocol::from(RT_PROTO)),
-    ] {
-        assert!(attrs.contains(&a), "{want:?}: {a:?} missing from {attrs:?}");
+    ];
+    // A rule without a mark (an oif rule) carries neither mark nor mask.
+    if want.mark != 0 || want.mask != 0 {
+        expected.push(RuleAttribute::FwMark(want.mark));
+        expected.push(RuleAttribute::FwMask(want.mask));
     }
-    assert_eq!(attrs.len(), 5, "{want:?}: nothing else: {attrs:?}");
+    if let Some(oif) = &want.oif {
+        expected.push(RuleAttribute::Oifname(oif.clone()));
+    }
+    for a in &expected {
+        assert!(attrs.contains(a), "{want:?}: {a:?} missing from {attrs:?}");
+    }
+    assert_eq!(
+        attrs.len(),
+        expected.len(),
+        "{want:?}: nothing else: {attrs:?}"
+    );
 }
 
 #[test]
 fn rule_requests_read_as_meant_in_netlink_packet_route() {
     let mut n = 0;
     for v6 in [false, true] {
-        for (table, mark) in [
-            (20_001, 0x0100_0000),
-            (254, 0x0200_0000),
-            (100, 0xff00_0000),
+        for (table, mark, oif) in [
+            (20_001, 0x0100_0000, None),
+            (254, 0x0200_0000, None),
+            (100, 0xff00_0000, None),
+            // The offload rules: by outgoing interface, no mark.
+            (20_001, 0, Some("wg-up1")),
+            (254, 0, Some("wgs0")),
         ] {
             let rule = IpRule {
                 v6,
                 priority: 6000 + n,
                 mark,
-                mask: 0xff00_0000,
+                mask: if mark == 0 { 0 } else { 0xff00_0000 },
                 table,
+                oif: oif.map(String::from),
             };
             n += 1;
             let (flags, m) = decode(&Net::rule_message(

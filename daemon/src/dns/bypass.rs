@@ -1,0 +1,140 @@
+//! The DNS bypass guard's resolver half (issue #19; the data-path half is
+//! `plan/guard.rs`). For a client whose domain rules need its DNS to come here
+//! (`ClientPolicy::dns_guard`), these names are answered NXDOMAIN:
+//! - Firefox's canary `use-application-dns.net`: NXDOMAIN tells Firefox not to
+//!   turn on its DNS over HTTPS by default;
+//! - the well-known DoH resolvers' names ([`DOH_NAMES`], and names under them):
+//!   a browser or app that cannot resolve its DoH server falls back to plain DNS.
+//!
+//! It cannot catch an app that ships a DoH server's address (that is the data
+//! path's address list) or uses one not on the list.
+
+/// Firefox's canary domain.
+pub const CANARY: &str = "use-application-dns.net";
+
+/// Well-known DoH resolvers' names, lower case; a name under one is refused too.
+pub const DOH_NAMES: &[&str] = &[
+    "dns.google",
+    "dns64.dns.google",
+    "cloudflare-dns.com",
+    "one.one.one.one",
+    "dns.quad9.net",
+    "dns9.quad9.net",
+    "dns10.quad9.net",
+    "dns11.quad9.net",
+    "dns.adguard.com",
+    "dns.adguard-dns.com",
+    "doh.opendns.com",
+    "doh.familyshield.opendns.com",
+    "doh.cleanbrowsing.org",
+    "dns.nextdns.io",
+    "doh.mullvad.net",
+    "dns.mullvad.net",
+    "freedns.controld.com",
+    "doh.dns.sb",
+    "dns.alidns.com",
+    "doh.pub",
+];
+
+/// The most labels a refused name has (`doh.familyshield.opendns.com`); a name
+/// is compared by its last labels only, so the check is bounded whatever its length.
+const MAX_LABELS: usize = 4;
+
+/// Is the question (wire format: length-prefixed labels, a zero at the end)
+/// one the guard answers NXDOMAIN? Case-insensitive; malformed names are not.
+pub fn refused(wire_name: &[u8]) -> bool {
+    // The labels' start offsets, then compare every suffix of up to MAX_LABELS labels.
+    let mut starts = Vec::with_capacity(8);
+    let mut at = 0;
+    while let Some(&len) = wire_name.get(at) {
+        if len == 0 {
+            break;
+        }
+        if len > 63 || at + 1 + usize::from(len) > wire_name.len() {
+            return false;
+        }
+        starts.push(at);
+        at += 1 + usize::from(len);
+    }
+    let n = starts.len();
+    (1..=MAX_LABELS.min(n)).any(|k| {
+        let suffix = dotted(&wire_name[starts[n - k]..at]);
+        suffix == CANARY || DOH_NAMES.contains(&suffix.as_str())
+    })
+}
+
+/// `3www7example3com` (the wire labels, without the final zero) → `www.example.com`, lower case.
+fn dotted(labels: &[u8]) -> String {
+    let mut out = String::with_capacity(labels.len());
+    let mut at = 0;
+    while at < labels.len() {
+        let len = usize::from(labels[at]);
+        if !out.is_empty() {
+            out.push('.');
+        }
+        for b in &labels[at + 1..at + 1 + len] {
+            out.push(char::from(b.to_ascii_lowercase()));
+        }
+        at += 1 + len;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(name: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        for l in name.split('.').filter(|l| !l.is_empty()) {
+            out.push(l.len() as u8);
+            out.extend_from_slice(l.as_bytes());
+        }
+        out.push(0);
+        out
+    }
+
+    #[test]
+    fn the_canary_and_doh_names_and_names_under_them_are_refused() {
+        for n in [
+            "use-application-dns.net",
+            "USE-Application-DNS.net",
+            "dns.google",
+            "mozilla.cloudflare-dns.com",
+            "chrome.cloudflare-dns.com",
+            "doh.familyshield.opendns.com",
+            "x.y.dns.nextdns.io",
+        ] {
+            assert!(refused(&wire(n)), "{n}");
+        }
+    }
+
+    #[test]
+    fn other_names_pass() {
+        for n in [
+            "google.com",
+            "www.google",
+            "quad9.net",
+            "example.com",
+            "application-dns.net",
+            "notcloudflare-dns.com",
+            "",
+        ] {
+            assert!(!refused(&wire(n)), "{n}");
+        }
+    }
+
+    #[test]
+    fn every_listed_name_fits_the_label_bound() {
+        for n in DOH_NAMES.iter().chain([&CANARY]) {
+            assert!(n.split('.').count() <= MAX_LABELS, "{n}");
+            assert_eq!(*n, n.to_ascii_lowercase());
+        }
+    }
+
+    #[test]
+    fn malformed_names_are_not_refused() {
+        assert!(!refused(&[10, b'd', b'n', b's']));
+        assert!(!refused(&[64]));
+    }
+}
