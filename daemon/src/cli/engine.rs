@@ -1,6 +1,7 @@
 //! The engine's commands: `apply`, `down`, `status`, `explain`.
 
 use lexopt::Parser;
+use serde_json::{Value, json};
 
 use super::{CmdResult, Context, Failure, positional_and_flags};
 use crate::{
@@ -143,26 +144,21 @@ fn lasted(secs: i64) -> String {
     }
 }
 
-/// `wgsplit status [--json]`: interfaces, upstream state, clients, drift.
-pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
-    let (args, flags) = positional_and_flags(parser, &["json"])?;
-    if !args.is_empty() {
-        return Err("usage: wgsplit status [--json]".into());
-    }
-    let config = ctx.load()?;
+/// What `status --json` prints (and `overview --json` carries as its
+/// `status`): the kernel's state beside the config's, upstream health, lists.
+pub fn status_value(config: &config::Config) -> Result<Value, String> {
     let rt = apply::runtime()?;
-    let json = flags.iter().any(|f| f == "json");
     rt.block_on(async {
         let engine = Engine::new_one_shot(config.server.backend.unwrap_or_default())?;
-        let (policy, desired) = apply::desired_now(&config, LiveInputs::default());
+        let (policy, desired) = apply::desired_now(config, LiveInputs::default());
         let obs = engine.observe(Some(&desired)).await?;
         let pending = plan::plan(&desired, &obs).map(|o| o.len()).unwrap_or(0);
-        let ifaces: Vec<serde_json::Value> = desired
+        let ifaces: Vec<Value> = desired
             .wg
             .iter()
             .map(|w| {
                 let l = obs.links.get(&w.name);
-                serde_json::json!({
+                json!({
                     "interface": w.name,
                     "role": w.role,
                     "present": l.is_some(),
@@ -171,11 +167,11 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
                 })
             })
             .collect();
-        let clients: Vec<serde_json::Value> = policy
+        let clients: Vec<Value> = policy
             .clients
             .iter()
             .map(|c| {
-                serde_json::json!({
+                json!({
                     "name": c.name,
                     "active": c.active,
                     "expired": c.expired,
@@ -183,83 +179,92 @@ pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
                 })
             })
             .collect();
-        let v = serde_json::json!({
+        Ok(json!({
             "table": obs.nft.is_some(),
             "interfaces": ifaces,
             "clients": clients,
             "rules": obs.rules.len(),
             "routes": obs.routes.len(),
             "pending_changes": pending,
-            "upstreams": health_json(&config),
+            "upstreams": health_json(config),
             "lists": if config.lists.is_empty() && config.geoip.is_none() {
-                serde_json::Value::Null
+                Value::Null
             } else {
-                crate::sources::update::status_json(&config)
+                crate::sources::update::status_json(config)
             },
-        });
-        if json {
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }))
+    })
+}
+
+/// `wgsplit status [--json]`: interfaces, upstream state, clients, drift.
+pub fn cmd_status(parser: &mut Parser, ctx: &Context) -> CmdResult {
+    let (args, flags) = positional_and_flags(parser, &["json"])?;
+    if !args.is_empty() {
+        return Err("usage: wgsplit status [--json]".into());
+    }
+    let config = ctx.load()?;
+    let v = status_value(&config)?;
+    if flags.iter().any(|f| f == "json") {
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(());
+    }
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    println!(
+        "table inet {}: {}",
+        plan::NFT_TABLE,
+        if v["table"].as_bool() == Some(true) {
+            "present"
         } else {
-            println!(
-                "table inet {}: {}",
-                plan::NFT_TABLE,
-                if obs.nft.is_some() {
-                    "present"
-                } else {
-                    "absent"
-                }
-            );
-            for i in &ifaces {
-                println!(
-                    "{:<16} {:<22} link {} peers={}",
-                    i["interface"].as_str().unwrap_or(""),
-                    i["role"].as_str().unwrap_or(""),
-                    if i["up"].as_bool() == Some(true) {
-                        "up"
-                    } else {
-                        "DOWN"
-                    },
-                    i["peers"]
-                );
-            }
-            for u in v["upstreams"].as_array().into_iter().flatten() {
-                let since = u["since"]
-                    .as_i64()
-                    .filter(|t| *t > 0 && u["state"] != "unknown")
-                    .map(|t| format!(" for {}", lasted(crate::util::time::now_unix() - t)))
-                    .unwrap_or_default();
-                println!(
-                    "upstream {:<16} health {}{since}; its traffic goes {}",
-                    u["name"].as_str().unwrap_or(""),
-                    u["state"].as_str().unwrap_or(""),
-                    u["traffic_goes"].as_str().unwrap_or("")
-                );
-            }
-            for c in &clients {
-                println!(
-                    "client {:<16} {}",
-                    c["name"].as_str().unwrap_or(""),
-                    if c["active"].as_bool() == Some(true) {
-                        "active"
-                    } else {
-                        "inactive"
-                    }
-                );
-            }
-            println!(
-                "ip rules: {}, routes: {}",
-                obs.rules.len(),
-                obs.routes.len()
-            );
-            println!("pending changes: {pending} (0: the kernel matches the config)");
-            if !v["lists"].is_null() {
-                for l in crate::sources::update::status_lines(&config) {
-                    println!("{l}");
-                }
-            }
+            "absent"
         }
-        Ok::<(), String>(())
-    })?;
+    );
+    for i in v["interfaces"].as_array().into_iter().flatten() {
+        println!(
+            "{:<16} {:<22} link {} peers={}",
+            text(&i["interface"]),
+            text(&i["role"]),
+            if i["up"].as_bool() == Some(true) {
+                "up"
+            } else {
+                "DOWN"
+            },
+            i["peers"]
+        );
+    }
+    for u in v["upstreams"].as_array().into_iter().flatten() {
+        let since = u["since"]
+            .as_i64()
+            .filter(|t| *t > 0 && u["state"] != "unknown")
+            .map(|t| format!(" for {}", lasted(crate::util::time::now_unix() - t)))
+            .unwrap_or_default();
+        println!(
+            "upstream {:<16} health {}{since}; its traffic goes {}",
+            text(&u["name"]),
+            text(&u["state"]),
+            text(&u["traffic_goes"])
+        );
+    }
+    for c in v["clients"].as_array().into_iter().flatten() {
+        println!(
+            "client {:<16} {}",
+            text(&c["name"]),
+            if c["active"].as_bool() == Some(true) {
+                "active"
+            } else {
+                "inactive"
+            }
+        );
+    }
+    println!("ip rules: {}, routes: {}", v["rules"], v["routes"]);
+    println!(
+        "pending changes: {} (0: the kernel matches the config)",
+        v["pending_changes"]
+    );
+    if !v["lists"].is_null() {
+        for l in crate::sources::update::status_lines(&config) {
+            println!("{l}");
+        }
+    }
     Ok(())
 }
 
