@@ -384,3 +384,40 @@ fn an_early_refusal_is_reported_though_only_the_last_message_asks_for_an_ack() {
         assert_eq!(list("a_r0_dns4").len(), 1);
     });
 }
+
+#[test]
+#[ignore = "kernel: needs root, run by tests/run.sh with --ignored"]
+fn create_adds_new_elements_and_refuses_existing_ones() {
+    in_netns(|| {
+        nft(TABLE);
+        let mut s = NftSock::open().unwrap();
+        let a = Elem::with_timeout("192.0.2.1".parse().unwrap(), 60_000);
+        let b = Elem::with_timeout("192.0.2.2".parse().unwrap(), 60_000);
+        s.apply(&[Op::Create {
+            set: "a_r0_dns4",
+            elems: &[a],
+        }])
+        .unwrap();
+        assert_eq!(list("a_r0_dns4")[0].1, Some(60));
+        // One element already there fails the whole batch: nothing of it lands.
+        let err = s
+            .apply(&[Op::Create {
+                set: "a_r0_dns4",
+                elems: &[b, a],
+            }])
+            .unwrap_err();
+        assert_eq!(err.errno(), Some(libc::EEXIST), "{err}");
+        assert_eq!(list("a_r0_dns4").len(), 1);
+        // What the resolver then does: the same as refreshes.
+        let longer = Elem::with_timeout("192.0.2.1".parse().unwrap(), 600_000);
+        s.apply(&[Op::Refresh {
+            set: "a_r0_dns4",
+            elems: &[b, longer],
+        }])
+        .unwrap();
+        let mut l = list("a_r0_dns4");
+        l.sort();
+        assert_eq!(l.len(), 2);
+        assert_eq!((l[0].0.as_str(), l[0].1), ("192.0.2.1", Some(600)));
+    });
+}
