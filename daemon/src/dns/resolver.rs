@@ -27,7 +27,7 @@ use super::{
     cache::{Cache, FastMap},
     limit::{CLIENT_BURST, CLIENT_RATE, Limiter},
     rules::{Rules, load_lists},
-    upstream::{Forwarder, resolv_conf},
+    upstream::{Forwarder, OverCap, resolv_conf},
     wire::{self, Query},
 };
 use crate::{
@@ -72,11 +72,13 @@ pub struct Resolver {
     /// One permit per open TCP connection.
     tcp_slots: Arc<tokio::sync::Semaphore>,
     pub stats: Stats,
+    /// Forwards refused by the routes' in-flight caps (shared by every route).
+    over_cap: OverCap,
     /// Problems found while loading (lists that failed, …).
     pub problems: Mutex<Vec<String>>,
 }
 
-fn build_state(policy: &Arc<Policy>) -> (State, Vec<String>) {
+fn build_state(policy: &Arc<Policy>, over_cap: &OverCap) -> (State, Vec<String>) {
     let (lists, problems) = load_lists(policy);
     let rules = Rules::build(policy, &lists);
     let dns = &policy.dns;
@@ -91,6 +93,7 @@ fn build_state(policy: &Arc<Policy>) -> (State, Vec<String>) {
         None,
         ATTEMPT,
         BUDGET,
+        over_cap.clone(),
     ))];
     for (i, own) in dns.upstream_servers.iter().enumerate() {
         // No resolver of its own: the WAN's, but through the tunnel all the same.
@@ -105,6 +108,7 @@ fn build_state(policy: &Arc<Policy>) -> (State, Vec<String>) {
             Some(mark),
             ATTEMPT,
             BUDGET,
+            over_cap.clone(),
         )));
     }
     let mut hosts = FastMap::default();
@@ -130,7 +134,8 @@ fn build_state(policy: &Arc<Policy>) -> (State, Vec<String>) {
 
 impl Resolver {
     pub fn new(policy: Arc<Policy>) -> Arc<Self> {
-        let (state, problems) = build_state(&policy);
+        let over_cap = OverCap::default();
+        let (state, problems) = build_state(&policy, &over_cap);
         for p in &problems {
             // Where the user sees it (the daemon's stderr goes to the system log).
             eprintln!("wgsplit: dns: {p}");
@@ -148,6 +153,7 @@ impl Resolver {
             epoch: Instant::now(),
             tcp_slots: Arc::new(tokio::sync::Semaphore::new(TCP_MAX_CONNECTIONS)),
             stats: Stats::default(),
+            over_cap,
             problems: Mutex::new(problems),
         })
     }

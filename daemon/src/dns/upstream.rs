@@ -71,13 +71,10 @@ const PORT_BATCH: usize = 4;
 const ANSWER_BUF: usize = 65_535;
 
 /// Forwards refused because their route had `MAX_INFLIGHT` questions in flight
-/// (or `MAX_WAITERS` on one question), process-wide. Wraps on 32-bit targets.
-static OVER_CAP: AtomicUsize = AtomicUsize::new(0);
-
-/// Forwards refused by the in-flight cap since the process started.
-pub fn forwards_over_cap() -> u64 {
-    OVER_CAP.load(Relaxed) as u64
-}
+/// (or `MAX_WAITERS` on one question): one count shared by a resolver's
+/// routes, which it hands to each forwarder it makes (routes come and go with
+/// config changes; the count stays). Wraps on 32-bit targets.
+pub type OverCap = Arc<AtomicUsize>;
 
 /// An answer from upstream and when it arrived.
 #[derive(Clone)]
@@ -340,6 +337,7 @@ pub struct Forwarder {
     case: Vec<Arc<Mutex<CaseMemory>>>,
     /// Sockets open for this route (in the pool, or retired with queries left).
     open_ports: Arc<AtomicUsize>,
+    over_cap: OverCap,
 }
 
 fn set_mark(fd: i32, mark: u32) -> io::Result<()> {
@@ -379,6 +377,7 @@ impl Forwarder {
         mark: Option<u32>,
         attempt: Duration,
         budget: Duration,
+        over_cap: OverCap,
     ) -> Self {
         let case = servers.iter().map(|_| Arc::default()).collect();
         Self {
@@ -392,6 +391,7 @@ impl Forwarder {
             random: Mutex::default(),
             case,
             open_ports: Arc::default(),
+            over_cap,
         }
     }
 
@@ -427,7 +427,7 @@ impl Forwarder {
         match joined {
             Join::Follower => return rx.await.ok().flatten(),
             Join::Full => {
-                OVER_CAP.fetch_add(1, Relaxed);
+                self.over_cap.fetch_add(1, Relaxed);
                 return None;
             }
             Join::Leader => {}
@@ -729,6 +729,7 @@ mod tests {
                 None,
                 Duration::from_millis(100),
                 Duration::from_millis(250),
+                Arc::default(),
             );
             let t = Instant::now();
             let q = crate::dns::wire::tests::query(1, "x.test", 1, false);
@@ -759,6 +760,7 @@ mod tests {
             None,
             Duration::from_millis(300),
             Duration::from_millis(600),
+            Arc::default(),
         ))
     }
 
@@ -811,7 +813,7 @@ mod tests {
         rt().block_on(async {
             let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
             let f = forwarder(silent.local_addr().unwrap());
-            let before = forwards_over_cap();
+            let before = f.over_cap.load(Relaxed);
             let flood: Vec<_> = (0..crate::dns::forward_guard::MAX_INFLIGHT)
                 .map(|i| ask(&f, &format!("n{i}.flood.example")))
                 .collect();
@@ -826,7 +828,7 @@ mod tests {
                 "{:?}",
                 t.elapsed()
             );
-            assert_eq!(forwards_over_cap() - before, 1);
+            assert_eq!(f.over_cap.load(Relaxed) - before, 1);
             for w in flood {
                 assert!(w.await.unwrap().is_none());
             }

@@ -19,7 +19,7 @@ impl Resolver {
     /// changed, and the rate-limit buckets of clients and networks that are
     /// gone. The listening addresses stay those `serve` was started with.
     pub fn update(&self, policy: Arc<Policy>) {
-        let (mut state, problems) = build_state(&policy);
+        let (mut state, problems) = build_state(&policy, &self.over_cap);
         for p in &problems {
             // Where the user sees it (the daemon's stderr goes to the system log).
             eprintln!("wgsplit: dns: {p}");

@@ -121,7 +121,7 @@ impl Resolver {
             tcp_rejected: s.tcp_rejected.load(Relaxed),
             cache_invalidated: s.cache_invalidated.load(Relaxed),
             rate_sources: self.limiter.lock().unwrap().len(),
-            forwards_over_cap: crate::dns::upstream::forwards_over_cap(),
+            forwards_over_cap: self.over_cap.load(Relaxed) as u64,
             cache_entries: entries,
             cache_bytes: bytes,
             insert_p50_us: pct(50),
