@@ -22,6 +22,7 @@ pub mod metrics;
 mod reply;
 mod routes;
 pub mod server;
+pub mod ui;
 
 #[cfg(test)]
 mod oracle_tests;
