@@ -248,6 +248,36 @@ impl Ui {
     }
 }
 
+/// Name suffixes that only the LAN's own resolver answers for.
+pub const LOCAL_SUFFIXES: [&str; 5] = [".lan", ".local", ".home.arpa", ".internal", ".localhost"];
+
+/// Whether `Host` names the router as only a local client would: an IP
+/// literal, `localhost`, a name without dots, or one under [`LOCAL_SUFFIXES`].
+/// A DNS-rebinding page (its own public name pointed at the router) passes
+/// the same-origin check, since to the browser it *is* its own origin; it
+/// cannot use such a name, so the first-run setup wants one.
+pub fn local_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        return rest
+            .split_once(']')
+            .is_some_and(|(ip, _)| ip.parse::<std::net::Ipv6Addr>().is_ok());
+    } else {
+        match host.rsplit_once(':') {
+            Some((n, port)) if port.bytes().all(|b| b.is_ascii_digit()) => n,
+            _ => host,
+        }
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && (name.parse::<std::net::Ipv4Addr>().is_ok()
+            || name == "localhost"
+            || !name.contains('.')
+            || LOCAL_SUFFIXES.iter().any(|s| name.ends_with(s)))
+}
+
 fn with_page_headers(mut r: Response) -> Response {
     r.headers.push(("Content-Security-Policy", CSP.to_string()));
     r.headers.push(("X-Frame-Options", "DENY".to_string()));
@@ -284,6 +314,13 @@ impl Handler for Ui {
             return Err(Reply::error(
                 403,
                 "the setup and the login are accepted only from this page's own origin",
+            )
+            .into_response());
+        }
+        if matches!(own, Pass::Setup) && !head.header("Host").is_some_and(local_host) {
+            return Err(Reply::error(
+                403,
+                "the first-run setup is accepted only on the router's address or a local name (no dots, or .lan, .local, .home.arpa, .internal): open the page that way",
             )
             .into_response());
         }

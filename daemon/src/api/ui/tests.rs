@@ -51,6 +51,35 @@ fn gzip_assets_are_current() {
 }
 
 #[test]
+fn only_local_hosts_may_set_up() {
+    for ok in [
+        "192.168.1.1:8080",
+        "192.168.1.1",
+        "[fe80::1]:8080",
+        "[::1]",
+        "localhost:8080",
+        "router:8080",
+        "OpenWrt.LAN",
+        "router.lan.:80",
+        "gw.home.arpa",
+    ] {
+        assert!(local_host(ok), "{ok}");
+    }
+    for bad in [
+        "evil.example:8080",
+        "evil.example",
+        "lan.evil.example",
+        "evil-lan:x:80",
+        "[not-ip]:80",
+        "",
+        ":8080",
+        "1.2.3.4.nip.io",
+    ] {
+        assert!(!local_host(bad), "{bad}");
+    }
+}
+
+#[test]
 fn gzip_is_sent_only_when_taken() {
     assert!(accepts_gzip(Some("gzip, deflate, br")));
     assert!(accepts_gzip(Some("br;q=1.0, GZIP;q=0.5")));
@@ -110,10 +139,12 @@ fn ask(
     s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
         .unwrap();
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
-        f.handle.addr,
+        "{method} {path} HTTP/1.1\r\nContent-Length: {}\r\n",
         body.len()
     );
+    if !headers.iter().any(|(k, _)| *k == "Host") {
+        req.push_str(&format!("Host: {}\r\n", f.handle.addr));
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -181,6 +212,19 @@ fn the_pages_setup_login_and_origins() {
     let pw = r#"{"password":"s3cret-pass"}"#;
     assert_eq!(ask(&f, "POST", "/api/ui/setup", &[json, other], pw).0, 403);
     assert_eq!(ask(&f, "POST", "/api/ui/setup", &[json], pw).0, 403);
+    // A DNS-rebinding page: same origin to the browser, but a public name.
+    let rebound = ask(
+        &f,
+        "POST",
+        "/api/ui/setup",
+        &[
+            json,
+            ("Host", "evil.example:80"),
+            ("Origin", "http://evil.example:80"),
+        ],
+        pw,
+    );
+    assert_eq!(rebound.0, 403, "{}", rebound.1);
     assert_eq!(
         ask(
             &f,
