@@ -14,6 +14,7 @@ const T = {
     enable: 'Enable', disable: 'Disable', conf: 'Download .conf', qr: 'QR code', hide_qr: 'Hide QR',
     remove: 'Remove', confirm_remove: 'Remove for good?', no_clients: 'No clients yet.', ago: '{t} ago',
     failed: 'Failed: {e}',
+    token: 'API token', use_token: 'Use the API token instead', use_password: 'Use the password', wrong_token: 'Wrong token.',
   },
   zh: {
     setup_title: '设置管理员密码', setup_note: '首次启动：为此页面设置密码。密码仅以加盐哈希保存。',
@@ -25,6 +26,7 @@ const T = {
     enable: '启用', disable: '停用', conf: '下载 .conf', qr: '二维码', hide_qr: '隐藏二维码',
     remove: '删除', confirm_remove: '确定删除？', no_clients: '还没有客户端。', ago: '{t}前',
     failed: '失败：{e}',
+    token: 'API 令牌', use_token: '改用 API 令牌', use_password: '使用密码', wrong_token: '令牌错误。',
   },
   ru: {
     setup_title: 'Пароль администратора', setup_note: 'Первый запуск: задайте пароль для этих страниц. Хранится только солёный хеш.',
@@ -36,6 +38,7 @@ const T = {
     enable: 'Включить', disable: 'Отключить', conf: 'Скачать .conf', qr: 'QR-код', hide_qr: 'Скрыть QR',
     remove: 'Удалить', confirm_remove: 'Удалить насовсем?', no_clients: 'Клиентов пока нет.', ago: '{t} назад',
     failed: 'Ошибка: {e}',
+    token: 'Токен API', use_token: 'Войти по токену API', use_password: 'Войти по паролю', wrong_token: 'Неверный токен.',
   },
 };
 
@@ -135,7 +138,9 @@ function setup() {
   const form = el('form.box.narrow', { id: 'setup' },
     el('h2', { text: t('setup_title') }), el('p.note', { text: t('setup_note') }),
     field('password', t('password'), pw), field('password2', t('password2'), pw2),
-    el('button.primary', { type: 'submit', text: t('save') }), el('div.error.form'));
+    el('div.row', {}, el('button.primary', { type: 'submit', text: t('save') }),
+      el('button.link', { type: 'button', id: 'use-token', text: t('use_token'), onclick: () => login('token') })),
+    el('div.error.form'));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     if (pw.value !== pw2.value) {
@@ -151,20 +156,27 @@ function setup() {
   pw.focus();
 }
 
-function login() {
-  view = login;
-  const pw = el('input', { type: 'password', autocomplete: 'current-password', required: true });
-  const form = el('form.box.narrow', { id: 'login' },
-    el('h2', { text: t('login_title') }), field('password', t('password'), pw),
-    el('button.primary', { type: 'submit', text: t('login') }), el('div.error.form'));
+// The admin password, or the API token (`POST /api/session`): the token also
+// works before any password is set.
+function login(mode) {
+  mode = mode === 'token' ? 'token' : 'password';
+  view = () => login(mode);
+  const pw = el('input', { type: 'password', autocomplete: mode === 'token' ? 'off' : 'current-password', required: true });
+  const other = mode === 'token' ? 'password' : 'token';
+  const form = el('form.box.narrow', { id: 'login', 'data-mode': mode },
+    el('h2', { text: t('login_title') }), field('password', t(mode), pw),
+    el('div.row', {}, el('button.primary', { type: 'submit', text: t('login') }),
+      el('button.link', { type: 'button', id: 'use-other', text: t('use_' + other), onclick: () => login(other) })),
+    el('div.error.form'));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const slot = form.querySelector('#e-password');
     try {
-      await api('POST', '/api/ui/login', { password: pw.value });
+      if (mode === 'token') await api('POST', '/api/session', { token: pw.value.trim() });
+      else await api('POST', '/api/ui/login', { password: pw.value });
       clients();
     } catch (e) {
-      if (e.status === 401) slot.textContent = t('wrong');
+      if (e.status === 401) slot.textContent = t(mode === 'token' ? 'wrong_token' : 'wrong');
       else if (e.status === 429) slot.textContent = t('too_many', { s: e.retryAfter || 60 });
       else showProblems(form, e);
       pw.select();
@@ -301,7 +313,8 @@ async function clients() {
 async function logout() {
   clearInterval(timer);
   try { await api('DELETE', '/api/session'); } catch (e) { /* gone already */ }
-  login();
+  // Back to the setup page if no password is set yet (logged in by token).
+  start();
 }
 
 function applyLang() {

@@ -17,6 +17,11 @@ if [ ! -d tests/luci/node_modules/playwright-core ]; then
     (cd tests/luci && npm ci --no-audit --no-fund --loglevel=error) >&2 \
         || { echo "npm ci failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
+# The embedded .gz must be the text beside it (the browser gets the .gz).
+for f in index.html ui.js ui.css; do
+    gzip -dc "daemon/ui/$f.gz" | cmp -s - "daemon/ui/$f" \
+        || { echo "FAIL daemon/ui/$f.gz is stale: run daemon/ui/compress.sh"; echo "0 passed, 1 failed"; exit 1; }
+done
 cargo build --quiet || { echo "0 passed, 1 failed"; exit 1; }
 BIN=$PWD/target/debug/wgsplit
 export PATH="$HOME/.cargo/bin:$PATH" WG_USERSPACE_IMPLEMENTATION=boringtun-cli
@@ -80,6 +85,7 @@ fi
 
 ip netns exec "$NS" env NODE_PATH="$PWD/tests/luci/node_modules" UI_URL=http://127.0.0.1:8080 \
     UI_OUT="$OUT" UI_PASSWORD_FILE="$DIR/etc/ui.password" UI_CONFIG="$DIR/wgsplit" \
+    UI_TOKEN_FILE="$DIR/etc/api.token" \
     node tests/ui/ui.test.js
 rc=$?
 if [ $rc -ne 0 ] || ! kill -0 "$(ip netns pids "$NS" | head -n 1)" 2>/dev/null; then

@@ -5,6 +5,7 @@
  *   UI_OUT             where screenshots go (tests/out/ui)
  *   UI_PASSWORD_FILE   the daemon's password file (checked: a hash, 0600)
  *   UI_CONFIG          the daemon's UCI config (checked: the client written)
+ *   UI_TOKEN_FILE      the daemon's API token (the page logs in with it too)
  *   CHROMIUM           the browser (default /usr/bin/chromium)
  * Steps depend on each other (one daemon, one first run): the first failure
  * stops the rest. Ends with 'N passed, M failed'.
@@ -64,7 +65,40 @@ step('first run shows the setup page (no default password)', async () => {
   await page.goto(URL_ + '/');
   await page.waitForSelector('form#setup');
   eq(fs.existsSync(process.env.UI_PASSWORD_FILE), false, 'password file before setup');
-  await shot('setup-en-desktop');
+  await shots('setup', 'form#setup h2');
+});
+
+// The current page in every language, desktop and phone; back to English.
+const LANGS = ['en', 'zh', 'ru'];
+async function shots(name, heading) {
+  for (const lang of LANGS) {
+    await page.selectOption('#lang', lang);
+    await page.waitForFunction((l) => document.documentElement.lang.startsWith(l), lang);
+    if (heading) await page.waitForSelector(heading);
+    for (const [size, vp] of [['desktop', DESKTOP], ['phone', PHONE]]) {
+      await page.setViewportSize(vp);
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+      ok(wide <= vp.width, `${name} ${lang} ${size}: the page is ${wide}px wide on a ${vp.width}px screen`);
+      await shot(`${name}-${lang}-${size}`);
+    }
+  }
+  await page.selectOption('#lang', 'en');
+  await page.setViewportSize(DESKTOP);
+}
+
+step('the API token logs in before any password is set; a wrong one is refused', async () => {
+  await page.click('#use-token');
+  await page.waitForSelector('form#login[data-mode=token]');
+  await page.fill('#f-password', 'f'.repeat(64));
+  await page.click('form#login button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#e-password').textContent !== '');
+  eq(await page.textContent('#e-password'), 'Wrong token.', 'message');
+  await page.fill('#f-password', fs.readFileSync(process.env.UI_TOKEN_FILE, 'utf8').trim());
+  await page.click('form#login button[type=submit]');
+  await page.waitForSelector('form#add');
+  // Logging out goes back to the setup: still no password.
+  await page.click('#logout');
+  await page.waitForSelector('form#setup');
 });
 
 step('setup refuses differing and short passwords, naming the field', async () => {
@@ -121,7 +155,6 @@ step('add a client: a bad name is refused next to the field, a good one listed',
   eq(await c.locator('.state').textContent(), 'offline', 'new client state');
   eq(await c.locator('.handshake').textContent(), 'never', 'handshake');
   ok(fs.readFileSync(process.env.UI_CONFIG, 'utf8').includes("config client 'phone1'"), 'client in the config');
-  await shot('clients-en-desktop');
 });
 
 let conf;
@@ -191,7 +224,8 @@ step('a write from another origin is refused (cookie sent, origin checked)', asy
   eq(status, 403, 'cookie write from another origin');
 });
 
-step('phone width, Chinese and Russian', async () => {
+step('the clients page in every language, desktop and phone', async () => {
+  await shots('clients', '.card[data-client="phone1"]');
   await page.setViewportSize(PHONE);
   for (const [lang, disable] of [['zh', '停用'], ['ru', 'Отключить']]) {
     await page.selectOption('#lang', lang);
@@ -202,7 +236,6 @@ step('phone width, Chinese and Russian', async () => {
     // Nothing wider than the screen.
     const wide = await page.evaluate(() => document.documentElement.scrollWidth);
     ok(wide <= PHONE.width, `${lang}: the page is ${wide}px wide on a ${PHONE.width}px screen`);
-    await shot(`clients-${lang}-phone`);
   }
   await page.selectOption('#lang', 'en');
   await page.setViewportSize(DESKTOP);
@@ -222,12 +255,7 @@ step('log out', async () => {
   await page.waitForSelector('form#login');
   await page.reload();
   await page.waitForSelector('form#login');
-  await shot('login-en-desktop');
-  await page.setViewportSize(PHONE);
-  await page.selectOption('#lang', 'zh');
-  await shot('login-zh-phone');
-  await page.selectOption('#lang', 'ru');
-  await shot('login-ru-phone');
+  await shots('login', 'form#login');
 });
 
 step('no console errors but the expected refusals', async () => {
