@@ -33,7 +33,7 @@ const T = {
     password: 'Пароль', password2: 'Пароль ещё раз', save: 'Сохранить и продолжить', mismatch: 'Пароли не совпадают.',
     login_title: 'Вход', login: 'Войти', logout: 'Выйти', wrong: 'Неверный пароль.',
     too_many: 'Слишком много попыток: подождите {s} с.', clients: 'Клиенты', add_title: 'Добавить клиента', name: 'Имя',
-    upstream: 'Выход', none: '(нет: напрямую)', add: 'Добавить', online: 'в сети', offline: 'не в сети',
+    upstream: 'Туннель', none: '(нет: напрямую)', add: 'Добавить', online: 'в сети', offline: 'не в сети',
     disabled: 'отключён', expired: 'истёк', handshake: 'Последнее рукопожатие', never: 'никогда', traffic: 'Трафик',
     enable: 'Включить', disable: 'Отключить', conf: 'Скачать .conf', qr: 'QR-код', hide_qr: 'Скрыть QR',
     remove: 'Удалить', confirm_remove: 'Удалить насовсем?', no_clients: 'Клиентов пока нет.', ago: '{t} назад',
