@@ -64,8 +64,11 @@ pub const ASSETS: [Asset; 3] = [
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The pages' listener: the API plus the pages, the setup and the password login.
+/// The API's own listener is one too, with `pages` off: the server is generic
+/// over its handler, and one handler type means one copy of it in the binary.
 pub struct Ui {
     api: Arc<Api>,
+    pages: bool,
     password_path: PathBuf,
     /// PBKDF2 iterations of a new password ([`password::PBKDF2_ITERATIONS`];
     /// tests use the floor, so a debug build's setup stays quick).
@@ -109,9 +112,18 @@ impl Ui {
     pub fn new(api: Arc<Api>, password_path: PathBuf) -> Self {
         Self {
             api,
+            pages: true,
             password_path,
             iterations: password::PBKDF2_ITERATIONS,
             limiter: password::LoginLimiter::default(),
+        }
+    }
+
+    /// The API alone, as `server.api_listen` serves it.
+    pub fn api_only(api: Arc<Api>) -> Self {
+        Self {
+            pages: false,
+            ..Self::new(api, PathBuf::new())
         }
     }
 
@@ -290,6 +302,9 @@ impl Handler for Ui {
     type Pass = Pass;
 
     fn before_body(&self, head: &Head) -> Result<(usize, Pass), Response> {
+        if !self.pages {
+            return Handler::before_body(&*self.api, head).map(|(limit, ())| (limit, Pass::Api));
+        }
         if let Some(a) = asset_for(&head.method, head.path()) {
             return Ok((0, Pass::Asset(a)));
         }
@@ -348,7 +363,7 @@ impl Handler for Ui {
             Pass::Login => self.login(head, &body).into_response(),
             Pass::Api => Handler::respond(&*self.api, head, (), body),
         };
-        with_page_headers(r)
+        if self.pages { with_page_headers(r) } else { r }
     }
 
     fn record(&self, status: u16, elapsed: Duration) {

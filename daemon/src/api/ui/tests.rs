@@ -352,3 +352,29 @@ fn ui_listen_is_validated() {
     assert_eq!(c.server.ui_listen.as_deref(), Some("[::]:8080"));
     assert!(crate::config::to_uci(&c).contains("option ui_listen '[::]:8080'"));
 }
+
+#[test]
+fn the_api_listener_serves_no_pages() {
+    let mut f = fixture("apionly");
+    let api = Arc::new(Api::new(
+        Arc::new(Store::new(&f.dir.join("wgsplit"))),
+        "t".repeat(64),
+        super::super::Hooks::default(),
+    ));
+    let server =
+        server::Server::start("127.0.0.1:0".parse().unwrap(), Arc::new(Ui::api_only(api))).unwrap();
+    f.handle = Handle {
+        addr: server.addr,
+        server,
+    };
+    for path in ["/", "/ui.js", "/api/ui/state"] {
+        let (s, head, _) = ask(&f, "GET", path, &[], "");
+        assert_eq!(s, 401, "{path}: {head}");
+        assert!(!head.contains("Content-Security-Policy"), "{head}");
+    }
+    let auth = format!("Bearer {}", "t".repeat(64));
+    assert_eq!(
+        ask(&f, "GET", "/api/clients", &[("Authorization", &auth)], "").0,
+        200
+    );
+}
