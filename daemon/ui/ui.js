@@ -202,28 +202,44 @@ function age(secs) {
   return fmt.format(-v, u);
 }
 
+// What the list shows open survives its refresh every few seconds.
+const openQr = new Set();
+const armed = new Set();
+
 function clientCard(c) {
   const peer = c.peer || {};
   const state = c.state !== 'enabled' ? c.state : (peer.online ? 'online' : 'offline');
   const enc = encodeURIComponent(c.name);
   const qrBox = el('div.qr', { hidden: true });
   const qrButton = el('button', { type: 'button', class: 'qr-toggle', text: t('qr') });
-  qrButton.addEventListener('click', () => {
-    if (qrBox.hidden) {
-      // The query defeats a cached image of an older key.
-      qrBox.replaceChildren(el('img', { src: `/api/clients/${enc}/qr.svg?t=${Date.now()}`, alt: c.name + ' QR' }));
+  const setQr = (open) => {
+    if (open) {
+      // The image is fetched once per card; a refresh of the list keeps it.
+      if (!qrBox.firstChild) qrBox.append(el('img', { src: `/api/clients/${enc}/qr.svg`, alt: c.name + ' QR' }));
+      openQr.add(c.name);
+    } else {
+      openQr.delete(c.name);
     }
-    qrBox.hidden = !qrBox.hidden;
-    qrButton.textContent = qrBox.hidden ? t('qr') : t('hide_qr');
-  });
-  const remove = el('button.danger', { type: 'button', class: 'danger remove', text: t('remove') });
+    qrBox.hidden = !open;
+    qrButton.textContent = open ? t('hide_qr') : t('qr');
+  };
+  qrButton.addEventListener('click', () => setQr(qrBox.hidden));
+  if (openQr.has(c.name)) setQr(true);
+  const remove = el('button', { type: 'button', class: 'danger remove', text: t('remove') });
+  const arm = () => {
+    remove.classList.add('armed');
+    remove.textContent = t('confirm_remove');
+  };
+  if (armed.has(c.name)) arm();
   remove.addEventListener('click', async () => {
     // Two clicks: the first arms the button, so no native dialog is needed.
-    if (!remove.classList.contains('armed')) {
-      remove.classList.add('armed');
-      remove.textContent = t('confirm_remove');
+    if (!armed.has(c.name)) {
+      armed.add(c.name);
+      arm();
       return;
     }
+    armed.delete(c.name);
+    openQr.delete(c.name);
     await act(() => api('DELETE', `/api/clients/${enc}`));
   });
   const on = c.state === 'enabled';

@@ -188,6 +188,15 @@ step('its QR code shows and decodes to the same config', async () => {
   eq(decoded.replace(/\n+$/, ''), conf.replace(/\n+$/, ''), 'QR text');
 });
 
+step('an open QR code stays open when the list is drawn again', async () => {
+  await page.selectOption('#lang', 'ru');
+  await page.waitForSelector('.card[data-client="phone1"] .qr img');
+  await page.selectOption('#lang', 'en');
+  await page.waitForSelector('.card[data-client="phone1"] .qr img');
+  await (await card('phone1')).locator('button.qr-toggle').click();
+  await page.waitForFunction(() => document.querySelector('.card[data-client="phone1"] .qr').hidden);
+});
+
 step('disable, then enable again', async () => {
   let c = await card('phone1');
   await c.locator('button.toggle').click();
