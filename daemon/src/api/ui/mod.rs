@@ -119,11 +119,12 @@ impl Ui {
         }
     }
 
-    /// The API alone, as `server.api_listen` serves it.
+    /// The API alone, as `server.api_listen` serves it (and, harmless and
+    /// documented, whether the pages' setup is due).
     pub fn api_only(api: Arc<Api>) -> Self {
         Self {
             pages: false,
-            ..Self::new(api, PathBuf::new())
+            ..Self::new(api, crate::util::paths::ui_password())
         }
     }
 
@@ -302,15 +303,17 @@ impl Handler for Ui {
     type Pass = Pass;
 
     fn before_body(&self, head: &Head) -> Result<(usize, Pass), Response> {
+        let segs = http::segments(head.path());
+        if head.method == Method::Get && segs == ["api", "ui", "state"] {
+            return Ok((0, Pass::State));
+        }
         if !self.pages {
             return Handler::before_body(&*self.api, head).map(|(limit, ())| (limit, Pass::Api));
         }
         if let Some(a) = asset_for(&head.method, head.path()) {
             return Ok((0, Pass::Asset(a)));
         }
-        let segs = http::segments(head.path());
         let own = match (&head.method, segs.as_slice()) {
-            (Method::Get, ["api", "ui", "state"]) => return Ok((0, Pass::State)),
             (Method::Post, ["api", "ui", "setup"]) => Pass::Setup,
             (Method::Post, ["api", "ui", "login"]) => Pass::Login,
             _ => {

@@ -367,7 +367,9 @@ fn the_api_listener_serves_no_pages() {
         addr: server.addr,
         server,
     };
-    for path in ["/", "/ui.js", "/api/ui/state"] {
+    // Whether the setup is due is public on both listeners.
+    assert_eq!(ask(&f, "GET", "/api/ui/state", &[], "").0, 200);
+    for path in ["/", "/ui.js", "/api/ui/setup"] {
         let (s, head, _) = ask(&f, "GET", path, &[], "");
         assert_eq!(s, 401, "{path}: {head}");
         assert!(!head.contains("Content-Security-Policy"), "{head}");
