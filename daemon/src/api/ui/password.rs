@@ -16,9 +16,9 @@ use std::{
 
 use crate::{api::auth::constant_time_eq, sources::sha256::Sha256};
 
-/// Iterations for a new hash. Slow on purpose: ~0.1 s on a PC, a few seconds
-/// on a router's MIPS core, paid once per login. Stored with the hash, so it
-/// can be raised later without breaking existing files.
+/// Iterations for a new hash: slow on purpose (two SHA-256 blocks each, paid
+/// once per login and per guess). Stored with the hash, so it can be raised
+/// later without breaking existing files.
 pub const PBKDF2_ITERATIONS: u32 = 100_000;
 /// Fewest iterations a stored hash may claim: a file edited down to 1 would
 /// make guessing cheap again.
