@@ -22,6 +22,7 @@ pub mod metrics;
 mod reply;
 mod routes;
 pub mod server;
+pub mod ui;
 
 #[cfg(test)]
 mod oracle_tests;
@@ -154,7 +155,7 @@ impl Api {
 
     /// Listens on `listen` and serves until stopped.
     pub fn start(self: Arc<Self>, listen: SocketAddr) -> Result<Handle, String> {
-        let server = server::Server::start(listen, self.clone())
+        let server = server::Server::start(listen, Arc::new(ui::Ui::api_only(self.clone())))
             .map_err(|e| format!("API on {listen}: {e}"))?;
         Ok(Handle {
             addr: server.addr,

@@ -258,6 +258,8 @@ fn known_path(segs: &[&str]) -> bool {
                 "enable" | "disable" | "config" | "qr.svg" | "qr.png" | "history"
             ]
             | ["api", "upstreams", _, "enable" | "disable"]
+            // Served by the pages' listener only (api/ui/mod.rs).
+            | ["api", "ui", "state" | "setup" | "login"]
     )
 }
 

@@ -144,6 +144,7 @@ fn read_server(r: &mut Reader) -> Server {
         table_base: r.number("table_base"),
         rule_priority: r.number("rule_priority"),
         api_listen: r.string("api_listen"),
+        ui_listen: r.string("ui_listen"),
     }
 }
 
@@ -407,6 +408,7 @@ pub fn to_sections(config: &Config) -> Vec<Section> {
     w.number("table_base", s.table_base);
     w.number("rule_priority", s.rule_priority);
     w.string("api_listen", &s.api_listen);
+    w.string("ui_listen", &s.ui_listen);
     out.push(w.section);
 
     for u in &config.upstreams {

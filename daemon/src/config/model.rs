@@ -116,6 +116,9 @@ pub struct Server {
     pub rule_priority: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_listen: Option<String>,
+    /// The built-in web pages (`api::ui`): off when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ui_listen: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

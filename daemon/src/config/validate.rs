@@ -136,6 +136,17 @@ impl Validator {
         {
             self.push(p, "api_listen", format!("'{a}' is not address:port"));
         }
+        if let Some(a) = &s.ui_listen {
+            match a.parse::<std::net::SocketAddr>() {
+                Err(_) => self.push(p, "ui_listen", format!("'{a}' is not address:port")),
+                Ok(ui) if s.api_listen_or_default().parse() == Ok(ui) => self.push(
+                    p,
+                    "ui_listen",
+                    format!("'{a}' is the API's address too (api_listen): pick another port"),
+                ),
+                Ok(_) => {}
+            }
+        }
     }
 
     fn upstreams(&mut self, config: &Config) {

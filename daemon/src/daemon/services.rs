@@ -32,6 +32,8 @@ use crate::{
 
 pub struct Running {
     pub api: Option<api::Handle>,
+    /// The built-in pages, when `server.ui_listen` is set.
+    pub ui: Option<api::Handle>,
     pub collector: Arc<Mutex<Collector>>,
 }
 
@@ -163,9 +165,19 @@ pub fn start(
             ..extra
         }
     };
-    let (_, handle) = api::start(config_path, None, hooks)?;
+    let (api, handle) = api::start(config_path, None, hooks)?;
+    let ui = match store.load().ok().and_then(|c| c.server.ui_listen) {
+        Some(listen) => {
+            let addr = listen
+                .parse()
+                .map_err(|_| format!("server.ui_listen: '{listen}' is not address:port"))?;
+            Some(api::ui::start(api, addr)?)
+        }
+        None => None,
+    };
     Ok(Running {
         api: Some(handle),
+        ui,
         collector,
     })
 }
@@ -176,6 +188,9 @@ impl Drop for Running {
         // Open API connections are closed, not left to the process's exit.
         if let Some(api) = self.api.take() {
             api.stop();
+        }
+        if let Some(ui) = self.ui.take() {
+            ui.stop();
         }
     }
 }
@@ -217,6 +232,9 @@ pub async fn serve(
     let running = start(&ctx.config_path, live, reapply, hooks)?;
     if let Some(h) = &running.api {
         crate::util::say(&format!("API listening on http://{}", h.addr));
+    }
+    if let Some(h) = &running.ui {
+        crate::util::say(&format!("web pages on http://{}", h.addr));
     }
     // `running` is dropped (and the history flushed) when the daemon stops.
     std::future::pending::<()>().await;

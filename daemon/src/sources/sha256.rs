@@ -17,6 +17,7 @@ const INIT: [u32; 8] = [
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 ];
 
+#[derive(Clone)]
 pub struct Sha256 {
     state: [u32; 8],
     block: [u8; 64],
@@ -52,7 +53,12 @@ impl Sha256 {
     }
 
     /// The digest as 64 lowercase hex digits.
-    pub fn hex(mut self) -> String {
+    pub fn hex(self) -> String {
+        self.finish().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The digest as bytes (HMAC and PBKDF2 in `api::ui` chain these).
+    pub fn finish(mut self) -> [u8; 32] {
         let bits = self.total.wrapping_mul(8);
         let mut pad = vec![0x80u8];
         let rest = (self.filled + 1) % 64;
@@ -62,7 +68,11 @@ impl Sha256 {
         self.update(&pad);
         self.total = total;
         debug_assert_eq!(self.filled, 0);
-        self.state.iter().map(|w| format!("{w:08x}")).collect()
+        let mut out = [0u8; 32];
+        for (o, w) in out.chunks_exact_mut(4).zip(self.state) {
+            o.copy_from_slice(&w.to_be_bytes());
+        }
+        out
     }
 
     fn compress(&mut self, block: &[u8; 64]) {

@@ -127,3 +127,9 @@ pub fn list_roots() -> Option<Vec<PathBuf>> {
 pub fn log_level() -> Option<String> {
     std::env::var("WGSPLIT_LOG").ok()
 }
+
+/// The built-in pages' admin password hash (`api::ui`): `$WGSPLIT_UI_PASSWORD_FILE`,
+/// else beside the API token; made 0600 by the first-run setup.
+pub fn ui_password() -> PathBuf {
+    var_path("WGSPLIT_UI_PASSWORD_FILE", "/etc/wgsplit/ui.password")
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# What the built-in web pages (issue #15) cost: the embedded files, plain and
+# gzipped as sent (daemon/ui/), and the release binary (x86_64 host, the
+# workspace's release profile: opt-level z, LTO, stripped) at BASE and at REV,
+# each built in a temporary worktree sharing this tree's target dir.
+#
+#   tests/bench/ui_size.sh [BASE [REV]]    (defaults: where REV left main, HEAD)
+#
+# Prints two tables. The issue's budget: all assets <= 64 KB compressed.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+REV=${2:-HEAD}
+BASE=${1:-$(git -C "$ROOT" merge-base main "$REV")}
+BUDGET=$((64 * 1024))
+
+echo "| file | plain (B) | gzip -9n, as sent (B) |"
+echo "|---|---|---|"
+plain=0 gz=0
+for f in index.html ui.js ui.css; do
+    p=$(git -C "$ROOT" show "$REV:daemon/ui/$f" | wc -c)
+    g=$(git -C "$ROOT" show "$REV:daemon/ui/$f.gz" | wc -c)
+    plain=$((plain + p)) gz=$((gz + g))
+    echo "| $f | $p | $g |"
+done
+echo "| all | $plain | $gz ($(awk "BEGIN{printf \"%.1f\", 100*$gz/$BUDGET}")% of the 64 KB budget) |"
+echo
+
+WORK=$(mktemp -d /tmp/wsui-size.XXXXXX)
+TREES=()
+cleanup() {
+    local t
+    for t in "${TREES[@]}"; do git -C "$ROOT" worktree remove --force "$t" >/dev/null 2>&1 || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+size_at() { # REV -> bytes of the stripped release binary
+    local sha tree
+    sha=$(git -C "$ROOT" rev-parse --short "$1")
+    tree=$WORK/$sha
+    git -C "$ROOT" worktree add --detach "$tree" "$sha" >/dev/null 2>&1
+    TREES+=("$tree")
+    (cd "$tree" && CARGO_TARGET_DIR=$ROOT/target cargo build --release --quiet -p wgsplit >&2)
+    stat -c %s "$ROOT/target/release/wgsplit"
+}
+before=$(size_at "$BASE")
+after=$(size_at "$REV")
+echo "| x86_64 release, stripped | $(git -C "$ROOT" rev-parse --short "$BASE") (before) | $(git -C "$ROOT" rev-parse --short "$REV") (after) | growth |"
+echo "|---|---|---|---|"
+echo "| bytes | $before | $after | $((after - before)) ($(awk "BEGIN{printf \"%+.2f\", 100*($after-$before)/$before}")%) |"
