@@ -31,16 +31,28 @@ WORK=$ROOT/target/coverage
 HOST=$(rustc -vV | sed -n 's/^host: //p')
 HOST_ENV=$(echo "$HOST" | tr 'a-z-' 'A-Z_')
 
-# The executables built with the current flags (a no-op build when they are
-# fresh): the objects whose coverage maps llvm-cov reads.
+# The executables built with the current flags (no-op builds when they are
+# fresh): the objects whose coverage maps llvm-cov reads. `cargo build` and
+# `cargo test` build the binary twice (dev-dependencies change the features of
+# shared crates), and both are uplifted to target/debug/wgsplit in turn; the
+# suites run whichever came last, so both are kept (hard links in objects/).
 objects() {
-    cargo test -p wgsplit --no-run --message-format=json 2>/dev/null |
-        python3 -c '
+    local variant exe
+    mkdir -p "$WORK/objects"
+    for variant in test build; do
+        if [ $variant = test ]; then set -- test --no-run; else set -- build; fi
+        cargo "$@" -p wgsplit --message-format=json 2>/dev/null | python3 -c '
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable"):
-        print(m["executable"])' | sort -u
+        print(m["executable"])' | while read -r exe; do
+            case $exe in
+            */deps/*) echo "$exe" ;;
+            *) ln -f "$exe" "$WORK/objects/$(basename "$exe").$variant" && echo "$WORK/objects/$(basename "$exe").$variant" ;;
+            esac
+        done
+    done
 }
 
 # report LEAST WHAT: merge, print, write summary.txt; status 1 below the bound.
