@@ -5,12 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . tests/lib/deps.sh
 install_deps
-# Line coverage of daemon/src across the unit tests and every suite (full runs;
-# WGSPLIT_COVERAGE=0 turns it off): from here on every host build is instrumented,
-# so `cargo test` and the suites' target/debug/wgsplit are one build, and each
-# process writes its profile (tests/bench/coverage.sh).
+# Line coverage of daemon/src across the unit tests and every suite (full runs as
+# root, where every suite runs; WGSPLIT_COVERAGE=0 turns it off): from here on
+# every host build is instrumented, so `cargo test` and the suites'
+# target/debug/wgsplit are one build, and each process writes its profile
+# (tests/bench/coverage.sh).
 coverage=${WGSPLIT_COVERAGE:-1}
 [ "${1:-}" = "--quick" ] && coverage=0
+[ "$(id -u)" -eq 0 ] || coverage=0
 if [ "$coverage" = 1 ]; then coverage_env=$(bash tests/bench/coverage.sh env); eval "$coverage_env"; fi
 
 passed=0 failed=0 failures=()

@@ -10,6 +10,8 @@
 #   tests/bench/coverage.sh report [LEAST]  at the end: merges the profiles,
 #       prints the total and the LEAST (10) least-covered files, writes
 #       target/coverage/summary.txt, and fails below COVERAGE_MIN_PERCENT.
+#   tests/bench/coverage.sh cost   the build time it adds (plain and instrumented
+#       debug builds from an empty target dir, one after the other).
 #
 # Alone (no suites; builds into target/coverage, leaves target/debug alone):
 #   tests/bench/coverage.sh [LEAST]   the unit, integration, kernel (root) and
@@ -97,6 +99,28 @@ env)
     # every process merges into at exit, so thousands of CLI runs stay a few MB.
     echo "export CARGO_TARGET_${HOST_ENV}_RUSTFLAGS=-Cinstrument-coverage"
     echo "export LLVM_PROFILE_FILE=$WORK/profraw/%4m.profraw"
+    exit 0
+    ;;
+cost)
+    # What coverage adds to a fresh CI machine's build: the debug builds the test
+    # command makes (`cargo test`'s and `cargo build`'s), from an empty target
+    # dir, plain and then instrumented. Wall and CPU seconds (CI has 2 cores).
+    unset LLVM_PROFILE_FILE
+    for kind in plain instrumented; do
+        dir=$WORK/cost-$kind
+        rm -rf "$dir"
+        flags=()
+        [ $kind = instrumented ] && flags=("CARGO_TARGET_${HOST_ENV}_RUSTFLAGS=-Cinstrument-coverage")
+        start=$(date +%s.%N)
+        t0=$(awk '{ print $14 + $15 + $16 + $17 }' /proc/$$/stat)
+        env "${flags[@]}" CARGO_TARGET_DIR="$dir" bash -c 'cargo test -p wgsplit --no-run --quiet && cargo build -p wgsplit --quiet' >/dev/null 2>&1 ||
+            { echo "coverage: $kind build failed" >&2; exit 1; }
+        t1=$(awk '{ print $14 + $15 + $16 + $17 }' /proc/$$/stat)
+        awk -v s="$start" -v e="$(date +%s.%N)" -v c=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v k=$kind \
+            'BEGIN { printf "%-13s build from empty: %4.0f s wall, %5.0f s CPU\n", k, e - s, c / hz }'
+        du -sh "$dir" | awk -v k=$kind '{ printf "%-13s target dir: %s\n", k, $1 }'
+        rm -rf "$dir"
+    done
     exit 0
     ;;
 report)
