@@ -61,7 +61,8 @@ for line in sys.stdin:
 report() {
     local least=$1 what=$2 objs=() args=() o
     shopt -s nullglob
-    local raws=("$WORK"/profraw/*.profraw)
+    # (*.profdata: earlier merges kept there, e.g. of a run continued later.)
+    local raws=("$WORK"/profraw/*.profraw "$WORK"/profraw/*.profdata)
     shopt -u nullglob
     [ ${#raws[@]} -gt 0 ] || { echo "coverage: no profiles in $WORK/profraw" >&2; return 1; }
     mapfile -t objs < <(objects)
@@ -91,14 +92,24 @@ report() {
 
 case "${1:-}" in
 env)
+    # A fresh profile folder: this run's profiles only.
     _deps_apt "llvm-$LLVM_VERSION"
     rm -rf "$WORK/profraw"
     mkdir -p "$WORK/profraw"
     # Host builds only (the image suite's cross builds and cargo-fuzz, which sets
     # RUSTFLAGS, are untouched). %4m: a pool of at most 4 files per binary that
     # every process merges into at exit, so thousands of CLI runs stay a few MB.
-    echo "export CARGO_TARGET_${HOST_ENV}_RUSTFLAGS=-Cinstrument-coverage"
-    echo "export LLVM_PROFILE_FILE=$WORK/profraw/%4m.profraw"
+    # WGSPLIT_COVERAGE_MODE=continuous: the counters live in the mapped profile
+    # file (%c; on Linux it needs -runtime-counter-relocation), so a process
+    # that dies by a signal it does not handle (`wgsplit api` on SIGTERM, a
+    # cleanup's kill -9) still counts. Checked on api_test.py, not yet on a full run.
+    if [ "${WGSPLIT_COVERAGE_MODE:-}" = continuous ]; then
+        echo "export CARGO_TARGET_${HOST_ENV}_RUSTFLAGS='-Cinstrument-coverage -Cllvm-args=-runtime-counter-relocation'"
+        echo "export LLVM_PROFILE_FILE=$WORK/profraw/%c%4m.profraw"
+    else
+        echo "export CARGO_TARGET_${HOST_ENV}_RUSTFLAGS=-Cinstrument-coverage"
+        echo "export LLVM_PROFILE_FILE=$WORK/profraw/%4m.profraw"
+    fi
     exit 0
     ;;
 cost)
