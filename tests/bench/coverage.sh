@@ -116,12 +116,14 @@ cost)
     # What coverage adds to a fresh CI machine's build: the debug builds the test
     # command makes (`cargo test`'s and `cargo build`'s), from an empty target
     # dir, plain and then instrumented. Wall and CPU seconds (CI has 2 cores).
-    unset LLVM_PROFILE_FILE
     for kind in plain instrumented; do
         dir=$WORK/cost-$kind
         rm -rf "$dir"
         flags=()
-        [ $kind = instrumented ] && flags=("CARGO_TARGET_${HOST_ENV}_RUSTFLAGS=-Cinstrument-coverage")
+        # Instrumented build scripts and proc macros write profiles wherever
+        # LLVM_PROFILE_FILE says, else into the crates' source folders.
+        [ $kind = instrumented ] && flags=("CARGO_TARGET_${HOST_ENV}_RUSTFLAGS=-Cinstrument-coverage"
+            "LLVM_PROFILE_FILE=$dir/profraw/%4m.profraw")
         start=$(date +%s.%N)
         t0=$(awk '{ print $14 + $15 + $16 + $17 }' /proc/$$/stat)
         env "${flags[@]}" CARGO_TARGET_DIR="$dir" bash -c 'cargo test -p wgsplit --no-run --quiet && cargo build -p wgsplit --quiet' >/dev/null 2>&1 ||
@@ -135,9 +137,9 @@ cost)
     exit 0
     ;;
 report)
+    # Kept set: should `objects` rebuild, instrumented build scripts and proc
+    # macros write into the profile folder, not into the crates' source folders.
     [ -n "${LLVM_PROFILE_FILE:-}" ] || { echo "coverage: report needs the environment of 'coverage.sh env'" >&2; exit 1; }
-    # The merge itself must not write profiles.
-    unset LLVM_PROFILE_FILE
     report "${2:-10}" "unit, kernel and integration tests and every suite"
     exit $?
     ;;
@@ -176,6 +178,5 @@ if [ $status -ne 0 ]; then
     grep -h -A3 '^failures:$' "$WORK"/*.log | grep -E '^    ' | sort -u >&2 || true
 fi
 
-unset LLVM_PROFILE_FILE
 report "$LEAST" "unit, integration, kernel and real-data tests; suites not counted" || true
 exit $status
