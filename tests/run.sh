@@ -5,6 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . tests/lib/deps.sh
 install_deps
+# Line coverage of daemon/src across the unit tests and every suite
+# (WGSPLIT_COVERAGE=1, full runs as root): from here on every host build is
+# instrumented, so `cargo test` and the suites' target/debug/wgsplit are one
+# build, and each process writes its profile (tests/bench/coverage.sh). Off by
+# default until one whole instrumented run (the ui, guard, fuzz and image suites
+# included) has passed; tests/bench/RESULTS.md has the figure.
+coverage=${WGSPLIT_COVERAGE:-0}
+[ "${1:-}" = "--quick" ] && coverage=0
+[ "$(id -u)" -eq 0 ] || coverage=0
+if [ "$coverage" = 1 ]; then coverage_env=$(bash tests/bench/coverage.sh env); eval "$coverage_env"; fi
 
 passed=0 failed=0 failures=()
 suite() {
@@ -29,6 +39,7 @@ if [ "${1:-}" != "--quick" ]; then
         suite "$(basename "$s" .sh)" bash "$s"
     done
 fi
+if [ "$coverage" = 1 ]; then suite "coverage" bash tests/bench/coverage.sh report; fi
 
 echo
 [ ${#failures[@]} -eq 0 ] || echo "failed suites: ${failures[*]}"

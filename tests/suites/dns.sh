@@ -205,8 +205,7 @@ echo "- the same name for two clients lands in two sets, each resolved its own w
 check "alice gets the upstream's answer" "NOERROR|A 203.0.113.10 300" "$(q 10.8.0.2 www.netflix.com A | paste -sd'|')"
 check "alice's set holds it, timeout = TTL" "203.0.113.10 300" "$(elems alice_r0_dns4)"
 # An element already in the kernel that this resolver never wrote (as after a
-# restart): the resolver takes it for new and creates it, the kernel refuses
-# (it exists), and it is sent again as a refresh: the answer's timeout wins.
+# restart): the answer refreshes it, so it lives as long as the answer's TTL.
 $R nft add element inet wgsplit bob_r0_dns4 '{ 198.51.100.10 timeout 7s }'
 check "bob gets the WAN's answer" "NOERROR|A 198.51.100.10 300" "$(q 10.8.0.3 www.netflix.com A | paste -sd'|')"
 check "bob's set holds the WAN address, its old element refreshed to the TTL" "198.51.100.10 300" "$(elems bob_r0_dns4)"

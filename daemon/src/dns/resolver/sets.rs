@@ -80,13 +80,8 @@ impl Resolver {
             return;
         }
         let now = Instant::now();
-        // Elements this resolver wrote before (they may be in the kernel:
-        // refreshed), and elements it never wrote (most likely new: created,
-        // one message instead of three).
         let mut v4 = Vec::new();
         let mut v6 = Vec::new();
-        let mut new4 = Vec::new();
-        let mut new6 = Vec::new();
         let [id4, id6] = self.sets(state, client, m.pos, |s| s.ids);
         {
             let mut memo = self.memo.lock().unwrap();
@@ -110,22 +105,29 @@ impl Resolver {
                     self.stats.set_skipped.fetch_add(1, Relaxed);
                     continue;
                 }
-                let known = memo.insert(k, (now, until)).is_some();
+                memo.insert(k, (now, until));
                 let e = Elem::with_timeout(ip, secs as u64 * 1000);
-                match (ip.is_ipv6(), known) {
-                    (false, true) => v4.push(e),
-                    (true, true) => v6.push(e),
-                    (false, false) => new4.push(e),
-                    (true, false) => new6.push(e),
-                }
+                if ip.is_ipv6() { v6.push(e) } else { v4.push(e) }
             }
         }
-        if v4.is_empty() && v6.is_empty() && new4.is_empty() && new6.is_empty() {
+        if v4.is_empty() && v6.is_empty() {
             return;
         }
         let [set4, set6] = self.sets(state, client, m.pos, |s| s.names.clone());
-        let ops = insert_ops([&set4, &set6], [&v4, &v6], [&new4, &new6]);
-        let n = (v4.len() + v6.len() + new4.len() + new6.len()) as u64;
+        let mut ops = Vec::with_capacity(2);
+        if !v4.is_empty() {
+            ops.push(Op::Refresh {
+                set: &set4,
+                elems: &v4,
+            });
+        }
+        if !v6.is_empty() {
+            ops.push(Op::Refresh {
+                set: &set6,
+                elems: &v6,
+            });
+        }
+        let n = (v4.len() + v6.len()) as u64;
         let mut nft = self.nft.lock().unwrap();
         if nft.is_none() {
             match NftSock::open() {
@@ -137,15 +139,7 @@ impl Resolver {
             }
         }
         let sock = nft.as_mut().unwrap();
-        let mut result = sock.apply(&ops);
-        if matches!(&result, Err(e) if e.errno() == Some(libc::EEXIST)) {
-            // An element we took for new was there (written before a restart,
-            // or forgotten by the memo): all of it again as refreshes.
-            let all4 = [&v4[..], &new4[..]].concat();
-            let all6 = [&v6[..], &new6[..]].concat();
-            result = sock.apply(&insert_ops([&set4, &set6], [&all4, &all6], [&[], &[]]));
-        }
-        match result {
+        match sock.apply(&ops) {
             Ok(()) => {
                 self.stats.set_elements.fetch_add(n, Relaxed);
                 if let Some(t) = received {
@@ -169,7 +163,7 @@ impl Resolver {
         // Forget what we thought was inserted, so the next answer retries.
         let mut memo = self.memo.lock().unwrap();
         for op in ops {
-            if let Op::Refresh { elems, .. } | Op::Create { elems, .. } = op {
+            if let Op::Refresh { elems, .. } = op {
                 for e in *elems {
                     memo.remove(&(if e.key.is_ipv6() { id6 } else { id4 }, e.key));
                 }
@@ -182,23 +176,4 @@ impl Resolver {
             );
         }
     }
-}
-
-/// The batch for one answer's elements: `Refresh` for those that may be in the
-/// kernel (`known`), `Create` for those that should be new (`fresh`), per family.
-fn insert_ops<'a>(
-    sets: [&'a str; 2],
-    known: [&'a [Elem]; 2],
-    fresh: [&'a [Elem]; 2],
-) -> Vec<Op<'a>> {
-    let mut ops = Vec::with_capacity(4);
-    for ((set, known), fresh) in sets.into_iter().zip(known).zip(fresh) {
-        if !known.is_empty() {
-            ops.push(Op::Refresh { set, elems: known });
-        }
-        if !fresh.is_empty() {
-            ops.push(Op::Create { set, elems: fresh });
-        }
-    }
-    ops
 }

@@ -39,8 +39,7 @@ use std::{
 use ipnet::IpNet;
 
 use super::net::nl::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, nest_end, nest_start, put_attr,
-    put_attr_str,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST, nest_end, nest_start, put_attr, put_attr_str,
 };
 use super::nft_consts::{
     NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES, NFPROTO_INET, NFT_GOTO,
@@ -137,10 +136,6 @@ pub enum Op<'a> {
     Del { set: &'a str, elems: &'a [Elem] },
     /// Add-or-replace: existing elements get the new timeout (see the module docs).
     Refresh { set: &'a str, elems: &'a [Elem] },
-    /// Add elements that must be new: one message where `Refresh` takes three;
-    /// an element already there fails the batch (`EEXIST`), and the caller
-    /// sends it again as `Refresh`.
-    Create { set: &'a str, elems: &'a [Elem] },
     /// Remove every element of the set.
     Flush { set: &'a str },
 }
@@ -152,7 +147,6 @@ impl Op<'_> {
             | Op::AddMap { set, .. }
             | Op::Del { set, .. }
             | Op::Refresh { set, .. }
-            | Op::Create { set, .. }
             | Op::Flush { set } => set,
         }
     }
@@ -358,7 +352,7 @@ pub fn encode(family: u8, table: &str, ops: &[Op], seq: u32) -> Batch {
     seq = seq.wrapping_add(1);
     for (op_index, op) in ops.iter().enumerate() {
         let steps: &[(u16, bool)] = match op {
-            Op::Add { .. } | Op::AddMap { .. } | Op::Create { .. } => &[(NFT_MSG_NEWSETELEM, true)],
+            Op::Add { .. } | Op::AddMap { .. } => &[(NFT_MSG_NEWSETELEM, true)],
             Op::Del { .. } => &[(NFT_MSG_DELSETELEM, false)],
             Op::Refresh { .. } => &[
                 (NFT_MSG_NEWSETELEM, true),
@@ -368,10 +362,9 @@ pub fn encode(family: u8, table: &str, ops: &[Op], seq: u32) -> Batch {
             Op::Flush { .. } => &[(NFT_MSG_DELSETELEM, false)],
         };
         let (elems, map): (&[Elem], &[MapElem]) = match op {
-            Op::Add { elems, .. }
-            | Op::Del { elems, .. }
-            | Op::Refresh { elems, .. }
-            | Op::Create { elems, .. } => (elems, &[]),
+            Op::Add { elems, .. } | Op::Del { elems, .. } | Op::Refresh { elems, .. } => {
+                (elems, &[])
+            }
             Op::AddMap { elems, .. } => (&[], elems),
             Op::Flush { .. } => (&[], &[]),
         };
@@ -386,10 +379,10 @@ pub fn encode(family: u8, table: &str, ops: &[Op], seq: u32) -> Batch {
                     buf,
                     msg_kind,
                     NLM_F_REQUEST
-                        | match (kind, op) {
-                            (NFT_MSG_NEWSETELEM, Op::Create { .. }) => NLM_F_CREATE | NLM_F_EXCL,
-                            (NFT_MSG_NEWSETELEM, _) => NLM_F_CREATE,
-                            _ => 0,
+                        | if kind == NFT_MSG_NEWSETELEM {
+                            NLM_F_CREATE
+                        } else {
+                            0
                         },
                     seq,
                     family,
