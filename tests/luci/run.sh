@@ -32,7 +32,7 @@ fi
 # the newer of the two builds: a release binary left from an older tree must not
 # stand in for the CLI the pages call today (client history, overview, …)
 if [ -z "${WGSPLIT_BIN:-}" ]; then
-	newest=$(ls -t target/release/wgsplit target/debug/wgsplit 2>/dev/null | head -n 1)
+	newest=$(ls -t target/release/wgsplit target/debug/wgsplit 2>/dev/null | head -n 1 || true)
 	[ -n "$newest" ] && export WGSPLIT_BIN=$PWD/$newest
 fi
 

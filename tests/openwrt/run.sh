@@ -17,7 +17,8 @@ install_deps_openwrt
 BIN=${WGSPLIT_BIN:-}
 if [ -z "$BIN" ]; then
 	# the newer build: a release binary left from an older tree lacks today's commands
-	BIN=$(ls -t target/release/wgsplit target/debug/wgsplit 2>/dev/null | head -n 1)
+	# (one of the two may be missing: ls then fails, and so would the pipeline)
+	BIN=$(ls -t target/release/wgsplit target/debug/wgsplit 2>/dev/null | head -n 1 || true)
 fi
 if [ -z "$BIN" ]; then
 	# a debug build shares its cache with cargo test/clippy; any binary packages the same
