@@ -42,9 +42,12 @@ const MAX_LABELS: usize = 4;
 
 /// Is the question (wire format: length-prefixed labels, a zero at the end)
 /// one the guard answers NXDOMAIN? Case-insensitive; malformed names are not.
+/// Allocation-free: it runs on every query of a guarded client.
 pub fn refused(wire_name: &[u8]) -> bool {
-    // The labels' start offsets, then compare every suffix of up to MAX_LABELS labels.
-    let mut starts = Vec::with_capacity(8);
+    // The start offsets of the last MAX_LABELS labels (a ring), then compare
+    // every suffix of up to MAX_LABELS labels.
+    let mut starts = [0usize; MAX_LABELS];
+    let mut n = 0;
     let mut at = 0;
     while let Some(&len) = wire_name.get(at) {
         if len == 0 {
@@ -53,31 +56,37 @@ pub fn refused(wire_name: &[u8]) -> bool {
         if len > 63 || at + 1 + usize::from(len) > wire_name.len() {
             return false;
         }
-        starts.push(at);
+        starts[n % MAX_LABELS] = at;
+        n += 1;
         at += 1 + usize::from(len);
     }
-    let n = starts.len();
     (1..=MAX_LABELS.min(n)).any(|k| {
-        let suffix = dotted(&wire_name[starts[n - k]..at]);
-        suffix == CANARY || DOH_NAMES.contains(&suffix.as_str())
+        let suffix = &wire_name[starts[(n - k) % MAX_LABELS]..at];
+        is_name(suffix, CANARY) || DOH_NAMES.iter().any(|d| is_name(suffix, d))
     })
 }
 
-/// `3www7example3com` (the wire labels, without the final zero) → `www.example.com`, lower case.
-fn dotted(labels: &[u8]) -> String {
-    let mut out = String::with_capacity(labels.len());
+/// Do the wire labels (`3www7example3com`, without the final zero) spell the
+/// dotted lower-case `name` (`www.example.com`), in any letter case?
+fn is_name(labels: &[u8], name: &str) -> bool {
+    let name = name.as_bytes();
+    if labels.len() != name.len() + 1 {
+        return false;
+    }
     let mut at = 0;
     while at < labels.len() {
         let len = usize::from(labels[at]);
-        if !out.is_empty() {
-            out.push('.');
-        }
-        for b in &labels[at + 1..at + 1 + len] {
-            out.push(char::from(b.to_ascii_lowercase()));
+        let (Some(label), Some(text)) = (labels.get(at + 1..at + 1 + len), name.get(at..at + len))
+        else {
+            return false;
+        };
+        // Labels are separated by a dot in `name` exactly where the next length byte sits.
+        if !label.eq_ignore_ascii_case(text) || name.get(at + len).is_some_and(|&c| c != b'.') {
+            return false;
         }
         at += 1 + len;
     }
-    out
+    true
 }
 
 #[cfg(test)]

@@ -280,7 +280,8 @@ impl Cache {
         if entry.expires <= now {
             return;
         }
-        let cost = entry.cost(key.name.len());
+        let name_len = key.name.len();
+        let cost = entry.cost(name_len);
         if cost > self.max_bytes / 8 {
             return;
         }
@@ -288,8 +289,8 @@ impl Cache {
             self.evict(now, cost);
         }
         self.bytes += cost;
-        if let Some(old) = self.map.insert(key.clone(), Arc::new(entry)) {
-            self.bytes -= old.cost(key.name.len());
+        if let Some(old) = self.map.insert(key, Arc::new(entry)) {
+            self.bytes -= old.cost(name_len);
         }
     }
 

@@ -15,6 +15,7 @@
 use std::{
     hash::{Hash, RandomState},
     net::{IpAddr, SocketAddr},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -237,7 +238,8 @@ impl CaseMemory {
 /// transport (a TCP retry is never merged with a UDP question).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FlightKey {
-    name: Box<[u8]>,
+    /// Shared: the table and the flight's leader hold one copy.
+    name: Arc<[u8]>,
     qtype: u16,
     qclass: u16,
     edns: bool,
@@ -284,13 +286,13 @@ impl<W> Default for Flights<W> {
 
 impl<W> Flights<W> {
     /// Joins the flight for `key`: leads a new one, waits on one in flight
-    /// (`waiter` kept), or is refused.
-    pub fn join(&mut self, key: &FlightKey, waiter: W) -> Join {
+    /// (the waiter `make` makes is kept: a leader needs none), or is refused.
+    pub fn join(&mut self, key: &FlightKey, make: impl FnOnce() -> W) -> Join {
         if let Some(waiters) = self.map.get_mut(key) {
             if waiters.len() >= MAX_WAITERS {
                 return Join::Full;
             }
-            waiters.push(waiter);
+            waiters.push(make());
             return Join::Follower;
         }
         match self.map.insert(key.clone(), Vec::new()) {
@@ -504,23 +506,23 @@ mod tests {
     fn identical_questions_share_a_flight() {
         let mut f = Flights::default();
         let k = key("a.example", 1, false);
-        assert_eq!(f.join(&k, 0), Join::Leader);
+        assert_eq!(f.join(&k, || 0), Join::Leader);
         // Another case, the same question.
-        assert_eq!(f.join(&key("A.Example", 1, false), 1), Join::Follower);
-        assert_eq!(f.join(&k, 2), Join::Follower);
+        assert_eq!(f.join(&key("A.Example", 1, false), || 1), Join::Follower);
+        assert_eq!(f.join(&k, || 2), Join::Follower);
         // Another type, or TCP: flights of their own.
-        assert_eq!(f.join(&key("a.example", 28, false), 3), Join::Leader);
-        assert_eq!(f.join(&key("a.example", 1, true), 4), Join::Leader);
+        assert_eq!(f.join(&key("a.example", 28, false), || 3), Join::Leader);
+        assert_eq!(f.join(&key("a.example", 1, true), || 4), Join::Leader);
         assert_eq!(f.finish(&k), vec![1, 2]);
         assert_eq!(f.len(), 2);
         // Finished: the next one leads again.
-        assert_eq!(f.join(&k, 5), Join::Leader);
+        assert_eq!(f.join(&k, || 5), Join::Leader);
         assert!(f.finish(&key("nothing.example", 1, false)).is_empty());
         // A flight's waiters are capped.
         for i in 0..MAX_WAITERS {
-            assert_eq!(f.join(&k, i), Join::Follower);
+            assert_eq!(f.join(&k, || i), Join::Follower);
         }
-        assert_eq!(f.join(&k, 99), Join::Full);
+        assert_eq!(f.join(&k, || 99), Join::Full);
     }
 
     #[test]
@@ -528,15 +530,21 @@ mod tests {
         let mut f = Flights::default();
         for i in 0..MAX_INFLIGHT {
             assert_eq!(
-                f.join(&key(&format!("n{i}.example"), 1, false), ()),
+                f.join(&key(&format!("n{i}.example"), 1, false), || ()),
                 Join::Leader
             );
         }
-        assert_eq!(f.join(&key("one-more.example", 1, false), ()), Join::Full);
+        assert_eq!(
+            f.join(&key("one-more.example", 1, false), || ()),
+            Join::Full
+        );
         // Joining one in flight still works at the cap.
-        assert_eq!(f.join(&key("n7.example", 1, false), ()), Join::Follower);
+        assert_eq!(f.join(&key("n7.example", 1, false), || ()), Join::Follower);
         f.finish(&key("n7.example", 1, false));
-        assert_eq!(f.join(&key("one-more.example", 1, false), ()), Join::Leader);
+        assert_eq!(
+            f.join(&key("one-more.example", 1, false), || ()),
+            Join::Leader
+        );
         assert_eq!(f.len(), MAX_INFLIGHT);
     }
 }

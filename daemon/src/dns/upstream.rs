@@ -76,17 +76,19 @@ const ANSWER_BUF: usize = 65_535;
 /// config changes; the count stays). Wraps on 32-bit targets.
 pub type OverCap = Arc<AtomicUsize>;
 
-/// An answer from upstream and when it arrived.
-#[derive(Clone)]
+/// An answer from upstream, when it arrived, and what it says (read once, by
+/// the `Check` that accepted it).
 pub struct Reply {
     pub bytes: Vec<u8>,
     pub received: Instant,
+    pub answer: wire::Answer,
 }
 
-/// Accepts an answer (right question) and acts on it at once, in the socket's
-/// read loop: the resolver puts the addresses into the kernel here, before any
-/// task switch (answer received → element in the kernel in µs, even under load).
-pub type Check = Arc<dyn Fn(&[u8], Instant) -> bool + Send + Sync>;
+/// Accepts an answer (right question, readable records: `Some` with what it
+/// says) and acts on it at once, in the socket's read loop: the resolver puts
+/// the addresses into the kernel here, before any task switch (answer received
+/// → element in the kernel in µs, even under load).
+pub type Check = Arc<dyn Fn(&[u8], Instant) -> Option<wire::Answer> + Send + Sync>;
 
 /// What the socket's reader tells the query waiting on it.
 enum Event {
@@ -98,8 +100,10 @@ enum Event {
 struct Pending {
     id: u16,
     server: SocketAddr,
-    /// The question section as sent (name in its scrambled case, type, class).
-    question: Box<[u8]>,
+    /// The query as sent: its question section (`12..q_end`: the name in its
+    /// scrambled case, type, class) is what an answer must echo.
+    packet: Box<[u8]>,
+    q_end: usize,
     /// The server's case memory when the name's case was scrambled (only an
     /// exact echo is then our answer).
     case: Option<Arc<Mutex<CaseMemory>>>,
@@ -216,7 +220,7 @@ impl Port {
             let sent = Sent {
                 server: p.server,
                 id: p.id,
-                question: &p.question,
+                question: &p.packet[12..p.q_end],
                 exact_case: p.case.is_some(),
             };
             let verdict = judge(b, from, &sent);
@@ -240,10 +244,11 @@ impl Port {
             c.lock().unwrap().kept();
         }
         // Outside the lock: the check writes to the kernel.
-        if (p.check)(b, received) {
+        if let Some(answer) = (p.check)(b, received) {
             let _ = p.tx.send(Event::Answer(Reply {
                 bytes: b.to_vec(),
                 received,
+                answer,
             }));
         } else {
             // Our question, unreadable records: keep waiting for a better one.
@@ -416,16 +421,17 @@ impl Forwarder {
     /// waits for its answer (and runs `check` on it).
     pub async fn query(&self, request: &[u8], q: &Query, tcp: bool, check: Check) -> Option<Reply> {
         let key = FlightKey::new(q, tcp);
-        let (tx, rx) = oneshot::channel();
-        let joined = self.flights.lock().unwrap().join(
-            &key,
+        let mut rx = None;
+        let joined = self.flights.lock().unwrap().join(&key, || {
+            let (tx, r) = oneshot::channel();
+            rx = Some(r);
             Waiter {
                 check: check.clone(),
                 tx,
-            },
-        );
+            }
+        });
         match joined {
-            Join::Follower => return rx.await.ok().flatten(),
+            Join::Follower => return rx?.await.ok().flatten(),
             Join::Full => {
                 self.over_cap.fetch_add(1, Relaxed);
                 return None;
@@ -433,11 +439,19 @@ impl Forwarder {
             Join::Leader => {}
         }
         let guard = FlightGuard { fwd: self, key };
-        let reply = self.exchange(request, q, tcp, &check).await;
+        // Boxed: keeps each piece of a miss's task small (see `Resolver::forward`).
+        let reply = Box::pin(self.exchange(request, q, tcp, &check)).await;
         let waiters = self.flights.lock().unwrap().finish(&guard.key);
         for w in waiters {
-            let r = reply.as_ref().filter(|r| (w.check)(&r.bytes, r.received));
-            let _ = w.tx.send(r.cloned());
+            // Each follower's own check (its client's sets) on the same bytes.
+            let r = reply.as_ref().and_then(|r| {
+                (w.check)(&r.bytes, r.received).map(|answer| Reply {
+                    bytes: r.bytes.clone(),
+                    received: r.received,
+                    answer,
+                })
+            });
+            let _ = w.tx.send(r);
         }
         reply
     }
@@ -452,11 +466,19 @@ impl Forwarder {
             }
             let left = (deadline - now).min(self.attempt);
             let r = if tcp {
-                timeout(left, self.tcp(server, request, q))
+                // Boxed: TCP is rare (truncated answers), and its future
+                // would otherwise sit in every UDP query's task.
+                Box::pin(timeout(left, self.tcp(server, request, q)))
                     .await
                     .ok()
                     .and_then(|r| r.ok())
-                    .filter(|r| check(&r.bytes, r.received))
+                    .and_then(|(bytes, received)| {
+                        check(&bytes, received).map(|answer| Reply {
+                            bytes,
+                            received,
+                            answer,
+                        })
+                    })
             } else {
                 self.udp(i, server, request, q, left, check).await
             };
@@ -541,17 +563,19 @@ impl Forwarder {
             scramble_case(&mut out[12..q.q_end - 4], bits);
         }
         let (tx, rx) = oneshot::channel();
-        let id = {
+        let (id, sent) = {
             let mut st = port.state.lock().unwrap();
             let Some(id) = draw_id(ids, |id| st.pending.iter().any(|p| p.id == id)) else {
                 drop(st);
                 port.release(None);
                 return Outcome::Failed;
             };
+            out[0..2].copy_from_slice(&id.to_be_bytes());
             let pending = Pending {
                 id,
                 server,
-                question: out[12..q.q_end].into(),
+                packet: out.into_boxed_slice(),
+                q_end: q.q_end,
                 case,
                 tx,
                 check: check.clone(),
@@ -563,16 +587,18 @@ impl Forwarder {
                 port.release(None);
                 return Outcome::Failed;
             }
-            id
+            // Sent from its registered copy, under the port's lock (so no copy
+            // is made). A UDP send does not wait for room (the kernel drops
+            // instead), so no writable readiness is needed: sent, or this try
+            // failed.
+            let packet = &st.pending.last().expect("pushed above").packet;
+            (id, port.sock.get_ref().send_to(packet, server).is_ok())
         };
-        out[0..2].copy_from_slice(&id.to_be_bytes());
-        // A UDP send does not wait for room (the kernel drops instead), so no
-        // writable readiness is needed: sent, or this try failed.
-        let result = async {
-            port.sock.get_ref().send_to(&out, server).ok()?;
-            rx.await.ok()
+        let r = if sent {
+            timeout(wait, rx).await.ok().and_then(|r| r.ok())
+        } else {
+            None
         };
-        let r = timeout(wait, result).await.ok().flatten();
         port.release(Some(id));
         match r {
             Some(Event::Answer(reply)) => Outcome::Answer(reply),
@@ -583,7 +609,12 @@ impl Forwarder {
 
     /// One try over TCP (a forger would have to complete a handshake): an
     /// OS-random ID, the answer judged on ID and question (case-blind: no 0x20).
-    async fn tcp(&self, server: SocketAddr, request: &[u8], q: &Query) -> io::Result<Reply> {
+    async fn tcp(
+        &self,
+        server: SocketAddr,
+        request: &[u8],
+        q: &Query,
+    ) -> io::Result<(Vec<u8>, Instant)> {
         let mut ids = [0u8; 2 * MAX_ID_DRAWS];
         if q.q_end > request.len() || q.q_end < 12 + 5 || !self.random(&mut ids) {
             return Err(io::Error::other("no random ID"));
@@ -614,10 +645,7 @@ impl Forwarder {
             let mut buf = vec![0; len];
             stream.read_exact(&mut buf).await?;
             if judge(&buf, server, &sent) == Verdict::Accept {
-                return Ok(Reply {
-                    bytes: buf,
-                    received: Instant::now(),
-                });
+                return Ok((buf, Instant::now()));
             }
         }
     }
@@ -735,7 +763,7 @@ mod tests {
             let q = crate::dns::wire::tests::query(1, "x.test", 1, false);
             let parsed = crate::dns::wire::parse_query(&q).unwrap();
             assert!(
-                f.query(&q, &parsed, false, Arc::new(|_, _| true))
+                f.query(&q, &parsed, false, any_answer(&parsed))
                     .await
                     .is_none()
             );
@@ -745,6 +773,12 @@ mod tests {
                 "{took:?}"
             );
         });
+    }
+
+    /// A check that takes every readable answer to `q`.
+    fn any_answer(q: &Query) -> Check {
+        let q = q.clone();
+        Arc::new(move |b, _| crate::dns::wire::parse_answer(b, &q).ok())
     }
 
     fn rt() -> tokio::runtime::Runtime {
@@ -769,7 +803,7 @@ mod tests {
         let req = crate::dns::wire::tests::query(7, name, 1, false);
         tokio::spawn(async move {
             let q = crate::dns::wire::parse_query(&req).unwrap();
-            f.query(&req, &q, false, Arc::new(|_, _| true)).await
+            f.query(&req, &q, false, any_answer(&q)).await
         })
     }
 

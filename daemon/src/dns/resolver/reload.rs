@@ -317,4 +317,45 @@ config client 'alice'",
         }
         assert_eq!(r.stats().refused, refused + 1);
     }
+
+    /// Every miss spawns a task holding `forward`'s future; past ~1 KiB its
+    /// memory came from glibc's large-chunk path (a free-list sweep per miss,
+    /// ~5% of a miss's CPU in tests/bench/compare.sh), so the big inner
+    /// pieces are boxed. This keeps them small.
+    #[test]
+    fn a_miss_task_and_its_pieces_stay_small() {
+        let r = Arc::new(Resolver::new(config("10.64.0.1", true)));
+        let request = crate::dns::wire::tests::query(1, "x.test", 1, false);
+        let q = crate::dns::wire::parse_query(&request).unwrap();
+        let state = r.state.read().unwrap().clone();
+        let check: crate::dns::upstream::Check = Arc::new(|_, _| None);
+        let ask = r.ask(&state, 0, &request, &q, false, check);
+        assert!(
+            std::mem::size_of_val(&ask) <= 768,
+            "{}",
+            std::mem::size_of_val(&ask)
+        );
+        drop(ask);
+        let ctx = super::super::query::Ctx {
+            q,
+            state,
+            client: None,
+            matched: None,
+            route: 0,
+            key: crate::dns::cache::Key {
+                route: 0,
+                qtype: 1,
+                qclass: 1,
+                edns: false,
+                name: vec![0u8].into(),
+            },
+        };
+        let me = r.clone();
+        let task = async move { me.forward(&request, ctx, false).await };
+        assert!(
+            std::mem::size_of_val(&task) <= 768,
+            "{}",
+            std::mem::size_of_val(&task)
+        );
+    }
 }

@@ -71,6 +71,12 @@ const NLMSG_HDRLEN: usize = 16;
 const MAX_NEST: usize = 65_535;
 /// Leave room for headers when filling one message's element list.
 const ELEMS_PER_MSG_BYTES: usize = MAX_NEST - 512;
+/// A message's bytes before its elements, besides the table's name (header,
+/// set name, nests): what `encode` reserves per message.
+const ENCODE_MSG_BYTES: usize = 96;
+/// An element's usual bytes (key, timeout, expiration, flags): what `encode`
+/// reserves per element (more only costs a regrowth).
+const ENCODE_ELEM_BYTES: usize = 64;
 /// Largest batch we ask the kernel to take in one write (needs `SO_SNDBUFFORCE`,
 /// i.e. CAP_NET_ADMIN, which we have; otherwise batches are split).
 const MAX_BATCH: usize = 64 << 20;
@@ -232,8 +238,9 @@ struct MsgInfo {
     op: usize,
     /// Index of the op's first element carried in this message.
     first_elem: usize,
-    /// Offsets (from the message start) of each element nest it carries.
-    elem_offsets: Vec<u32>,
+    /// Where the offsets (from the message start) of each element nest it
+    /// carries are in the batch's `elem_offsets`.
+    elems: std::ops::Range<usize>,
 }
 
 /// An encoded batch: bytes and message map. Pure, so it is unit-tested without root.
@@ -241,6 +248,9 @@ struct MsgInfo {
 pub struct Batch {
     buf: Vec<u8>,
     msgs: Vec<MsgInfo>,
+    /// Every message's element offsets, one after the other (one allocation
+    /// per batch, not one per message: the resolver encodes a batch per answer).
+    elem_offsets: Vec<u32>,
     begin_seq: u32,
     end_seq: u32,
 }
@@ -252,6 +262,11 @@ impl Batch {
 
     pub fn messages(&self) -> usize {
         self.msgs.len()
+    }
+
+    /// The element offsets of message `m`.
+    fn elem_offsets(&self, m: &MsgInfo) -> &[u32] {
+        self.elem_offsets.get(m.elems.clone()).unwrap_or(&[])
     }
 }
 
@@ -336,7 +351,31 @@ fn encode_elem(buf: &mut Vec<u8>, e: &Elem, with_timeouts: bool, goto: Option<&s
 
 /// Encodes `ops` for `table` as one batch. Sequence numbers start at `seq`.
 pub fn encode(family: u8, table: &str, ops: &[Op], seq: u32) -> Batch {
-    let mut b = Batch::default();
+    // Sized up front (a refresh of one element is ~300 bytes in three messages):
+    // the resolver encodes one batch per answer, and growing costs reallocations.
+    let (messages, elements) = ops.iter().fold((0, 0), |(m, e), op| {
+        let steps = if matches!(op, Op::Refresh { .. }) {
+            3
+        } else {
+            1
+        };
+        let n = match op {
+            Op::Add { elems, .. } | Op::Del { elems, .. } | Op::Refresh { elems, .. } => {
+                elems.len()
+            }
+            Op::AddMap { elems, .. } => elems.len(),
+            Op::Flush { .. } => 0,
+        };
+        (m + steps, e + steps * n)
+    });
+    let mut b = Batch {
+        buf: Vec::with_capacity(
+            (2 + messages) * (ENCODE_MSG_BYTES + table.len()) + elements * ENCODE_ELEM_BYTES,
+        ),
+        msgs: Vec::with_capacity(messages),
+        elem_offsets: Vec::with_capacity(elements),
+        ..Default::default()
+    };
     let mut seq = seq;
     let buf = &mut b.buf;
     b.begin_seq = seq;
@@ -390,17 +429,12 @@ pub fn encode(family: u8, table: &str, ops: &[Op], seq: u32) -> Batch {
                 );
                 put_attr_str(buf, NFTA_SET_ELEM_LIST_TABLE, table);
                 put_attr_str(buf, NFTA_SET_ELEM_LIST_SET, op.set());
-                let mut info = MsgInfo {
-                    seq,
-                    start,
-                    op: op_index,
-                    first_elem: next,
-                    elem_offsets: Vec::new(),
-                };
+                let first_offset = b.elem_offsets.len();
+                let first_elem = next;
                 if count > 0 {
                     let list = nest_start(buf, NFTA_SET_ELEM_LIST_ELEMENTS);
                     while next < count && buf.len() - list < ELEMS_PER_MSG_BYTES {
-                        info.elem_offsets.push((buf.len() - start) as u32);
+                        b.elem_offsets.push((buf.len() - start) as u32);
                         match map.get(next) {
                             Some(m) => encode_elem(buf, &m.elem, with_timeouts, m.goto),
                             None => encode_elem(buf, &elems[next], with_timeouts, None),
@@ -410,7 +444,13 @@ pub fn encode(family: u8, table: &str, ops: &[Op], seq: u32) -> Batch {
                     nest_end(buf, list);
                 }
                 msg_end(buf, at);
-                b.msgs.push(info);
+                b.msgs.push(MsgInfo {
+                    seq,
+                    start,
+                    op: op_index,
+                    first_elem,
+                    elems: first_offset..b.elem_offsets.len(),
+                });
                 seq = seq.wrapping_add(1);
                 if next >= count {
                     break;

@@ -152,6 +152,7 @@ impl NftSock {
             }
             let sub = Batch {
                 msgs: batch.msgs[i..j].to_vec(),
+                elem_offsets: batch.elem_offsets.clone(),
                 ..Default::default()
             };
             let mut buf = Vec::with_capacity(size + 64);
@@ -296,7 +297,7 @@ impl NftSock {
                 }
                 if ack.errno != 0 {
                     let elem = ack.offset.and_then(|off| {
-                        match m.elem_offsets.binary_search(&off) {
+                        match batch.elem_offsets(m).binary_search(&off) {
                             Ok(i) => Some(i),
                             Err(0) => None,
                             Err(i) => Some(i - 1),

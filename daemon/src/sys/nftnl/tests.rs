@@ -100,7 +100,7 @@ fn encodes_one_element_with_timeout() {
         el[1],
         (NFTA_SET_ELEM_TIMEOUT, 60_000u64.to_be_bytes().to_vec())
     );
-    assert_eq!(b.msgs[0].elem_offsets.len(), 1);
+    assert_eq!(b.msgs[0].elems.len(), 1);
 }
 
 #[test]
@@ -163,7 +163,7 @@ fn big_lists_split_under_the_attribute_limit() {
         assert!(a[2].1.len() + 4 <= MAX_NEST);
         let n = attrs(&a[2].1).len();
         assert_eq!(b.msgs[i].first_elem, total);
-        assert_eq!(b.msgs[i].elem_offsets.len(), n);
+        assert_eq!(b.msgs[i].elems.len(), n);
         total += n;
     }
     assert_eq!(total, elems.len());
