@@ -29,14 +29,8 @@ VARIANTS=("$@")
 [ ${#VARIANTS[@]} -gt 0 ] || VARIANTS=(regex-lite regex maxminddb hickory)
 sha=$(git -C "$ROOT" rev-parse --short "$REV")
 
-WORK=$(mktemp -d /tmp/wsz-deps.XXXXXX)
-TREES=()
-cleanup() {
-    local t
-    for t in "${TREES[@]}"; do git -C "$ROOT" worktree remove --force "$t" >/dev/null 2>&1 || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+. "$ROOT/tests/lib/size_build.sh"
+size_workdir wsz-deps
 
 # The version of a crate in daemon/Cargo.toml's [dev-dependencies].
 dev_version() {
@@ -158,19 +152,13 @@ add_crate() {
 ROWS=()
 for variant in ours "${VARIANTS[@]}"; do
     tree=$WORK/$variant
-    git -C "$ROOT" worktree add --detach "$tree" "$sha" >/dev/null 2>&1
-    TREES+=("$tree")
+    size_worktree "$tree" "$sha"
     if [ "$variant" != ours ]; then
         patch_tree "$variant" "$tree"
         add_crate "$variant" "$tree" >"$WORK/add-$variant.log" 2>&1 || { cat "$WORK/add-$variant.log" >&2; exit 1; }
     fi
-    echo "[deps-size] building $TARGET at $sha ($variant)" >&2
-    (cd "$tree" && WGSPLIT_CROSS_TARGET_DIR=$ROOT/target/cross-build \
-        image/cross-build.sh --no-install --no-readme --out "$WORK/out-$variant" "$TARGET") \
-        >"$WORK/build-$variant.log" 2>&1 || { tail -30 "$WORK/build-$variant.log" >&2; exit 1; }
-    bin=$WORK/out-$variant/wgsplit-$TARGET
-    s=$(stat -c %s "$bin")
-    x=$(xz -9e -T1 -c "$bin" | wc -c)
+    sx=$(size_cross "$tree" "$variant" "$TARGET" 30)
+    read -r s x <<<"$sx"
     ROWS+=("$variant"$'\t'"$s"$'\t'"$x")
 done
 

@@ -19,14 +19,8 @@ if [ "${1:-}" = --target ]; then TARGET=$2; shift 2; fi
 REV=${1:-HEAD}
 sha=$(git -C "$ROOT" rev-parse --short "$REV")
 
-WORK=$(mktemp -d /tmp/wsz-http.XXXXXX)
-TREES=()
-cleanup() {
-    local t
-    for t in "${TREES[@]}"; do git -C "$ROOT" worktree remove --force "$t" >/dev/null 2>&1 || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+. "$ROOT/tests/lib/size_build.sh"
+size_workdir wsz-http
 
 # The probe: must reference Server::http, incoming_requests and respond so that
 # LTO keeps the same tiny_http machinery the old API linked.
@@ -61,20 +55,14 @@ PY
 ROWS=()
 for variant in ours with-tiny_http; do
     tree=$WORK/$variant
-    git -C "$ROOT" worktree add --detach "$tree" "$sha" >/dev/null 2>&1
-    TREES+=("$tree")
+    size_worktree "$tree" "$sha"
     [ "$variant" = ours ] || patch_in_tiny_http "$tree"
     if [ "$variant" = ours ] && grep -q '^tiny_http' <(sed -n '/^\[dependencies\]/,/^\[/p' "$tree/daemon/Cargo.toml"); then
         echo "$sha still has tiny_http in [dependencies]: nothing to compare" >&2
         exit 1
     fi
-    echo "[http-size] building $TARGET at $sha ($variant)" >&2
-    (cd "$tree" && WGSPLIT_CROSS_TARGET_DIR=$ROOT/target/cross-build \
-        image/cross-build.sh --no-install --no-readme --out "$WORK/out-$variant" "$TARGET") \
-        >"$WORK/build-$variant.log" 2>&1 || { tail -20 "$WORK/build-$variant.log" >&2; exit 1; }
-    bin=$WORK/out-$variant/wgsplit-$TARGET
-    s=$(stat -c %s "$bin")
-    x=$(xz -9e -T1 -c "$bin" | wc -c)
+    sx=$(size_cross "$tree" "$variant" "$TARGET")
+    read -r s x <<<"$sx"
     ROWS+=("$variant"$'\t'"$s"$'\t'"$x")
 done
 

@@ -14,29 +14,15 @@ TARGET=mipsel-unknown-linux-musl
 if [ "${1:-}" = --target ]; then TARGET=$2; shift 2; fi
 [ $# -gt 0 ] || { sed -n '2,10p' "$0"; exit 2; }
 
-WORK=$(mktemp -d /tmp/wsz-size.XXXXXX)
-TREES=()
-cleanup() {
-    local t
-    for t in "${TREES[@]}"; do git -C "$ROOT" worktree remove --force "$t" >/dev/null 2>&1 || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+. "$ROOT/tests/lib/size_build.sh"
+size_workdir wsz-size
 
 ROWS=()
 for rev in "$@"; do
     sha=$(git -C "$ROOT" rev-parse --short "$rev")
-    tree=$WORK/$sha
-    git -C "$ROOT" worktree add --detach "$tree" "$sha" >/dev/null 2>&1
-    TREES+=("$tree")
-    echo "[size] building $TARGET at $sha" >&2
-    # cross-build.sh runs cargo in the current directory: build from the tree.
-    (cd "$tree" && WGSPLIT_CROSS_TARGET_DIR=$ROOT/target/cross-build \
-        image/cross-build.sh --no-install --no-readme --out "$WORK/out-$sha" "$TARGET") \
-        >"$WORK/build-$sha.log" 2>&1 || { tail -20 "$WORK/build-$sha.log" >&2; exit 1; }
-    bin=$WORK/out-$sha/wgsplit-$TARGET
-    s=$(stat -c %s "$bin")
-    x=$(xz -9e -T1 -c "$bin" | wc -c)
+    size_worktree "$WORK/$sha" "$sha"
+    sx=$(size_cross "$WORK/$sha" "$sha" "$TARGET")
+    read -r s x <<<"$sx"
     ROWS+=("$sha"$'\t'"$s"$'\t'"$x"$'\t'"$(git -C "$ROOT" log -1 --format=%s "$sha" | cut -c1-60)")
 done
 

@@ -25,21 +25,14 @@ done
 echo "| all | $plain | $gz ($(awk "BEGIN{printf \"%.1f\", 100*$gz/$BUDGET}")% of the 64 KB budget) |"
 echo
 
-WORK=$(mktemp -d /tmp/wsui-size.XXXXXX)
-TREES=()
-cleanup() {
-    local t
-    for t in "${TREES[@]}"; do git -C "$ROOT" worktree remove --force "$t" >/dev/null 2>&1 || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+. "$ROOT/tests/lib/size_build.sh"
+size_workdir wsui-size
 
 size_at() { # REV -> bytes of the stripped release binary
     local sha tree
     sha=$(git -C "$ROOT" rev-parse --short "$1")
     tree=$WORK/$sha
-    git -C "$ROOT" worktree add --detach "$tree" "$sha" >/dev/null 2>&1
-    TREES+=("$tree")
+    size_worktree "$tree" "$sha"
     (cd "$tree" && CARGO_TARGET_DIR=$ROOT/target cargo build --release --quiet -p wgsplit >&2)
     stat -c %s "$ROOT/target/release/wgsplit"
 }

@@ -7,15 +7,7 @@
 # address" 1.1.1.1 is one inside the test's own internet namespace. Root only. ~15 s.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-. tests/engine/guard_topology.sh
-if [ "$(id -u)" != 0 ]; then echo "bypass: needs root (network namespaces)"; exit 1; fi
-cargo build --quiet -p wgsplit || exit 1
-fails=0
-check() { # name expected actual
-    if [ "$2" = "$3" ]; then echo "ok   $1"; else echo "FAIL $1: expected '$2', got '$3'"; fails=$((fails + 1)); fi
-}
-R=wsgd-router
-DNSTOOL="python3 tests/dns/dnstool.py"
+. tests/lib/guard_test.sh bypass
 WAN_DNS=198.51.100.53
 DOH4=1.1.1.1
 rcode() { local out; out=$(in_ns "$1" $DNSTOOL q 10.8.0.1:5353 "$2" A); echo "${out%%$'\n'*}"; }

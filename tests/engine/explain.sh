@@ -6,15 +6,7 @@
 # network namespaces (tests/engine/guard_topology.sh). Root only. ~40 s.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-. tests/engine/guard_topology.sh
-if [ "$(id -u)" != 0 ]; then echo "explain: needs root (network namespaces)"; exit 1; fi
-cargo build --quiet -p wgsplit || exit 1
-fails=0
-check() { # name expected actual
-    if [ "$2" = "$3" ]; then echo "ok   $1"; else echo "FAIL $1: expected '$2', got '$3'"; fails=$((fails + 1)); fi
-}
-R=wsgd-router
-DNSTOOL="python3 tests/dns/dnstool.py"
+. tests/lib/guard_test.sh explain
 export WGSPLIT_LIST_ROOTS="$WSE_DIR"
 export WGSPLIT_RUN_DIR="$WSE_DIR/run"
 explain() { # client dest field → the field of `explain --json`

@@ -8,16 +8,8 @@
 # Real kernel, network namespaces (tests/engine/guard_topology.sh). Root only. ~55 s.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-. tests/engine/guard_topology.sh
-if [ "$(id -u)" != 0 ]; then echo "learned: needs root (network namespaces)"; exit 1; fi
-cargo build --quiet -p wgsplit || exit 1
+. tests/lib/guard_test.sh learned
 HOLD=12
-fails=0
-check() { # name expected actual
-    if [ "$2" = "$3" ]; then echo "ok   $1"; else echo "FAIL $1: expected '$2', got '$3'"; fails=$((fails + 1)); fi
-}
-R=wsgd-router
-DNSTOOL="python3 tests/dns/dnstool.py"
 learned() { in_ns $R nft list set inet wgsplit alice_r0_dns4 2>/dev/null | grep -c "$SRV_A4 timeout"; }
 expires_s() { # whole seconds left on server A's element ("-" if none)
     local e

@@ -9,21 +9,14 @@
 # flowtables only the first part runs (the router's ICMP errors, ~15 s).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-. tests/engine/guard_topology.sh
-if [ "$(id -u)" != 0 ]; then echo "offload: needs root (network namespaces)"; exit 1; fi
-cargo build --quiet -p wgsplit || exit 1
+. tests/lib/guard_test.sh offload
 
-fails=0
-check() { # name expected actual
-    if [ "$2" = "$3" ]; then echo "ok   $1"; else echo "FAIL $1: expected '$2', got '$3'"; fails=$((fails + 1)); fi
-}
 at_least() { # name min actual
     if [ "${3:-0}" -ge "$2" ] 2>/dev/null; then echo "ok   $1 ($3)"; else echo "FAIL $1: expected ≥ $2, got '$3'"; fails=$((fails + 1)); fi
 }
 counter() { # ns family table name → packets
     in_ns "$1" nft list counter "$2" "$3" "$4" | grep -o 'packets [0-9]*' | grep -o '[0-9]*$'
 }
-R=wsgd-router
 FLOWS="python3 tests/engine/flows.py"
 UDP_N=600
 TCP_BYTES=3000000

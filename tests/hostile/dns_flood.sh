@@ -33,31 +33,16 @@ FLOOD_SECS=15
 FLOOD_MIN_QPS=30000
 PHONE_QPS=150
 RSS_BOUND_MB=32
-NS="wshdf-c wshdf-r wshdf-w"
 TOOL=(python3 "$PWD/tests/dns/dnstool.py")
 TMP=$(mktemp -d /tmp/wshdf.XXXXXX)
-PIDS=()
 DPID=
 fail=0
 ok() { echo "  ok   $1"; }
 bad() { echo "  FAIL $1"; fail=1; }
-cleanup() {
-    for p in "${PIDS[@]}" $DPID; do kill "$p" 2> /dev/null || true; done
-    sleep 0.2
-    for p in "${PIDS[@]}" $DPID; do kill -9 "$p" 2> /dev/null || true; wait "$p" 2> /dev/null || true; done
-    for n in $NS; do ip netns del "$n" 2> /dev/null || true; done
-    rm -rf "$TMP"
-}
+. tests/lib/hostile_dns.sh
+cleanup() { [ -z "$DPID" ] || PIDS+=("$DPID"); hostile_cleanup; }
 trap cleanup EXIT
-. tests/lib/netns.sh
-# shellcheck disable=SC2086 # the list is meant to split
-netns_fresh $NS
-netns_link wshdf-r wshdf-srv wshdf-c wshdf-cli
-ip -n wshdf-r addr add 10.8.0.1/24 dev wshdf-srv
-for a in 2 3; do ip -n wshdf-c addr add 10.8.0.$a/24 dev wshdf-cli; done
-netns_link wshdf-r wshdf-wan wshdf-w wshdf-wr
-ip -n wshdf-r addr add 10.99.0.1/24 dev wshdf-wan
-ip -n wshdf-w addr add 10.99.0.53/24 dev wshdf-wr
+hostile_dns_topology wshdf 10.99.0.53/24 10.8.0.2/24 10.8.0.3/24
 
 # bob's names (answered, then cached for an hour).
 python3 - "$TMP" << 'EOF'
@@ -72,19 +57,7 @@ EOF
 ip netns exec wshdf-w "${TOOL[@]}" stub --listen 10.99.0.53:53 --zone "$TMP/zone" --log "$TMP/wan.log" > "$TMP/stub.out" 2>&1 &
 PIDS+=($!)
 
-KEY=yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=
-cat > "$TMP/wgsplit" << EOF
-config server 'server'
-	option address '10.8.0.1/24'
-	option private_key '$KEY'
-	list dns_server '10.99.0.53'
-config client 'alice'
-	option public_key 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='
-	list address '10.8.0.2/32'
-config client 'bob'
-	option public_key 'TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0='
-	list address '10.8.0.3/32'
-EOF
+hostile_config 2 > "$TMP/wgsplit"
 "$BIN" -c "$TMP/wgsplit" config check > /dev/null 2>&1 || { echo "  FAIL dns_flood: config"; exit 1; }
 
 start_daemon() {

@@ -2,7 +2,7 @@
 # Attack: the resolver's upstream side (prefix wshf-).
 #
 #   wshf-c (clients 10.8.0.2, 10.8.0.3) ── wshf-r (router: wgsplit dns-serve on 10.8.0.1:53)
-#                                            └── wshf-u "WAN": the genuine resolver 10.99.0.53
+#                                            └── wshf-w "WAN": the genuine resolver 10.99.0.53
 #                                                  (answers after DELAY_MS, or once the
 #                                                  round's spray is over, within HOLD_MS),
 #                                                  and the forger
@@ -32,15 +32,8 @@ if [ "$(id -u)" != 0 ]; then echo "  skipped: needs root"; exit 0; fi
 TOOL="python3 $PWD/tests/hostile/dns_forgery_tool.py"
 DNSTOOL="python3 $PWD/tests/dns/dnstool.py"
 TMP=$(mktemp -d /tmp/wshf.XXXXXX)
-NS=(wshf-c wshf-r wshf-u)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+. tests/lib/hostile_dns.sh
+trap hostile_cleanup EXIT
 fail=0
 ok() { echo "  ok   $1"; }
 bad() { echo "  FAIL $1"; fail=1; }
@@ -52,33 +45,15 @@ stat() { # stat FIELD → the resolver's counter (after SIGUSR1), or "missing"
 cc -O2 -o "$TMP/spray" tests/hostile/dns_forgery_spray.c
 mkdir "$TMP/release"
 
-. tests/lib/netns.sh
-netns_fresh "${NS[@]}"
-netns_link wshf-r wshf-srv wshf-c wshf-cli
-ip -n wshf-r addr add 10.8.0.1/24 dev wshf-srv
-ip -n wshf-c addr add 10.8.0.2/24 dev wshf-cli
-ip -n wshf-c addr add 10.8.0.3/24 dev wshf-cli
-netns_link wshf-r wshf-wan wshf-u wshf-up
-ip -n wshf-r addr add 10.99.0.1/24 dev wshf-wan
-ip -n wshf-u addr add 10.99.0.2/24 dev wshf-up
-ip -n wshf-u addr add 10.99.0.53/32 dev lo
-ip -n wshf-u route add default via 10.99.0.1
+hostile_dns_topology wshf 10.99.0.2/24 10.8.0.2/24 10.8.0.3/24
+ip -n wshf-w addr add 10.99.0.53/32 dev lo
+ip -n wshf-w route add default via 10.99.0.1
 ip -n wshf-r route add default via 10.99.0.2
 
-ip netns exec wshf-u $TOOL upstream --listen 10.99.0.53:53 --delay "$DELAY_MS" --hold "$HOLD_MS" --release "$TMP/release" --log "$TMP/up.log" > "$TMP/up.out" 2>&1 &
+ip netns exec wshf-w $TOOL upstream --listen 10.99.0.53:53 --delay "$DELAY_MS" --hold "$HOLD_MS" --release "$TMP/release" --log "$TMP/up.log" > "$TMP/up.out" 2>&1 &
 PIDS+=($!)
-KEY=yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=
-cat > "$TMP/wgsplit" <<CONF
-config server 'server'
-	option address '10.8.0.1/24'
-	option private_key '$KEY'
-	list dns_server '10.99.0.53'
-config client 'alice'
-	option public_key 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='
-	list address '10.8.0.2/32'
-config client 'bob'
-	option public_key 'TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0='
-	list address '10.8.0.3/32'
+hostile_config 2 > "$TMP/wgsplit"
+cat >> "$TMP/wgsplit" <<CONF
 config rule
 	option client 'bob'
 	option action 'block'
@@ -102,7 +77,7 @@ first=$(q 10.8.0.2 first.example)
 t0=$(date +%s%N)
 ip netns exec wshf-c timeout 150 $TOOL attack --resolver 10.8.0.1 --src 10.8.0.2 --rounds "$ROUNDS" \
     --hold "$HOLD_MS" --release "$TMP/release" --count "$SPRAY" --uplog "$TMP/up.log" \
-    --spray ip netns exec wshf-u "$TMP/spray" 10.99.0.53 53 10.99.0.1 > "$TMP/attack.out" || true
+    --spray ip netns exec wshf-w "$TMP/spray" 10.99.0.53 53 10.99.0.1 > "$TMP/attack.out" || true
 secs=$(( ($(date +%s%N) - t0) / 1000000000 ))
 summary=$(tail -n1 "$TMP/attack.out")
 echo "  ($summary; ${secs} s)"

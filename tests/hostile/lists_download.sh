@@ -21,10 +21,10 @@ fails=0
 ok() { echo "  ok   $1"; }
 bad() { echo "  FAIL $1"; fails=$((fails + 1)); }
 
-# /endless: 64 KB lines of domains, up to 400 MB, no Content-Length; /list: a
+# /trickle: a byte a second; /endless: 64 KB lines of domains, up to 400 MB, no Content-Length; /list: a
 # small good list. The bytes actually sent are written to sent-<path>.
 cat > "$TMP/serve.py" <<'PY'
-import http.server, os, sys
+import http.server, os, sys, time
 out = sys.argv[1]
 class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
@@ -34,7 +34,15 @@ class H(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         sent = 0
         try:
-            if self.path == "/endless":
+            if self.path == "/trickle":
+                # A byte a second for two minutes: never idle long enough
+                # for a read timeout, never done.
+                for b in b"a.example\n" * 12:
+                    self.wfile.write(bytes([b]))
+                    self.wfile.flush()
+                    sent += 1
+                    time.sleep(1)
+            elif self.path == "/endless":
                 chunk = b"".join(b"d%07d.example.com\n" % i for i in range(3400))
                 while sent < 400 << 20:
                     self.wfile.write(chunk)
@@ -104,6 +112,20 @@ if [[ $out == *"larger than $((32 << 20)) bytes"* ]] && [ "$sent" -lt $((64 << 2
     ok "cut at the default 32 MiB ($((sent >> 20)) MiB sent)"
 else
     bad "default cap: sent $((sent >> 20)) MiB: $out"
+fi
+
+echo "--- a download that trickles (a byte a second) against a 3 s deadline"
+# The tools' own timeouts are idle timeouts (wget, uclient-fetch -T 60): a
+# server that never pauses that long holds the update, and with it the lists
+# service, for ever. WGSPLIT_DOWNLOAD_SECONDS shortens the 600 s deadline.
+config "http://127.0.0.1:$PORT/trickle" ""
+start=$(date +%s%N)
+out=$(WGSPLIT_DOWNLOAD_SECONDS=3 timeout 30 "$BIN" -c "$TMP/wgsplit" lists update --no-kernel 2>&1)
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+if [ "$took" -lt 10000 ] && [[ $out == *"list big"*"3 s"* ]] && [ ! -e "$ROOT/lists/big.txt" ]; then
+    ok "cut at the deadline after $took ms, nothing written ($(grep -m1 -o 'did not finish.*' <<<"$out" | cut -c1-60))"
+else
+    bad "a trickling download ran $took ms (deadline 3 s): $(tail -c 300 <<<"$out")"
 fi
 
 echo "--- sha256 pin"

@@ -11,37 +11,55 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// A fast hasher for the resolver's maps (cache, inserted elements): an
-/// FxHash-like multiply-rotate over 8-byte words with a per-process random seed
-/// (SipHash was 5 % of a cache hit's CPU). The keys come from clients on the
-/// LAN; without the seed they cannot aim collisions at a bucket.
+/// A fast hasher for the resolver's maps (cache, inserted elements, rate
+/// limits): each 8-byte word is mixed in by a 64x64->128-bit multiply folded to
+/// 64 bits (foldhash's step), by a per-process random multiplier, from a
+/// per-process random start (SipHash was 5 % of a cache hit's CPU). The keys
+/// come from clients on the LAN: which names collide must depend on those
+/// secrets. (A multiply-rotate with a random start alone did not: a 2^63
+/// difference survives any odd multiply, so names differing in two chosen bits
+/// hashed alike under every seed.)
 #[derive(Clone, Copy)]
-pub struct FastState(u64);
+pub struct FastState {
+    start: u64,
+    multiplier: u64,
+}
+
+impl FastState {
+    #[cfg(test)]
+    fn with(start: u64, multiplier: u64) -> Self {
+        Self { start, multiplier }
+    }
+}
 
 impl Default for FastState {
     fn default() -> Self {
-        static SEED: OnceLock<u64> = OnceLock::new();
-        Self(*SEED.get_or_init(|| {
-            std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64) | 1
-        }))
+        static SEED: OnceLock<FastState> = OnceLock::new();
+        *SEED.get_or_init(|| {
+            let r = std::collections::hash_map::RandomState::new();
+            Self {
+                start: r.hash_one(0x5eed_u64),
+                // Odd: never 0, and every word value reaches a distinct product.
+                multiplier: r.hash_one(0x5eed_u64 + 1) | 1,
+            }
+        })
     }
 }
 
 impl BuildHasher for FastState {
     type Hasher = FastHasher;
     fn build_hasher(&self) -> FastHasher {
-        FastHasher(self.0)
+        FastHasher(self.start, self.multiplier)
     }
 }
 
-pub struct FastHasher(u64);
+pub struct FastHasher(u64, u64);
 
 impl FastHasher {
     #[inline(always)]
     fn add(&mut self, w: u64) {
-        self.0 = (self.0 ^ w)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .rotate_left(31);
+        let m = u128::from(self.0 ^ w) * u128::from(self.1);
+        self.0 = (m as u64) ^ ((m >> 64) as u64);
     }
 }
 
@@ -326,6 +344,32 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The seed must decide which names collide. With a plain multiply-rotate
+    /// it does not: names differing by bit 7 of their 8th byte and bit 6 of
+    /// their 12th hash alike under every seed (the first difference is 2^63
+    /// after any odd multiply, and the rotation puts it where the second one
+    /// cancels it), so a client could fill one bucket with 2^k such names.
+    #[test]
+    fn collisions_depend_on_the_seed() {
+        let a = b"abcdefghijklmnop".to_vec();
+        let mut b = a.clone();
+        b[7] ^= 0x80;
+        b[11] ^= 0x40;
+        // Random-looking seeds, as the process draws them.
+        for (start, multiplier) in [
+            (0x5eed, 0x9e37_79b9_7f4a_7c15),
+            (0x1234_5678_9abc_def1, 0xbf58_476d_1ce4_e5b9),
+            (u64::MAX, 0x94d0_49bb_1331_11eb),
+        ] {
+            let h = |bytes: &[u8]| {
+                let mut h = FastState::with(start, multiplier).build_hasher();
+                h.write(bytes);
+                h.finish()
+            };
+            assert_ne!(h(&a), h(&b), "start {start:#x}");
+        }
+    }
 
     fn key(n: usize) -> Key {
         Key {

@@ -15,6 +15,8 @@ pub mod rules;
 pub mod upstream;
 pub mod wire;
 #[cfg(test)]
+mod wire_oracle;
+#[cfg(test)]
 mod wire_oracle_tests;
 
 pub use resolver::{Resolver, StatsSnapshot};

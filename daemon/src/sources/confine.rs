@@ -20,7 +20,13 @@ use std::{
     os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt},
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    sync::atomic::{AtomicU32, Ordering},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU32, Ordering},
+        mpsc::{self, RecvTimeoutError},
+    },
+    thread,
+    time::Duration,
 };
 
 use super::{SourceError, sha256::Sha256};
@@ -251,7 +257,11 @@ pub fn download(
         part.fill(&mut file, limits, what)?;
         return Ok(part);
     }
-    let secs = DOWNLOAD_SECONDS.to_string();
+    // The whole download, not each read: the tools' own timeouts are idle
+    // timeouts, and a server sending a byte a minute would hold the update
+    // (and the lists service waiting on it) for ever.
+    let deadline = crate::util::paths::download_time(Duration::from_secs(DOWNLOAD_SECONDS.into()));
+    let secs = deadline.as_secs().max(1).to_string();
     let cap = limits.cap().to_string();
     // Each tool writes to stdout: wgsplit itself writes the file, so the cap
     // holds while downloading and no tool opens a path.
@@ -275,8 +285,29 @@ pub fn download(
         .spawn()
         .map_err(|e| SourceError::Io(format!("{tool}: {e}")))?;
     let mut out = child.stdout.take().expect("piped");
+    let child = Arc::new(Mutex::new(child));
+    let (done, wait) = mpsc::channel::<()>();
+    let watchdog = {
+        let child = child.clone();
+        thread::spawn(move || {
+            let late = wait.recv_timeout(deadline) == Err(RecvTimeoutError::Timeout);
+            if late {
+                // Its stdout ends with it, which ends `fill` below.
+                let _ = lock(&child).kill();
+            }
+            late
+        })
+    };
     let filled = part.fill(&mut out, limits, what);
     drop(out);
+    drop(done);
+    if watchdog.join().unwrap_or(false) {
+        let _ = lock(&child).wait();
+        return Err(SourceError::Io(format!(
+            "{what}: {tool} did not finish within {secs} s; stopped"
+        )));
+    }
+    let mut child = lock(&child);
     if filled.is_err() {
         // Over the cap (or a write failed): stop the tool now.
         let _ = child.kill();
@@ -313,9 +344,11 @@ fn open_source(path: &Path) -> Result<File, SourceError> {
     if !inside {
         return Err(refuse("leads outside the folders file:// may read".into()));
     }
+    // O_NONBLOCK: opening a FIFO (or a device) would otherwise wait for a
+    // writer before the check below could refuse it. A regular file ignores it.
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(&real)
         .map_err(|e| refuse(e.to_string()))?;
     let meta = file.metadata().map_err(|e| refuse(e.to_string()))?;
@@ -323,6 +356,10 @@ fn open_source(path: &Path) -> Result<File, SourceError> {
         return Err(refuse("is not a regular file".into()));
     }
     Ok(file)
+}
+
+fn lock(child: &Mutex<std::process::Child>) -> std::sync::MutexGuard<'_, std::process::Child> {
+    child.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn on_path(tool: &str) -> bool {
@@ -482,6 +519,31 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("leads outside"), "{e}");
+    }
+
+    #[test]
+    fn a_fifo_source_is_refused_not_waited_on() {
+        // Opening a FIFO for reading waits for a writer: a `file://` source
+        // that is one (a crafted USB stick under /mnt) would hold the update.
+        let d = folder();
+        let fifo = d.0.join("fifo");
+        let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let url = format!("file://{}", fifo.display());
+        let target = d.0.join("x.txt");
+        let (tx, rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let r = download(&url, &target, &Limits::default(), "t").map(|_| ());
+            let _ = tx.send(r.map_err(|e| e.to_string()));
+        });
+        let got = rx.recv_timeout(Duration::from_secs(2));
+        let e = got.expect("waited on a FIFO").unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        // Unblock the thread still waiting (on the old code), if any.
+        let _ = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo);
     }
 
     #[test]

@@ -8,12 +8,15 @@
 use std::{
     collections::{HashMap, HashSet},
     fs::File,
-    io::{BufRead, BufReader},
+    io::{BufRead, BufReader, Read},
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::Path,
 };
 
 use super::{SourceError, ranges::CountryBuilder};
+
+/// Longest line of a text list (a longer one: not a text list).
+const MAX_LINE: usize = 4096;
 
 fn open(path: &Path) -> Result<BufReader<File>, SourceError> {
     File::open(path)
@@ -32,14 +35,17 @@ pub fn for_each_line(
     let mut n = 0;
     loop {
         line.clear();
-        let got = r
+        // At most one byte past the limit: a file with no line end must not
+        // be read whole into one line before it is measured.
+        let got = (&mut r)
+            .take(MAX_LINE as u64 + 1)
             .read_until(b'\n', &mut line)
             .map_err(|e| SourceError::Io(e.to_string()))?;
         if got == 0 {
             return Ok(());
         }
         n += 1;
-        if line.len() > 4096 {
+        if line.len() > MAX_LINE {
             return Err(SourceError::Format(format!(
                 "{}:{n}: line too long (not a text list?)",
                 path.display()
@@ -58,22 +64,16 @@ pub fn for_each_line(
 
 /// A reader's message with every quoted piece of the file cut out: errors go
 /// to logs, `status` and the API, and a list pointed at a file it should not
-/// read must not leak that file's lines through them.
+/// read must not leak that file's lines through them. Everything from the
+/// first `'` to the last goes: the quoted text may hold a `'` of its own,
+/// which must not end the cut (the readers quote every piece they echo).
 pub fn redact(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut quoted = false;
-    for c in message.chars() {
-        match (c, quoted) {
-            ('\'', false) => {
-                quoted = true;
-                out.push('…');
-            }
-            ('\'', true) => quoted = false,
-            (_, false) => out.push(c),
-            (_, true) => {}
-        }
-    }
-    out
+    let Some(first) = message.find('\'') else {
+        return message.to_string();
+    };
+    let last = message.rfind('\'').filter(|&l| l > first);
+    let rest = last.map_or("", |l| &message[l + 1..]);
+    format!("{}…{rest}", &message[..first])
 }
 
 /// Cuts a `#` comment: at the line start or after whitespace (dnsmasq values
@@ -282,7 +282,7 @@ mod tests {
     #[test]
     fn errors_never_quote_the_file() {
         assert_eq!(redact("'root:x:0' is not a range"), "… is not a range");
-        assert_eq!(redact("unexpected 'a' after 'b'"), "unexpected … after …");
+        assert_eq!(redact("unexpected 'a' after 'b'"), "unexpected …");
         assert_eq!(redact("no quotes"), "no quotes");
         assert_eq!(redact("'unclosed secret"), "…");
         let f = TempPath::new("secret");
@@ -301,6 +301,49 @@ mod tests {
         .unwrap()
         .to_string();
         assert!(!e.contains("SECRET") && !e.contains("root"), "{e}");
+    }
+
+    #[test]
+    fn an_apostrophe_in_the_file_does_not_end_the_redaction() {
+        // The file's text is quoted in the reader's message; a `'` inside it
+        // must not close the quote and let the rest of the line through.
+        let e = redact("'root's SECRET:x' is not a range");
+        assert!(!e.contains("SECRET"), "{e}");
+        assert_eq!(redact("'a/b': no closing '/'"), "…");
+        let f = TempPath::new("apostrophe");
+        std::fs::write(&f.0, "it's SECRET here\n").unwrap();
+        let e = read_nets(&f.0).err().unwrap().to_string();
+        assert!(!e.contains("SECRET") && e.contains(":1:"), "{e}");
+    }
+
+    #[test]
+    fn a_line_is_measured_as_it_is_read_not_after() {
+        // A FIFO fed 64 KB with no line end, then held open: a reader that
+        // takes the whole line before measuring it waits for the writer (and,
+        // on a file, holds the whole line in memory); ours stops at the limit.
+        let f = TempPath::new("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&f.0)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let path = f.0.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut w = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            let _ = w.write_all(&[b'1'; 64 * 1024]);
+            std::thread::sleep(std::time::Duration::from_secs(5));
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = f.0.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(read_nets(&path).map(|_| ()).map_err(|e| e.to_string()));
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(2));
+        let e = got
+            .expect("the reader waited for the end of an endless line")
+            .unwrap_err();
+        assert!(e.contains("line too long"), "{e}");
     }
 
     #[test]

@@ -20,6 +20,18 @@ use super::{
 pub use crate::config::types::Selector;
 use crate::config::types::{accepts, valid_word};
 
+/// Bytes one load may read from included files, over all of them. An include
+/// is not deduplicated (its filters may differ), so without a bound a file of
+/// N `include:big @xK` lines costs N readings of `big`, and a chain of files
+/// each including the next twice costs 2^depth. (domain-list-community's
+/// whole `data` folder is about 3 MB.)
+pub const MAX_INCLUDED_BYTES: u64 = 16 << 20;
+/// What an included file costs at least (so tiny files included over and
+/// over are bounded too).
+const MIN_FILE_COST: u64 = 1024;
+/// `include:` lines one file may hold.
+pub const MAX_INCLUDES: usize = 4096;
+
 /// One parsed line: the entry and its attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
@@ -70,12 +82,20 @@ pub fn load_category(
     let mut seen = HashSet::new();
     let mut stack = Vec::new();
     let mut count = 0;
-    walk(dir, &sel.name, &[], &mut stack, &mut |rule: Rule| {
-        if sel.accepts(&rule.attrs) && seen.insert(rule.entry.clone()) {
-            count += 1;
-            f(rule.entry);
-        }
-    })?;
+    let mut budget = MAX_INCLUDED_BYTES;
+    walk(
+        dir,
+        &sel.name,
+        &[],
+        &mut stack,
+        &mut budget,
+        &mut |rule: Rule| {
+            if sel.accepts(&rule.attrs) && seen.insert(rule.entry.clone()) {
+                count += 1;
+                f(rule.entry);
+            }
+        },
+    )?;
     Ok(count)
 }
 
@@ -106,6 +126,7 @@ fn walk(
     name: &str,
     filters: &[(String, bool)],
     stack: &mut Vec<String>,
+    budget: &mut u64,
     f: &mut dyn FnMut(Rule),
 ) -> Result<(), SourceError> {
     if stack.iter().any(|s| s == name) {
@@ -131,10 +152,22 @@ fn walk(
                 .unwrap_or_default()
         )));
     }
+    // The first file is bounded by its size; what it pulls in, by the budget.
+    if !stack.is_empty() {
+        let cost = path.metadata().map_or(0, |m| m.len()).max(MIN_FILE_COST);
+        *budget = budget.checked_sub(cost).ok_or_else(|| {
+            SourceError::Format(format!(
+                "includes add up to more than {MAX_INCLUDED_BYTES} bytes (at {name})"
+            ))
+        })?;
+    }
     stack.push(name.to_string());
     let mut includes: Vec<(String, Vec<(String, bool)>)> = Vec::new();
     for_each_line(&path, |line| {
         if let Some(rest) = line.strip_prefix("include:") {
+            if includes.len() == MAX_INCLUDES {
+                return Err(format!("more than {MAX_INCLUDES} includes"));
+            }
             let mut words = rest.split_whitespace();
             let target = words.next().ok_or("include: without a list name")?;
             let mut inc_filters = Vec::new();
@@ -160,7 +193,7 @@ fn walk(
     for (target, inc_filters) in includes {
         let mut all = filters.to_vec();
         all.extend(inc_filters);
-        walk(dir, &target, &all, stack, f)?;
+        walk(dir, &target, &all, stack, budget, f)?;
     }
     stack.pop();
     Ok(())
@@ -244,5 +277,48 @@ mod tests {
         assert!(err.to_string().contains("cycle"), "{err}");
         w("broken", "include:missing\n");
         assert!(load_category(&d.0, &Selector::parse("broken").unwrap(), &mut |_| {}).is_err());
+    }
+
+    /// Includes are not deduplicated (filters may differ), so repeats must be
+    /// bounded: a chain of 24 files each including the next twice is 2^24
+    /// walks unbounded; many includes of one big file, its size times theirs.
+    #[test]
+    fn repeated_includes_are_bounded() {
+        let d = TempPath::new("v2fly-bomb");
+        std::fs::create_dir(&d.0).unwrap();
+        let w = |n: &str, t: &str| std::fs::write(d.0.join(n), t).unwrap();
+        for k in 0..24 {
+            w(
+                &format!("l{k}"),
+                &format!("include:l{0}\ninclude:l{0}\n", k + 1),
+            );
+        }
+        w("l24", "deep.example\n");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let dir = d.0.clone();
+        std::thread::spawn(move || {
+            let r = load_category(&dir, &Selector::parse("l0").unwrap(), &mut |_| {});
+            let _ = tx.send(r.map_err(|e| e.to_string()));
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+        let e = got.expect("2^24 includes walked").unwrap_err();
+        assert!(e.contains("includes add up to more than"), "{e}");
+
+        // 1 MB, mostly comments: 17 readings pass the budget.
+        let big = format!("b.example @a\n{}", "# padding\n".repeat(100_000));
+        w("big", &big);
+        let top: String = (0..4000).map(|i| format!("include:big @-x{i}\n")).collect();
+        w("top", &top);
+        let e = load_category(&d.0, &Selector::parse("top").unwrap(), &mut |_| {}).unwrap_err();
+        assert!(e.to_string().contains("more than"), "{e}");
+        // A file may include a few thousand others, no more.
+        let many: String = (0..=MAX_INCLUDES).map(|_| "include:l24\n").collect();
+        w("many", &many);
+        let e = load_category(&d.0, &Selector::parse("many").unwrap(), &mut |_| {}).unwrap_err();
+        assert!(e.to_string().contains("includes"), "{e}");
+        // Within the bounds all is read.
+        w("some", &"include:big\n".repeat(10));
+        let n = load_category(&d.0, &Selector::parse("some").unwrap(), &mut |_| {}).unwrap();
+        assert_eq!(n, 1);
     }
 }

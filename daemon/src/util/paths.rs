@@ -109,6 +109,12 @@ pub fn stats_every() -> Duration {
     var_secs("WGSPLIT_STATS_EVERY", Duration::from_secs(30))
 }
 
+/// Longest a list download may take (`$WGSPLIT_DOWNLOAD_SECONDS`, for tests;
+/// never more than `max`, the default).
+pub fn download_time(max: Duration) -> Duration {
+    var_secs("WGSPLIT_DOWNLOAD_SECONDS", max).min(max)
+}
+
 /// `$WGSPLIT_LIST_ROOTS`: the folders lists may live in, `:`-separated absolute
 /// paths (tests; `None`: the defaults of `sources::confine`).
 pub fn list_roots() -> Option<Vec<PathBuf>> {
