@@ -312,6 +312,22 @@ pub fn explain(policy: &Policy, client: &str, dest: &str) -> Result<Explanation,
     explain_live(policy, client, dest, None)
 }
 
+/// Why the DNS bypass guard drops a connection to `ip` on `port`, if it does:
+/// 853 always; 443 to an address of the kernel's DoH set (the element named),
+/// or of the shipped list when the set was not read (no kernel access).
+fn guard_drop(ip: IpAddr, port: Option<u16>, live: Option<&Live>) -> Option<String> {
+    use crate::plan::guard::{DOH_SET_V4, DOH_SET_V6, drops};
+    let set = if ip.is_ipv6() { DOH_SET_V6 } else { DOH_SET_V4 };
+    match (port, live.and_then(|l| l.sets.get(set))) {
+        (Some(443), Some(Some(hit))) => Some(format!(
+            "HTTPS to a known DoH resolver (set {set}, element {})",
+            hit.element
+        )),
+        (Some(443), Some(None)) => None,
+        _ => drops(ip, port).map(str::to_string),
+    }
+}
+
 /// Explains where `dest` from `client` goes, with what the running system
 /// knows (`live`: the kernel's sets, upstream health). Pure.
 pub fn explain_live(
@@ -344,7 +360,7 @@ pub fn explain_live(
         });
     }
     if let (true, Dest::Addr(ip)) = (c.dns_guard, &q.dest)
-        && let Some(why) = crate::plan::guard::drops(*ip, q.port)
+        && let Some(why) = guard_drop(*ip, q.port, live)
     {
         return Ok(Explanation {
             client: c.name.clone(),
