@@ -312,6 +312,38 @@ pub fn explain(policy: &Policy, client: &str, dest: &str) -> Result<Explanation,
     explain_live(policy, client, dest, None)
 }
 
+/// Why the DNS bypass guard drops a connection to `ip` on `port`, if it does:
+/// 853 always; 443 to an address of the kernel's DoH set (the element named),
+/// or, when the set was not read (no kernel access, `--config-only`), of the
+/// shipped list; with `server.doh_list` addresses configured that is a guess,
+/// and a caveat says so.
+fn guard_drop(
+    policy: &Policy,
+    ip: IpAddr,
+    port: Option<u16>,
+    live: Option<&Live>,
+    caveats: &mut Vec<String>,
+) -> Option<String> {
+    use crate::plan::guard::{DOH_SET_V4, DOH_SET_V6, drops};
+    let set = if ip.is_ipv6() { DOH_SET_V6 } else { DOH_SET_V4 };
+    match (port, live.and_then(|l| l.sets.get(set))) {
+        (Some(443), Some(Some(hit))) => Some(format!(
+            "HTTPS to a known DoH resolver (set {set}, element {})",
+            hit.element
+        )),
+        (Some(443), Some(None)) => None,
+        (Some(443), None) if !policy.doh_cidr_lists.is_empty() => {
+            caveats.push(format!(
+                "the DNS bypass guard drops HTTPS to the addresses of server.doh_list's lists \
+                 ({}); set {set} was not read, so whether this is one is not known here",
+                policy.doh_cidr_lists.join(", ")
+            ));
+            None
+        }
+        _ => drops(ip, port).map(str::to_string),
+    }
+}
+
 /// Explains where `dest` from `client` goes, with what the running system
 /// knows (`live`: the kernel's sets, upstream health). Pure.
 pub fn explain_live(
@@ -344,7 +376,7 @@ pub fn explain_live(
         });
     }
     if let (true, Dest::Addr(ip)) = (c.dns_guard, &q.dest)
-        && let Some(why) = crate::plan::guard::drops(*ip, q.port)
+        && let Some(why) = guard_drop(policy, *ip, q.port, live, &mut caveats)
     {
         return Ok(Explanation {
             client: c.name.clone(),
@@ -466,6 +498,50 @@ mod tests {
         assert_eq!(
             e.goes,
             "block (DNS bypass guard: DNS over TLS/QUIC (port 853))"
+        );
+    }
+
+    #[test]
+    fn the_doh_addresses_come_from_the_kernels_set_or_the_shipped_list() {
+        let (mut c, p) = setup();
+        // Shipped list, no kernel: 1.1.1.1 is a DoH address.
+        let e = explain(&p, "alice", "1.1.1.1:443").unwrap();
+        assert!(
+            e.goes
+                .starts_with("block (DNS bypass guard: HTTPS to a known DoH")
+        );
+        // The kernel's set read: its element named; not in it: not dropped.
+        let mut live = Live::default();
+        let hit = SetHit {
+            element: "192.0.2.0/24".into(),
+            expires_in: None,
+        };
+        live.sets.insert("doh_4".into(), Some(hit));
+        let e = explain_live(&p, "alice", "192.0.2.7:443", Some(&live)).unwrap();
+        assert_eq!(
+            e.goes,
+            "block (DNS bypass guard: HTTPS to a known DoH resolver (set doh_4, element 192.0.2.0/24))"
+        );
+        live.sets.insert("doh_4".into(), None);
+        let e = explain_live(&p, "alice", "1.1.1.1:443", Some(&live)).unwrap();
+        assert!(!e.goes.contains("DNS bypass guard"), "{}", e.goes);
+        // server.doh_list names addresses and the set is not read: a caveat, no guess.
+        c.lists.push(config::List {
+            name: "doh_ips".into(),
+            path: "/tmp/wgsplit/doh-ips.txt".into(),
+            format: Some(config::ListFormat::Cidr),
+            ..Default::default()
+        });
+        c.server.doh_list = vec!["doh_ips".into()];
+        let p = policy::compile(&c, 0);
+        let e = explain(&p, "alice", "1.1.1.1:443").unwrap();
+        assert!(!e.goes.contains("DNS bypass guard"), "{}", e.goes);
+        assert!(
+            e.caveats
+                .iter()
+                .any(|w| w.contains("server.doh_list's lists (doh_ips)")),
+            "{:?}",
+            e.caveats
         );
     }
 

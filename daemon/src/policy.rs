@@ -160,6 +160,9 @@ pub struct Policy {
     pub marks: Marks,
     /// What the resolver reads besides the rules (`dns.rs`).
     pub dns: dns::DnsPolicy,
+    /// `server.doh_list`'s `cidr` lists, by name: the DoH addresses the bypass
+    /// guard drops (none, or none readable: the shipped ones, `plan/guard.rs`).
+    pub doh_cidr_lists: Vec<String>,
 }
 
 /// The firewall marks wgsplit owns, inside `mask`.
@@ -297,6 +300,10 @@ pub fn compile(config: &Config, now: i64) -> Policy {
             .collect(),
         marks: Marks::new(config.server.fwmark_mask_or_default()),
         dns: dns::compile(config),
+        doh_cidr_lists: dns::doh_lists(config, true)
+            .into_iter()
+            .map(|l| l.name.clone())
+            .collect(),
     }
 }
 

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 BIN = os.path.abspath(sys.argv[1])
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -291,6 +292,32 @@ def run(api, cfg, tmp, token_file, env):
     check(s == 400 and e["problems"][0]["path"] == "dest", f"explain bad dest {e}")
     s, _, _, _ = api.call("GET", "/api/explain?client=nobody&dest=1.2.3.4")
     check(s == 404, "explain for an unknown client")
+    # The API answers as `wgsplit explain --json` does (the live state: the
+    # kernel's sets, the health record), for addresses in every form, and in
+    # the shape the OpenAPI document gives.
+    shape = doc["components"]["schemas"]["Explanation"]
+    for dest in ["198.51.100.7:443/tcp", "www.netflix.com", "fd42:8::99", "[2001:db8::1]",
+                 "[2001:db8::1]:443", "[2001:db8::1]:443/udp"]:
+        s, e, _, _ = api.call("GET", "/api/explain?client=alice&dest=" + urllib.parse.quote(dest, safe=""))
+        cli = subprocess.run([BIN, "-c", cfg, "explain", "--json", "alice", dest],
+                             capture_output=True, text=True, env=env)
+        check(s == 200 and cli.returncode == 0 and e == json.loads(cli.stdout),
+              f"API explain of {dest} = the CLI's: {e} vs {cli.stdout}{cli.stderr}")
+        check(s == 200 and set(e) == set(shape["properties"]) == set(shape["required"])
+              and (e["rule"] is None or set(e["rule"]) == set(shape["properties"]["rule"]["properties"])),
+              f"explain of {dest} in the documented shape: {sorted(e)}")
+        check(s == 200 and e["live"] is True, f"explain of {dest} from the live state")
+    print("- dns_guard per client")
+    for schema in ["Client", "NewClient"]:
+        check("dns_guard" in doc["components"]["schemas"][schema]["properties"], f"{schema} documents dns_guard")
+    s, c, _, _ = api.call("POST", "/api/clients", {"name": "guardless", "dns_guard": False})
+    check(s == 201 and c["dns_guard"] is False, f"a client added with the guard off: {s} {c}")
+    s, c, _, _ = api.call("PATCH", "/api/clients/guardless", {"dns_guard": None})
+    check(s == 200 and "dns_guard" not in c, f"the guard back on by patch: {c}")
+    s, c, _, _ = api.call("PATCH", "/api/clients/guardless", {"dns_guard": "no"})
+    check(s == 400, f"dns_guard must be a boolean: {s}")
+    s, _, _, _ = api.call("DELETE", "/api/clients/guardless")
+    check(s in (200, 204), "remove it")
 
     print("- every documented GET answers")
     for path, ops in doc["paths"].items():

@@ -2,17 +2,32 @@
 # explain from the live state (issue #19) agrees with the source address the
 # whoami server sees: a country rule (a GeoIP set), a DNS-learned address (with
 # its time left), a CIDR rule, the client's default, and with up1 down by its
-# health check: `on_down failover` (up2) and `block` (nothing). Real kernel,
+# health check: `on_down failover` (up2) and `block` (nothing); the daemon's
+# GET /api/explain answers each the same as `explain --json`. Real kernel,
 # network namespaces (tests/engine/guard_topology.sh). Root only. ~40 s.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . tests/lib/guard_test.sh explain
 export WGSPLIT_LIST_ROOTS="$WSE_DIR"
 export WGSPLIT_RUN_DIR="$WSE_DIR/run"
+export WGSPLIT_API_TOKEN_FILE="$WSE_DIR/run/api.token"
 explain() { # client dest field → the field of `explain --json`
     wgsplit_r explain --json "$1" "$2" | python3 -c "import json,sys; print(json.load(sys.stdin)$3)"
 }
 goes() { explain "$1" "$2" "['goes']"; }
+# The API's answer and the CLI's, the same JSON (the seconds a learned element
+# has left may tick between the two asks).
+same_json() { python3 -c '
+import json, re, sys
+a, b = (re.sub(r"\d+ s left", "N s left", x) for x in sys.argv[1:3])
+print("same" if json.loads(a) == json.loads(b) else f"API {a} CLI {b}")' "$1" "$2" 2>&1; }
+api_agrees() { # client dest
+    local api cli
+    api=$(in_ns $R curl -s -H "Authorization: Bearer $(cat "$WGSPLIT_API_TOKEN_FILE")" -G \
+        --data-urlencode "client=$1" --data-urlencode "dest=$2" http://127.0.0.1:8274/api/explain)
+    cli=$(wgsplit_r explain --json "$1" "$2")
+    check "GET /api/explain $1 $2 = explain --json" same "$(same_json "$api" "$cli")"
+}
 matched() { explain "$1" "$2" "['rule']['matched']"; }
 exit_of() { # source address seen → the way it took
     case $1 in
@@ -27,6 +42,7 @@ agree() { # label client dest-ip expected-way
     way=$(goes "$(client_of "$2")" "$3")
     check "$1: the server sees $4" "$4" "$(exit_of "$seen")"
     check "$1: explain says so" "$4" "${way%% (*}"
+    api_agrees "$(client_of "$2")" "$3"
 }
 client_of() { case $1 in wsgd-c1) echo alice ;; wsgd-c2) echo bob ;; *) echo carol ;; esac; }
 
@@ -82,6 +98,7 @@ agree "bob → A (his default, up2)" wsgd-c2 $SRV_A4 "upstream up2"
 check "explain takes [v6]" "upstream up2" "$(goes bob "[$SRV_A6]")"
 check "explain takes [v6]:port" "upstream up2" "$(goes bob "[$SRV_A6]:8080")"
 check "explain takes v6" "upstream up2" "$(goes bob "$SRV_A6")"
+for d in "[$SRV_A6]" "[$SRV_A6]:8080" "$SRV_A6" "[$SRV_A6]:8080/tcp"; do api_agrees bob "$d"; done
 
 echo "--- up1 down by its health check"
 for p in $(ip netns pids wsgd-up1); do
@@ -91,6 +108,9 @@ for i in $(seq 40); do grep -q '"state": "down"' "$WGSPLIT_RUN_DIR/health.json" 
 check "the daemon records up1 down" yes "$(grep -q '"state": "down"' "$WGSPLIT_RUN_DIR/health.json" 2>/dev/null && echo yes)"
 agree "on_down failover: alice → A" wsgd-c1 $SRV_A4 "upstream up2"
 check "explain names the failover" "upstream up2 (failover: upstream up1 is down)" "$(goes alice $SRV_A4)"
+check "the API names the failover" "upstream up2 (failover: upstream up1 is down)" \
+    "$(in_ns $R curl -s -H "Authorization: Bearer $(cat "$WGSPLIT_API_TOKEN_FILE")" \
+        "http://127.0.0.1:8274/api/explain?client=alice&dest=$SRV_A4" | python3 -c 'import json,sys; print(json.load(sys.stdin)["goes"])')"
 sed -i -e "s/option on_down 'failover'/option on_down 'block'/" -e "/option failover 'up2'/d" "$WSE_DIR/wgsplit.conf"
 agree "on_down block: alice → A" wsgd-c1 $SRV_A4 block
 check "explain names the kill switch" "block (upstream up1 is down: kill switch)" "$(goes alice $SRV_A4)"

@@ -40,10 +40,16 @@ if command -v zbarimg >/dev/null; then
 fi
 expect "disable" w client disable dave
 grep -A8 "'dave'" "$CFG" | grep -q "option enabled '0'" && ok "disabled in the file" || bad "disabled in the file"
+expect "dns guard off" w client set dave --dns-guard off
+grep -A12 "'dave'" "$CFG" | grep -q "option dns_guard '0'" && ok "dns_guard '0' written" || bad "dns_guard '0' written"
+expect "dns guard on" w client set dave --dns-guard on
+grep -A12 "'dave'" "$CFG" | grep -q "dns_guard" && bad "dns_guard back to the default" || ok "dns_guard back to the default"
+refuse "bad --dns-guard" "is not one of: on, off" w client set dave --dns-guard maybe
 expect "rename" w client rename dave david
 expect "set expiry" w client set david --expires 2020-01-01
 # grep reads it all (no -q): under pipefail, wgsplit must not meet a closed pipe.
 w client list | grep "^david .*expired" >/dev/null && ok "expired shown" || bad "expired shown: $(w client list)"
+w client list | grep -E "^alice +10\.8\.0\.2/32,fd42:8::2/128 " >/dev/null && ok "client list shows IPv6 too" || bad "client list IPv6: $(w client list)"
 expect "upstream import" w upstream import se1 tests/api/provider.conf --on-down failover --failover us1
 w upstream show se1 | grep '"on_down": "failover"' >/dev/null && ok "import options kept" || bad "import options"
 refuse "upstream in use" "still used by client alice" w upstream remove us1

@@ -2,8 +2,9 @@
 # Issue #19's guards, each in network namespaces of its own (wsgd-*) on the real
 # kernel: tests/engine/offload.sh (flow offloading; skipped on a kernel without
 # flowtables), learned.sh (learned routes fail closed, ~50 s), bypass.sh (the DNS
-# bypass guard), explain.sh (explain from the live state) and status.sh (two
-# daemons in two namespaces; down's clean-up). Root only. ~2.5 min.
+# bypass guard and its DoH list as a list source, ~55 s), explain.sh (explain from
+# the live state, CLI and API) and status.sh (two daemons in two namespaces;
+# down's clean-up). Root only. ~3 min.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 if [ "$(id -u)" != 0 ]; then echo "guard: needs root (network namespaces)"; exit 1; fi

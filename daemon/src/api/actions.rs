@@ -140,7 +140,7 @@ impl Api {
         let c = self.store.shared()?;
         clients::client_index(&c, client)?;
         match &self.hooks.explain {
-            Some(f) => f(&c, client, dest)
+            Some(f) => f(&c, client, dest, &(self.hooks.health)())
                 .map(|v| Reply::json(200, v))
                 .map_err(|e| ApiError::Edit(EditError::Invalid(vec![Problem::new("dest", e)]))),
             None => Err(ApiError::Status(

@@ -42,7 +42,10 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// When the peers were read, and what they were.
 type PeerCache = Arc<std::sync::Mutex<Option<(std::time::Instant, Arc<live::PeerStats>)>>>;
 type HistoryFn = dyn Fn(&str) -> Option<Value> + Send + Sync;
-type ExplainFn = dyn Fn(&Config, &str, &str) -> Result<Value, String> + Send + Sync;
+/// (config, client, destination, upstream health) → the explanation as JSON.
+type ExplainFn = dyn Fn(&Config, &str, &str, &HashMap<String, UpstreamHealth>) -> Result<Value, String>
+    + Send
+    + Sync;
 
 /// What the daemon plugs in: the API itself only edits the config and reads
 /// the kernel; applying, status details and `explain` come from the engine.
@@ -64,9 +67,11 @@ impl Default for Hooks {
         Self {
             reload: Box::new(|| Ok(())),
             health: Box::new(|| crate::health::read_state().unwrap_or_default()),
-            explain: Some(Box::new(|config, client, dest| {
+            // From the live state, as `wgsplit explain --json` answers.
+            explain: Some(Box::new(|config, client, dest, health| {
                 let policy = crate::policy::compile(config, crate::util::time::now_unix());
-                crate::explain::explain(&policy, client, dest)
+                let live = live::explain_state(config, &policy, client, dest, health);
+                crate::explain::explain_live(&policy, client, dest, Some(&live))
                     .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
             })),
             history: None,

@@ -28,7 +28,7 @@ Usage: wgsplit client <command>
 
   add NAME [--upstream U] [--default direct|proxy|block] [--expires DATE]
            [--address CIDR]... [--psk] [--public-key KEY] [--description TEXT]
-           [--quota SIZE] [--disabled]
+           [--quota SIZE] [--dns-guard on|off] [--disabled]
                               new client: keys made here, next free addresses
   list [--json]               every client, its state and traffic
   show NAME [--json]          one client
@@ -38,7 +38,7 @@ Usage: wgsplit client <command>
   history NAME                its traffic (5-minute buckets, 7 days) and this month's use
                               against its quota, as JSON
   set NAME [--upstream U|none] [--default D] [--expires DATE|never]
-           [--description TEXT] [--quota SIZE|none]
+           [--description TEXT] [--quota SIZE|none] [--dns-guard on|off]
   enable NAME | disable NAME  bring the peer back / take it off the interface
   rename OLD NEW              rename (its rules follow)
   remove NAME                 delete the client and its rules
@@ -66,6 +66,15 @@ fn choice<T: serde::de::DeserializeOwned>(
 ) -> Result<T, Failure> {
     serde_json::from_value(serde_json::Value::String(value.to_string()))
         .map_err(|_| usage(format!("--{option}: '{value}' is not one of: {names}")))
+}
+
+/// `--dns-guard on|off` → is the guard on?
+fn dns_guard(value: &str) -> Result<bool, Failure> {
+    match value {
+        "on" | "1" => Ok(true),
+        "off" | "0" => Ok(false),
+        v => Err(usage(format!("--dns-guard: '{v}' is not one of: on, off"))),
+    }
 }
 
 /// `none` / `never` clear an option.
@@ -100,6 +109,7 @@ pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
             "format",
             "output",
             "taken",
+            "dns-guard",
         ],
         &["psk", "disabled", "json", "split", "help"],
     )?;
@@ -124,6 +134,12 @@ pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
                 description: args.one("description").map(String::from),
                 quota: args.one("quota").map(String::from),
                 enabled: args.flag("disabled").then_some(false),
+                // On is the default: written only when off.
+                dns_guard: args
+                    .one("dns-guard")
+                    .map(dns_guard)
+                    .transpose()?
+                    .filter(|on| !on),
             };
             let (client, config) = store(ctx).edit(|c| clients::add_client(c, new))?;
             written(
@@ -226,6 +242,16 @@ pub fn client_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
                 if let Some(q) = args.one("quota") {
                     client.quota = optional(q);
                 }
+                if let Some(g) = args.one("dns-guard") {
+                    // On is the default: written only when off.
+                    let on = dns_guard(g).map_err(|f| {
+                        EditError::Invalid(vec![crate::config::Problem::new(
+                            &format!("{name}.dns_guard"),
+                            f.message,
+                        )])
+                    })?;
+                    client.dns_guard = (!on).then_some(false);
+                }
                 Ok(())
             })?;
             written(ctx, &config, &format!("updated client {name}"))
@@ -303,7 +329,8 @@ fn client_table(config: &Config, stats: &clients::live::PeerStats) -> String {
         let peer = clients::live::client_peer(config, c, stats);
         rows.push([
             c.name.clone(),
-            c.address.first().cloned().unwrap_or_default(),
+            // Every address, IPv6 too, without spaces: one cell for awk/cut.
+            c.address.join(","),
             c.upstream.clone().unwrap_or_else(|| "-".into()),
             format!("{:?}", c.default_or_default()).to_lowercase(),
             match (state_word(config, c), peer) {

@@ -282,8 +282,10 @@ pub fn cmd_explain(parser: &mut Parser, ctx: &Context) -> CmdResult {
     };
     let config = ctx.load()?;
     let policy = policy::compile(&config, crate::util::time::now_unix());
-    let live =
-        (!flags.iter().any(|f| f == "config-only")).then(|| live_state(&policy, client, dest));
+    let live = (!flags.iter().any(|f| f == "config-only")).then(|| {
+        let health = crate::health::read_state().unwrap_or_default();
+        crate::clients::live::explain_state(&config, &policy, client, dest, &health)
+    });
     let e = crate::explain::explain_live(&policy, client, dest, live.as_ref())?;
     if flags.iter().any(|f| f == "json") {
         println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
@@ -291,30 +293,4 @@ pub fn cmd_explain(parser: &mut Parser, ctx: &Context) -> CmdResult {
         print!("{e}");
     }
     Ok(())
-}
-
-/// What `explain` reads besides the config: the health the daemon records, and
-/// for an address the sets of the client's rules that could hold it (a set the
-/// kernel cannot be asked about stays unread, and explain says what it can't know).
-fn live_state(policy: &policy::Policy, client: &str, dest: &str) -> crate::explain::Live {
-    let mut live = crate::explain::Live::default();
-    for (name, h) in crate::health::read_state().unwrap_or_default() {
-        live.upstream_up
-            .insert(name, h.state != crate::health::State::Down);
-    }
-    let Ok(q) = crate::explain::parse_dest(dest) else {
-        return live;
-    };
-    if let crate::explain::Dest::Addr(ip) = q.dest {
-        for set in crate::explain::live::sets_to_read(policy, client, ip) {
-            if let Ok(found) = crate::sys::nftget::element_of(&set, ip) {
-                let hit = found.map(|f| crate::explain::SetHit {
-                    element: f.element,
-                    expires_in: f.expires_ms.map(|ms| ms / 1000),
-                });
-                live.sets.insert(set, hit);
-            }
-        }
-    }
-    live
 }

@@ -276,9 +276,19 @@ fn show(config: &Config, json: bool) -> CmdResult {
                 .map(|u| format!(" from {u}"))
                 .unwrap_or_default(),
         );
+        if config.server.doh_list.contains(&l.name) {
+            println!("  the DNS bypass guard's DoH endpoints (server.doh_list)");
+        }
         if let Some(s) = state.lists.get(&l.name) {
             println!("  last update: {}", describe(s));
         }
+    }
+    if config.server.doh_list.is_empty() {
+        println!(
+            "doh: the shipped DoH endpoints ({} names, {} addresses); server.doh_list names lists to use instead",
+            crate::dns::bypass::DOH_NAMES.len(),
+            crate::plan::guard::DOH_V4.len() + crate::plan::guard::DOH_V6.len()
+        );
     }
     Ok(())
 }

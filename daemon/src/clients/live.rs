@@ -138,3 +138,37 @@ pub fn upstream_json(u: &Upstream, health: &HashMap<String, health::UpstreamHeal
     );
     v
 }
+
+/// What `explain` reads besides the config, for the CLI and the API alike:
+/// upstream health (`health`: the daemon's record, or the monitor's own in
+/// the daemon) and, for an address, the kernel's sets of the client's rules
+/// that could hold it. A set the kernel cannot be asked about stays unread,
+/// and explain says what it can't know.
+pub fn explain_state(
+    _config: &Config,
+    policy: &crate::policy::Policy,
+    client: &str,
+    dest: &str,
+    health: &HashMap<String, health::UpstreamHealth>,
+) -> crate::explain::Live {
+    let mut live = crate::explain::Live::default();
+    for (name, h) in health {
+        live.upstream_up
+            .insert(name.clone(), h.state != health::State::Down);
+    }
+    let Ok(q) = crate::explain::parse_dest(dest) else {
+        return live;
+    };
+    if let crate::explain::Dest::Addr(ip) = q.dest {
+        for set in crate::explain::live::sets_to_read(policy, client, ip) {
+            if let Ok(found) = crate::sys::nftget::element_of(&set, ip) {
+                let hit = found.map(|f| crate::explain::SetHit {
+                    element: f.element,
+                    expires_in: f.expires_ms.map(|ms| ms / 1000),
+                });
+                live.sets.insert(set, hit);
+            }
+        }
+    }
+    live
+}

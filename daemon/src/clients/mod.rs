@@ -52,6 +52,9 @@ pub struct NewClient {
     pub quota: Option<String>,
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// The DNS bypass guard (`false`: off for this client); unset: on.
+    #[serde(default)]
+    pub dns_guard: Option<bool>,
 }
 
 /// Is `name` free among every section name (uci names are one namespace)?
@@ -105,7 +108,7 @@ pub fn add_client(config: &mut Config, new: NewClient) -> Result<Client, EditErr
         default: new.default,
         description: new.description,
         quota: new.quota,
-        dns_guard: None,
+        dns_guard: new.dns_guard,
     };
     config.clients.push(client.clone());
     Ok(client)

@@ -145,6 +145,7 @@ fn read_server(r: &mut Reader) -> Server {
         rule_priority: r.number("rule_priority"),
         api_listen: r.string("api_listen"),
         ui_listen: r.string("ui_listen"),
+        doh_list: r.list("doh_list"),
     }
 }
 
@@ -409,6 +410,7 @@ pub fn to_sections(config: &Config) -> Vec<Section> {
     w.number("rule_priority", s.rule_priority);
     w.string("api_listen", &s.api_listen);
     w.string("ui_listen", &s.ui_listen);
+    w.list("doh_list", &s.doh_list);
     out.push(w.section);
 
     for u in &config.upstreams {

@@ -119,6 +119,11 @@ pub struct Server {
     /// The built-in web pages (`api::ui`): off when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ui_listen: Option<String>,
+    /// The DNS bypass guard's DoH endpoints, as `list` sections (updated like
+    /// any list): domain lists give the names the resolver refuses, `cidr`
+    /// lists the addresses the data path drops. Empty: the shipped default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub doh_list: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -136,6 +136,11 @@ impl Validator {
         {
             self.push(p, "api_listen", format!("'{a}' is not address:port"));
         }
+        for l in &s.doh_list {
+            if !config.lists.iter().any(|x| &x.name == l) {
+                self.push(p, "doh_list", format!("no list named '{l}'"));
+            }
+        }
         if let Some(a) = &s.ui_listen {
             match a.parse::<std::net::SocketAddr>() {
                 Err(_) => self.push(p, "ui_listen", format!("'{a}' is not address:port")),

@@ -3,16 +3,26 @@
 //! (`ClientPolicy::dns_guard`), these names are answered NXDOMAIN:
 //! - Firefox's canary `use-application-dns.net`: NXDOMAIN tells Firefox not to
 //!   turn on its DNS over HTTPS by default;
-//! - the well-known DoH resolvers' names ([`DOH_NAMES`], and names under them):
-//!   a browser or app that cannot resolve its DoH server falls back to plain DNS.
+//! - the DoH resolvers' names, and names under them: a browser or app that
+//!   cannot resolve its DoH server falls back to plain DNS. The names are the
+//!   domain lists `server.doh_list` names (downloaded and updated like any
+//!   list), or, when none is configured or none could be read, the small
+//!   shipped list [`DOH_NAMES`].
 //!
 //! It cannot catch an app that ships a DoH server's address (that is the data
 //! path's address list) or uses one not on the list.
 
+use std::sync::Arc;
+
+use super::{
+    matcher::NameHashes,
+    rules::{DomainList, WireText},
+};
+
 /// Firefox's canary domain.
 pub const CANARY: &str = "use-application-dns.net";
 
-/// Well-known DoH resolvers' names, lower case; a name under one is refused too.
+/// The shipped DoH resolvers' names, lower case; a name under one is refused too.
 pub const DOH_NAMES: &[&str] = &[
     "dns.google",
     "dns64.dns.google",
@@ -41,10 +51,28 @@ pub const DOH_NAMES: &[&str] = &[
 const MAX_LABELS: usize = 4;
 
 /// Is the question (wire format: length-prefixed labels, a zero at the end)
-/// one the guard answers NXDOMAIN? Case-insensitive; malformed names are not.
-/// Allocation-free: it runs on every query of a guarded client.
-pub fn refused(wire_name: &[u8]) -> bool {
-    // The start offsets of the last MAX_LABELS labels (a ring), then compare
+/// one the guard answers NXDOMAIN? The canary always; DoH names from `lists`
+/// (`server.doh_list`, loaded), or the shipped [`DOH_NAMES`] when there are
+/// none. Case-insensitive; malformed names are not. Allocation-free with the
+/// shipped names: it runs on every query of a guarded client.
+pub fn refused(wire_name: &[u8], lists: &[Arc<DomainList>]) -> bool {
+    if lists.is_empty() {
+        return suffix_in(wire_name, &|s| {
+            is_name(s, CANARY) || DOH_NAMES.iter().any(|d| is_name(s, d))
+        });
+    }
+    suffix_in(wire_name, &|s| is_name(s, CANARY))
+        || NameHashes::from_wire(wire_name).is_some_and(|h| {
+            let text = WireText::new(wire_name);
+            lists.iter().any(|l| l.matches(&h, &text))
+        })
+}
+
+/// Does the name, or a name it is under (its last labels, up to
+/// [`MAX_LABELS`]: bounded whatever its length), pass `hit`? `hit` gets the
+/// suffix's wire labels (without the final zero).
+fn suffix_in(wire_name: &[u8], hit: &dyn Fn(&[u8]) -> bool) -> bool {
+    // The start offsets of the last MAX_LABELS labels (a ring), then try
     // every suffix of up to MAX_LABELS labels.
     let mut starts = [0usize; MAX_LABELS];
     let mut n = 0;
@@ -60,10 +88,7 @@ pub fn refused(wire_name: &[u8]) -> bool {
         n += 1;
         at += 1 + usize::from(len);
     }
-    (1..=MAX_LABELS.min(n)).any(|k| {
-        let suffix = &wire_name[starts[(n - k) % MAX_LABELS]..at];
-        is_name(suffix, CANARY) || DOH_NAMES.iter().any(|d| is_name(suffix, d))
-    })
+    (1..=MAX_LABELS.min(n)).any(|k| hit(&wire_name[starts[(n - k) % MAX_LABELS]..at]))
 }
 
 /// Do the wire labels (`3www7example3com`, without the final zero) spell the
@@ -114,7 +139,7 @@ mod tests {
             "doh.familyshield.opendns.com",
             "x.y.dns.nextdns.io",
         ] {
-            assert!(refused(&wire(n)), "{n}");
+            assert!(refused(&wire(n), &[]), "{n}");
         }
     }
 
@@ -129,7 +154,7 @@ mod tests {
             "notcloudflare-dns.com",
             "",
         ] {
-            assert!(!refused(&wire(n)), "{n}");
+            assert!(!refused(&wire(n), &[]), "{n}");
         }
     }
 
@@ -143,7 +168,28 @@ mod tests {
 
     #[test]
     fn malformed_names_are_not_refused() {
-        assert!(!refused(&[10, b'd', b'n', b's']));
-        assert!(!refused(&[64]));
+        assert!(!refused(&[10, b'd', b'n', b's'], &[]));
+        assert!(!refused(&[64], &[]));
+    }
+
+    #[test]
+    fn a_configured_list_replaces_the_shipped_names_but_never_the_canary() {
+        let dir = std::env::temp_dir().join(format!("wgsplit-bypass-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("doh.txt");
+        std::fs::write(&path, "# a maintained list\ndoh.example.net\n").unwrap();
+        let list = crate::config::List {
+            name: "doh".into(),
+            path: path.to_string_lossy().into_owned(),
+            ..Default::default()
+        };
+        let lists = [Arc::new(DomainList::load(&list).unwrap())];
+        assert!(refused(&wire("doh.example.net"), &lists));
+        // (The query parser lowercases names: the lists match lowercase wire names.)
+        assert!(refused(&wire("a.doh.example.net"), &lists));
+        assert!(refused(&wire("use-application-dns.net"), &lists));
+        assert!(!refused(&wire("dns.google"), &lists));
+        assert!(!refused(&wire("example.net"), &lists));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -80,17 +80,48 @@ where
     Ok(rx)
 }
 
+/// How often the domain lists' files are looked at (one `stat` each).
+const LISTS_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The size and modification time of every domain list file the resolver
+/// loads (the rules' and `server.doh_list`'s): a `lists update` (the daemon's
+/// schedule, or "update now" from the CLI, LuCI) replaces a file, and the
+/// resolver takes it in without a config change.
+fn lists_stamp(policy: &Policy) -> Vec<Option<(u64, std::time::SystemTime)>> {
+    policy
+        .dns
+        .lists
+        .iter()
+        .chain(&policy.dns.doh_lists)
+        .map(|l| {
+            let m = std::fs::metadata(&l.path).ok()?;
+            Some((m.len(), m.modified().ok()?))
+        })
+        .collect()
+}
+
 /// Serves and follows the policy until its channel closes.
 async fn follow_policy(
     resolver: Arc<Resolver>,
     mut current: watch::Receiver<Arc<Policy>>,
 ) -> Result<(), String> {
+    let mut stamp = lists_stamp(&current.borrow());
+    let mut check = tokio::time::interval(LISTS_CHECK_EVERY);
     loop {
         let addrs = resolver.listen_addrs();
         let serve = resolver.clone().serve_on_owned(addrs.clone());
         tokio::pin!(serve);
         loop {
             tokio::select! {
+                _ = check.tick() => {
+                    let policy = current.borrow().clone();
+                    let now = lists_stamp(&policy);
+                    if now != stamp {
+                        stamp = now;
+                        resolver.update(policy);
+                        log::info!("dns: a list file changed, lists reloaded");
+                    }
+                }
                 r = &mut serve => {
                     // A socket failed (or could not bind): say so, try again soon.
                     log::warn!("dns: {}", r.err().map_or("listeners stopped".to_string(), |e| e.to_string()));
@@ -103,6 +134,7 @@ async fn follow_policy(
                         return Ok(());
                     }
                     let next = current.borrow_and_update().clone();
+                    stamp = lists_stamp(&next);
                     resolver.update(next);
                     log::info!("dns: config reloaded");
                     if resolver.listen_addrs() != addrs {

@@ -26,7 +26,7 @@ use super::{
     access::Networks,
     cache::{Cache, FastMap},
     limit::{CLIENT_BURST, CLIENT_RATE, Limiter},
-    rules::{Rules, load_lists},
+    rules::{DomainList, Rules, load_lists},
     upstream::{Forwarder, OverCap, resolv_conf},
     wire::{self, Query},
 };
@@ -48,6 +48,8 @@ struct State {
     /// hosts (the usual case): one lookup instead of a scan of all clients.
     hosts: Option<FastMap<IpAddr, usize>>,
     rules: Rules,
+    /// The bypass guard's DoH names (`server.doh_list`; empty: the shipped ones).
+    doh: Vec<Arc<DomainList>>,
     routes: Vec<Arc<Forwarder>>,
     ttl_min: u32,
     ttl_max: u32,
@@ -79,8 +81,18 @@ pub struct Resolver {
 }
 
 fn build_state(policy: &Arc<Policy>, over_cap: &OverCap) -> (State, Vec<String>) {
-    let (lists, problems) = load_lists(policy);
+    let (lists, mut problems) = load_lists(policy);
     let rules = Rules::build(policy, &lists);
+    let mut doh = Vec::new();
+    for l in &policy.dns.doh_lists {
+        match DomainList::load(l) {
+            Ok(names) => doh.push(Arc::new(names)),
+            Err(e) => problems.push(format!("doh_list {}: {e}", l.name)),
+        }
+    }
+    if doh.is_empty() && !policy.dns.doh_lists.is_empty() {
+        problems.push("no doh_list could be read: the shipped DoH names are refused".into());
+    }
     let dns = &policy.dns;
     let mut direct = dns.direct_servers.clone();
     if direct.is_empty() {
@@ -123,6 +135,7 @@ fn build_state(policy: &Arc<Policy>, over_cap: &OverCap) -> (State, Vec<String>)
             policy: policy.clone(),
             hosts: all_hosts.then_some(hosts),
             rules,
+            doh,
             routes,
             ttl_min: dns.ttl_min,
             ttl_max: dns.ttl_max,

@@ -34,14 +34,19 @@ impl Live {
 }
 
 /// The sets `explain` wants read for `client` → `ip`: the DNS-learned sets of
-/// its rules with domains (or domain lists) and the country sets of its geoip
-/// rules, of `ip`'s family.
+/// its rules with domains (or domain lists), the country sets of its geoip
+/// rules, and the bypass guard's DoH set, of `ip`'s family.
 pub fn sets_to_read(policy: &Policy, client: &str, ip: IpAddr) -> Vec<String> {
     let Some(c) = policy.client(client) else {
         return Vec::new();
     };
     let v6 = ip.is_ipv6();
     let mut out = Vec::new();
+    if c.dns_guard {
+        // The bypass guard's DoH addresses (the list as loaded, `plan/guard.rs`).
+        use crate::plan::guard::{DOH_SET_V4, DOH_SET_V6};
+        out.push(if v6 { DOH_SET_V6 } else { DOH_SET_V4 }.to_string());
+    }
     for r in &c.rules {
         if r.has_dns(&policy.domain_lists) {
             out.push(policy::dns_set_name(&c.name, r.pos, v6));

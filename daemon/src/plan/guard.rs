@@ -99,8 +99,34 @@ pub fn bypass_rules() -> [String; 3] {
     ]
 }
 
-/// Why the guard drops a connection to `ip` on `port` (any protocol), if it does:
-/// for `explain`, the same test as [`bypass_rules`].
+/// The DoH addresses the guard drops: those of `server.doh_list`'s `cidr`
+/// lists (`lists`, by name) as read (`list_cidrs`, the planner's input), or the
+/// shipped [`DOH_V4`] and [`DOH_V6`] when none is configured or they hold no
+/// address (not downloaded yet, unreadable): a guard that dropped nothing
+/// until the first download would be no guard.
+pub fn doh_nets(
+    lists: &[String],
+    list_cidrs: &std::collections::BTreeMap<String, Vec<ipnet::IpNet>>,
+) -> Vec<ipnet::IpNet> {
+    let configured: Vec<ipnet::IpNet> = lists
+        .iter()
+        .filter_map(|l| list_cidrs.get(l))
+        .flatten()
+        .map(ipnet::IpNet::trunc)
+        .collect();
+    if !configured.is_empty() {
+        return configured;
+    }
+    DOH_V4
+        .iter()
+        .chain(DOH_V6)
+        .filter_map(|a| a.parse::<std::net::IpAddr>().ok())
+        .map(ipnet::IpNet::from)
+        .collect()
+}
+
+/// Why the guard drops a connection to `ip` on `port` (any protocol), if it
+/// does, with the shipped DoH addresses (`explain` without the kernel's sets).
 pub fn drops(ip: std::net::IpAddr, port: Option<u16>) -> Option<&'static str> {
     match port {
         Some(853) => Some("DNS over TLS/QUIC (port 853)"),
@@ -115,8 +141,9 @@ pub fn drops(ip: std::net::IpAddr, port: Option<u16>) -> Option<&'static str> {
 pub const DOH_SET_V4: &str = "doh_4";
 pub const DOH_SET_V6: &str = "doh_6";
 
-/// Well-known public DoH resolvers' addresses (Cloudflare, Google, Quad9,
-/// AdGuard, OpenDNS, CleanBrowsing, Mullvad). Anything else on 443 is ordinary HTTPS.
+/// The shipped DoH resolvers' addresses (Cloudflare, Google, Quad9, AdGuard,
+/// OpenDNS, CleanBrowsing, Mullvad), used when `server.doh_list` names no
+/// `cidr` list. Anything else on 443 is ordinary HTTPS.
 pub const DOH_V4: &[&str] = &[
     "1.1.1.1",
     "1.0.0.1",
@@ -179,6 +206,24 @@ mod tests {
             assert!(r.starts_with("oifname != \"wg0\" ct state related "), "{r}");
             assert!(r.contains(&format!("== {m:#010x} meta mark set")), "{r}");
         }
+    }
+
+    #[test]
+    fn configured_doh_addresses_replace_the_shipped_ones_unless_there_are_none() {
+        let net = |t: &str| t.parse::<ipnet::IpNet>().unwrap();
+        let shipped = doh_nets(&[], &Default::default());
+        assert_eq!(shipped.len(), DOH_V4.len() + DOH_V6.len());
+        let lists = ["doh_ips".to_string()];
+        let read = std::collections::BTreeMap::from([(
+            "doh_ips".to_string(),
+            vec![net("192.0.2.0/24"), net("2001:db8::53/128")],
+        )]);
+        assert_eq!(
+            doh_nets(&lists, &read),
+            [net("192.0.2.0/24"), net("2001:db8::53/128")]
+        );
+        // Configured, but not read (yet): the shipped ones.
+        assert_eq!(doh_nets(&lists, &Default::default()), shipped);
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub struct DnsPolicy {
     /// The domain lists (every format but `cidr`) some rule names, in config
     /// order: the ones the resolver loads.
     pub lists: Vec<DomainListSource>,
+    /// `server.doh_list`'s domain lists: the DoH names the bypass guard
+    /// refuses (empty, or none readable: the shipped ones, `dns/bypass.rs`).
+    pub doh_lists: Vec<DomainListSource>,
 }
 
 /// The resolver's part of a config that passed validation (every address
@@ -76,7 +79,20 @@ pub fn compile(config: &Config) -> DnsPolicy {
             })
             .cloned()
             .collect(),
+        doh_lists: doh_lists(config, false).into_iter().cloned().collect(),
     }
+}
+
+/// The lists `server.doh_list` names, of the domain formats (`cidr`: false)
+/// or the `cidr` format (true), in the order named.
+pub fn doh_lists(config: &Config, cidr: bool) -> Vec<&DomainListSource> {
+    config
+        .server
+        .doh_list
+        .iter()
+        .filter_map(|n| config.lists.iter().find(|l| &l.name == n))
+        .filter(|l| (l.format.unwrap_or_default() == ListFormat::Cidr) == cidr)
+        .collect()
 }
 
 /// A policy from config text, for the tests of the modules that read only

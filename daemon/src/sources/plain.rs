@@ -226,7 +226,7 @@ pub fn to_nets(set: &super::ranges::CountrySet) -> Vec<ipnet::IpNet> {
     nets
 }
 
-/// The CIDRs of every `format cidr` list an enabled rule uses, for the planner
+/// The CIDRs of every `format cidr` list an enabled rule or `server.doh_list` uses, for the planner
 /// (`plan::Inputs::list_cidrs`). Lists that fail to read are left out with a
 /// message on stderr (their rules then match nothing from them). Files are
 /// re-read only when their size or modification time changes, so the engine
@@ -246,10 +246,11 @@ pub fn list_cidrs(
     let mut out = BTreeMap::new();
     for list in &config.lists {
         if list.format != Some(crate::config::ListFormat::Cidr)
-            || !config
-                .rules
-                .iter()
-                .any(|r| r.enabled_or_default() && r.list.contains(&list.name))
+            || !(config.server.doh_list.contains(&list.name)
+                || config
+                    .rules
+                    .iter()
+                    .any(|r| r.enabled_or_default() && r.list.contains(&list.name)))
         {
             continue;
         }

@@ -473,4 +473,27 @@ mod tests {
         assert!(due(&config, &state, 200 + 24 * 3600));
         assert!(!due(&config, &state, 300));
     }
+
+    #[test]
+    fn doh_lists_are_list_sources_like_the_others() {
+        // server.doh_list names ordinary list sections: the schedule counts
+        // them, and the planner and resolver get them (the shipped default only
+        // while none is configured).
+        let text = "config server\n\toption address 10.9.0.1/24\n\toption private_key '4EqAuesGDDDllVFRw6LW42qz0RGOaO4UN+emBozZgU0='\n\
+             \tlist doh_list 'doh_names'\n\tlist doh_list 'doh_ips'\n\
+             config list 'doh_names'\n\toption path '/tmp/wgsplit/doh.txt'\n\toption url 'https://example.org/doh.txt'\n\
+             config list 'doh_ips'\n\toption format 'cidr'\n\toption path '/tmp/wgsplit/doh-ip.txt'\n\toption url 'https://example.org/ip.txt'\n";
+        let config = crate::config::parse_valid(text).unwrap();
+        assert!(due(&config, &State::default(), 24 * 3600));
+        let p = crate::policy::compile(&config, 0);
+        assert_eq!(p.doh_cidr_lists, ["doh_ips"]);
+        let names: Vec<&str> = p.dns.doh_lists.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["doh_names"]);
+        let bad = text.replace("list doh_list 'doh_ips'", "list doh_list 'nope'");
+        let e = crate::config::parse_valid(&bad).unwrap_err().to_string();
+        assert!(
+            e.contains("server.doh_list") && e.contains("no list named 'nope'"),
+            "{e}"
+        );
+    }
 }

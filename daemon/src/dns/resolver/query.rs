@@ -100,7 +100,7 @@ impl Resolver {
         };
         // The DNS bypass guard (dns/bypass.rs): the canary and DoH names.
         if client.is_some_and(|c| state.policy.clients[c].dns_guard)
-            && super::super::bypass::refused(&q.wire_name)
+            && super::super::bypass::refused(&q.wire_name, &state.doh)
         {
             self.stats.blocked.fetch_add(1, Relaxed);
             return Step::Reply(wire::error_answer(request, &q, wire::RCODE_NXDOMAIN));

@@ -199,14 +199,15 @@ pub fn desired(policy: &Policy, inputs: &Inputs) -> NftState {
         let mut rules = Vec::new();
         if c.dns_guard {
             rules.extend(guard::bypass_rules());
-            for (name, kind, addrs) in [
-                (guard::DOH_SET_V4, SetKind::Net4, guard::DOH_V4),
-                (guard::DOH_SET_V6, SetKind::Net6, guard::DOH_V6),
+            let doh = guard::doh_nets(&policy.doh_cidr_lists, &inputs.list_cidrs);
+            for (name, kind, v6) in [
+                (guard::DOH_SET_V4, SetKind::Net4, false),
+                (guard::DOH_SET_V6, SetKind::Net6, true),
             ] {
-                let els = addrs
+                // Aggregated: an interval set refuses overlapping elements.
+                let els = family_nets(&doh, v6)
                     .iter()
-                    .filter_map(|a| a.parse::<std::net::IpAddr>().ok())
-                    .map(|ip| Element::key(AddrRange::of_net(&IpNet::from(ip))))
+                    .map(|n| Element::key(AddrRange::of_net(n)))
                     .collect();
                 st.sets.insert(name.into(), NftSet::new(kind, Some(els)));
             }
