@@ -82,9 +82,15 @@ def main():
         token = open(token_file).read().strip()
         api = Api(m.group(1), token)
         run(api, cfg, tmp, token_file, env)
-    finally:
+        print("- SIGTERM (procd's stop): a clean shutdown, status 0")
         proc.terminate()
-        proc.wait(timeout=10)
+        rc = proc.wait(timeout=10)
+        rest = proc.stderr.read()
+        check(rc == 0 and "API stopped (SIGTERM)" in rest, f"exit status {rc}, stderr {rest!r}")
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"api: {checks - len(failures)}/{checks} checks passed")
     sys.exit(1 if failures else 0)

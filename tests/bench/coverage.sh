@@ -30,6 +30,7 @@ COVERAGE_MIN_PERCENT=88
 # daemon/src only, without the test modules kept in their own files.
 IGNORE='(/\.cargo/|/rustc/|/library/|/daemon/tests/|_tests\.rs$|/tests\.rs$|/fuzz/|/examples/)'
 WORK=$ROOT/target/coverage
+SUITES="unit, kernel and integration tests and every suite"
 HOST=$(rustc -vV | sed -n 's/^host: //p')
 HOST_ENV=$(echo "$HOST" | tr 'a-z-' 'A-Z_')
 
@@ -76,6 +77,7 @@ report() {
     # Columns: file, regions, missed, cover, functions, missed, executed, lines, missed, cover, ...
     {
         echo "line coverage of daemon/src ($what):"
+        [ "$what" = "$SUITES" ] && echo "  (not counted: the image suite's static cross builds, run in QEMU, and the fuzz suite's cargo-fuzz builds write no host profile)"
         awk '/^TOTAL/ { printf "  %s of %s lines (%s)\n", $8 - $9, $8, $10 }' "$WORK/report.txt"
         echo "least covered (lines, missed, cover):"
         awk 'NR > 2 && /\.rs / { printf "  %-44s %6s %6s %8s\n", $1, $8, $9, $10 }' "$WORK/report.txt" |
@@ -140,7 +142,7 @@ report)
     # Kept set: should `objects` rebuild, instrumented build scripts and proc
     # macros write into the profile folder, not into the crates' source folders.
     [ -n "${LLVM_PROFILE_FILE:-}" ] || { echo "coverage: report needs the environment of 'coverage.sh env'" >&2; exit 1; }
-    report "${2:-10}" "unit, kernel and integration tests and every suite"
+    report "${2:-10}" "$SUITES"
     exit $?
     ;;
 esac

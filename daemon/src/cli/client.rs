@@ -4,6 +4,7 @@
 use std::{io::Write, path::PathBuf};
 
 use lexopt::Parser;
+use tokio::signal::unix::{SignalKind, signal};
 
 use super::args::{Args, CmdResult, Context, Failure, read_input, usage};
 use crate::{
@@ -589,9 +590,31 @@ pub fn api_command(parser: &mut Parser, ctx: &Context) -> CmdResult {
                 .map_err(|_| usage(format!("--listen: '{l}' is not address:port")))
         })
         .transpose()?;
+    // The handlers go in before the socket opens: a SIGTERM from procd (or a
+    // test) at any moment after "listening" ends the server cleanly, closing
+    // its connections, and the process exits 0 through main (the default
+    // action would kill it mid-request, and skip exit-time work).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (mut term, mut int) = rt
+        .block_on(async {
+            Ok::<_, std::io::Error>((
+                signal(SignalKind::terminate())?,
+                signal(SignalKind::interrupt())?,
+            ))
+        })
+        .map_err(|e| format!("signal handlers: {e}"))?;
     let (_api, handle) = crate::api::start(&ctx.config_path, listen, crate::api::Hooks::default())?;
     eprintln!("API listening on http://{}", handle.addr);
-    loop {
-        std::thread::park();
-    }
+    let name = rt.block_on(async {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    });
+    handle.stop();
+    eprintln!("API stopped ({name})");
+    Ok(())
 }

@@ -43,7 +43,6 @@ pub struct Builder {
     problems: Vec<Problem>,
     servers: usize,
     counts: HashMap<String, usize>,
-    names: HashMap<String, usize>,
 }
 
 impl Builder {
@@ -56,14 +55,7 @@ impl Builder {
         };
         let index = *counter;
         *counter += 1;
-        if let Some(name) = &section.name
-            && let Some(first) = self.names.insert(name.clone(), section.line)
-        {
-            problems.push(Problem::new(
-                name,
-                format!("section name already used on line {first}"),
-            ));
-        }
+        // (A section name given twice never gets here: uci::parse_each refuses it.)
         // The section is consumed: values move into the model instead of being copied.
         let kind = section.kind.clone();
         let mut r = Reader::new(section, index, problems);

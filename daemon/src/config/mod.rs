@@ -129,8 +129,8 @@ pub fn from_json(text: &str) -> Result<Config, Error> {
 
 /// Reads and validates the config file.
 pub fn load(path: &Path) -> Result<Config, Error> {
-    let text = fs::read_to_string(path).map_err(|e| Error::Io(path.into(), e))?;
-    parse_valid(&text)
+    let bytes = fs::read(path).map_err(|e| Error::Io(path.into(), e))?;
+    parse_valid(uci::text(&bytes).map_err(Error::Syntax)?)
 }
 
 /// Writes UCI text atomically: a temporary file beside it, fsync, rename. The
