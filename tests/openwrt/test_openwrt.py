@@ -136,6 +136,8 @@ def package_makefile_follows_rust_package_conventions():
     ]:
         assert needle in mk, f"Makefile lacks {needle}"
     assert "ip-full" not in mk, "ip-full is not needed (netlink)"
+    # no rule the daemon, its guard or its fw4 include makes uses `fib`
+    assert "kmod-nft-fib" not in mk, "kmod-nft-fib is not needed (no fib expression)"
     conff = re.search(r"define Package/wgsplit/conffiles\n(.*?)endef", mk, re.S).group(1).split()
     assert conff == ["/etc/config/wgsplit"], conff
     for ref in re.findall(r"\./files/([\w.-]+)", mk):
@@ -247,9 +249,10 @@ def ipk_name_and_control_fields():
     assert f["Architecture"] == "x86_64"
     deps = [d.strip() for d in f["Depends"].split(",")]
     # nftables-json: the daemon runs `nft -f`; it is the variant firewall4 depends on
-    for d in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib", "nftables-json"):
+    for d in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "nftables-json"):
         assert d in deps, f"Depends lacks {d}: {deps}"
     assert "ip-full" not in deps
+    assert "kmod-nft-fib" not in deps
     data = members(parts["./data.tar.gz"])
     total = sum(m.size for m in data.values() if m.isfile())
     assert int(f["Installed-Size"]) == total, (f["Installed-Size"], total)
@@ -1148,7 +1151,7 @@ def real_opkg_installs_both_packages():
     # the router already has (or can get) these
     (root / "usr/lib/opkg/status").write_text("".join(
         f"Package: {p}\nVersion: 1\nStatus: install user installed\nArchitecture: x86_64\nInstalled-Time: 1\n\n"
-        for p in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib", "nftables-json", "luci-base")))
+        for p in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "nftables-json", "luci-base")))
     conf = root / "opkg.conf"
     conf.write_text(f"dest root /\nlists_dir ext {root}/lists\n")
     r = sh(opkg, "-f", conf, "-o", root, "--add-arch", "all:1", "--add-arch", "x86_64:10",
@@ -1186,7 +1189,7 @@ def real_apk_builds_and_installs_openwrt25_packages():
             assert want in dump, want
         assert "arch: noarch" in sh(apk, "adbdump", d / "dist/luci-app-wgsplit-0.1.0-r1.apk").stdout
         (d / "empty").mkdir()
-        for dep in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "kmod-nft-fib", "nftables-json", "luci-base"):
+        for dep in ("kmod-wireguard", "kmod-nft-core", "kmod-nft-nat", "nftables-json", "luci-base"):
             r = sh(apk, "mkpkg", "--info", f"name:{dep}", "--info", "version:1-r1", "--info", "arch:x86_64",
                    "--files", d / "empty", "--output", d / f"{dep}.apk")
             assert r.returncode == 0, r.stderr
