@@ -167,7 +167,11 @@
 				return [ conf ];
 			});
 		},
-		unload: function(conf) { delete this.state[conf]; delete this.order[conf]; return Promise.resolve(); },
+		// as LuCI's uci.js: synchronous, returns undefined (a page that chains
+		// .then() on it throws on a router)
+		unload: function(confs) {
+			(Array.isArray(confs) ? confs : [ confs ]).forEach(c => { delete this.state[c]; delete this.order[c]; });
+		},
 		fixtures: {},
 
 		record: function(call) {
