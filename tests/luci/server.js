@@ -129,7 +129,11 @@ function ubus(state, object, method, args) {
 	case 'upstream_import': {
 		// the CLI's wording for a line that is not Key = Value (the plugin passes its stderr on)
 		const bad = (args.conf || '').split('\n').findIndex(l => l.trim() && !/^\s*(\[\w+\]|#.*|[\w]+\s*=.*)$/.test(l));
-		if (bad >= 0) return { error: `wgsplit: line ${bad + 1}: '${args.conf.split('\n')[bad].trim()}' is not 'Key = Value'` };
+		// as `wgsplit --json-errors upstream import` prints it (util/msgcode.rs)
+		if (bad >= 0) {
+			const line = args.conf.split('\n')[bad].trim();
+			return { error: `line ${bad + 1}: '${line}' is not 'Key = Value'`, code: 'import_bad_line', args: [ String(bad + 1), line ] };
+		}
 		return { ok: true, name: args.name };
 	}
 	// `lists show --json`; lists_update starts an update that ends at once here:
@@ -143,7 +147,8 @@ function ubus(state, object, method, args) {
 		};
 		return { started: true };
 	}
-	// state.check: a failing `config check` to show ({ ok: false, output })
+	// state.check: a failing `config check` to show ({ ok: false, output: the
+	// CLI's --json-errors object, { error, problems: [{ path, message, code, args }] } })
 	case 'config_check': return state.check || { ok: true, output: '' };
 	case 'config_view': return configView(state);
 	}

@@ -95,7 +95,7 @@ function showClient(name) {
 				]));
 		}
 		else {
-			usage.push(E('p', E('em', _('No traffic history: %s').format(common.errorText(hist) || _('no answer')))));
+			usage.push(E('p', E('em', [ _('No traffic history: %s').format(common.errorText(hist) || _('no answer')) ])));
 		}
 
 		const body = [ E('h5', _('Traffic')) ].concat(usage);
@@ -108,7 +108,7 @@ function showClient(name) {
 			if (qr.svg)
 				qrEl.innerHTML = qr.svg;
 			else
-				qrEl.appendChild(E('em', _('QR code unavailable: %s').format(common.errorText(qr) || _('no answer'))));
+				qrEl.appendChild(E('em', [ _('QR code unavailable: %s').format(common.errorText(qr) || _('no answer')) ]));
 			body.push(E('h5', _('Config')), E('p', _('Scan with the WireGuard app, or download the file.')), qrEl,
 				E('pre', { 'class': 'wgsplit-conf', 'style': 'white-space:pre-wrap' }, conf.conf));
 		}

@@ -48,7 +48,7 @@ return view.extend({
 			const known = [ 'client', 'destination', 'dest', 'goes', 'route', 'rule', 'action', 'caveats', 'active' ];
 			Object.keys(res).filter(k => known.indexOf(k) < 0 && res[k] != null).forEach(k => rows.push([ k, show(res[k]) ]));
 			outEl.replaceChildren(E('table', { 'class': 'table', 'id': 'wgsplit-explain-result' },
-				rows.map(r => E('tr', { 'class': 'tr' }, [ E('td', { 'class': 'td left', 'style': 'width:33%' }, r[0]), E('td', { 'class': 'td left' }, r[1]) ]))));
+				rows.map(r => E('tr', { 'class': 'tr' }, [ E('td', { 'class': 'td left', 'style': 'width:33%' }, r[0]), E('td', { 'class': 'td left' }, L.isObject(r[1]) ? r[1] : [ String(r[1]) ]) ]))));
 		});
 	},
 
