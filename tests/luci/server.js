@@ -102,7 +102,8 @@ function ubus(state, object, method, args) {
 	case 'client_conf':
 		// as the CLI: no config for a client that brought its own key
 		if (!(state.config.find(s => s['.type'] == 'client' && s['.name'] == args.name) || {}).private_key)
-			return { error: `wgsplit: ${args.name}.private_key: the router does not keep this client's private key (it brought its own); its config has to be written on the client` };
+			return { error: `${args.name}.private_key: the router does not keep this client's private key (it brought its own); its config has to be written on the client`,
+				code: 'no_private_key', args: [], path: `${args.name}.private_key` };
 		return { conf: '[Interface]\nPrivateKey = 3un0/woVICs2QUxXYm14g46ZpK+6xdDb5vH8BxIdKDM=\nAddress = 10.8.0.2/32\nDNS = 10.8.0.1\n\n' +
 			'[Peer]\nPublicKey = Ci4jqZMBlmW8mVrJTHyrfYGbTvhVYfBy2PtwiA9O2Vw=\nEndpoint = vpn.example.net:51820\nAllowedIPs = 0.0.0.0/0, ::/0\n' };
 	case 'client_qr': return { svg: SVG };

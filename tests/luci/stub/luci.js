@@ -78,7 +78,19 @@
 			return frag;
 		}
 		const el = document.createElement(tag);
-		if (!isObject(attrs) || attrs instanceof Node) {
+		if (append === appendChildren) {
+			// as LuCI's dom.create: only a non-object or an array is the children;
+			// an element in the attributes' place is taken as attributes and not
+			// appended (E('p', E('em', …)) is an empty <p> on a router)
+			if (!(attrs instanceof Object) || Array.isArray(attrs)) {
+				children = attrs;
+				attrs = null;
+			}
+			else if (attrs instanceof Node) {
+				attrs = null;
+			}
+		}
+		else if (!isObject(attrs) || attrs instanceof Node) {
 			children = attrs;
 			attrs = null;
 		}

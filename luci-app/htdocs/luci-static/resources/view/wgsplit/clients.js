@@ -95,13 +95,14 @@ function showClient(name) {
 				]));
 		}
 		else {
-			usage.push(E('p', E('em', [ _('No traffic history: %s').format(common.errorText(hist) || _('no answer')) ])));
+			usage.push(E('p', [ E('em', [ _('No traffic history: %s').format(common.errorText(hist) || _('no answer')) ]) ]));
 		}
 
 		const body = [ E('h5', _('Traffic')) ].concat(usage);
 		if (conf.error || !conf.conf) {
-			body.push(E('h5', _('Config')), E('p', E('em', _('Cannot render the config of %s: %s')
-				.format(name, common.errorText(conf) || _('no answer')))));
+			// E(tag, element) takes the element as attributes in LuCI: children go in an array
+			body.push(E('h5', _('Config')), E('p', [ E('em', [ _('Cannot render the config of %s: %s')
+				.format(name, common.errorText(conf) || _('no answer')) ]) ]));
 		}
 		else {
 			const qrEl = E('div', { 'class': 'wgsplit-qr', 'style': 'max-width:320px' });
