@@ -86,6 +86,9 @@ function backendLines() {
 	out.importBadLine = run([ 'upstream', 'import', 'nl1', '-' ], 'garbage\n');
 	out.importTaken = run([ 'upstream', 'import', 'us1', '-' ], '[Peer]\n');
 	out.confNoKey = run([ 'client', 'conf', 'bob' ]);
+	// a router without a public endpoint cannot write a client's config
+	fs.writeFileSync(cfg, fs.readFileSync(path.join(__dirname, 'fixtures/wgsplit'), 'utf8').replace("\toption endpoint 'vpn.example.net'\n", ''));
+	out.confNoEndpoint = run([ 'client', 'conf', 'alice' ]);
 	fs.rmSync(dir, { recursive: true, force: true });
 	return out;
 }

@@ -83,6 +83,10 @@ pub const CATALOG: &[(&str, &str)] = &[
     ),
     ("import_bad_line", "line {}: '{}' is not 'Key = Value'"),
     (
+        "no_endpoint",
+        "not set: clients need the router's public host name or address",
+    ),
+    (
         "no_private_key",
         "the router does not keep this client's private key (it brought its own); \
          its config has to be written on the client",

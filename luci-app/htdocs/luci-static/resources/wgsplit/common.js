@@ -364,6 +364,7 @@ const MESSAGES = {
 	failover_itself: _('An upstream cannot fail over to itself'),
 	import_no_peer: _('The file has no [Peer] section: an upstream needs the provider\'s peer'),
 	import_bad_line: _('Line %s: "%s" is not "Key = Value"'),
+	no_endpoint: _('Not set: clients need the router\'s public host name or address'),
 	no_private_key: _('The router does not keep this client\'s private key (it brought its own); its config has to be written on the client')
 };
 
