@@ -1011,8 +1011,9 @@ def rpcd_plugin_lists_methods_and_answers_json():
         out = json.loads(rpcd(m, a).stdout)
         assert "error" in out, (m, a, out)
     # CLI failures come back as {"error": stderr}
+    # the CLI's error passed on with its code (--json-errors)
     out = json.loads(rpcd("client_conf", {"name": "nobody"}).stdout)
-    assert out == {"error": "no client named nobody"}, out
+    assert out == {"error": "no client named 'nobody'", "code": "no_client", "args": ["nobody"]}, out
     out = json.loads(rpcd("upstream_import", {"name": "bad", "conf": "junk"}).stdout)
     assert out == {"error": "line 1: expected [Interface]"}, out
 
@@ -1028,7 +1029,7 @@ def rpcd_plugin_errors_carry_a_code_and_arguments():
                              ("upstream_import", {"name": "us1", "conf": ""}, "empty_config", [])]:
         out = json.loads(rpcd(m, a).stdout)
         assert out.get("code") == code and out.get("args") == args and out.get("error"), (m, a, out)
-        assert f"\n\t{code}: [" in common, f"common.js has no message {code}"
+        assert f"\n\t{code}: _(" in common, f"common.js has no message {code}"
     # a CLI that fails without a word: the code names the command and its exit status
     out = json.loads(rpcd("genkey", {}, {"WGSPLIT_BIN": "/bin/false"}).stdout)
     assert out == {"error": "wgsplit genkey failed (exit 1)", "code": "cli_failed", "args": ["genkey", "1"]}, out
