@@ -53,6 +53,10 @@ async function open(view, lang, prep) {
 
 async function close(page) {
 	const errs = page.errors;
+	// LuCI's dom.append shows a nested array (or an object) as text: it must never reach the page
+	const text = await page.textContent('body').catch(() => '');
+	const junk = /\[object \w+\]/.exec(text || '');
+	if (junk) errs.push('page shows ' + junk[0]);
 	await page.close();
 	srv.server.close();
 	assert(!errs.length, 'browser errors:\n   ' + errs.join('\n   '));
@@ -450,7 +454,12 @@ test('settings: each list and GeoIP source shows its last update, and Update now
 });
 
 test('backend errors read in the page\'s language: config check on the overview, a failed import (ru)', async () => {
-	const check = "wgsplit: server.mtu: 100 is outside 1280-9000\nalice.upstream: no upstream named 'nope'\n@rule[1].geoip: 'usa' is not a two-letter country code";
+	// what the rpcd plugin answers: `wgsplit --json-errors config check`'s object
+	const check = { error: "server.mtu: 100 is outside 1280-9000\nalice.upstream: no upstream named 'nope'\n@rule[1].geoip: 'usa' is not a two-letter country code",
+		problems: [
+			{ path: 'server.mtu', message: '100 is outside 1280-9000', code: 'outside_range', args: [ '100', '1280', '9000' ] },
+			{ path: 'alice.upstream', message: "no upstream named 'nope'", code: 'no_upstream', args: [ 'nope' ] },
+			{ path: '@rule[1].geoip', message: "'usa' is not a two-letter country code", code: 'not_country', args: [ 'usa' ] } ] };
 	let page = await open('overview', 'ru', st => { st.check = { ok: false, output: check }; });
 	const box = await page.innerText('#wgsplit-check');
 	for (const want of [ 'server.mtu: 100 вне диапазона 1280–9000', 'alice.upstream: Нет вышестоящего туннеля с именем nope',

@@ -1,10 +1,12 @@
 'use strict';
 /*
  * Backend messages in the page's language (issue #14): the real CLI's errors
- * and `config check` lines, run through luci-app's catalog (common.js
- * MESSAGES) with the ru and zh_Hans translations loaded, come out with no
- * English message left; the path before a message is kept. A new message
- * wording in the daemon that no pattern knows fails here, not on a router.
+ * (`--json-errors`, as the rpcd plugin runs it: {error, code, args} or
+ * {error, problems}) and `config check` problems, run through luci-app's
+ * catalog (common.js MESSAGES, by code) with the ru and zh_Hans translations
+ * loaded, come out with no English message left; the path before a message
+ * is kept. A new message wording in the daemon without a code fails here,
+ * not on a router.
  *
  *   node tests/luci/messages.test.js        prints 'N passed, M failed'
  * Needs a wgsplit binary (WGSPLIT_BIN or target/{release,debug}/wgsplit).
@@ -69,9 +71,13 @@ function backendLines() {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wgsplit-msg-'));
 	const cfg = path.join(dir, 'wgsplit');
 	fs.writeFileSync(cfg, BROKEN);
+	/* the JSON error the CLI printed (one line on stderr), as the plugin passes it on */
 	const run = (args, input) => {
-		const r = cp.spawnSync(BIN, [ '--config', cfg ].concat(args), { encoding: 'utf8', input: input || '' });
-		return ((r.stdout || '') + (r.stderr || '')).split('\n').filter(l => l.trim() !== '');
+		const r = cp.spawnSync(BIN, [ '--json-errors', '--config', cfg ].concat(args), { encoding: 'utf8', input: input || '' });
+		const err = (r.stderr || '').trim();
+		if (r.status === 0 || !err.startsWith('{"error":'))
+			throw new Error(`${args.join(' ')}: exit ${r.status}, stderr ${JSON.stringify(err)}`);
+		return JSON.parse(err);
 	};
 	const out = { check: run([ 'config', 'check' ]) };
 	fs.writeFileSync(cfg, fs.readFileSync(path.join(__dirname, 'fixtures/wgsplit'), 'utf8'));
@@ -80,6 +86,9 @@ function backendLines() {
 	out.importBadLine = run([ 'upstream', 'import', 'nl1', '-' ], 'garbage\n');
 	out.importTaken = run([ 'upstream', 'import', 'us1', '-' ], '[Peer]\n');
 	out.confNoKey = run([ 'client', 'conf', 'bob' ]);
+	// a router without a public endpoint cannot write a client's config
+	fs.writeFileSync(cfg, fs.readFileSync(path.join(__dirname, 'fixtures/wgsplit'), 'utf8').replace("\toption endpoint 'vpn.example.net'\n", ''));
+	out.confNoEndpoint = run([ 'client', 'conf', 'alice' ]);
 	fs.rmSync(dir, { recursive: true, force: true });
 	return out;
 }
@@ -102,25 +111,48 @@ for (const lang of [ 'ru', 'zh_Hans' ]) {
 		const common = await loadCommon(lang);
 		lines = lines || backendLines();
 		const errs = [];
-		for (const [ what, ls ] of Object.entries(lines)) {
-			if (!ls.length) errs.push(`${what}: the CLI printed nothing`);
-			for (const l of ls) {
-				const t = common.errorText(l);
+		for (const [ what, res ] of Object.entries(lines)) {
+			const items = Array.isArray(res.problems) ? res.problems : [ res ];
+			const shown = common.errorText(res).split('\n');
+			if (shown.length != items.length) errs.push(`${what}: ${items.length} messages, ${shown.length} lines shown`);
+			items.forEach((m, i) => {
+				const t = shown[i] || '';
+				if (!m.code) errs.push(`${what}: no code for ${JSON.stringify(m.message || m.error)}`);
 				// what is left in English: letters-only words of 4+ outside quotes, paths and names
-				if (t == l.replace(/^wgsplit: /, '') || /[a-z]{4,} [a-z]{2,} [a-z]{3,}/.test(t.replace(/'[^']*'|"[^"]*"|«[^»]*»|“[^”]*”/g, '')))
-					errs.push(`${what}: ${JSON.stringify(l)} -> ${JSON.stringify(t)}`);
-				else if (/^(@?[\w\[\]]+\.\w+): /.test(l.replace(/^wgsplit: /, '')) && !t.startsWith(RegExp.$1 + ': ') && !t.includes(RegExp.$1))
-					errs.push(`${what}: path lost: ${JSON.stringify(l)} -> ${JSON.stringify(t)}`);
-			}
+				else if (/[a-z]{4,} [a-z]{2,} [a-z]{3,}/.test(t.replace(/'[^']*'|"[^"]*"|«[^»]*»|“[^”]*”/g, '')))
+					errs.push(`${what}: ${JSON.stringify(m)} -> ${JSON.stringify(t)}`);
+				if (m.path && !t.startsWith(m.path + ': '))
+					errs.push(`${what}: path lost: ${JSON.stringify(m)} -> ${JSON.stringify(t)}`);
+				for (const a of m.args || [])
+					if (!t.includes(a)) errs.push(`${what}: argument ${a} lost: ${JSON.stringify(t)}`);
+			});
 		}
 		if (errs.length) throw new Error('\n   ' + errs.join('\n   '));
 	});
 }
 
-test('a message no pattern knows is shown as the backend wrote it', async () => {
+test('the catalog has every code the daemon sends (util/msgcode.rs)', async () => {
+	const common = await loadCommon(null);
+	const rs = fs.readFileSync(path.join(ROOT, 'daemon/src/util/msgcode.rs'), 'utf8').split('#[cfg(test)]')[0];
+	const codes = [ ...new Set([ ...rs.matchAll(/\(\s*"([a-z_]+)",/g) ].map(m => m[1])) ];
+	if (codes.length < 30) throw new Error('daemon codes: ' + codes);
+	const missing = codes.filter(c => !common.messageCodes.includes(c));
+	if (missing.length) throw new Error('no catalog entry for ' + missing.join(', '));
+});
+
+test('a config check problem is shown by code, not by its English text', async () => {
+	const common = await loadCommon('ru');
+	const t = common.errorText({ ok: false, error: 'x', problems: [
+		{ path: 'alice.quota', message: 'English we must not show', code: 'not_size', args: [ 'lots' ] } ] });
+	if (t.includes('English') || !t.startsWith('alice.quota: ') || !t.includes('lots')) throw new Error(t);
+});
+
+test('a message without a code is shown as the backend wrote it', async () => {
 	const common = await loadCommon('ru');
 	const t = common.errorText({ error: 'wgsplit: something new happened' });
 	if (t !== 'something new happened') throw new Error(t);
+	const u = common.errorText({ error: 'x', problems: [ { path: 'a.b', message: 'odd thing' } ] });
+	if (u !== 'a.b: odd thing') throw new Error(u);
 });
 
 (async () => {

@@ -102,7 +102,8 @@ function ubus(state, object, method, args) {
 	case 'client_conf':
 		// as the CLI: no config for a client that brought its own key
 		if (!(state.config.find(s => s['.type'] == 'client' && s['.name'] == args.name) || {}).private_key)
-			return { error: `wgsplit: ${args.name}.private_key: the router does not keep this client's private key (it brought its own); its config has to be written on the client` };
+			return { error: `${args.name}.private_key: the router does not keep this client's private key (it brought its own); its config has to be written on the client`,
+				code: 'no_private_key', args: [], path: `${args.name}.private_key` };
 		return { conf: '[Interface]\nPrivateKey = 3un0/woVICs2QUxXYm14g46ZpK+6xdDb5vH8BxIdKDM=\nAddress = 10.8.0.2/32\nDNS = 10.8.0.1\n\n' +
 			'[Peer]\nPublicKey = Ci4jqZMBlmW8mVrJTHyrfYGbTvhVYfBy2PtwiA9O2Vw=\nEndpoint = vpn.example.net:51820\nAllowedIPs = 0.0.0.0/0, ::/0\n' };
 	case 'client_qr': return { svg: SVG };
@@ -129,7 +130,11 @@ function ubus(state, object, method, args) {
 	case 'upstream_import': {
 		// the CLI's wording for a line that is not Key = Value (the plugin passes its stderr on)
 		const bad = (args.conf || '').split('\n').findIndex(l => l.trim() && !/^\s*(\[\w+\]|#.*|[\w]+\s*=.*)$/.test(l));
-		if (bad >= 0) return { error: `wgsplit: line ${bad + 1}: '${args.conf.split('\n')[bad].trim()}' is not 'Key = Value'` };
+		// as `wgsplit --json-errors upstream import` prints it (util/msgcode.rs)
+		if (bad >= 0) {
+			const line = args.conf.split('\n')[bad].trim();
+			return { error: `line ${bad + 1}: '${line}' is not 'Key = Value'`, code: 'import_bad_line', args: [ String(bad + 1), line ] };
+		}
 		return { ok: true, name: args.name };
 	}
 	// `lists show --json`; lists_update starts an update that ends at once here:
@@ -143,7 +148,8 @@ function ubus(state, object, method, args) {
 		};
 		return { started: true };
 	}
-	// state.check: a failing `config check` to show ({ ok: false, output })
+	// state.check: a failing `config check` to show ({ ok: false, output: the
+	// CLI's --json-errors object, { error, problems: [{ path, message, code, args }] } })
 	case 'config_check': return state.check || { ok: true, output: '' };
 	case 'config_view': return configView(state);
 	}

@@ -101,11 +101,16 @@ impl ApiError {
                 let list: Vec<Value> = problems
                     .iter()
                     .map(|p| {
-                        json!({
+                        let mut v = json!({
                             "path": p.path,
                             "field": p.path.rsplit('.').next().unwrap_or(&p.path),
                             "message": p.message,
-                        })
+                        });
+                        if let Some((code, args)) = crate::util::msgcode::classify(&p.message) {
+                            v["code"] = code.into();
+                            v["args"] = args.into();
+                        }
+                        v
                     })
                     .collect();
                 let message = problems
@@ -143,7 +148,13 @@ impl Reply {
     }
 
     pub(super) fn error(status: u16, message: impl Into<String>) -> Self {
-        Self::json(status, json!({"error": message.into()}))
+        // with the message's code and arguments where it has them (util::msgcode);
+        // `problems` only ever comes from Invalid below, in the Problem shape
+        let mut body = crate::util::msgcode::error_json(&message.into());
+        if let Some(o) = body.as_object_mut() {
+            o.remove("problems");
+        }
+        Self::json(status, body)
     }
 
     pub(super) fn into_response(self) -> server::Response {

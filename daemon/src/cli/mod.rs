@@ -53,6 +53,7 @@ Options:
   -c, --config PATH         config file (default $WGSPLIT_CONFIG or /etc/config/wgsplit)
   -h, --help                this help
   -V, --version             the version
+  --json-errors             an error as one JSON line on stderr: error, code, args, problems
 ";
 
 pub fn main() -> ExitCode {
@@ -63,10 +64,14 @@ pub fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let mut parser = Parser::from_env();
-    match run(&mut parser) {
+    let mut json_errors = false;
+    match run(&mut parser, &mut json_errors) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            if !f.message.is_empty() {
+            if json_errors {
+                // the rpcd plugin's form: pages translate by code (util::msgcode)
+                eprintln!("{}", crate::util::msgcode::error_line(&f.message));
+            } else if !f.message.is_empty() {
                 eprintln!("wgsplit: {}", f.message.trim_end());
             }
             ExitCode::from(f.code)
@@ -74,10 +79,11 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(parser: &mut Parser) -> CmdResult {
+fn run(parser: &mut Parser, json_errors: &mut bool) -> CmdResult {
     let mut config_flag = None;
     let command = loop {
         match parser.next().map_err(|e| e.to_string())? {
+            Some(Arg::Long("json-errors")) => *json_errors = true,
             Some(Arg::Short('c') | Arg::Long("config")) => {
                 config_flag = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?));
             }

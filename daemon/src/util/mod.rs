@@ -4,6 +4,7 @@ pub mod fmt;
 pub mod fs;
 pub mod keys;
 pub mod log;
+pub mod msgcode;
 pub mod paths;
 pub mod ranges;
 pub mod time;

@@ -58,8 +58,12 @@
 	function _(s) { return (catalog[s] != null && catalog[s] !== '') ? catalog[s] : s; }
 	function N_(n, s, p) { return n == 1 ? s : p; }
 
-	/* E(tag, attrs, children): LuCI's element builder */
-	function E(tag, attrs, children) {
+	/* E(tag, attrs, children): LuCI's element builder. Pages get pageE, which
+	   appends as LuCI's dom.append does; the stand-in's own widgets keep a
+	   flattening E (they are not what is under test). */
+	function E(tag, attrs, children) { return buildE(appendFlat, tag, attrs, children); }
+	function pageE(tag, attrs, children) { return buildE(appendChildren, tag, attrs, children); }
+	function buildE(append, tag, attrs, children) {
 		if (!inBrowser) {
 			// node mode: an inert element, enough for views to build their trees
 			const kids = [];
@@ -70,11 +74,23 @@
 		}
 		if (Array.isArray(tag) || tag == null) {
 			const frag = document.createDocumentFragment();
-			appendChildren(frag, Array.isArray(tag) ? tag : attrs);
+			append(frag, Array.isArray(tag) ? tag : attrs);
 			return frag;
 		}
 		const el = document.createElement(tag);
-		if (!isObject(attrs) || attrs instanceof Node) {
+		if (append === appendChildren) {
+			// as LuCI's dom.create: only a non-object or an array is the children;
+			// an element in the attributes' place is taken as attributes and not
+			// appended (E('p', E('em', …)) is an empty <p> on a router)
+			if (!(attrs instanceof Object) || Array.isArray(attrs)) {
+				children = attrs;
+				attrs = null;
+			}
+			else if (attrs instanceof Node) {
+				attrs = null;
+			}
+		}
+		else if (!isObject(attrs) || attrs instanceof Node) {
 			children = attrs;
 			attrs = null;
 		}
@@ -85,19 +101,34 @@
 			else if (k == 'style' && isObject(v)) Object.assign(el.style, v);
 			else el.setAttribute(k, typeof v == 'object' ? JSON.stringify(v) : v);
 		}
-		appendChildren(el, children);
+		append(el, children);
 		return el;
 	}
 
-	function appendChildren(el, children) {
+	function appendFlat(el, children) {
 		if (children == null) return;
 		if (!Array.isArray(children)) children = [ children ];
 		for (const c of children) {
 			if (c == null || c === false) continue;
-			if (Array.isArray(c)) appendChildren(el, c);
+			if (Array.isArray(c)) appendFlat(el, c);
 			else if (typeof c == 'object' && c.nodeType) el.appendChild(c);
 			else el.appendChild(document.createTextNode(String(c)));
 		}
+	}
+
+	/* as LuCI's dom.append (luci.js): an array's elements are appended and its
+	   other members (a nested array too: it is not flattened) become text; a
+	   lone string is set as innerHTML, so backend text goes in an array */
+	function appendChildren(el, children) {
+		if (Array.isArray(children)) {
+			for (const c of children) {
+				if (typeof c == 'object' && c != null && c.nodeType) el.appendChild(c);
+				else if (c != null) el.appendChild(document.createTextNode(String(c)));
+			}
+		}
+		else if (typeof children == 'function') appendChildren(el, children(el));
+		else if (typeof children == 'object' && children != null && children.nodeType) el.appendChild(children);
+		else if (children != null) el.innerHTML = String(children);
 	}
 
 	/* ---------------- class system ---------------- */
@@ -167,7 +198,11 @@
 				return [ conf ];
 			});
 		},
-		unload: function(conf) { delete this.state[conf]; delete this.order[conf]; return Promise.resolve(); },
+		// as LuCI's uci.js: synchronous, returns undefined (a page that chains
+		// .then() on it throws on a router)
+		unload: function(confs) {
+			(Array.isArray(confs) ? confs : [ confs ]).forEach(c => { delete this.state[c]; delete this.order[c]; });
+		},
 		fixtures: {},
 
 		record: function(call) {
@@ -1066,7 +1101,7 @@
 		}
 		return Promise.all(deps.map(d => L.require(d))).then(instances => {
 			const fn = new Function('_', 'N_', 'E', 'L', ...names, src + '\n//# sourceURL=' + name + '.js');
-			let res = fn(_, N_, E, L, ...instances);
+			let res = fn(_, N_, pageE, L, ...instances);
 			if (typeof res == 'function' && res.prototype instanceof BaseClass && !res.prototype.__isView)
 				res = new res();
 			return res;
@@ -1131,5 +1166,5 @@
 	};
 
 	if (typeof module != 'undefined' && module.exports) module.exports = L;
-	else { global.L = L; global.E = E; global._ = _; }
+	else { global.L = L; global.E = pageE; global._ = _; }
 })(typeof window != 'undefined' ? window : globalThis);

@@ -305,92 +305,94 @@ const checks = {
 };
 
 /*
- * The backend's messages in the page's language. The CLI words its errors in
- * English; each kind a page can show has a code here, the pattern of its
- * English wording (the arguments captured, in order) and the template shown,
- * translated. The rpcd plugin sends the code of the errors it makes itself.
- * Lines of `config check` are "path: message": the path is kept as it is.
- * A message no pattern knows is shown as the backend wrote it.
+ * The backend's messages in the page's language, by code: the daemon (CLI
+ * --json-errors, API) and the rpcd plugin send {error, code, args} (the
+ * daemon's codes: util/msgcode.rs CATALOG), `config check` and bad input
+ * {error, problems: [{path, code, args, message}]}; the path is kept as it
+ * is. A message without a code the catalog knows is shown as the backend
+ * wrote it.
  */
 const MESSAGES = {
-	/* the rpcd plugin's own (sent with a code) */
-	bad_client_name: [ /^bad client name$/, _('Bad client name') ],
-	bad_upstream_name: [ /^bad upstream name$/, _('Bad upstream name') ],
-	bad_destination: [ /^bad destination$/, _('Bad destination') ],
-	bad_address: [ /^bad address (.*)$/, _('Bad address %s') ],
-	too_many_addresses: [ /^more than (\d+) addresses$/, _('More than %s addresses') ],
-	empty_config: [ /^empty config$/, _('The config file is empty') ],
-	cli_failed: [ /^wgsplit (\S+) failed \(exit (\d+)\)$/, _('wgsplit %s failed (exit %s)') ],
-	not_json: [ /^wgsplit (\S+) did not answer with a JSON object$/, _('wgsplit %s did not answer with a JSON object') ],
-	/* the CLI's */
-	no_client: [ /^no client (?:named )?'([^']*)'$/, _('No client named %s') ],
-	no_upstream: [ /^no upstream named '([^']*)'$/, _('No upstream named %s') ],
-	no_list: [ /^no list named '([^']*)'$/, _('No list named %s') ],
-	name_used: [ /^the name '([^']*)' is already used by an? (client|upstream|list)$/, _('The name %s is already used by a %s') ],
-	required: [ /^required$/, _('Required') ],
-	required_eg: [ /^required \(e\.g\. (.+)\)$/, _('Required, e.g. %s') ],
-	required_key: [ /^required \(or a private_key to derive it from\)$/, _('Required (or a private key to derive it from)') ],
-	outside_pool: [ /^(.+) is outside the server pool (.+)$/, _('%s is outside the server pool %s') ],
-	outside_range: [ /^(-?\d+) is outside (\d+)-(\d+)$/, _('%s is outside %s–%s') ],
-	overlaps: [ /^overlaps an address of (.+)$/, _('Overlaps an address of %s') ],
-	already_used: [ /^'([^']*)' is already used by (.+)$/, _('%s is already used by %s') ],
-	same_key: [ /^is the same key as client (.+)$/, _('The same key as client %s') ],
-	not_domain: [ /^'(.*)' is not a domain name$/, _('%s is not a domain name') ],
-	not_ip: [ /^'(.*)' is not an IP address$/, _('%s is not an IP address') ],
-	not_cidr: [ /^'(.*)' is not an IP address or CIDR$/, _('%s is not an IP address or CIDR') ],
-	not_port: [ /^'(.*)' is not a port \(1-65535\)$/, _('%s is not a port (1–65535)') ],
-	not_date: [ /^'(.*)' is not a date \(YYYY-MM-DD or RFC 3339\)$/, _('%s is not a date (YYYY-MM-DD or RFC 3339)') ],
-	not_size: [ /^'(.*)' is not a size \(e\.g\. 500M, 50G, 1T\)$/, _('%s is not a size (e.g. 500M, 50G, 1T)') ],
-	not_country: [ /^'(.*)' is not a two-letter country code$/, _('%s is not a two-letter country code') ],
-	not_hostport: [ /^'(.*)' is not host:port$/, _('%s is not host:port') ],
-	not_key: [ /^not a (?:base64 WireGuard key|WireGuard key \(must be 32 bytes of base64\))$/, _('Not a WireGuard key (44 characters of base64)') ],
-	key_mismatch: [ /^does not belong to private_key$/, _('Does not belong to the private key') ],
-	proxy_rule_upstream: [ /^a proxy rule needs an upstream \(here or on its client\)$/, _('A proxy rule needs an upstream (here or on its client)') ],
-	proxy_default_upstream: [ /^'proxy' needs the client's upstream to be set$/, _('A proxy default needs an upstream') ],
-	rule_matches_nothing: [ /^the rule matches nothing: give domain, cidr, port, geoip or list$/, _('The rule matches nothing: give domains, CIDRs, ports, countries or lists') ],
-	failover_itself: [ /^cannot fail over to itself$/, _('An upstream cannot fail over to itself') ],
-	import_no_peer: [ /^the file has no \[Peer\]: an upstream needs the provider's peer$/, _('The file has no [Peer] section: an upstream needs the provider\'s peer') ],
-	import_bad_line: [ /^line (\d+): '(.*)' is not 'Key = Value'$/, _('Line %s: "%s" is not "Key = Value"') ],
-	no_private_key: [ /^the router does not keep this client's private key \(it brought its own\); its config has to be written on the client$/,
-		_('The router does not keep this client\'s private key (it brought its own); its config has to be written on the client') ]
+	/* the rpcd plugin's own */
+	bad_client_name: _('Bad client name'),
+	bad_upstream_name: _('Bad upstream name'),
+	bad_destination: _('Bad destination'),
+	bad_address: _('Bad address %s'),
+	too_many_addresses: _('More than %s addresses'),
+	empty_config: _('The config file is empty'),
+	cli_failed: _('wgsplit %s failed (exit %s)'),
+	not_json: _('wgsplit %s did not answer with a JSON object'),
+	/* the daemon's (util/msgcode.rs) */
+	no_client: _('No client named %s'),
+	no_upstream: _('No upstream named %s'),
+	no_list: _('No list named %s'),
+	name_used: _('The name %s is already used by a %s'),
+	required: _('Required'),
+	required_key: _('Required (or a private key to derive it from)'),
+	required_hostport: _('Required (host:port)'),
+	required_action: _('Required (proxy, direct or block)'),
+	required_eg: _('Required, e.g. %s'),
+	outside_pool: _('%s is outside the server pool %s'),
+	outside_range: _('%s is outside %s–%s'),
+	port_range: _('Must be 1–65535'),
+	overlaps: _('Overlaps an address of %s'),
+	table_reserved: _('Table %s is reserved'),
+	table_used: _('Table %s is already used by %s'),
+	already_used: _('%s is already used by %s'),
+	same_key: _('The same key as client %s'),
+	not_domain: _('%s is not a domain name'),
+	not_ip: _('%s is not an IP address'),
+	not_cidr: _('%s is not an IP address or CIDR'),
+	not_prefix: _('%s is not an address with prefix'),
+	needs_prefix: _('%s needs a prefix: the server address and its client pool, e.g. 10.8.0.1/24'),
+	not_port: _('%s is not a port (1–65535)'),
+	not_proto: _('%s is not tcp or udp'),
+	port_backwards: _('Port range %s–%s is backwards'),
+	not_date: _('%s is not a date (YYYY-MM-DD or RFC 3339)'),
+	not_size: _('%s is not a size (e.g. 500M, 50G, 1T)'),
+	not_country: _('%s is not a two-letter country code'),
+	not_hostport: _('%s is not host:port'),
+	not_host: _('%s is not a host name or address'),
+	not_addrport: _('%s is not address:port'),
+	not_ifname: _('%s is not an interface name (1–15 characters, no "/", ":" or spaces)'),
+	no_ipv6_pool: _('%s: the server has no IPv6 address (address6)'),
+	not_key: _('Not a WireGuard key (44 characters of base64)'),
+	key_mismatch: _('Does not belong to the private key'),
+	proxy_rule_upstream: _('A proxy rule needs an upstream (here or on its client)'),
+	proxy_default_upstream: _('A proxy default needs an upstream'),
+	rule_matches_nothing: _('The rule matches nothing: give domains, CIDRs, ports, countries or lists'),
+	failover_itself: _('An upstream cannot fail over to itself'),
+	import_no_peer: _('The file has no [Peer] section: an upstream needs the provider\'s peer'),
+	import_bad_line: _('Line %s: "%s" is not "Key = Value"'),
+	no_endpoint: _('Not set: clients need the router\'s public host name or address'),
+	no_private_key: _('The router does not keep this client\'s private key (it brought its own); its config has to be written on the client')
 };
 
-/* One message (no newline) -> the page's language, or null if no pattern knows it. */
-function translateMessage(text) {
-	for (const code in MESSAGES) {
-		const m = MESSAGES[code][0].exec(text);
-		if (m)
-			return MESSAGES[code][1].format.apply(MESSAGES[code][1], m.slice(1));
-	}
-	return null;
+/* One {code, args, message} (or a text) -> the page's language. */
+function translateOne(m) {
+	if (!L.isObject(m))
+		return String(m == null ? '' : m).replace(/^wgsplit: /, '');
+	const t = m.code && MESSAGES[m.code];
+	const text = t ? t.format.apply(t, Array.isArray(m.args) ? m.args.map(String) : [])
+		: String(m.message != null ? m.message : (m.error != null ? m.error : '')).replace(/^wgsplit: /, '');
+	return m.path ? m.path + ': ' + text : text;
 }
 
-/* One line of a backend message, "wgsplit: " dropped: "message" or
-   "path: message", translated where the message is known. */
-function translateLine(line) {
-	line = line.replace(/^wgsplit: /, '');
-	const whole = translateMessage(line);
-	if (whole != null)
-		return whole;
-	// keep what stands before the first ': ' that leads to a known message ("alice.address", "'dest'")
-	for (let i = line.indexOf(': '); i > 0; i = line.indexOf(': ', i + 1)) {
-		const rest = translateMessage(line.substring(i + 2));
-		if (rest != null)
-			return line.substring(0, i) + ': ' + rest;
-	}
-	return line;
-}
-
-/* An rpc answer's error (or a message text) in the page's language. */
+/* An rpc answer's error (or a message text) in the page's language: one line
+   a problem. */
 function errorText(res) {
 	if (res == null)
 		return '';
 	if (L.isObject(res)) {
-		if (res.code && MESSAGES[res.code])
-			return MESSAGES[res.code][1].format.apply(MESSAGES[res.code][1], Array.isArray(res.args) ? res.args : []);
+		if (Array.isArray(res.problems) && res.problems.length)
+			return res.problems.map(translateOne).join('\n');
+		if (res.code)
+			return translateOne(res);
 		res = res.error;
+		if (L.isObject(res))
+			return errorText(res);
 	}
-	return String(res == null ? '' : res).split('\n').filter(l => l !== '').map(translateLine).join('\n');
+	return String(res == null ? '' : res).split('\n').filter(l => l !== '').map(translateOne).join('\n');
 }
 
 /* Address inside an IPv4 pool "a.b.c.d/len"? (IPv6 pools are left to the daemon.) */

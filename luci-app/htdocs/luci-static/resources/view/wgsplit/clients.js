@@ -95,20 +95,21 @@ function showClient(name) {
 				]));
 		}
 		else {
-			usage.push(E('p', E('em', _('No traffic history: %s').format(common.errorText(hist) || _('no answer')))));
+			usage.push(E('p', [ E('em', [ _('No traffic history: %s').format(common.errorText(hist) || _('no answer')) ]) ]));
 		}
 
 		const body = [ E('h5', _('Traffic')) ].concat(usage);
 		if (conf.error || !conf.conf) {
-			body.push(E('h5', _('Config')), E('p', E('em', _('Cannot render the config of %s: %s')
-				.format(name, common.errorText(conf) || _('no answer')))));
+			// E(tag, element) takes the element as attributes in LuCI: children go in an array
+			body.push(E('h5', _('Config')), E('p', [ E('em', [ _('Cannot render the config of %s: %s')
+				.format(name, common.errorText(conf) || _('no answer')) ]) ]));
 		}
 		else {
 			const qrEl = E('div', { 'class': 'wgsplit-qr', 'style': 'max-width:320px' });
 			if (qr.svg)
 				qrEl.innerHTML = qr.svg;
 			else
-				qrEl.appendChild(E('em', _('QR code unavailable: %s').format(common.errorText(qr) || _('no answer'))));
+				qrEl.appendChild(E('em', [ _('QR code unavailable: %s').format(common.errorText(qr) || _('no answer')) ]));
 			body.push(E('h5', _('Config')), E('p', _('Scan with the WireGuard app, or download the file.')), qrEl,
 				E('pre', { 'class': 'wgsplit-conf', 'style': 'white-space:pre-wrap' }, conf.conf));
 		}

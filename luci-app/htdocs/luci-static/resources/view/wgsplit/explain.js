@@ -43,12 +43,12 @@ return view.extend({
 			if (res.active === false)
 				rows.push([ _('Note'), _('the client is disabled or expired: it cannot connect') ]);
 			if (Array.isArray(res.caveats) && res.caveats.length)
-				rows.push([ _('Caveats'), E('ul', { 'id': 'wgsplit-explain-caveats' }, res.caveats.map(c => E('li', c))) ]);
+				rows.push([ _('Caveats'), E('ul', { 'id': 'wgsplit-explain-caveats' }, res.caveats.map(c => E('li', [ String(c) ]))) ]);
 			// whatever else the CLI tells, as it tells it
 			const known = [ 'client', 'destination', 'dest', 'goes', 'route', 'rule', 'action', 'caveats', 'active' ];
 			Object.keys(res).filter(k => known.indexOf(k) < 0 && res[k] != null).forEach(k => rows.push([ k, show(res[k]) ]));
 			outEl.replaceChildren(E('table', { 'class': 'table', 'id': 'wgsplit-explain-result' },
-				rows.map(r => E('tr', { 'class': 'tr' }, [ E('td', { 'class': 'td left', 'style': 'width:33%' }, r[0]), E('td', { 'class': 'td left' }, r[1]) ]))));
+				rows.map(r => E('tr', { 'class': 'tr' }, [ E('td', { 'class': 'td left', 'style': 'width:33%' }, r[0]), E('td', { 'class': 'td left' }, L.isObject(r[1]) ? r[1] : [ String(r[1]) ]) ]))));
 		});
 	},
 

@@ -77,7 +77,7 @@ return view.extend({
 		const peer = c => L.isObject(c.peer) ? c.peer : {};
 
 		return E('div', { 'id': 'wgsplit-status' }, [
-			st.error ? E('div', { 'class': 'alert-message warning' }, _('Some live data is missing: %s').format(common.errorText(st))) : '',
+			st.error ? E('div', { 'class': 'alert-message warning' }, [ _('Some live data is missing: %s').format(common.errorText(st)) ]) : '',
 			this.renderCheck(),
 
 			E('h3', _('Server')),

@@ -41,17 +41,17 @@ function sourcesTable(show) {
 			E('td', { 'class': 'td' }, age(st.attempted)),
 			E('td', { 'class': 'td' }, st.ok
 				? E('span', { 'class': 'wgsplit-online' }, _('ok'))
-				: E('span', { 'class': 'wgsplit-offline' }, _('failed: %s').format(common.errorText(st.error || '') || _('unknown error')))),
+				: E('span', { 'class': 'wgsplit-offline' }, [ _('failed: %s').format(common.errorText(st.error || '') || _('unknown error')) ])),
 			E('td', { 'class': 'td' }, age(st.updated)),
 			E('td', { 'class': 'td' }, size || '-')
 		]);
 	});
+	// one flat list of rows: LuCI's dom.append shows a nested array as text
 	return E('table', { 'class': 'table', 'id': 'wgsplit-sources' }, [
 		E('tr', { 'class': 'tr table-titles' }, [ _('Source'), _('Last attempt'), _('Result'), _('Data from'), _('Holds') ]
-			.map(h => E('th', { 'class': 'th' }, h))),
-		rows.length ? rows : E('tr', { 'class': 'tr placeholder' },
-			E('td', { 'class': 'td', 'colspan': 5 }, E('em', _('No list or GeoIP update has run yet.'))))
-	]);
+			.map(h => E('th', { 'class': 'th' }, h)))
+	].concat(rows.length ? rows : [ E('tr', { 'class': 'tr placeholder' },
+		E('td', { 'class': 'td', 'colspan': 5 }, E('em', _('No list or GeoIP update has run yet.')))) ]));
 }
 
 function pollUntil(before, deadline) {
@@ -65,7 +65,7 @@ function updateNow(box, shown) {
 	const before = lastAttempt(shown.show);
 	return common.callListsUpdate().then(function(res) {
 		if (!L.isObject(res) || !res.started) {
-			ui.addNotification(null, E('p', _('Could not start the update: %s').format(common.errorText(res) || _('no answer'))), 'error');
+			ui.addNotification(null, E('p', [ _('Could not start the update: %s').format(common.errorText(res) || _('no answer')) ]), 'error');
 			return;
 		}
 		return pollUntil(before, Date.now() + UPDATE_WAIT_MS).then(function(show) {

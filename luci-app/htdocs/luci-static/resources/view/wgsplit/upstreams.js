@@ -67,7 +67,9 @@ function showImport() {
 						}
 						ui.hideModal();
 						ui.addNotification(null, E('p', _('Upstream %s imported.').format(name)), 'info');
-						return uci.unload('wgsplit').then(function() { location.reload(); });
+						// LuCI's uci.unload() returns nothing (no promise to chain)
+						uci.unload('wgsplit');
+						location.reload();
 					});
 				})
 			}, _('Import'))
