@@ -504,8 +504,8 @@ async function client(name) {
   const desc = el('input', { value: c.description || '' });
   const saved = el('span.note.saved', { role: 'status' });
   const form = onSubmit(el('form.box', { id: 'edit' }, el('h2', { text: c.name }),
-    el('div.row', {}, ...f.nodes, field('description', t('description'), desc),
-      el('button.primary', { type: 'submit', text: t('save2') })), saved, el('div.error.form')),
+    el('div.row', {}, ...f.nodes, field('description', t('description'), desc)),
+    el('button.primary', { type: 'submit', text: t('save2') }), saved, el('div.error.form')),
   () => api('PATCH', `/api/clients/${enc(name)}`, Object.assign(f.body(true), { description: desc.value.trim() || null })),
   () => { saved.textContent = t('saved'); });
   show(el('a.back', { href: '#clients', text: t('back') }), form, el('p.error', { id: 'notice', role: 'status' }),

@@ -389,7 +389,13 @@ step('upstreams: vpn1 is up (since when); a provider\'s .conf imported by paste;
     return (await page.textContent('.card[data-upstream="vpn1"] .health')) === 'up' || await page.textContent('.card[data-upstream="vpn1"] .health');
   });
   ok(/since/.test(await page.textContent('.card[data-upstream="vpn1"] .since')), 'since');
-  const text = fs.readFileSync(path.join(__dirname, '../api/provider.conf'), 'utf8');
+  const file = path.join(__dirname, '../api/provider.conf');
+  const text = fs.readFileSync(file, 'utf8');
+  // A file picked: its text lands in the box, its name in the name field.
+  await page.setInputFiles('form#import #f-file', file);
+  await page.waitForFunction((t) => document.querySelector('form#import #f-body').value === t, text);
+  eq(await page.inputValue('form#import #f-name'), 'provider', 'name from the file');
+  await page.fill('form#import #f-body', '');
   await page.fill('form#import #f-name', 'bad name');
   await page.fill('form#import #f-body', text);
   await page.click('form#import button[type=submit]');
