@@ -335,7 +335,17 @@ def run(api, cfg, tmp, token_file, env):
             url += "?client=alice&dest=1.2.3.4"
         s, _, _, _ = api.call("GET", url)
         ok_codes = {200, 503} if url.endswith("/history") else {200}
+        if url.startswith("/api/dl/"):
+            ok_codes = {404}  # a one-time link never made
         check(s in ok_codes, f"GET {url} -> {s}")
+
+    print("- a one-time link: once, then 404")
+    s, link, _, _ = api.call("POST", "/api/clients/alice/link")
+    check(s == 201 and link.get("expires_in") == 3600, f"link: {s} {link}")
+    if s == 201:
+        first = api.call("GET", link["path"])
+        check(first[0] == 200, f"first use -> {first[0]}")
+        check(api.call("GET", link["path"])[0] == 404, "second use -> 404")
 
     print("- concurrency")
     results = []

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# What the built-in web pages (issue #15) cost: the embedded files, plain and
-# gzipped as sent (daemon/ui/), and the release binary (x86_64 host, the
-# workspace's release profile: opt-level z, LTO, stripped) at BASE and at REV,
-# each built in a temporary worktree sharing this tree's target dir.
+# What the built-in web pages (issue #15) cost: the files (daemon/ui/), plain
+# and gzipped (only the gzip is embedded and sent), and the release binary
+# (x86_64 host, the workspace's release profile: opt-level z, LTO, stripped)
+# at BASE and at REV, each built in a temporary worktree sharing this tree's
+# target dir. The router's (mipsel) growth: tests/bench/size.sh BASE REV.
 #
-#   tests/bench/ui_size.sh [BASE [REV]]    (defaults: where REV left main, HEAD)
+#   tests/bench/ui_size.sh [--assets-only] [BASE [REV]]   (defaults: where REV left main, HEAD)
 #
-# Prints two tables. The issue's budget: all assets <= 64 KB compressed.
+# Prints two tables (one with --assets-only). The issue's budget: all assets
+# <= 64 KB compressed.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ASSETS_ONLY=0
+if [ "${1:-}" = --assets-only ]; then ASSETS_ONLY=1; shift; fi
 REV=${2:-HEAD}
 BASE=${1:-$(git -C "$ROOT" merge-base main "$REV")}
 BUDGET=$((64 * 1024))
 
-echo "| file | plain (B) | gzip -9n, as sent (B) |"
+echo "| file | plain (B) | gzip -9n, embedded and sent (B) |"
 echo "|---|---|---|"
 plain=0 gz=0
 for f in index.html ui.js ui.css; do
@@ -24,6 +28,7 @@ for f in index.html ui.js ui.css; do
 done
 echo "| all | $plain | $gz ($(awk "BEGIN{printf \"%.1f\", 100*$gz/$BUDGET}")% of the 64 KB budget) |"
 echo
+[ "$ASSETS_ONLY" = 0 ] || exit 0
 
 . "$ROOT/tests/lib/size_build.sh"
 size_workdir wsui-size

@@ -114,6 +114,64 @@ impl Sessions {
     }
 }
 
+/// How long a one-time download link lives, if nobody uses it.
+pub const LINK_TTL: Duration = Duration::from_secs(3600);
+/// Live links at most: making one more drops the oldest, so a page that asks
+/// in a loop holds a bounded map, never a growing one.
+pub const MAX_LINKS: usize = 32;
+
+/// One-time download links of clients' configs (`POST
+/// /api/clients/NAME/link`): a random 256-bit id naming a client, good for one
+/// `GET /api/dl/ID` within [`LINK_TTL`]. Held in memory only: a restart
+/// forgets them, which errs on the side of a link that stops working.
+#[derive(Default)]
+pub struct Links {
+    map: Mutex<Vec<(String, String, Instant)>>,
+}
+
+impl Links {
+    pub fn create(&self, client: &str) -> String {
+        self.create_at(client, Instant::now())
+    }
+
+    fn create_at(&self, client: &str, now: Instant) -> String {
+        let id = random_hex(32);
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|(_, _, t)| now.duration_since(*t) < LINK_TTL);
+        if map.len() >= MAX_LINKS {
+            // Oldest first: the vector keeps the order they were made in.
+            map.remove(0);
+        }
+        map.push((id.clone(), client.to_string(), now));
+        id
+    }
+
+    /// The client a live link names, and the link is gone: a second use, or
+    /// one after [`LINK_TTL`], finds nothing. Every id is compared in
+    /// constant time, as sessions are.
+    pub fn take(&self, id: &str) -> Option<String> {
+        self.take_at(id, Instant::now())
+    }
+
+    fn take_at(&self, id: &str, now: Instant) -> Option<String> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let found = map.iter().enumerate().fold(None, |found, (i, (k, _, _))| {
+            if constant_time_eq(k.as_bytes(), id.as_bytes()) {
+                Some(i)
+            } else {
+                found
+            }
+        })?;
+        let (_, client, made) = map.remove(found);
+        (now.duration_since(made) < LINK_TTL).then_some(client)
+    }
+
+    #[cfg(test)]
+    pub fn count(&self) -> usize {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
@@ -162,5 +220,25 @@ mod tests {
         assert!(!s.valid("nope"));
         s.remove(&id);
         assert!(!s.valid(&id));
+    }
+
+    #[test]
+    fn links_work_once_within_the_hour_and_are_bounded() {
+        let links = Links::default();
+        let t0 = Instant::now();
+        let a = links.create_at("alice", t0);
+        assert_eq!(a.len(), 64);
+        assert_eq!(links.take_at("0".repeat(64).as_str(), t0), None);
+        assert_eq!(links.take_at(&a, t0).as_deref(), Some("alice"));
+        assert_eq!(links.take_at(&a, t0), None, "a second use");
+        let b = links.create_at("bob", t0);
+        assert_eq!(links.take_at(&b, t0 + LINK_TTL), None, "an hour later");
+        // The bound: the oldest goes first.
+        let first = links.create_at("c0", t0);
+        for i in 1..=MAX_LINKS {
+            links.create_at(&format!("c{i}"), t0);
+        }
+        assert_eq!(links.count(), MAX_LINKS);
+        assert_eq!(links.take_at(&first, t0), None);
     }
 }

@@ -253,11 +253,15 @@ pub fn body_limit(method: &Method, segs: &[&str]) -> usize {
     }
 }
 
-/// Routes answered without the token: the API's description and logging in.
+/// Routes answered without the token: the API's description, logging in, and
+/// one-time download links.
 pub fn is_public(method: &Method, segs: &[&str]) -> bool {
     matches!(
         (method, segs),
-        (Method::Get, ["api", "openapi.json"]) | (Method::Post, ["api", "session"])
+        (Method::Get, ["api", "openapi.json"])
+            | (Method::Post, ["api", "session"])
+            // A one-time download link: its 256-bit id is the credential.
+            | (Method::Get, ["api", "dl", _])
     )
 }
 

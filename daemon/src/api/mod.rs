@@ -84,6 +84,7 @@ pub struct Api {
     pub store: Arc<Store>,
     token: String,
     sessions: auth::Sessions,
+    links: auth::Links,
     pub hooks: Hooks,
     pub counters: metrics::Counters,
     /// The server's peers as last read, for at most [`PEERS_TTL`]: a dump of
@@ -114,6 +115,7 @@ impl Api {
             store,
             token,
             sessions: auth::Sessions::default(),
+            links: auth::Links::default(),
             hooks,
             counters: metrics::Counters::default(),
             peer_cache: Arc::default(),

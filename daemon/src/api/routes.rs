@@ -23,6 +23,7 @@ impl Api {
                 return Reply::raw(200, "application/json", OPENAPI.as_bytes().to_vec());
             }
             (Method::Post, ["api", "session"]) => return self.login(ctx),
+            (Method::Get, ["api", "dl", id]) => return self.download(id),
             _ => {}
         }
         self.dispatch(ctx, m, &segs)
@@ -56,6 +57,22 @@ impl Api {
             }
             (Method::Put, ["api", "config"]) => self.put_config(ctx),
             (Method::Get, ["api", "explain"]) => self.explain(ctx),
+            (Method::Get, ["api", "lists"]) => {
+                let c = self.store.shared()?;
+                Ok(Reply::json(200, crate::lists::sources_json(&c)))
+            }
+            (Method::Post, ["api", "lists", "update"]) => {
+                let c = self.store.shared()?;
+                // The error may quote a file: to the log, not the answer.
+                let (messages, failed) = crate::lists::update_now(&c).map_err(|e| {
+                    crate::util::say(&format!("API: lists update: {e}"));
+                    ApiError::Status(500, "the update failed; the daemon's log says why".into())
+                })?;
+                let mut v = crate::lists::sources_json(&c);
+                v["messages"] = json!(messages);
+                v["failed"] = json!(failed);
+                Ok(Reply::json(200, v))
+            }
 
             (Method::Get, ["api", "clients"]) => {
                 let c = self.store.shared()?;
@@ -110,6 +127,17 @@ impl Api {
                     format!("attachment; filename=\"{name}.conf\""),
                 ));
                 Ok(r)
+            }
+            (Method::Post, ["api", "clients", name, "link"]) => {
+                let c = self.store.shared()?;
+                let i = clients::client_index(&c, name)?;
+                // A client without keys here has no config to hand out.
+                conf::render(&c, name, false)?;
+                let id = self.links.create(&c.clients[i].name);
+                Ok(Reply::json(
+                    201,
+                    json!({"path": format!("/api/dl/{id}"), "expires_in": super::auth::LINK_TTL.as_secs()}),
+                ))
             }
             (Method::Get, ["api", "clients", name, file @ ("qr.svg" | "qr.png")]) => {
                 let c = self.store.shared()?;
@@ -228,6 +256,32 @@ impl Api {
     }
 }
 
+impl Api {
+    /// `GET /api/dl/ID`: the config a one-time link names, once; then (or
+    /// after an hour, or for an id never made) 404, the same answer each way.
+    fn download(&self, id: &str) -> Reply {
+        let gone = || Reply::error(404, "no such link: it was used, or is over an hour old");
+        let Some(name) = self.links.take(id) else {
+            return gone();
+        };
+        let Ok(c) = self.store.shared() else {
+            return gone();
+        };
+        match conf::render(&c, &name, false) {
+            Ok(text) => {
+                let mut r = Reply::raw(200, "text/plain; charset=utf-8", text.into_bytes());
+                r.headers.push((
+                    "Content-Disposition",
+                    format!("attachment; filename=\"{name}.conf\""),
+                ));
+                r.headers.push(("Cache-Control", "no-store".into()));
+                r
+            }
+            Err(_) => gone(),
+        }
+    }
+}
+
 fn flag(ctx: &RequestCtx, name: &str) -> bool {
     ctx.query
         .get(name)
@@ -249,14 +303,17 @@ fn known_path(segs: &[&str]) -> bool {
                     | "rules"
                     | "session"
                     | "openapi.json"
+                    | "lists"
             ]
+            | ["api", "lists", "update"]
             | ["api", "clients" | "upstreams" | "rules", _]
             | [
                 "api",
                 "clients",
                 _,
-                "enable" | "disable" | "config" | "qr.svg" | "qr.png" | "history"
+                "enable" | "disable" | "config" | "qr.svg" | "qr.png" | "history" | "link"
             ]
+            | ["api", "dl", _]
             | ["api", "upstreams", _, "enable" | "disable"]
             // Served by the pages' listener only (api/ui/mod.rs).
             | ["api", "ui", "state" | "setup" | "login"]

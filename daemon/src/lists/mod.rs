@@ -95,6 +95,56 @@ fn scheduled_update(config: &Config) -> bool {
     true
 }
 
+/// "Update now" (`POST /api/lists/update`): what `wgsplit lists update` does,
+/// then the country sets loaded. Returns the run's messages and how many
+/// sources failed (their previous data stays in use).
+pub fn update_now(config: &Config) -> Result<(Vec<String>, usize), String> {
+    let dir = update::lists_dir(config);
+    let mut state = update::read_state(&dir);
+    let mut out = update::Outcome::default();
+    update::update_geoip(config, &mut state, now_unix(), &mut out);
+    update::update_lists(config, &mut state, now_unix(), &mut out);
+    update::write_state(&dir, &state).map_err(|e| format!("lists state: {e}"))?;
+    if config.geoip.is_some() {
+        sync(config)?;
+    }
+    Ok((out.messages, out.failed))
+}
+
+/// `GET /api/lists`: each source (GeoIP, then the lists) with where it comes
+/// from and its last update, as `wgsplit lists show` tells them.
+pub fn sources_json(config: &Config) -> serde_json::Value {
+    use serde_json::json;
+    let state = update::read_state(&update::lists_dir(config));
+    let last = |s: Option<&update::SourceState>| {
+        s.map(|s| {
+            json!({
+                "ok": s.ok,
+                "at": s.attempted,
+                "updated": s.updated,
+                "message": s.error,
+                "entries": s.entries,
+                "countries": s.countries.len(),
+            })
+        })
+    };
+    let mut sources = Vec::new();
+    if let Some(g) = &config.geoip {
+        sources.push(json!({
+            "name": "geoip", "kind": "geoip", "url": g.url, "path": g.path,
+            "countries": geoip::used_countries(config),
+            "last": last(state.geoip.as_ref()),
+        }));
+    }
+    for l in &config.lists {
+        sources.push(json!({
+            "name": l.name, "kind": "list", "url": l.url, "path": l.path,
+            "last": last(state.lists.get(&l.name)),
+        }));
+    }
+    json!({ "sources": sources })
+}
+
 pub async fn serve(ctx: ServiceContext) -> Result<(), String> {
     let mut rx = ctx.current.clone();
     let mut seen: BTreeMap<String, Option<u64>> = BTreeMap::new();

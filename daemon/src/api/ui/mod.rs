@@ -1,7 +1,7 @@
 //! The built-in web pages, for routers without LuCI: a second listener
 //! (`server.ui_listen`, off when unset) on the same bounded server, serving
-//! three hand-written files embedded in the binary (`daemon/ui/`, sent gzipped
-//! when the browser takes it) and, beside them, the whole REST API unchanged,
+//! three hand-written files embedded in the binary (`daemon/ui/`, embedded
+//! and sent gzipped only) and, beside them, the whole REST API unchanged,
 //! so the page's calls are same-origin and pass the API's own cookie and
 //! origin checks.
 //!
@@ -29,12 +29,13 @@ use super::{
     server::{self, Handler, Response},
 };
 
-/// One embedded file: its path, type, the text and its gzip form
+/// One embedded file: its path, type and its gzip form only
 /// (`daemon/ui/compress.sh` makes the `.gz`; a test checks it is current).
+/// No plain copy is embedded: every browser takes gzip, and on a router's
+/// flash the plain copies would cost as much again as the pages.
 pub struct Asset {
     pub path: &'static str,
     pub content_type: &'static str,
-    pub raw: &'static [u8],
     pub gzip: &'static [u8],
 }
 
@@ -42,26 +43,24 @@ pub const ASSETS: [Asset; 3] = [
     Asset {
         path: "/",
         content_type: "text/html; charset=utf-8",
-        raw: include_bytes!("../../../ui/index.html"),
         gzip: include_bytes!("../../../ui/index.html.gz"),
     },
     Asset {
         path: "/ui.js",
         content_type: "text/javascript; charset=utf-8",
-        raw: include_bytes!("../../../ui/ui.js"),
         gzip: include_bytes!("../../../ui/ui.js.gz"),
     },
     Asset {
         path: "/ui.css",
         content_type: "text/css; charset=utf-8",
-        raw: include_bytes!("../../../ui/ui.css"),
         gzip: include_bytes!("../../../ui/ui.css.gz"),
     },
 ];
 
-/// Only this origin's scripts, styles and images (the QR codes); no frames,
+/// Only this origin's scripts, styles and images (the QR codes; `data:` for
+/// the empty icon that keeps browsers from asking for /favicon.ico); no frames,
 /// so no other page can overlay or frame the controls.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The pages' listener: the API plus the pages, the setup and the password login.
 /// The API's own listener is one too, with `pages` off: the server is generic
@@ -82,22 +81,6 @@ pub enum Pass {
     Setup,
     Login,
     Api,
-}
-
-/// Whether the client takes gzip (`Accept-Encoding`, not refused with `q=0`).
-pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
-    accept_encoding.is_some_and(|a| {
-        a.split(',').any(|item| {
-            let mut parts = item.split(';').map(str::trim);
-            let coding = parts.next().unwrap_or("");
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .is_some_and(|q| q == 0.0)
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
-        })
-    })
 }
 
 fn asset_for(method: &Method, path: &str) -> Option<&'static Asset> {
@@ -128,22 +111,21 @@ impl Ui {
         }
     }
 
-    fn asset(asset: &Asset, head: &Head) -> Response {
-        let gzip = accepts_gzip(head.header("Accept-Encoding"));
-        let mut headers = vec![
+    /// Always gzip (see [`Asset`]): a client that cannot inflate it (a bare
+    /// `curl`) gets the bytes as they are, which `gunzip` reads.
+    fn asset(asset: &Asset) -> Response {
+        let headers = vec![
             ("Content-Type", asset.content_type.to_string()),
             // Revalidated on every load: the files change with the binary.
             ("Cache-Control", "no-cache".to_string()),
             ("Vary", "Accept-Encoding".to_string()),
             ("X-Content-Type-Options", "nosniff".to_string()),
+            ("Content-Encoding", "gzip".to_string()),
         ];
-        if gzip {
-            headers.push(("Content-Encoding", "gzip".to_string()));
-        }
         Response {
             status: 200,
             headers,
-            body: if gzip { asset.gzip } else { asset.raw }.to_vec(),
+            body: asset.gzip.to_vec(),
         }
     }
 
@@ -356,7 +338,7 @@ impl Handler for Ui {
 
     fn respond(&self, head: &Head, pass: Pass, body: Vec<u8>) -> Response {
         let r = match pass {
-            Pass::Asset(a) => Self::asset(a, head),
+            Pass::Asset(a) => Self::asset(a),
             Pass::State => match self.setup_needed() {
                 Ok(needed) => Reply::json(200, json!({"setup_needed": needed})),
                 Err(r) => r,
