@@ -1,7 +1,7 @@
 #!/bin/sh
 # Post-image for the GnuBee GB-PC1 (MT7621): one U-Boot image holding the
 # kernel (with the initramfs root filesystem in it) and, appended to it, the
-# board's device tree (CONFIG_MIPS_RAW_APPENDED_DTB: from Linux 6.x no option
+# board's device tree (CONFIG_MIPS_RAW_APPENDED_DTB: in Linux 6.12 no option
 # builds an MT7621 tree into the kernel, and the stock U-Boot passes none),
 # LZMA-compressed as OpenWrt's ramips images are (the stock U-Boot's
 # decompressor), loaded at the SoC's load address (arch/mips/ralink/Platform).
@@ -14,8 +14,11 @@ for f in "$KBIN" "$DTB"; do
 done
 # The entry point is the kernel ELF's (kernel_entry), as the kernel's own
 # uImage target takes it.
-VMLINUX=$(ls -d "$BUILD_DIR"/linux-*/vmlinux 2>/dev/null | grep -v headers | head -n 1)
-test -f "$VMLINUX" || { echo "post-image: no vmlinux under $BUILD_DIR" >&2; exit 1; }
+VMLINUX=
+for f in "$BUILD_DIR"/linux-*/vmlinux; do
+	case "$f" in */linux-headers-*) ;; *) [ -f "$f" ] && VMLINUX=$f ;; esac
+done
+test -n "$VMLINUX" || { echo "post-image: no vmlinux under $BUILD_DIR" >&2; exit 1; }
 ENTRY=$(LC_ALL=C readelf -h "$VMLINUX" | sed -n 's/^ *Entry point address: *0x\(ffffffff\)\{0,1\}\([0-9a-f]*\)$/0x\2/p')
 test -n "$ENTRY" || { echo "post-image: no entry point in $VMLINUX" >&2; exit 1; }
 W=$BINARIES_DIR/gnubee-pc1.work
