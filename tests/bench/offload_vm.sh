@@ -23,27 +23,29 @@ tests/image/make-fixture.sh "$FIX"
 OUT=target/image/bench-$A
 image/build-image.sh "$A" --test-dir "$FIX" --config "$FIX/wgsplit.conf" --out "$OUT" >/dev/null
 rc=0
-WGSPLIT_QEMU_NICE=${WGSPLIT_QEMU_NICE:-} image/boot.sh "$A" --dir "$OUT" --test offload \
+image/boot.sh "$A" --dir "$OUT" --test offload \
     --append "wsi.bench=1" --timeout 900 >/dev/null 2>&1 || rc=$?
 LOG=$OUT/console-offload.log
 checks=$(tr -d '\r' <"$LOG" | sed -n 's/^WSI-SUMMARY //p')
 echo "in-VM checks: ${checks:-none} (exit $rc)"
-tr -d '\r' <"$LOG" | sed -n 's/^WSI-METRIC bench_\([a-z]*\)_\(o[nf]*\)_\([0-9]\)_mbit=\(.*\)$/\1 \2 \3 \4/p' |
-    python3 -c '
-import sys, statistics
+python3 - "$LOG" <<'PY'
+import re, statistics, sys
 v = {}
-for line in sys.stdin:
-    path, mode, rnd, mbit = line.split()
-    v.setdefault((path, mode), []).append(float(mbit))
+for line in open(sys.argv[1], errors="replace"):
+    m = re.match(r"WSI-METRIC bench_([a-z]+)_(on|off)_(\d)_mbit=([0-9.]+)", line.strip())
+    if m:
+        v.setdefault((m[1], m[2]), []).append(float(m[4]))
 if not v:
     sys.exit("no bench figures in the log")
-print(f"{\"flow\":<34} {\"offload off\":>12} {\"offload on\":>11} {\"on/off\":>7}   rounds off | on (Mbit/s)")
-names = {"direct": "direct (WAN), TCP", "upstream": "through upstream up1 (marked), TCP"}
+head = ("flow", "offload off", "offload on", "on/off")
+print(f"{head[0]:<36} {head[1]:>11} {head[2]:>10} {head[3]:>7}   rounds off | on (Mbit/s)")
+names = {"direct": "direct (out the WAN), TCP", "upstream": "through upstream up1 (marked), TCP"}
 for path in ("direct", "upstream"):
     off, on = v.get((path, "off"), []), v.get((path, "on"), [])
     if not off or not on:
         continue
     mo, mn = statistics.median(off), statistics.median(on)
     ratio = mn / mo if mo else float("nan")
-    print(f"{names[path]:<34} {mo:>12.2f} {mn:>11.2f} {ratio:>6.2f}x   {\" \".join(map(str, off))} | {\" \".join(map(str, on))}")
-'
+    rounds = " ".join(map(str, off)) + " | " + " ".join(map(str, on))
+    print(f"{names[path]:<36} {mo:>11.2f} {mn:>10.2f} {ratio:>6.2f}x   {rounds}")
+PY

@@ -6,7 +6,10 @@
 Structure, symbol syntax, that every file a defconfig or Config.in names
 exists (through $(BR2_EXTERNAL_WGSPLIT_PATH)), the one list of kernel options
 (common/linux-wgsplit.fragment, which the package reads), pinned kernels,
-small QEMU kernel configs, scripts parse.  And every BR2_ symbol board/ sets
+small QEMU kernel configs, scripts parse, the firmware's defaults (each
+image's overlay ships /etc/config/wgsplit with the web pages on one LAN
+address and no private key; its /etc/sysctl.d has something to apply it).
+And every BR2_ symbol board/ sets
 (defconfigs), selects or depends on (Config.in, .mk) against the symbol lists
 of each supported Buildroot release (symbols-<release>.txt and
 legacy-<release>.txt in --symbols DIR, default: shared/data/buildroot beside
