@@ -150,7 +150,8 @@ for a in $ARCHS; do
     fi
     run_vm "$a" smoke 180
     run_vm "$a" scenario 420
-    # WGSPLIT_IMAGE_OFFLOAD_ARCHS: where the offload test runs (default: the first)
+    # WGSPLIT_IMAGE_OFFLOAD_ARCHS: where the offload test runs (default: the
+    # first architecture; "none" skips it)
     case " ${WGSPLIT_IMAGE_OFFLOAD_ARCHS:-${ARCHS%% *}} " in
     *" $a "*) run_vm "$a" offload 480 ;;
     esac
