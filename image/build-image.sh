@@ -10,7 +10,10 @@
 # target/cross/wgsplit-<rust target> from image/cross-build.sh), Debian's `wg`
 # and `nft` with the shared libraries they need (for tests and for looking
 # around; wgsplit itself needs neither), and image/rootfs/init.
-# Files of --test-dir land in /test; --config becomes /etc/config/wgsplit.
+# The Buildroot images' rootfs overlay (board/common/rootfs-overlay) comes
+# along: the firmware's /etc/config/wgsplit (web pages on the LAN address,
+# server key made at first boot), sysctl settings and their init script.
+# Files of --test-dir land in /test; --config replaces /etc/config/wgsplit.
 #
 # Output in $OUT (default target/image/ARCH): kernel, initramfs.cpio,
 # qemu.args (the machine to boot it on; see image/boot.sh).
@@ -108,7 +111,8 @@ ln -s ../sbin/wgsplit "$WORK/usr/bin/wgsplit"  # where Buildroot's package puts 
 # Kernel modules: the closure of what wgsplit and the tests need, in load order.
 MODS=(wireguard veth nf_tables nft_ct nft_nat nft_chain_nat nft_masq nft_redir
     nft_reject_inet nft_fib_inet nft_fib_ipv4 nft_fib_ipv6 nft_limit nft_quota
-    nft_numgen nf_conntrack nf_nat nfnetlink tun dummy)
+    nft_numgen nf_conntrack nf_nat nfnetlink tun dummy
+    nf_flow_table nf_flow_table_inet nft_flow_offload nft_objref)  # fw4's offloading, named counters (tests/image/vm/offload.sh)
 python3 - "$STAGE/lib/modules/$KVER" "$WORK" "${MODS[@]}" >"$WORK/etc/modules.order" <<'PY'
 import os, shutil, sys
 mdir, root, wanted = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -179,6 +183,8 @@ install -m 0755 "$ROOT/image/rootfs/wsi-netns" "$WORK/bin/wsi-netns"
 # The Buildroot package's init script, so the image exercises it too.
 install -D -m 0755 "$ROOT/board/package/wgsplit/S95wgsplit" "$WORK/etc/init.d/S95wgsplit"
 mkdir -p "$WORK/var/log"
+cp -a "$ROOT/board/common/rootfs-overlay/." "$WORK/"
+chmod 0700 "$WORK/etc/config"  # as board/common/post-build.sh leaves it
 echo "wgsplit-$ARCH" >"$WORK/etc/hostname"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$WORK/etc/passwd"
 printf 'root:x:0:\n' >"$WORK/etc/group"

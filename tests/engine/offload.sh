@@ -53,21 +53,11 @@ table netdev wsgd_wan {
 NFT
 # fw4's offloading: a flowtable and `flow add` in the forward hook; a counter
 # before it shows how many of a flow's packets still take the slow path.
+# (tests/lib/fw4_flowtable.sh: the same table the image's VM test builds)
+. tests/lib/fw4_flowtable.sh
 flowtable() { # devices…
-    local devs
-    devs=$(printf '"%s", ' "$@"); devs=${devs%, }
     in_ns $R nft delete table inet wsgd_fw4 2>/dev/null
-    in_ns $R nft -f - <<NFT
-table inet wsgd_fw4 {
-    counter slow_to_b {}
-    flowtable ft { hook ingress priority 0; devices = { $devs }; }
-    chain forward {
-        type filter hook forward priority filter; policy accept;
-        ip daddr 198.51.100.101 counter name slow_to_b
-        meta l4proto { tcp, udp } flow add @ft
-    }
-}
-NFT
+    fw4_flowtable wsgd_fw4 slow_to_b "ip daddr 198.51.100.101" "$@" | in_ns $R nft -f -
 }
 fresh() { # counters at 0 (each case is a new flow: a new socket, a new port)
     in_ns wsgd-net nft reset counters table netdev wsgd_wan >/dev/null

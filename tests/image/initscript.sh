@@ -50,7 +50,7 @@ in_r() {
     ip netns exec "$NS" env PATH="$D/bb:$HOME/.cargo/bin:$PATH" \
         WGSPLIT_BIN="$BIN" WGSPLIT_CONFIG="$D/wgsplit.conf" WGSPLIT_PIDFILE="$D/wgsplit.pid" \
         WGSPLIT_LOGFILE="$D/wgsplit.log" WGSPLIT_RUN_DIR="$D/run" WGSPLIT_STATE_DIR="$D/state" \
-        WGSPLIT_API_TOKEN_FILE="$D/api.token" WG_SUDO=true \
+        WGSPLIT_API_TOKEN_FILE="$D/api.token" WGSPLIT_UI_PASSWORD_FILE="$D/ui.password" WG_SUDO=true \
         WG_USERSPACE_IMPLEMENTATION="${WG_USERSPACE_IMPLEMENTATION:-boringtun-cli}" "$@"
 }
 init() { in_r busybox sh "$INIT" "$@"; }
@@ -161,6 +161,34 @@ check "restart: exit 0" init restart
 check "restart brought the state back" wait_for has_table
 check "stop" init stop
 check "nothing of wgsplit left" nothing_of_wgsplit
+
+echo "--- first boot, as the firmware ships the config: a key made here, the pages on the LAN"
+# The image's /etc/config/wgsplit, with this namespace's names and addresses.
+in_r ip link add wsbr-lan type veth peer name wsbr-lanp
+in_r ip addr add 192.168.77.1/24 dev wsbr-lan
+in_r ip link set wsbr-lan up && in_r ip link set wsbr-lanp up
+write_config
+sed -i "s|option private_key '$RK'|option private_key 'FIRSTBOOT'|" "$D/wgsplit.conf"
+printf "\toption ui_listen '192.168.77.1:8080'\n" >"$D/ui.line"
+sed -i "/option address '10.8.0.1\/24'/r $D/ui.line" "$D/wgsplit.conf"
+chmod 0644 "$D/wgsplit.conf"
+out=$(init start 2>&1); rc=$?
+check "first start: exit 0, OK ($(tr '\n' ' ' <<<"$out"))" says "$out" "Starting wgsplit: OK"
+check "FIRSTBOOT replaced by a key of this router's own" sh -c \
+    "! grep -q FIRSTBOOT '$D/wgsplit.conf' && grep -Eq \"option private_key '[A-Za-z0-9+/]{43}='\" '$D/wgsplit.conf'"
+check "the config is private now (0600)" sh -c "[ \$(stat -c %a '$D/wgsplit.conf') = 600 ]"
+check "the pages answer on the LAN address: setup due (first run)" wait_for sh -c \
+    "ip netns exec $NS curl -s -m 2 http://192.168.77.1:8080/api/ui/state | grep -q '\"setup_needed\": *true'"
+check "the guard keeps the pages' port to the interface holding the address" sh -c \
+    "ip netns exec $NS nft list table inet wgsplit_ui | grep -q 'ip daddr 192.168.77.1 tcp dport 8080 iif != \"lo\" fib daddr . iif type != local drop'"
+key_now=$(grep "option private_key" "$D/wgsplit.conf" | head -1)
+check "stop" init stop
+check "stop removed the guard too" sh -c "! ip netns exec $NS nft list table inet wgsplit_ui 2>/dev/null"
+check "a second start" init start
+check "the key is the same after a second start" sh -c "[ \"\$(grep 'option private_key' '$D/wgsplit.conf' | head -1)\" = \"$key_now\" ]"
+check "stop" init stop
+check "nothing of wgsplit left" nothing_of_wgsplit
+in_r ip link del wsbr-lan
 
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]

@@ -6,7 +6,10 @@
 Structure, symbol syntax, that every file a defconfig or Config.in names
 exists (through $(BR2_EXTERNAL_WGSPLIT_PATH)), the one list of kernel options
 (common/linux-wgsplit.fragment, which the package reads), pinned kernels,
-small QEMU kernel configs, scripts parse.  And every BR2_ symbol board/ sets
+small QEMU kernel configs, scripts parse, the firmware's defaults (each
+image's overlay ships /etc/config/wgsplit with the web pages on one LAN
+address and no private key; its /etc/sysctl.d has something to apply it).
+And every BR2_ symbol board/ sets
 (defconfigs), selects or depends on (Config.in, .mk) against the symbol lists
 of each supported Buildroot release (symbols-<release>.txt and
 legacy-<release>.txt in --symbols DIR, default: shared/data/buildroot beside
@@ -40,6 +43,9 @@ REQUIRED_KERNEL = {
     "CONFIG_NF_CONNTRACK", "CONFIG_NF_CONNTRACK_MARK", "CONFIG_NFT_CT",
     "CONFIG_NF_NAT", "CONFIG_NFT_NAT", "CONFIG_NFT_MASQ", "CONFIG_NFT_REDIR",
     "CONFIG_NFT_REJECT",
+    # S95wgsplit's guard keeping the web pages on their LAN address (fib daddr
+    # . iif); NFT_FIB_INET needs both families' fib.
+    "CONFIG_NFT_FIB_IPV4", "CONFIG_NFT_FIB_IPV6", "CONFIG_NFT_FIB_INET",
 }
 FRAGMENT = "common/linux-wgsplit.fragment"
 # WireGuard and concatenated interval sets are in tree from 5.6.
@@ -312,6 +318,35 @@ def main():
                 r = subprocess.run([shell, "-n", path], capture_output=True, text=True)
                 check(f"{os.path.relpath(path, board)} parses ({shell} -n) and is executable",
                       r.returncode == 0 and os.access(path, os.X_OK), r.stderr.strip())
+
+    # Firmware defaults, per defconfig, from its rootfs overlays: the config the
+    # image ships turns the web pages on, on one LAN address, and holds no
+    # private key (every device would share it: S95wgsplit makes one at first
+    # boot in place of FIRSTBOOT); and a sysctl.d file (forwarding) has
+    # something to apply it: Buildroot's only applier is procps-ng's S02sysctl.
+    for c in cfgs:
+        seen = all_syms[c]
+        overlays = [resolve(board, w) for w in seen.get("BR2_ROOTFS_OVERLAY", "").strip('"').split()]
+        in_overlay = lambda rel: [os.path.join(o, rel) for o in overlays if os.path.exists(os.path.join(o, rel))]  # noqa: E731
+        conf = in_overlay("etc/config/wgsplit")
+        check(f"{c}: its overlay ships /etc/config/wgsplit (the web pages on by default)", bool(conf))
+        if conf:
+            text = read(conf[-1])
+            keys = re.findall(r"^\s*option\s+private_key\s+'([^']*)'", text, re.M)
+            check(f"{c}: /etc/config/wgsplit ships no private key (FIRSTBOOT, made on the router)",
+                  keys and all(k == "FIRSTBOOT" for k in keys), str(keys))
+            ui = re.findall(r"^\s*option\s+ui_listen\s+'([^']*)'", text, re.M)
+            host = ui[-1].rsplit(":", 1)[0].strip("[]") if ui else ""
+            check(f"{c}: /etc/config/wgsplit serves the pages on one LAN address (ui_listen), not a wildcard or loopback",
+                  bool(ui) and host not in ("", "0.0.0.0", "::") and not host.startswith("127.") and host != "::1",
+                  str(ui) if ui else "no ui_listen")
+        if any(f.endswith(".conf") for d in in_overlay("etc/sysctl.d") for f in os.listdir(d)):
+            appliers = [f for d in in_overlay("etc/init.d") for f in os.listdir(d) if re.match(r"^S\d\dsysctl$", f)]
+            check(f"{c}: something applies its /etc/sysctl.d (procps-ng or an S??sysctl in the overlay)",
+                  seen.get("BR2_PACKAGE_PROCPS_NG") == "y" or bool(appliers))
+    init_path = os.path.join(pkgdir, "wgsplit", "S95wgsplit")
+    if os.path.exists(init_path):
+        check("init script makes the server key at first boot (FIRSTBOOT)", "FIRSTBOOT" in read(init_path))
 
     # Every BR2_ symbol board/ names, against each supported release.
     lists = symbol_lists(symbols_dir)

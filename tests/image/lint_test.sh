@@ -70,7 +70,7 @@ expect_fail "no C++ on a musl board building from source (the package would vani
     "grep -q CXX $Q && sed -i '/CXX/d' $Q"
 expect_fail "a kernel option the daemon does not use" \
     "fragment forces nothing the daemon does not use" \
-    "echo CONFIG_NFT_FIB_INET=y >>common/linux-wgsplit.fragment"
+    "echo CONFIG_NFT_LIMIT=y >>common/linux-wgsplit.fragment"
 expect_fail "a second list of kernel options in the package" \
     "one list" \
     "sed -i 's/^define WGSPLIT_LINUX_CONFIG_FIXUPS$/&\n\t\$(call KCONFIG_ENABLE_OPT,CONFIG_NFT_LIMIT)/' package/wgsplit/wgsplit.mk && grep -q NFT_LIMIT package/wgsplit/wgsplit.mk"
@@ -81,6 +81,19 @@ expect_fail "a board/board/… path" \
 expect_fail "a defconfig naming a missing script" \
     "(missing)" \
     "sed -i 's|common/post-build.sh|common/no-such-script.sh|' configs/*_defconfig"
+O=common/rootfs-overlay/etc
+expect_fail "a private key in the image's config (every device would share it)" \
+    "ships no private key" \
+    "grep -q FIRSTBOOT $O/config/wgsplit && sed -i \"s|'FIRSTBOOT'|'4EqAuesGDDDllVFRw6LW42qz0RGOaO4UN+emBozZgU0='|\" $O/config/wgsplit"
+expect_fail "the web pages on every interface, WAN included" \
+    "serves the pages on one LAN address" \
+    "grep -q 192.168.1.1:8080 $O/config/wgsplit && sed -i 's/192.168.1.1:8080/0.0.0.0:8080/' $O/config/wgsplit"
+expect_fail "no web pages in the image" \
+    "ships /etc/config/wgsplit" \
+    "rm $O/config/wgsplit"
+expect_fail "a sysctl.d file nothing applies (no forwarding on the router)" \
+    "something applies its /etc/sysctl.d" \
+    "rm $O/init.d/S02sysctl"
 mkdir -p "$WORK/empty"
 LINT_ENV="env WGSPLIT_BR_SYMBOLS=$WORK/empty" expect_fail "no symbol lists to check against" \
     "symbol lists of Buildroot 2025.02.16 found" true

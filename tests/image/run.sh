@@ -7,7 +7,11 @@
 #   3. per architecture: build the initramfs image (Debian kernel + busybox +
 #      wgsplit), boot it under QEMU (TCG) and run, inside, the smoke test
 #      (kernel WireGuard, nf_tables sets, policy routing, the binary) and the
-#      split-routing scenario (tests/image/vm/scenario.sh).
+#      split-routing scenario (tests/image/vm/scenario.sh, with the firmware's
+#      own config: the web pages on the LAN address only); on the first
+#      architecture only (the kernel's netfilter is the same code on each; one
+#      run keeps CI within minutes), fw4's flow offloading with wgsplit
+#      (tests/image/vm/offload.sh, ~110 s on aarch64 under TCG).
 #
 #   tests/image/run.sh [ARCH...]        ARCH: aarch64 armv7 mipsel x86_64
 #
@@ -146,6 +150,11 @@ for a in $ARCHS; do
     fi
     run_vm "$a" smoke 180
     run_vm "$a" scenario 420
+    # WGSPLIT_IMAGE_OFFLOAD_ARCHS: where the offload test runs (default: the
+    # first architecture; "none" skips it)
+    case " ${WGSPLIT_IMAGE_OFFLOAD_ARCHS:-${ARCHS%% *}} " in
+    *" $a "*) run_vm "$a" offload 480 ;;
+    esac
 done
 
 echo "== metrics ($METRICS)"

@@ -237,6 +237,50 @@ check "daemon stops on SIGTERM" sh -c "! kill -0 $DPID 2>/dev/null"
 W down >/dev/null 2>&1
 check "after down nothing of wgsplit is left" sh -c \
     '! nft list table inet wgsplit 2>/dev/null && ! ip rule | grep -q fwmark && ! ip link show wg0 2>/dev/null'
+# --- the firmware's own config: the web pages on the LAN side only ---------
+# As the image ships it (board/common/rootfs-overlay/etc/config/wgsplit):
+# started by the package's init script, which makes the server key at first
+# boot. The router's client-facing side (r-cli) is the LAN and takes the LAN
+# address the config names; r-wan is the WAN.
+FW=/tmp/fw.conf
+cp /test/firmware.conf $FW
+UI=$(sed -n "s/^[[:space:]]*option ui_listen '\([^']*\)'.*/\1/p" $FW)
+UI_ADDR=${UI%:*} UI_PORT=${UI##*:}
+check "the firmware's config serves the pages on one LAN address ($UI)" \
+    sh -c "[ -n '$UI_PORT' ] && [ '$UI_ADDR' != 0.0.0.0 ] && ! echo '$UI_ADDR' | grep -q ':'"
+ip addr add "$UI_ADDR/24" dev r-cli
+in_ns cli ip addr add "${UI_ADDR%.*}.2/24" dev cli0
+# http NS HOST PATH: the response (status line, headers, body), HTTP/1.0 over nc
+http() {
+    printf 'GET %s HTTP/1.0\r\nHost: %s:%s\r\n\r\n' "$3" "$2" "$UI_PORT" |
+        in_ns "$1" timeout 5 nc "$2" "$UI_PORT" 2>/dev/null | tr -d '\r'
+}
+fw_init() { WGSPLIT_CONFIG=$FW WGSPLIT_PIDFILE=/tmp/fw.pid WGSPLIT_LOGFILE=/tmp/fw.log /etc/init.d/S95wgsplit "$@"; }
+check "S95wgsplit starts the firmware's config (first boot)" fw_init start
+check "first boot put a key of this router's own in place of FIRSTBOOT" sh -c \
+    "! grep -q \"private_key 'FIRSTBOOT'\" $FW && grep -Eq \"option private_key '[A-Za-z0-9+/]{43}='\" $FW"
+i=0
+while ! http cli "$UI_ADDR" / | grep -q '^HTTP/1.[01] 200' && [ $i -lt 60 ]; do usleep 500000; i=$((i + 1)); done
+metric ui_first_answer_s "$(awk -v i=$i 'BEGIN{print i / 2}')"
+http cli "$UI_ADDR" / >/tmp/ui.page
+check "LAN: the page answers on http://$UI" sh -c \
+    "grep -q '^HTTP/1.[01] 200' /tmp/ui.page && grep -q '<title>wgsplit</title>' /tmp/ui.page || { head -5 /tmp/ui.page; tail -5 /tmp/fw.log; false; }"
+http cli "$UI_ADDR" /api/ui/state >/tmp/ui.state
+check "LAN: first run, the setup is due (no default password)" grep -q '"setup_needed": *true' /tmp/ui.state
+got=$(http inet 172.31.0.1 /)
+check "WAN: no answer on the WAN address 172.31.0.1:$UI_PORT (got '$(echo "$got" | head -1)')" [ -z "$got" ]
+# A WAN neighbour that routes the LAN address to the router (Linux answers for
+# any of its addresses on any interface unless S95wgsplit's guard drops it).
+in_ns inet ip route add "${UI_ADDR%.*}.0/24" via 172.31.0.1
+got=$(http inet "$UI_ADDR" /)
+check "WAN: no answer when a WAN neighbour routes $UI_ADDR to the router (got '$(echo "$got" | head -1)')" [ -z "$got" ]
+in_ns inet ip route del "${UI_ADDR%.*}.0/24" via 172.31.0.1
+check "S95wgsplit stop" fw_init stop
+check "stop left nothing: no daemon table, no guard table" sh -c \
+    '! nft list table inet wgsplit 2>/dev/null && ! nft list table inet wgsplit_ui 2>/dev/null'
+ip addr del "$UI_ADDR/24" dev r-cli
+in_ns cli ip addr del "${UI_ADDR%.*}.2/24" dev cli0
+
 # The baseline once more (base, ruleset, base: the machine's noise shows).
 manual_up
 client_reconnect
