@@ -166,10 +166,11 @@ EOF
     write_config
 }
 
-# The wgsplit config of the router. $1: alice's action for server A (default proxy).
+# The wgsplit config of the router. $1: alice's action for server A (default
+# proxy); $2: the file written (default the daemon's config).
 write_config() {
     local alice_a=${1:-proxy}
-    cat > "$WSE_DIR/wgsplit.conf" <<EOF
+    cat > "${2:-$WSE_DIR/wgsplit.conf}" <<EOF
 config server 'server'
 	option interface 'wse-wg0'
 	option listen_port '51820'

@@ -158,10 +158,13 @@ check "fw4 deleted: alice → A still through up1" $UP1_EXIT4 "$(whoami wse-c1 $
 write_config direct
 sleep 1.5
 eventually "config change picked up (alice → A direct)" $WAN4 wse-c1 $SRV_A4 8080
-# Same mtime as before: only the signal can tell the daemon.
+# Same mtime as before: only the signal can tell the daemon. Written beside it
+# with the old mtime, then renamed in: the daemon's 500 ms poll never sees a
+# new mtime (writing in place raced it under load).
 cp -p "$WSE_DIR/wgsplit.conf" "$WSE_DIR/mtime.ref"
-write_config proxy
-touch -r "$WSE_DIR/mtime.ref" "$WSE_DIR/wgsplit.conf"
+write_config proxy "$WSE_DIR/wgsplit.conf.new"
+touch -r "$WSE_DIR/mtime.ref" "$WSE_DIR/wgsplit.conf.new"
+mv "$WSE_DIR/wgsplit.conf.new" "$WSE_DIR/wgsplit.conf"
 sleep 1
 check "unchanged mtime: no re-apply without a signal" $WAN4 "$(whoami wse-c1 $SRV_A4 8080)"
 kill -HUP $dpid
