@@ -228,6 +228,30 @@ for variant in "wg0 r-wan" "wg0 r-wan wgs_up1"; do
     direct_case "$label"
 done
 
+# The upstream goes down under an offloaded flow (the flowtable still holds it,
+# the upstream's tunnel in the flowtable too): the flow's packets fall back to
+# the slow path, find the upstream's table with only its unreachable default
+# (the kill switch), and are dropped; none leaves by the WAN.
+echo "--- the upstream goes down under an offloaded flow"
+for host in $A4 $A6; do
+    fresh
+    inner "$host"
+    got=$(send cli 10.200.0.1 $((9300 + N)) "$BYTES")
+    check "upstream down, UDP to $host: the flow runs first ($got bytes)" [ "$got" = "$BYTES" ]
+    offloaded "upstream down, UDP to $host"
+    ip link set wgs_up1 down
+    fresh
+    # The same flow (the inner tunnel keeps its port): more of it, for a while.
+    N=$((N + 1))
+    sink inet 10.200.0.1 $((9300 + N))
+    got=$(send cli 10.200.0.1 $((9300 + N)) "$BYTES" 5)
+    n=$(counter inet netdev wsiwan to_a)
+    check "upstream down, UDP to $host: packets on the WAN: $n (0 wanted)" [ "$n" = 0 ]
+    check "upstream down, UDP to $host: nothing delivered ($got bytes)" [ "${got:-0}" -lt "$BYTES" ]
+    ip link set wgs_up1 up
+    check "upstream back: wgsplit apply restores its routes" W apply
+done
+
 # --- throughput, offloading off and on, side by side (tests/bench/offload_vm.sh)
 if grep -q 'wsi.bench=1' /proc/cmdline; then
     TP_SECS=${TP_SECS:-8}
