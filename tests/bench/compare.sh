@@ -56,6 +56,7 @@ LOCK=/tmp/wgsplit-suites.lock
 WAIT_LOCK_SECONDS=2400
 . tests/lib/deps.sh
 . tests/lib/netns.sh
+. tests/lib/bench_dns.sh
 install_deps >/dev/null
 
 TMP=$(mktemp -d "/tmp/${P}compare.XXXXXX")
@@ -178,30 +179,7 @@ echo "compare: resolver CPU per miss ($MISSES) and per hit ($HITS), $DNS_ROUNDS 
 ip netns add "$NS_D"
 N=(ip netns exec "$NS_D")
 if [ "$(nproc)" -ge 2 ] && command -v taskset > /dev/null; then SRV=(taskset -c 1) CLI=(taskset -c 0); else SRV=() CLI=(); fi
-"${N[@]}" ip link set lo up
-for a in 10.8.0.1/32 10.8.0.2/32 10.99.0.53/32; do "${N[@]}" ip addr add $a dev lo; done
-"${N[@]}" nft -f - <<'EOF'
-table inet wgsplit {
-    set alice_r0_dns4 { type ipv4_addr; flags timeout; }
-    set alice_r0_dns6 { type ipv6_addr; flags timeout; }
-}
-EOF
-echo bench.example > "$TMP/list.txt"
-cat > "$TMP/dns.conf" <<EOF
-config server 'server'
-	option address '10.8.0.1/24'
-	option private_key 'yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk='
-	list dns_server '10.99.0.53'
-config client 'alice'
-	option public_key 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='
-	list address '10.8.0.2/32'
-config rule
-	option client 'alice'
-	option action 'direct'
-	list list 'bench'
-config list 'bench'
-	option path '$TMP/list.txt'
-EOF
+bench_dns_router "$NS_D" "$TMP"
 # Unique names per server and round (every one a miss, its address into the set),
 # and 100 names for hits, warmed first.
 python3 - "$TMP" "$DNS_ROUNDS" "$MISSES" <<'EOF'

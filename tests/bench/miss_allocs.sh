@@ -18,6 +18,7 @@ cd "$(dirname "$0")/../.."
 BASE=$1
 MISSES=${WSMA_MISSES:-20000}
 . tests/lib/deps.sh
+. tests/lib/bench_dns.sh
 install_deps >/dev/null
 command -v perf >/dev/null || wgs_apt_install linux-perf
 cargo build --release --quiet --bin wgsplit --example dns_stub
@@ -41,31 +42,7 @@ perf probe -q -x "$LIBC" --add 'wsma:realloc=realloc'
 perf probe -q -x "$LIBC" --add 'wsma:memalign=posix_memalign size=%dx:u64'
 ip netns add "$NS"
 N=(ip netns exec "$NS")
-"${N[@]}" ip link set lo up
-for a in 10.8.0.1/32 10.8.0.2/32 10.99.0.53/32; do "${N[@]}" ip addr add $a dev lo; done
-"${N[@]}" nft -f - <<'NFT'
-table inet wgsplit {
-    set alice_r0_dns4 { type ipv4_addr; flags timeout; }
-    set alice_r0_dns6 { type ipv6_addr; flags timeout; }
-}
-NFT
-# The lists' folder: wgsplit reads lists only in its own folders.
-echo bench.example > "$TMP/list.txt"
-cat > "$TMP/dns.conf" <<CONF
-config server 'server'
-	option address '10.8.0.1/24'
-	option private_key 'yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk='
-	list dns_server '10.99.0.53'
-config client 'alice'
-	option public_key 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='
-	list address '10.8.0.2/32'
-config rule
-	option client 'alice'
-	option action 'direct'
-	list list 'bench'
-config list 'bench'
-	option path '$TMP/list.txt'
-CONF
+bench_dns_router "$NS" "$TMP"
 "${N[@]}" target/release/examples/dns_stub 10.99.0.53:53 2 > /dev/null &
 PIDS+=($!)
 # measure WHO BIN → "mallocs reallocs memaligns per miss" and the memalign sizes
