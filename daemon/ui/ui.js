@@ -157,6 +157,18 @@ const enc = encodeURIComponent;
 let view = start;
 let timer = null;
 
+// Every page starts with begin(): the old page's timer stops, and a page still
+// waiting for its data when a newer one began is dropped when the data comes,
+// so a slow answer never replaces a newer page (quick tab switches, a redraw
+// after a form was sent).
+let epoch = 0;
+function begin() {
+  clearInterval(timer);
+  timer = null;
+  return ++epoch;
+}
+const stale = (my) => my !== epoch;
+
 function show(...nodes) {
   main().replaceChildren(...nodes);
 }
@@ -212,21 +224,25 @@ function onSubmit(form, send, done) {
 }
 
 async function start() {
-  clearInterval(timer);
+  const my = begin();
   document.getElementById('logout').hidden = true;
   document.getElementById('nav').hidden = true;
   try {
     const state = await api('GET', '/api/ui/state');
+    if (stale(my)) return;
     if (state.setup_needed) return setup();
     await api('GET', '/api/status');
+    if (stale(my)) return;
     return route();
   } catch (e) {
+    if (stale(my)) return;
     if (e.status === 401) return login();
     show(el('p.error', { text: t('failed', { e: e.message }) }));
   }
 }
 
 function setup() {
+  begin();
   view = setup;
   const pw = el('input', { type: 'password', autocomplete: 'new-password', required: true });
   const pw2 = el('input', { type: 'password', autocomplete: 'new-password', required: true });
@@ -255,7 +271,7 @@ function setup() {
 // works before any password is set.
 function login(mode) {
   mode = mode === 'token' ? 'token' : 'password';
-  clearInterval(timer);
+  begin();
   view = () => login(mode);
   document.getElementById('nav').hidden = true;
   document.getElementById('logout').hidden = true;
@@ -302,7 +318,7 @@ function age(secs) {
 
 // Where the page is: #clients, #client/NAME, #upstreams, #explain, #settings.
 function route() {
-  clearInterval(timer);
+  begin();
   document.getElementById('logout').hidden = false;
   const nav = document.getElementById('nav');
   nav.hidden = false;
@@ -442,7 +458,9 @@ function clientFields(ups, c) {
 }
 
 async function clients() {
+  const my = begin();
   const ups = await upstreamNames();
+  if (stale(my)) return;
   const name = el('input', { autocomplete: 'off', required: true, maxlength: 15 });
   const f = clientFields(ups);
   const form = onSubmit(el('form.box', { id: 'add' }, el('h2', { text: t('add_title') }),
@@ -454,7 +472,7 @@ async function clients() {
   show(form, el('h2', { text: t('clients') }), el('p.error', { id: 'notice', role: 'status' }),
     el('div.clients', { id: 'client-list' }));
   await refresh();
-  timer = setInterval(refresh, 5000);
+  if (!stale(my)) timer = setInterval(refresh, 5000);
 }
 
 // The traffic of 5-minute buckets over 7 days as two lines (received, sent),
@@ -492,14 +510,17 @@ function chart(h) {
 
 // One client: its settings, traffic chart and ordered rules.
 async function client(name) {
+  const my = begin();
   let c, ups, rules, hist;
   try {
     [c, ups, rules] = await Promise.all([api('GET', `/api/clients/${enc(name)}`), upstreamNames(), api('GET', '/api/rules')]);
     hist = await api('GET', `/api/clients/${enc(name)}/history`).catch(() => null);
   } catch (e) {
+    if (stale(my)) return;
     if (e.status === 401) return login();
     return show(el('a', { href: '#clients', text: t('back') }), el('p.error', { text: t('failed', { e: e.message }) }));
   }
+  if (stale(my)) return;
   const f = clientFields(ups, c);
   const desc = el('input', { value: c.description || '' });
   const saved = el('span.note.saved', { role: 'status' });
@@ -557,13 +578,16 @@ function rulesBox(c, ups, all) {
 }
 
 async function upstreams() {
+  const my = begin();
   let ups;
   try {
     ups = await api('GET', '/api/upstreams');
   } catch (e) {
+    if (stale(my)) return;
     if (e.status === 401) return login();
     ups = [];
   }
+  if (stale(my)) return;
   const names = ups.map((u) => u.name);
   const failSel = (u) => select([['', '—'], ...names.filter((x) => !u || x !== u.name).map((x) => [x, x])], u ? u.failover || '' : '');
   const card = (u) => {
@@ -620,12 +644,15 @@ async function upstreams() {
 let asked = null;
 
 async function explain() {
+  const my = begin();
   let cs = [];
   try {
     cs = await api('GET', '/api/clients');
   } catch (e) {
+    if (stale(my)) return;
     if (e.status === 401) return login();
   }
+  if (stale(my)) return;
   const who = select(cs.map((c) => [c.name, c.name]));
   const dest = el('input', { autocomplete: 'off', required: true, placeholder: t('dest_ph') });
   const out = el('div.answer', { role: 'status' });
@@ -654,13 +681,16 @@ async function explain() {
 }
 
 async function settings() {
+  const my = begin();
   let cfg, lists;
   try {
     [cfg, lists] = await Promise.all([api('GET', '/api/config'), api('GET', '/api/lists').catch(() => null)]);
   } catch (e) {
+    if (stale(my)) return;
     if (e.status === 401) return login();
     return show(el('p.error', { text: t('failed', { e: e.message }) }));
   }
+  if (stale(my)) return;
   const s = cfg.server || {};
   const inputs = {
     endpoint: el('input', { value: s.endpoint || '', placeholder: 'vpn.example.org' }),
@@ -711,7 +741,7 @@ function listsBox(st) {
 }
 
 async function logout() {
-  clearInterval(timer);
+  begin();
   try { await api('DELETE', '/api/session'); } catch (e) { /* gone already */ }
   // Back to the setup page if no password is set yet (logged in by token).
   start();
