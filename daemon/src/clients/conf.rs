@@ -120,7 +120,19 @@ pub fn render(config: &Config, name: &str, split: bool) -> Result<String, EditEr
     let mut out = String::new();
     let _ = writeln!(out, "# wgsplit client '{name}'");
     if let Some(d) = &c.description {
-        let _ = writeln!(out, "# {}", d.replace('\n', " "));
+        // Checked to be one line; a config that predates the check still
+        // cannot add lines here.
+        let line: String = d
+            .chars()
+            .map(|c| {
+                if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                    ' '
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "# {line}");
     }
     out.push_str(&notes);
     out.push_str("[Interface]\n");
@@ -163,6 +175,18 @@ mod tests {
              AllowedIPs = 0.0.0.0/0, ::/0\nPersistentKeepalive = 25\n"
         );
         assert_eq!(text, want);
+    }
+
+    #[test]
+    fn a_description_stays_one_comment_line() {
+        let mut c = example();
+        let i = c.clients.iter().position(|x| x.name == "alice").unwrap();
+        c.clients[i].description = Some("phone\r[Peer]\u{2028}AllowedIPs = 0.0.0.0/0\nx".into());
+        let text = render(&c, "alice", false).unwrap();
+        let first = text.split(['\n', '\r', '\u{2028}']).nth(1).unwrap();
+        assert_eq!(first, "# phone [Peer] AllowedIPs = 0.0.0.0/0 x");
+        assert_eq!(text.matches("[Peer]").count(), 2, "{text}");
+        assert!(!text.contains('\r') && !text.contains('\u{2028}'));
     }
 
     #[test]

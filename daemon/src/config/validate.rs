@@ -254,6 +254,9 @@ impl Validator {
         for c in &config.clients {
             let p = c.name.as_str();
             self.check(p, "name", check_name(&c.name));
+            if let Some(d) = &c.description {
+                self.check(p, "description", check_description(d));
+            }
             self.key(p, "private_key", &c.private_key, false);
             self.key(p, "preshared_key", &c.preshared_key, false);
             let public = match (&c.public_key, &c.private_key) {
@@ -358,6 +361,9 @@ impl Validator {
             }
             if let Some(n) = &r.name {
                 self.check(p, "name", check_name(n));
+            }
+            if let Some(d) = &r.description {
+                self.check(p, "description", check_description(d));
             }
             let client = clients.get(r.client.as_str());
             if client.is_none() {
@@ -515,6 +521,29 @@ pub fn check_interface(name: &str) -> Result<(), String> {
     }
 }
 
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION: usize = 256;
+
+/// A description is free text for people, shown in the pages and written as a
+/// comment into a client's `.conf`: one line, so no control character (a lone
+/// `\r` ends a line for some importers, e.g. Android's, and would let the text
+/// add lines to the config) and no Unicode line or paragraph separator.
+pub fn check_description(text: &str) -> Result<(), String> {
+    if text.chars().count() > MAX_DESCRIPTION {
+        return Err(format!("longer than {MAX_DESCRIPTION} characters"));
+    }
+    match text
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
+        Some(c) => Err(format!(
+            "contains the control character U+{:04X} (one line of text only)",
+            c as u32
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Names of clients, upstreams, rules and lists become uci section names.
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.len() <= 32 && super::uci::valid_name(name) {
@@ -530,6 +559,32 @@ pub fn check_name(name: &str) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::plan::nft::nft_quoted;
+
+    #[test]
+    fn descriptions_are_one_line_of_text() {
+        for ok in [
+            "Anna's phone",
+            "телефон Анны",
+            "安娜的手机",
+            "tab-free, 100% text",
+            "",
+        ] {
+            assert!(check_description(ok).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            "x\rPostUp = sh",
+            "x\nAllowedIPs = 0.0.0.0/0",
+            "x\u{2028}y",
+            "x\u{85}y",
+            "bell\u{7}",
+            "tab\there",
+        ] {
+            let e = check_description(bad).unwrap_err();
+            assert!(e.contains("control character"), "{bad:?}: {e}");
+        }
+        assert!(check_description(&"é".repeat(MAX_DESCRIPTION)).is_ok());
+        assert!(check_description(&"é".repeat(MAX_DESCRIPTION + 1)).is_err());
+    }
 
     #[test]
     fn interface_names_are_strict() {

@@ -64,14 +64,31 @@ pub struct DomainList {
     pub skipped_examples: Vec<String>,
 }
 
+/// Names to make room for before a list is read: a guess from the file's size
+/// (~24 bytes a line) that spares the table's growth steps, at most
+/// [`PRESIZE_MAX`] (a large file is no reason to reserve its size in memory
+/// before a line is read: it grows as names come). A category file (geosite,
+/// v2fly's folder) holds every category, not the one read: no guess.
+fn presize(list: &DomainListSource) -> usize {
+    if list.category.is_some() {
+        return 0;
+    }
+    let size = std::fs::metadata(&list.path).map_or(0, |m| m.len());
+    usize::try_from(size / 24)
+        .unwrap_or(usize::MAX)
+        .min(PRESIZE_MAX)
+}
+
+/// The most names [`presize`] reserves for (~11 MB of table).
+const PRESIZE_MAX: usize = 1 << 20;
+
 impl DomainList {
     /// Reads a list in any domain format (`domains`, `dnsmasq`, `v2fly`,
     /// `geosite`: read by `sources::domains`).
     pub fn load(list: &DomainListSource) -> Result<Self, String> {
         use crate::sources::domains::{DomainKind, for_each};
-        let size = std::fs::metadata(&list.path).map_or(0, |m| m.len());
         let mut l = DomainList {
-            names: NameSet::with_capacity((size / 24) as usize),
+            names: NameSet::with_capacity(presize(list)),
             ..Default::default()
         };
         for_each(list, &mut |e| match e.kind {
@@ -226,6 +243,26 @@ impl Rules {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_list_file_reserves_a_bounded_table() {
+        let dir = std::env::temp_dir().join(format!("wgsplit-presize-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sparse.txt");
+        // 64 GiB on paper (sparse: no disk used), three names in it.
+        let f = std::fs::File::create(&path).unwrap();
+        std::io::Write::write_all(&mut &f, b"a.example\nb.example\nc.example\n").unwrap();
+        f.set_len(64 << 30).unwrap();
+        let mut list = DomainListSource {
+            name: "big".into(),
+            path: path.display().to_string(),
+            ..Default::default()
+        };
+        assert_eq!(presize(&list), PRESIZE_MAX);
+        list.category = Some("netflix".into());
+        assert_eq!(presize(&list), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn rules_pick_the_first_match_per_client() {

@@ -6,7 +6,6 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    fs::File,
     io::BufReader,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::Path,
@@ -25,7 +24,7 @@ pub fn extract(
     wanted: Option<&HashSet<[u8; 2]>>,
     out: &mut HashMap<[u8; 2], CountryBuilder>,
 ) -> Result<usize, SourceError> {
-    let file = File::open(path).map_err(|e| SourceError::Io(format!("{}: {e}", path.display())))?;
+    let file = super::open_regular(path)?;
     let size = file
         .metadata()
         .map_err(|e| SourceError::Io(e.to_string()))?

@@ -16,7 +16,7 @@ use super::{
 };
 
 fn open(path: &Path) -> Result<Pb<BufReader<File>>, SourceError> {
-    let file = File::open(path).map_err(|e| SourceError::Io(format!("{}: {e}", path.display())))?;
+    let file = super::open_regular(path)?;
     let size = file
         .metadata()
         .map_err(|e| SourceError::Io(e.to_string()))?

@@ -387,7 +387,7 @@ pub fn extract(
     wanted: Option<&HashSet<[u8; 2]>>,
     out: &mut HashMap<[u8; 2], CountryBuilder>,
 ) -> Result<Metadata, SourceError> {
-    let file = File::open(path).map_err(|e| SourceError::Io(format!("{}: {e}", path.display())))?;
+    let file = super::open_regular(path)?;
     let mut pages = Pages::new(file).map_err(|e| SourceError::Io(e.to_string()))?;
     let meta_start = find_metadata(&mut pages)?;
     let mut meta_steps = STEPS_SLACK;

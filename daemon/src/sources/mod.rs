@@ -29,7 +29,29 @@ pub mod sha256;
 pub mod update;
 pub mod v2fly;
 
-use std::fmt;
+use std::{fmt, fs::File, path::Path};
+
+/// Opens a source file (a list, a GeoIP database) for reading: a regular file
+/// only. The open is non-blocking, so a path naming a FIFO (whose open(2)
+/// would wait for a writer for ever) cannot hang the daemon; a FIFO, a device
+/// (`/dev/urandom` never ends) or a folder is then refused. O_NONBLOCK has no
+/// effect on a regular file's reads, so it stays set.
+pub fn open_regular(path: &Path) -> Result<File, SourceError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |e: std::io::Error| SourceError::Io(format!("{}: {e}", path.display()));
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io)?;
+    if !f.metadata().map_err(io)?.is_file() {
+        return Err(SourceError::Io(format!(
+            "{}: not a regular file",
+            path.display()
+        )));
+    }
+    Ok(f)
+}
 
 /// Why a source could not be read. `Format` means the file is not what it
 /// claims (corrupt, truncated, wrong type): an update keeps the old copy.
@@ -52,3 +74,39 @@ impl fmt::Display for SourceError {
 }
 
 impl std::error::Error for SourceError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let dir = std::env::temp_dir().join(format!("wgsplit-open-regular-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo(3) on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // No writer: a blocking open would hang here.
+        let t = std::time::Instant::now();
+        let e = open_regular(&fifo).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        for p in [Path::new("/dev/urandom"), dir.as_path()] {
+            let e = open_regular(p).unwrap_err().to_string();
+            assert!(e.contains("not a regular file"), "{}: {e}", p.display());
+        }
+        // A list read through it says why, naming the file.
+        let e = plain::for_each_line(&fifo, |_| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("fifo") && e.contains("not a regular file"),
+            "{e}"
+        );
+        let file = dir.join("list.txt");
+        std::fs::write(&file, "1.2.3.0/24\n").unwrap();
+        assert!(open_regular(&file).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

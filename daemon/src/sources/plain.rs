@@ -19,18 +19,24 @@ use super::{SourceError, ranges::CountryBuilder};
 const MAX_LINE: usize = 4096;
 
 fn open(path: &Path) -> Result<BufReader<File>, SourceError> {
-    File::open(path)
-        .map(|f| BufReader::with_capacity(64 * 1024, f))
-        .map_err(|e| SourceError::Io(format!("{}: {e}", path.display())))
+    super::open_regular(path).map(|f| BufReader::with_capacity(64 * 1024, f))
 }
 
 /// Reads every line, handing each trimmed, comment-free, non-empty line to `f`
 /// with its number. Stops at the first error, naming the line.
 pub fn for_each_line(
     path: &Path,
+    f: impl FnMut(&str) -> Result<(), String>,
+) -> Result<(), SourceError> {
+    lines_of(open(path)?, path, f)
+}
+
+/// [`for_each_line`] on an open reader (`path` names it in errors).
+fn lines_of(
+    mut r: impl BufRead,
+    path: &Path,
     mut f: impl FnMut(&str) -> Result<(), String>,
 ) -> Result<(), SourceError> {
-    let mut r = open(path)?;
     let mut line = Vec::new();
     let mut n = 0;
     loop {
@@ -338,7 +344,12 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let path = f.0.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(read_nets(&path).map(|_| ()).map_err(|e| e.to_string()));
+            // Opened here, blocking (a list path naming a FIFO is refused by
+            // `open_regular`; this checks the line reader itself).
+            let r = BufReader::new(File::open(&path).unwrap());
+            let mut b = CountryBuilder::default();
+            let got = lines_of(r, &path, |l| push_net(&mut b, l));
+            let _ = tx.send(got.map_err(|e| e.to_string()));
         });
         let got = rx.recv_timeout(std::time::Duration::from_secs(2));
         let e = got
