@@ -72,16 +72,18 @@ fn is_json(content_type: Option<&str>) -> bool {
 }
 
 impl server::Handler for Api {
-    type Pass = ();
+    /// Whether the request proved who sent it (token or session); public
+    /// routes pass without.
+    type Pass = bool;
 
     /// Everything decided from the head alone, before a byte of the body is
     /// read: the token (or session), the origin of a cookie's write, the body's
     /// type, and the route's body limit (the server enforces it).
-    fn before_body(&self, head: &Head) -> Result<(usize, ()), server::Response> {
+    fn before_body(&self, head: &Head) -> Result<(usize, bool), server::Response> {
         let segs = http::segments(head.path());
         let limit = http::body_limit(&head.method, &segs);
         if http::is_public(&head.method, &segs) {
-            return Ok((limit, ()));
+            return Ok((limit, false));
         }
         let Some(via) = self.authorization(head) else {
             let mut r = Reply::error(
@@ -125,10 +127,14 @@ impl server::Handler for Api {
                     .into_response(),
             );
         }
-        Ok((limit, ()))
+        Ok((limit, true))
     }
 
-    fn respond(&self, head: &Head, _: (), body: Vec<u8>) -> server::Response {
+    fn authorised(&self, pass: &bool) -> bool {
+        *pass
+    }
+
+    fn respond(&self, head: &Head, _: bool, body: Vec<u8>) -> server::Response {
         let query = parse_query(head.query());
         let ctx = RequestCtx {
             method: &head.method,

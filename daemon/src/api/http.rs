@@ -76,6 +76,8 @@ pub struct Head {
     pub len: usize,
     /// The declared body length (0 when none is declared).
     pub content_length: u64,
+    /// Who sent it (the server fills it in; `None` in tests and parsers).
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Head {
@@ -222,6 +224,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, HeadError> {
         headers,
         len,
         content_length: content_length.unwrap_or(0),
+        peer: None,
     }))
 }
 

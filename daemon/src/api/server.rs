@@ -2,9 +2,11 @@
 //! resource bounded.
 //!
 //! - At most [`CONN_CAP`] connections. When all are taken, a new one evicts
-//!   the oldest connection that is still sending (its head or body) or
-//!   lingering; if every one is being answered, the new one gets a 503.
-//!   Slow senders therefore never lock others out for long.
+//!   the oldest connection that is still sending (its head, or the body of a
+//!   request that has not proved who sent it) or lingering; if every one is
+//!   being answered or uploading with a token or session, the new one gets a
+//!   503. Slow senders therefore never lock others out for long, and a flood
+//!   of connections cannot cut off an admin's upload.
 //! - The head must arrive within [`HEAD_TIMEOUT`] and fit in
 //!   [`http::MAX_HEAD`]; the body within [`BODY_TIMEOUT`].
 //! - The handler sees the head first ([`Handler::before_body`]: token, origin,
@@ -97,6 +99,11 @@ pub trait Handler: Send + Sync + 'static {
     /// Sees the head before any of the body: answers now (`Err`: 401, 403,
     /// 415…) or names the route's body limit.
     fn before_body(&self, head: &Head) -> Result<(usize, Self::Pass), Response>;
+    /// Whether the request proved who sent it (a token, a session): its body
+    /// is then never cut off for a newcomer (it has [`BODY_TIMEOUT`] to come).
+    fn authorised(&self, _pass: &Self::Pass) -> bool {
+        false
+    }
     /// Answers a request whose body has been read in full.
     fn respond(&self, head: &Head, pass: Self::Pass, body: Vec<u8>) -> Response;
     /// Every answer sent (for metrics), with the time since the head arrived.
@@ -110,6 +117,10 @@ enum Phase {
     /// Waiting for the client (head, body, or the end of an unread body):
     /// such a connection may be evicted for a new one.
     Waiting,
+    /// Reading the body of a request that proved who sent it: not evicted
+    /// (an attacker's stream of connections must not cut an admin's upload
+    /// on a slow link; the body's own deadline bounds it).
+    Body,
     /// The handler runs or the answer is being written.
     Answering,
 }
@@ -410,7 +421,10 @@ fn serve_connection<H: Handler>(shared: &Shared<H>, stream: &TcpStream, id: usiz
     };
     let started = Instant::now();
     let head = match http::parse_head(&buf[..filled]) {
-        Ok(Some(h)) => h,
+        Ok(Some(mut h)) => {
+            h.peer = stream.peer_addr().ok();
+            h
+        }
         Ok(None) => return, // unreachable: read_until stopped at the blank line or a full buffer
         Err(e) => {
             answer(
@@ -449,6 +463,9 @@ fn serve_connection<H: Handler>(shared: &Shared<H>, stream: &TcpStream, id: usiz
         answer(shared, stream, &r, started);
         return;
     };
+    if handler.authorised(&pass) && !shared.slots.set_phase(id, Phase::Body) {
+        return;
+    }
     let mut body = vec![0u8; length];
     let early = (filled - head.len).min(length);
     body[..early].copy_from_slice(&buf[head.len..head.len + early]);
@@ -629,6 +646,66 @@ mod tests {
         );
         assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
         drop(idle);
+        server.stop();
+    }
+
+    /// Echoes bodies; a request with `X-Proof: yes` counts as authorised.
+    struct Gate;
+
+    impl Handler for Gate {
+        type Pass = bool;
+        fn before_body(&self, head: &Head) -> Result<(usize, bool), Response> {
+            Ok((16, head.header("X-Proof") == Some("yes")))
+        }
+        fn authorised(&self, pass: &bool) -> bool {
+            *pass
+        }
+        fn respond(&self, _: &Head, _: bool, body: Vec<u8>) -> Response {
+            Response {
+                status: 200,
+                headers: Vec::new(),
+                body,
+            }
+        }
+        fn record(&self, _: u16, _: Duration) {}
+        fn note(&self, _: &str) {}
+    }
+
+    /// Starts a 16-byte upload, lets a crowd of idle connections come, then
+    /// sends the rest: the answer, or "" if the upload was cut off.
+    fn upload_through_a_crowd(server: &Server, proof: &str) -> String {
+        let mut up = TcpStream::connect(server.addr).unwrap();
+        up.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        write!(
+            up,
+            "POST / HTTP/1.1\r\nContent-Length: 16\r\nX-Proof: {proof}\r\n\r\nabcd"
+        )
+        .unwrap();
+        thread::sleep(Duration::from_millis(200));
+        let crowd: Vec<TcpStream> = (0..CONN_CAP + 16)
+            .map(|_| TcpStream::connect(server.addr).unwrap())
+            .collect();
+        let t0 = Instant::now();
+        while server.open_connections() < CONN_CAP && t0.elapsed() < Duration::from_secs(2) {
+            thread::sleep(Duration::from_millis(10));
+        }
+        thread::sleep(Duration::from_millis(100));
+        let _ = up.write_all(b"efghijklmnop");
+        let mut out = String::new();
+        let _ = up.read_to_string(&mut out);
+        drop(crowd);
+        out
+    }
+
+    #[test]
+    fn an_authorised_upload_is_not_evicted_for_newcomers() {
+        let server = Server::start("127.0.0.1:0".parse().unwrap(), Arc::new(Gate)).unwrap();
+        let answer = upload_through_a_crowd(&server, "yes");
+        assert!(answer.ends_with("\r\n\r\nabcdefghijklmnop"), "{answer:?}");
+        // Without the proof the same upload is the oldest waiting connection,
+        // and the crowd cuts it off (what an attacker could do to anyone's).
+        let answer = upload_through_a_crowd(&server, "no");
+        assert_eq!(answer, "");
         server.stop();
     }
 

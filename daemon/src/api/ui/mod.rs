@@ -80,7 +80,8 @@ pub enum Pass {
     State,
     Setup,
     Login,
-    Api,
+    /// An API route; `true` once it proved who sent it.
+    Api(bool),
 }
 
 fn asset_for(method: &Method, path: &str) -> Option<&'static Asset> {
@@ -196,15 +197,17 @@ impl Ui {
             Ok(None) => return Reply::error(409, "no password is set yet: open the setup page"),
             Err(e) => return self.file_error(&e),
         };
-        let ticket = match self.limiter.begin(Instant::now()) {
+        let source = head.peer.map(|p| p.ip());
+        let ticket = match self.limiter.begin(source, Instant::now()) {
             Ok(t) => t,
             Err(wait) => {
                 let secs = wait.as_secs().max(1);
                 let mut r = Reply::error(
                     429,
                     format!(
-                        "too many login attempts: at most {} a minute; retry in {secs} s",
-                        password::MAX_LOGIN_ATTEMPTS
+                        "too many login attempts: at most {} a minute from one address, {} from all; retry in {secs} s",
+                        password::MAX_LOGIN_ATTEMPTS,
+                        password::MAX_LOGIN_ATTEMPTS_ALL
                     ),
                 );
                 r.headers.push(("Retry-After", secs.to_string()));
@@ -290,7 +293,8 @@ impl Handler for Ui {
             return Ok((0, Pass::State));
         }
         if !self.pages {
-            return Handler::before_body(&*self.api, head).map(|(limit, ())| (limit, Pass::Api));
+            return Handler::before_body(&*self.api, head)
+                .map(|(limit, proved)| (limit, Pass::Api(proved)));
         }
         if let Some(a) = asset_for(&head.method, head.path()) {
             return Ok((0, Pass::Asset(a)));
@@ -300,7 +304,7 @@ impl Handler for Ui {
             (Method::Post, ["api", "ui", "login"]) => Pass::Login,
             _ => {
                 return Handler::before_body(&*self.api, head)
-                    .map(|(limit, ())| (limit, Pass::Api));
+                    .map(|(limit, proved)| (limit, Pass::Api(proved)));
             }
         };
         // Unauthenticated writes that make a session: only from this origin's
@@ -336,6 +340,10 @@ impl Handler for Ui {
         Ok((MAX_LOGIN_BODY, own))
     }
 
+    fn authorised(&self, pass: &Pass) -> bool {
+        matches!(pass, Pass::Api(true))
+    }
+
     fn respond(&self, head: &Head, pass: Pass, body: Vec<u8>) -> Response {
         let r = match pass {
             Pass::Asset(a) => Self::asset(a),
@@ -346,7 +354,7 @@ impl Handler for Ui {
             .into_response(),
             Pass::Setup => self.setup(head, &body).into_response(),
             Pass::Login => self.login(head, &body).into_response(),
-            Pass::Api => Handler::respond(&*self.api, head, (), body),
+            Pass::Api(proved) => Handler::respond(&*self.api, head, proved, body),
         };
         if self.pages { with_page_headers(r) } else { r }
     }

@@ -8,6 +8,7 @@
 use std::{
     fs,
     io::Write,
+    net::IpAddr,
     os::unix::fs::{DirBuilderExt, OpenOptionsExt},
     path::Path,
     sync::Mutex,
@@ -163,33 +164,70 @@ pub fn create(path: &Path, line: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Most login attempts in [`LOGIN_WINDOW`], over all clients (the server does
-/// not see addresses; the API token still logs in while the pages are locked).
+/// Most login attempts in [`LOGIN_WINDOW`] from one source (an IPv4 address,
+/// an IPv6 /64: what one attacker holds), so one guesser cannot lock the
+/// admin out; and from all sources together, so many addresses cannot guess
+/// faster (each attempt also costs a slow hash). The API token still logs in
+/// while the pages are locked.
 pub const MAX_LOGIN_ATTEMPTS: usize = 5;
+pub const MAX_LOGIN_ATTEMPTS_ALL: usize = 60;
 pub const LOGIN_WINDOW: Duration = Duration::from_secs(60);
 
+/// Whose attempts count together: an IPv4 address, an IPv6 /64 (`None`: the
+/// server could not tell).
+type Source = Option<[u8; 8]>;
+
+fn source_of(ip: Option<IpAddr>) -> Source {
+    ip.map(|ip| match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            [4, o[0], o[1], o[2], o[3], 0, 0, 0]
+        }
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => source_of(Some(IpAddr::V4(v4))).expect("an address"),
+            None => a.octets()[..8].try_into().expect("8 bytes"),
+        },
+    })
+}
+
+/// An attempt taken, to forgive when it succeeds.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Ticket {
+    source: Source,
+    at: Instant,
+}
+
 /// Attempts are counted when they start (so parallel guesses count too) and
-/// forgiven when they succeed.
+/// forgiven when they succeed. Bounded: at most [`MAX_LOGIN_ATTEMPTS_ALL`]
+/// attempts are kept, so at most that many sources.
 #[derive(Default)]
 pub struct LoginLimiter {
-    attempts: Mutex<Vec<Instant>>,
+    attempts: Mutex<Vec<Ticket>>,
 }
 
 impl LoginLimiter {
-    /// Takes an attempt, or says how long until one is free.
-    pub fn begin(&self, now: Instant) -> Result<Instant, Duration> {
+    /// Takes an attempt for `source`, or says how long until one is free.
+    pub fn begin(&self, source: Option<IpAddr>, now: Instant) -> Result<Ticket, Duration> {
+        let source = source_of(source);
         let mut a = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
-        a.retain(|t| now.saturating_duration_since(*t) < LOGIN_WINDOW);
-        if a.len() >= MAX_LOGIN_ATTEMPTS {
-            let oldest = a.iter().min().copied().unwrap_or(now);
-            return Err(LOGIN_WINDOW.saturating_sub(now.saturating_duration_since(oldest)));
+        a.retain(|t| now.saturating_duration_since(t.at) < LOGIN_WINDOW);
+        let wait = |oldest: Option<Instant>| {
+            LOGIN_WINDOW.saturating_sub(now.saturating_duration_since(oldest.unwrap_or(now)))
+        };
+        let mine = a.iter().filter(|t| t.source == source);
+        if mine.clone().count() >= MAX_LOGIN_ATTEMPTS {
+            return Err(wait(mine.map(|t| t.at).min()));
         }
-        a.push(now);
-        Ok(now)
+        if a.len() >= MAX_LOGIN_ATTEMPTS_ALL {
+            return Err(wait(a.iter().map(|t| t.at).min()));
+        }
+        let ticket = Ticket { source, at: now };
+        a.push(ticket);
+        Ok(ticket)
     }
 
     /// A successful login does not count against the limit.
-    pub fn forgive(&self, ticket: Instant) {
+    pub fn forgive(&self, ticket: Ticket) {
         let mut a = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(i) = a.iter().position(|t| *t == ticket) {
             a.swap_remove(i);
@@ -291,18 +329,56 @@ mod tests {
     #[test]
     fn login_attempts_are_limited() {
         let l = LoginLimiter::default();
+        let me: Option<IpAddr> = Some("192.168.1.20".parse().unwrap());
         let t0 = Instant::now();
-        let tickets: Vec<Instant> = (0..MAX_LOGIN_ATTEMPTS)
-            .map(|i| l.begin(t0 + Duration::from_millis(i as u64)).unwrap())
+        let tickets: Vec<Ticket> = (0..MAX_LOGIN_ATTEMPTS)
+            .map(|i| l.begin(me, t0 + Duration::from_millis(i as u64)).unwrap())
             .collect();
         // One more within the window is refused, and told when to come back.
-        let wait = l.begin(t0 + Duration::from_secs(1)).unwrap_err();
+        let wait = l.begin(me, t0 + Duration::from_secs(1)).unwrap_err();
         assert!(wait <= LOGIN_WINDOW && wait > LOGIN_WINDOW - Duration::from_secs(2));
         // A success frees its attempt.
         l.forgive(tickets[0]);
-        assert!(l.begin(t0 + Duration::from_secs(2)).is_ok());
-        assert!(l.begin(t0 + Duration::from_secs(2)).is_err());
+        assert!(l.begin(me, t0 + Duration::from_secs(2)).is_ok());
+        assert!(l.begin(me, t0 + Duration::from_secs(2)).is_err());
         // Once the window has passed, attempts are free again.
-        assert!(l.begin(t0 + LOGIN_WINDOW + Duration::from_secs(3)).is_ok());
+        assert!(
+            l.begin(me, t0 + LOGIN_WINDOW + Duration::from_secs(3))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn one_guesser_does_not_lock_out_the_admin() {
+        let l = LoginLimiter::default();
+        let t0 = Instant::now();
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        // A guesser spends its attempts, from an address and from others in
+        // its IPv6 /64 (one attacker's share).
+        for i in 0..MAX_LOGIN_ATTEMPTS {
+            l.begin(ip(&format!("2001:db8:1:2::{i:x}")), t0).unwrap();
+        }
+        assert!(l.begin(ip("2001:db8:1:2::ffff"), t0).is_err());
+        assert!(
+            l.begin(ip("::ffff:192.168.1.66"), t0).is_ok(),
+            "v4-mapped is its own v4"
+        );
+        // The admin, elsewhere, still logs in.
+        assert!(l.begin(ip("2001:db8:1:3::1"), t0).is_ok());
+        assert!(l.begin(ip("192.168.1.20"), t0).is_ok());
+        // Many addresses together still cannot guess faster than the cap.
+        let mut refused = 0;
+        for i in 0..200u32 {
+            let a = format!("10.{}.{}.1", i / 256, i % 256);
+            if l.begin(ip(&a), t0).is_err() {
+                refused += 1;
+            }
+        }
+        assert_eq!(
+            refused,
+            200 - (MAX_LOGIN_ATTEMPTS_ALL - MAX_LOGIN_ATTEMPTS - 3)
+        );
+        // What is kept stays bounded by the global cap.
+        assert!(l.attempts.lock().unwrap().len() <= MAX_LOGIN_ATTEMPTS_ALL);
     }
 }
