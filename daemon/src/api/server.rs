@@ -238,8 +238,9 @@ pub struct Server {
 
 impl Server {
     pub fn start<H: Handler>(listen: SocketAddr, handler: Arc<H>) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(listen)?;
+        let listener = crate::sys::sock::tcp_listener_freebind(listen)?;
         let addr = listener.local_addr()?;
+        let listen_fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
         let shared = Arc::new(Shared {
             handler,
             slots: Slots {
@@ -260,16 +261,15 @@ impl Server {
             move || {
                 shared.stopping.store(true, Ordering::Release);
                 shared.slots.close_all();
-                // Wakes the accept loop; a wildcard address is reached on loopback.
-                let mut to = addr;
-                if to.ip().is_unspecified() {
-                    to.set_ip(if to.is_ipv4() {
-                        std::net::Ipv4Addr::LOCALHOST.into()
-                    } else {
-                        std::net::Ipv6Addr::LOCALHOST.into()
-                    });
+                // Wakes the accept loop: shutdown(2) on a listening socket
+                // makes a blocked accept(2) return (Linux). Connecting to it
+                // instead would send a SYN out of the host when the address
+                // is not (yet) ours.
+                // SAFETY: the listener stays open until the accept thread,
+                // joined after this, returns.
+                unsafe {
+                    libc::shutdown(listen_fd, libc::SHUT_RDWR);
                 }
-                let _ = TcpStream::connect_timeout(&to, Duration::from_millis(200));
             }
         };
         #[cfg(test)]
@@ -706,6 +706,19 @@ mod tests {
         // and the crowd cuts it off (what an attacker could do to anyone's).
         let answer = upload_through_a_crowd(&server, "no");
         assert_eq!(answer, "");
+        server.stop();
+    }
+
+    #[test]
+    fn listens_on_an_address_the_host_does_not_have_yet() {
+        // The LAN address may come up after the daemon (boot): TEST-NET-1 is
+        // on no interface here, and the bind still works (no packet is sent).
+        let server = Server::start("192.0.2.77:0".parse().unwrap(), Arc::new(Echo)).unwrap();
+        assert_eq!(server.addr.ip().to_string(), "192.0.2.77");
+        server.stop();
+        // A taken port still fails.
+        let server = Server::start("127.0.0.1:0".parse().unwrap(), Arc::new(Echo)).unwrap();
+        assert!(Server::start(server.addr, Arc::new(Echo)).is_err());
         server.stop();
     }
 

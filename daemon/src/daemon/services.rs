@@ -171,7 +171,15 @@ pub fn start(
             let addr = listen
                 .parse()
                 .map_err(|_| format!("server.ui_listen: '{listen}' is not address:port"))?;
-            Some(api::ui::start(api, addr)?)
+            // The pages failing to listen (the port taken) must not take the
+            // API, health and stats down with them: said, and left off.
+            match api::ui::start(api, addr) {
+                Ok(ui) => Some(ui),
+                Err(e) => {
+                    crate::util::say(&format!("web UI: not started: {e}"));
+                    None
+                }
+            }
         }
         None => None,
     };

@@ -72,3 +72,30 @@ pub fn set_freebind(fd: &impl AsRawFd, v6: bool) -> io::Result<()> {
 pub fn set_v6_only(fd: &impl AsRawFd) -> io::Result<()> {
     set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)
 }
+
+/// A blocking TCP listener on `addr`, bound with [`set_freebind`]: the web
+/// UI listens on the LAN address, which may come up after the daemon at boot.
+pub fn tcp_listener_freebind(addr: std::net::SocketAddr) -> io::Result<std::net::TcpListener> {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let s = if addr.is_ipv6() {
+        tokio::net::TcpSocket::new_v6()?
+    } else {
+        tokio::net::TcpSocket::new_v4()?
+    };
+    s.set_reuseaddr(true)?;
+    set_freebind(&s, addr.is_ipv6())?;
+    if addr.is_ipv6() {
+        let _ = set_v6_only(&s);
+    }
+    s.bind(addr)?;
+    let fd = s.into_raw_fd();
+    // SAFETY: `fd` is the socket just made, owned by nothing else now.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    // SAFETY: listen(2) on a bound socket we own.
+    if unsafe { libc::listen(listener.as_raw_fd(), 128) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // tokio's sockets are made non-blocking; the API's accept thread blocks.
+    listener.set_nonblocking(false)?;
+    Ok(listener)
+}
