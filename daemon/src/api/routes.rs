@@ -64,10 +64,17 @@ impl Api {
             (Method::Post, ["api", "lists", "update"]) => {
                 let c = self.store.shared()?;
                 // The error may quote a file: to the log, not the answer.
-                let (messages, failed) = crate::lists::update_now(&c).map_err(|e| {
-                    crate::util::say(&format!("API: lists update: {e}"));
-                    ApiError::Status(500, "the update failed; the daemon's log says why".into())
-                })?;
+                let (messages, failed) = crate::lists::update_now(&c)
+                    .map_err(|e| {
+                        crate::util::say(&format!("API: lists update: {e}"));
+                        ApiError::Status(500, "the update failed; the daemon's log says why".into())
+                    })?
+                    .ok_or_else(|| {
+                        ApiError::Status(
+                            409,
+                            "an update is running already (scheduled, or from another page); try again when it is done".into(),
+                        )
+                    })?;
                 let mut v = crate::lists::sources_json(&c);
                 v["messages"] = json!(messages);
                 v["failed"] = json!(failed);

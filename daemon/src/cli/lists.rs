@@ -189,13 +189,16 @@ fn match_names(config: &Config, file: &str, names: &[&str]) -> CmdResult {
 }
 
 fn run_update(config: &Config, kernel: bool) -> CmdResult {
-    let dir = update::lists_dir(config);
-    let mut state = update::read_state(&dir);
-    let mut out = update::Outcome::default();
-    let now = now_unix();
-    update::update_geoip(config, &mut state, now, &mut out);
-    update::update_lists(config, &mut state, now, &mut out);
-    update::write_state(&dir, &state).map_err(|e| e.to_string())?;
+    // Waits for an update in progress (the daemon's schedule, "update now").
+    let update::Run::Done { out, state_error } =
+        update::run(config, now_unix(), true, false).map_err(|e| e.to_string())?
+    else {
+        // A waiting run is never busy, nor a forced one "not due".
+        return Err("lists update: did not run".to_string().into());
+    };
+    if let Some(e) = state_error {
+        return Err(e.to_string().into());
+    }
     for m in &out.messages {
         eprintln!("{m}");
     }

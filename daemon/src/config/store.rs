@@ -4,13 +4,12 @@
 
 use std::{
     fmt, fs,
-    os::fd::AsRawFd,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
 
 use super::{Config, Problem};
-use crate::config;
+use crate::{config, util::lock::FileLock};
 
 /// Why an edit was refused. The API maps these to 404, 409, 400 and 500.
 #[derive(Debug)]
@@ -98,27 +97,6 @@ fn lock_path_for(path: &Path) -> PathBuf {
         "/tmp"
     };
     PathBuf::from(format!("{dir}/wgsplit-{h:016x}.lock"))
-}
-
-/// An exclusive `flock`, released when dropped (the file closes).
-struct FileLock {
-    _file: fs::File,
-}
-
-impl FileLock {
-    fn exclusive(path: &Path) -> std::io::Result<Self> {
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)?;
-        // SAFETY: flock on a descriptor we own; no memory is passed.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(Self { _file: file })
-    }
 }
 
 impl Store {

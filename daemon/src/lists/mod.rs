@@ -77,38 +77,42 @@ fn sync(config: &Config) -> Result<(), String> {
 }
 
 fn scheduled_update(config: &Config) -> bool {
-    let dir = update::lists_dir(config);
-    let mut state = update::read_state(&dir);
-    let now = now_unix();
-    if !update::due(config, &state, now) {
-        return false;
+    match update::run(config, now_unix(), false, true) {
+        Ok(update::Run::Done { out, state_error }) => {
+            if let Some(e) = state_error {
+                say(&format!("lists state: {e}"));
+            }
+            for m in &out.messages {
+                say(m);
+            }
+            true
+        }
+        // "Update now" or the CLI is at it; the next tick looks again.
+        Ok(update::Run::Busy | update::Run::NotDue) => false,
+        Err(e) => {
+            say(&format!("lists update: {e}"));
+            false
+        }
     }
-    let mut out = update::Outcome::default();
-    update::update_geoip(config, &mut state, now, &mut out);
-    update::update_lists(config, &mut state, now, &mut out);
-    if let Err(e) = update::write_state(&dir, &state) {
-        say(&format!("state: {e}"));
-    }
-    for m in &out.messages {
-        say(m);
-    }
-    true
 }
 
 /// "Update now" (`POST /api/lists/update`): what `wgsplit lists update` does,
 /// then the country sets loaded. Returns the run's messages and how many
-/// sources failed (their previous data stays in use).
-pub fn update_now(config: &Config) -> Result<(Vec<String>, usize), String> {
-    let dir = update::lists_dir(config);
-    let mut state = update::read_state(&dir);
-    let mut out = update::Outcome::default();
-    update::update_geoip(config, &mut state, now_unix(), &mut out);
-    update::update_lists(config, &mut state, now_unix(), &mut out);
-    update::write_state(&dir, &state).map_err(|e| format!("lists state: {e}"))?;
+/// sources failed (their previous data stays in use); `None` while another
+/// update runs.
+pub fn update_now(config: &Config) -> Result<Option<(Vec<String>, usize)>, String> {
+    let (out, state_error) = match update::run(config, now_unix(), false, false) {
+        Ok(update::Run::Done { out, state_error }) => (out, state_error),
+        Ok(_) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    if let Some(e) = state_error {
+        return Err(format!("lists state: {e}"));
+    }
     if config.geoip.is_some() {
         sync(config)?;
     }
-    Ok((out.messages, out.failed))
+    Ok(Some((out.messages, out.failed)))
 }
 
 /// `GET /api/lists`: each source (GeoIP, then the lists) with where it comes

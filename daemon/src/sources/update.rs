@@ -75,6 +75,53 @@ pub fn write_state(dir: &Path, state: &State) -> Result<(), SourceError> {
         .map_err(|e| SourceError::Io(e.to_string()))
 }
 
+/// The lock every run of the updates takes, in the lists folder.
+pub const LOCK_FILE: &str = ".update.lock";
+
+/// How a run of the updates went.
+pub enum Run {
+    /// Another run (the schedule, "update now", the CLI) holds the lock.
+    Busy,
+    /// A scheduled run found nothing due.
+    NotDue,
+    /// The sources were tried; `state_error` if the state could not be saved.
+    Done {
+        out: Outcome,
+        state_error: Option<SourceError>,
+    },
+}
+
+/// Updates every source (GeoIP, then the lists), reading and writing the
+/// state under the lists folder's lock: "update now", the schedule and the
+/// CLI never interleave (each would write back its own view of the state,
+/// and two downloads would race for one file). `wait`: wait for a run in
+/// progress (the CLI) rather than answer [`Run::Busy`]; `scheduled`: only if
+/// due.
+pub fn run(config: &Config, now: i64, wait: bool, scheduled: bool) -> Result<Run, SourceError> {
+    use crate::util::lock::FileLock;
+    let dir = lists_dir(config);
+    let io = |e: std::io::Error| SourceError::Io(format!("{}: {e}", dir.display()));
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let lock = dir.join(LOCK_FILE);
+    let _held = if wait {
+        FileLock::exclusive(&lock).map_err(io)?
+    } else {
+        match FileLock::try_exclusive(&lock).map_err(io)? {
+            Some(l) => l,
+            None => return Ok(Run::Busy),
+        }
+    };
+    let mut state = read_state(&dir);
+    if scheduled && !due(config, &state, now) {
+        return Ok(Run::NotDue);
+    }
+    let mut out = Outcome::default();
+    update_geoip(config, &mut state, now, &mut out);
+    update_lists(config, &mut state, now, &mut out);
+    let state_error = write_state(&dir, &state).err();
+    Ok(Run::Done { out, state_error })
+}
+
 /// Is a scheduled update due? (`update_hours` 0 = never.)
 pub fn due(config: &Config, state: &State, now: i64) -> bool {
     let hours = config
@@ -398,6 +445,41 @@ pub fn missing_countries(config: &Config) -> BTreeSet<String> {
 mod tests {
     use super::*;
     use crate::sources::{mmdb::tests::tempfile_path::TempPath, ranges::CountryBuilder};
+
+    #[test]
+    fn one_update_runs_at_a_time() {
+        let dir = std::env::temp_dir().join(format!("wgsplit-update-lock-{}", std::process::id()));
+        let config = Config {
+            geoip: Some(crate::config::Geoip {
+                dir: Some(dir.display().to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        // Nothing to fetch: a run is quick, and writes the state.
+        assert!(matches!(
+            run(&config, 1000, false, false),
+            Ok(Run::Done {
+                state_error: None,
+                ..
+            })
+        ));
+        assert!(dir.join(STATE_FILE).is_file());
+        // Nothing with a URL: a scheduled run has nothing due.
+        assert!(matches!(run(&config, 1000, false, true), Ok(Run::NotDue)));
+        // While another holds the lock ("update now" in an API thread, the
+        // CLI): busy, and nothing read or written.
+        let held = crate::util::lock::FileLock::exclusive(&dir.join(LOCK_FILE)).unwrap();
+        std::fs::remove_file(dir.join(STATE_FILE)).unwrap();
+        assert!(matches!(run(&config, 2000, false, false), Ok(Run::Busy)));
+        assert!(!dir.join(STATE_FILE).exists());
+        drop(held);
+        assert!(matches!(
+            run(&config, 2000, true, false),
+            Ok(Run::Done { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn set(v4: usize) -> CountrySet {
         let mut b = CountryBuilder::default();

@@ -3,6 +3,7 @@
 pub mod fmt;
 pub mod fs;
 pub mod keys;
+pub mod lock;
 pub mod log;
 pub mod msgcode;
 pub mod paths;
