@@ -854,13 +854,13 @@ mod tests {
             while f.in_flight() < crate::dns::forward_guard::MAX_INFLIGHT {
                 tokio::task::yield_now().await;
             }
-            // One more: refused at once (not after the budget), and counted.
-            let t = Instant::now();
+            // One more: refused at once, not after the budget (600 ms): the
+            // flood is still waiting when the refusal is in. (Not a tight
+            // time bound: a loaded machine may take long to schedule it.)
             assert!(ask(&f, "one-more.example").await.unwrap().is_none());
             assert!(
-                t.elapsed() < Duration::from_millis(100),
-                "{:?}",
-                t.elapsed()
+                flood.iter().any(|w| !w.is_finished()),
+                "the refusal waited for the flood's budget"
             );
             assert_eq!(f.over_cap.load(Relaxed) - before, 1);
             for w in flood {
