@@ -15,6 +15,7 @@ const path = require('path');
 const cp = require('child_process');
 const { chromium } = require('playwright-core');
 const server = require('./server.js');
+const { listsShow } = require('./lists-state.js');
 
 const ROOT = path.resolve(__dirname, '../..');
 const OUT = path.join(ROOT, 'tests/out/luci');
@@ -160,7 +161,8 @@ test('adding a client through the page writes the expected uci changes', async (
 		[ 'set', 'wgsplit', 'carol', 'description', 'Carol laptop' ]
 	]) assert(hasCall(c), 'missing uci call ' + JSON.stringify(c) + '\n   saved: ' + JSON.stringify(saved()));
 	const carolOpts = saved().filter(c => c[0] == 'set' && c[2] == 'carol').map(c => c[3]).sort();
-	eq(carolOpts, [ 'address', 'default', 'description', 'enabled', 'expires', 'private_key', 'upstream' ], 'options written for carol');
+	// as LuCI: an option left at its default is not written (enabled, dns_guard: on)
+	eq(carolOpts, [ 'address', 'default', 'description', 'expires', 'private_key', 'upstream' ], 'options written for carol');
 	assert(!saved().some(c => c[2] != 'carol' && c[0] != 'add'), 'other sections touched: ' + JSON.stringify(saved()));
 
 	// an invalid value keeps the modal open and writes nothing
@@ -429,13 +431,89 @@ test('settings page validates and saves server options', async () => {
 	eq(srv.state.calls.applies.length, 1, 'applies');
 	assert(hasCall([ 'set', 'wgsplit', 'server', 'listen_port', '51821' ]), 'saved: ' + JSON.stringify(saved()));
 	assert(hasCall([ 'set', 'wgsplit', 'server', 'dns_server', [ '9.9.9.9:53' ] ]), 'saved: ' + JSON.stringify(saved()));
-	// like LuCI, a list whose option is unset saves the value it shows (its default)
+	// as LuCI's AbstractValue.parse: a choice left at its default is not written
 	const touched = [ ...new Set(saved().map(c => c[3])) ].sort();
-	eq(touched, [ 'backend', 'block_answer', 'dns_server', 'listen_port' ], 'options written');
-	assert(hasCall([ 'set', 'wgsplit', 'server', 'backend', 'kernel' ]) && hasCall([ 'set', 'wgsplit', 'server', 'block_answer', 'nxdomain' ]), 'defaults');
+	eq(touched, [ 'dns_server', 'listen_port' ], 'options written');
 	const chk = configCheck(srv.state.calls.applies[0]);
 	if (chk) assert(chk.ok, 'config check rejects the saved settings:\n' + chk.out);
 	await page.evaluate(() => document.querySelector('#notifications').replaceChildren());
+	await close(page);
+});
+
+test('settings: the DNS bypass guard\'s DoH lists name lists of the page', async () => {
+	const page = await open('settings');
+	const w = o => id(`widget.cbid.wgsplit.server.${o}`);
+	await page.click('ul.cbi-tabmenu li[data-tab="dns"]');
+	// the choices are the page's lists
+	eq(await page.$$eval(w('doh_list') + ' datalist option', os => os.map(o => o.value)), [ 'streaming' ], 'choices');
+	await page.fill(w('doh_list') + ' input', 'nope');
+	await page.click('#btn-save-apply');
+	await page.waitForSelector('#notifications .alert-message');
+	assert(/DoH endpoint lists: No list named nope/.test(await page.innerText('#notifications')), await page.innerText('#notifications'));
+	eq(srv.state.calls.applies.length, 0, 'applied with a list that does not exist');
+	await page.evaluate(() => document.querySelector('#notifications').replaceChildren());
+	await page.fill(w('doh_list') + ' input', 'streaming');
+	await shot(page, 'settings-doh');
+	await page.click('#btn-save-apply');
+	for (let i = 0; i < 50 && !srv.state.calls.applies.length; i++) await page.waitForTimeout(100);
+	eq(srv.state.calls.applies.length, 1, 'applies');
+	eq(saved(), [ [ 'set', 'wgsplit', 'server', 'doh_list', [ 'streaming' ] ] ], 'saved');
+	const chk = configCheck(srv.state.calls.applies[0]);
+	if (chk) assert(chk.ok, 'config check rejects the saved settings:\n' + chk.out);
+	await close(page);
+});
+
+test('clients: the DNS bypass guard box writes \'0\' when off and nothing when on', async () => {
+	const page = await open('clients', null, st => {
+		// bob's guard is off, written as the daemon also reads it
+		st.config.find(s => s['.name'] == 'bob').dns_guard = 'off';
+	});
+	const box = sid => id(`widget.cbid.wgsplit.${sid}.dns_guard`);
+	const edit = async sid => {
+		await page.click(`tr[data-sid="${sid}"] .cbi-button-edit`);
+		await page.waitForSelector('#modal');
+	};
+	const save = async () => {
+		await page.click('#modal .cbi-button-positive');
+		await page.waitForSelector('#modal', { state: 'detached' });
+	};
+	await edit('alice');
+	assert(await page.isChecked(box('alice')), 'alice: on while unset');
+	await page.uncheck(box('alice'));
+	await shot(page, 'clients-dns-guard');
+	await save();
+	assert(await waitCall(page, [ 'set', 'wgsplit', 'alice', 'dns_guard', '0' ]), 'saved: ' + JSON.stringify(saved()));
+	await edit('bob');
+	assert(!(await page.isChecked(box('bob'))), 'bob: \'off\' shown ticked');
+	await page.check(box('bob'));
+	await save();
+	assert(await waitCall(page, [ 'unset', 'wgsplit', 'bob', 'dns_guard' ]), 'saved: ' + JSON.stringify(saved()));
+	eq(saved().filter(c => c[3] == 'dns_guard'), [ [ 'set', 'wgsplit', 'alice', 'dns_guard', '0' ], [ 'unset', 'wgsplit', 'bob', 'dns_guard' ] ], 'dns_guard writes');
+	await page.click('#btn-save-apply');
+	for (let i = 0; i < 50 && !srv.state.calls.applies.length; i++) await page.waitForTimeout(100);
+	const applied = srv.state.calls.applies[0] || '';
+	assert(/config client 'alice'[^]*?option dns_guard '0'[^]*?config client 'bob'/.test(applied) && !/dns_guard 'off'/.test(applied), applied);
+	const chk = configCheck(applied);
+	if (chk) assert(chk.ok, 'config check rejects the saved config:\n' + chk.out);
+	await close(page);
+});
+
+test('settings: a failed list or GeoIP update reads in the page\'s language (ru)', async () => {
+	const bin = findBinary();
+	assert(bin, 'no wgsplit binary');
+	const show = await listsShow(bin);
+	const page = await open('settings', 'ru', st => { st.lists = show.state; });
+	const cat = server.catalog('ru');
+	const row = name => page.locator(`#wgsplit-sources tr[data-source="${name}"]`).innerText();
+	const big = show.state.lists.big;
+	eq(big.code, 'download_too_large', 'big: code');
+	assert((await row('big')).includes('ошибка: Отклонено: ' + big.args[0] + ' больше 1024 байт (max_size)'), await row('big'));
+	for (const [ name, st ] of Object.entries(show.state.lists).concat([ [ 'GeoIP', show.state.geoip ] ])) {
+		const text = await row(name);
+		assert(!text.includes(st.error), `${name}: English shown: ${text}`);
+		assert(text.includes(cat['failed: %s'].replace('%s', '')), `${name}: not failed: ${text}`);
+	}
+	await shot(page, 'settings-sources-ru');
 	await close(page);
 });
 
@@ -447,7 +525,7 @@ test('settings: each list and GeoIP source shows its last update, and Update now
 	await page.click('#wgsplit-lists-update');
 	await page.waitForFunction(() => /1250 entries/.test(document.querySelector('#wgsplit-sources').innerText), null, { timeout: 10000 });
 	assert(/streaming\s+\ds ago\s+ok\s+\ds ago\s+1250 entries/.test(await row('streaming')), await row('streaming'));
-	assert(/GeoIP\s+\ds ago\s+failed: download failed: HTTP 404\s+2h ago/.test(await row('GeoIP')), await row('GeoIP'));
+	assert(/GeoIP\s+\ds ago\s+failed: wget could not fetch https:\/\/example\.org\/dbip\.csv \(exit status 8\)\s+2h ago/.test(await row('GeoIP')), await row('GeoIP'));
 	eq(srv.state.calls.ubus.filter(c => c.method == 'lists_update').length, 1, 'lists_update calls');
 	await shot(page, 'settings-sources');
 	await close(page);

@@ -104,6 +104,10 @@ def check(found):
         for msgid, msgstr in tr.items():
             if msgid in found and msgstr and sorted(FMT.findall(msgid)) != sorted(FMT.findall(msgstr)):
                 problems.append(f"{name}: placeholders differ in {msgid!r} -> {msgstr!r}")
+            # LuCI's String.format takes arguments in order only (no %1$s):
+            # a translation keeps the English order of its placeholders
+            if msgid in found and re.search(r"%\d+\$", msgstr):
+                problems.append(f"{name}: LuCI has no numbered placeholders: {msgstr!r}")
             if msgid in found and not msgstr:
                 problems.append(f"{name}: untranslated {msgid!r}")
         if shutil.which("msgfmt"):

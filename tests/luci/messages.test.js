@@ -16,6 +16,7 @@ const os = require('os');
 const path = require('path');
 const cp = require('child_process');
 const server = require('./server.js');
+const { listsShow } = require('./lists-state.js');
 
 const ROOT = path.resolve(__dirname, '../..');
 const RES = path.join(ROOT, 'luci-app/htdocs/luci-static/resources');
@@ -127,6 +128,74 @@ for (const lang of [ 'ru', 'zh_Hans' ]) {
 					if (!t.includes(a)) errs.push(`${what}: argument ${a} lost: ${JSON.stringify(t)}`);
 			});
 		}
+		if (errs.length) throw new Error('\n   ' + errs.join('\n   '));
+	});
+}
+
+/* Latin words a translated message still holds once its arguments are taken
+   out: none but names that stay as they are (options, tools, protocols) */
+const KEEP = new Set([ 'wgsplit', 'max_size', 'sha256', 'URL', 'file', 'uclient', 'fetch', 'wget', 'curl',
+	'IPv4', 'IPv6', 'DNS', 'DoH', 'TLS', 'QUIC', 'CIDR', 'GeoIP', 'WireGuard' ]);
+function latinLeft(text, args) {
+	let t = text;
+	for (const a of [ ...(args || []) ].sort((x, y) => y.length - x.length))
+		t = t.split(a).join(' ');
+	return (t.match(/[A-Za-z][A-Za-z0-9_]{2,}/g) || []).filter(w => !KEEP.has(w));
+}
+
+/* `client add NAME` for a name each kind of section holds: the whole sentence
+   is the page's language, the holder's kind too (not an English argument) */
+const TAKEN = { alice: 'client', us1: 'upstream', myrule: 'rule', streaming: 'list', server: 'server' };
+function takenNames() {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wgsplit-msg-'));
+	const cfg = path.join(dir, 'wgsplit');
+	fs.writeFileSync(cfg, fs.readFileSync(path.join(__dirname, 'fixtures/wgsplit'), 'utf8') +
+		"\nconfig rule 'myrule'\n\toption client 'bob'\n\toption action 'block'\n\tlist domain 'ads.example'\n");
+	const out = {};
+	for (const name of Object.keys(TAKEN)) {
+		const r = cp.spawnSync(BIN, [ '--json-errors', '--config', cfg, 'client', 'add', name ], { encoding: 'utf8' });
+		out[name] = JSON.parse((r.stderr || '').trim() || '{}');
+	}
+	fs.rmSync(dir, { recursive: true, force: true });
+	return out;
+}
+
+for (const lang of [ 'ru', 'zh_Hans' ]) {
+	test(`a taken name reads in ${lang}, whatever holds it`, async () => {
+		const common = await loadCommon(lang);
+		const errs = [];
+		for (const [ name, res ] of Object.entries(takenNames())) {
+			const t = common.errorText(res);
+			if (!res.code) errs.push(`${name}: no code: ${JSON.stringify(res)}`);
+			const left = latinLeft(t, [ name ]);
+			if (left.length || !t.includes(name)) errs.push(`${name} (${TAKEN[name]}): ${JSON.stringify(res)} -> ${JSON.stringify(t)}`);
+		}
+		if (errs.length) throw new Error('\n   ' + errs.join('\n   '));
+	});
+}
+
+/* the real CLI's lists state after failed updates, once for both languages */
+let shown;
+for (const lang of [ 'ru', 'zh_Hans' ]) {
+	test(`each failed list and GeoIP update reads in ${lang} (lists show --json)`, async () => {
+		const common = await loadCommon(lang);
+		shown = shown || await listsShow(BIN);
+		const st = shown.state || {};
+		const sources = Object.entries(st.lists || {}).concat(st.geoip ? [ [ 'geoip', st.geoip ] ] : []);
+		const errs = [];
+		for (const [ name, s ] of sources) {
+			if (s.ok) { errs.push(`${name}: did not fail`); continue; }
+			if (!s.code) { errs.push(`${name}: no code for ${JSON.stringify(s.error)}`); continue; }
+			if (!s.error) errs.push(`${name}: the English text is gone`);
+			const t = common.errorText(s);
+			const left = latinLeft(t, s.args);
+			if (left.length) errs.push(`${name}: ${JSON.stringify(s.error)} -> ${JSON.stringify(t)}: English ${left.join(' ')}`);
+			for (const a of s.args || [])
+				if (!t.includes(a)) errs.push(`${name}: argument ${a} lost: ${JSON.stringify(t)}`);
+		}
+		const want = [ 'big', 'empty', 'pinned', 'planted', 'shrinks', 'http', 'geoip' ];
+		const missing = want.filter(n => !sources.some(s => s[0] == n));
+		if (missing.length) errs.push('no state for ' + missing.join(', '));
 		if (errs.length) throw new Error('\n   ' + errs.join('\n   '));
 	});
 }

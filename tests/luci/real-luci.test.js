@@ -109,6 +109,8 @@ test('settings: saves while its addresses are set (issue #14)', async (page, h) 
 	for (let i = 0; i < 30 && !h.calls.some(c => c[1] == 'set'); i++) await page.waitForTimeout(100);
 	const set = h.calls.filter(c => c[0] == 'uci' && c[1] == 'set').map(c => c[2].values);
 	assert(set.some(v => v.listen_port == '51821'), 'nothing saved: ' + JSON.stringify(h.calls.slice(-5)));
+	// a choice left at its default is not written (the stand-in's form does the same)
+	assert(!set.some(v => 'backend' in v || 'block_answer' in v), 'defaults written: ' + JSON.stringify(set));
 	assert(await page.getAttribute('[id="widget.cbid.wgsplit.server.address"]', 'data-tooltip') == null, 'address flagged');
 });
 
@@ -130,6 +132,22 @@ test('clients: one client\'s rules at a time, a new rule is that client\'s, addr
 	assert(await tip('10.8.0.9/32') == null, '10.8.0.9/32 refused');
 	assert(/Outside the server pool/.test(await tip('10.9.0.9/32') || ''), '10.9.0.9/32 taken');
 	assert(/valid IPv4 or IPv6 CIDR/.test(await tip('10.8.0.300/32') || ''), '10.8.0.300/32 taken');
+});
+
+test('clients: the DNS bypass guard box writes \'0\' when off, nothing when on', async (page, h) => {
+	await page.goto(`http://127.0.0.1:${h.port}/page/clients`);
+	await page.waitForSelector('#wgsplit-rule-client');
+	await click(page, 'tr[data-sid="alice"] .cbi-button-edit');
+	// LuCI's ui.Checkbox: the input (its own id) inside the widget's div
+	const box = '.modal [id="cbid.wgsplit.alice.dns_guard"] input[type="checkbox"]';
+	await page.waitForSelector(box, { state: 'attached' });   // LuCI styles a label over the input
+	assert(await page.isChecked(box), 'on while unset');
+	await page.evaluate(s => document.querySelector(s).click(), box);
+	await page.evaluate(() => [ ...document.querySelectorAll('.modal button') ].find(b => /Save/.test(b.textContent)).click());
+	for (let i = 0; i < 30 && !h.calls.some(c => c[1] == 'set'); i++) await page.waitForTimeout(100);
+	const set = h.calls.filter(c => c[0] == 'uci' && c[1] == 'set').map(c => c[2]);
+	assert(set.some(c => c.section == 'alice' && c.values.dns_guard == '0'), 'saved: ' + JSON.stringify(set));
+	assert(!set.some(c => 'enabled' in c.values), 'enabled written: ' + JSON.stringify(set));
 });
 
 test('every page renders under LuCI with no error', async (page, h) => {

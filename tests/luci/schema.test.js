@@ -59,7 +59,9 @@ const SAMPLES = {
 		fwmark_mask: { ok: [ '0xff000000', '0x7f000000' ], bad: [ '0', 'ff000000', '0x1ffffffff' ] },
 		table_base: { ok: [ '20000', '1000' ], bad: [ 'x', '-1' ] },
 		rule_priority: { ok: [ '6000', '100' ], bad: [ 'x', '-1' ] },
-		api_listen: { ok: [ '127.0.0.1:8274', '[::1]:8274' ], bad: [ 'localhost:8274', '127.0.0.1:99999', '127.0.0.1' ] }
+		api_listen: { ok: [ '127.0.0.1:8274', '[::1]:8274' ], bad: [ 'localhost:8274', '127.0.0.1:99999', '127.0.0.1' ] },
+		// names of list sections (the config's 'streaming')
+		doh_list: { ok: [ 'streaming' ], bad: [ 'no_such_list', 'bad name!' ] }
 	},
 	upstream: {
 		interface: { ok: [ 'wgs_us1', 'tun_vpn' ], bad: [ 'this_name_is_too_long', 'a b' ] },
@@ -122,7 +124,7 @@ function baseConfig(listFile) {
 	}
 	Object.assign(by.server, { block_answer: 'nxdomain', backend: 'kernel' });
 	Object.assign(by.us1, { on_down: 'failover', failover: 'eu1', enabled: '1' });
-	Object.assign(by.alice, { enabled: '1', upstream: 'us1', default: 'proxy' });
+	Object.assign(by.alice, { enabled: '1', upstream: 'us1', default: 'proxy', dns_guard: '0' });
 	Object.assign(by.r1, { client: 'alice', action: 'proxy', upstream: 'us1', enabled: '1' });
 	Object.assign(by.streaming, { format: 'domains' });
 	return secs;

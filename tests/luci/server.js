@@ -143,7 +143,9 @@ function ubus(state, object, method, args) {
 	case 'lists_update': {
 		const now = Math.floor(Date.now() / 1000);
 		state.lists = {
-			geoip: { attempted: now, updated: state.lists.geoip.updated, ok: false, error: 'download failed: HTTP 404', countries: state.lists.geoip.countries },
+			// as `lists show --json` has it: the English text, its code and args (util/msgcode.rs)
+			geoip: { attempted: now, updated: state.lists.geoip.updated, ok: false, error: 'wget could not fetch https://example.org/dbip.csv (exit status 8)',
+				code: 'download_failed', args: [ 'wget', 'https://example.org/dbip.csv', '8' ], countries: state.lists.geoip.countries },
 			lists: { streaming: { attempted: now, updated: now, ok: true, entries: 1250 } }
 		};
 		return { started: true };

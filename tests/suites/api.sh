@@ -29,7 +29,7 @@ expect "client add" w client add dave --upstream us1 --psk --quota 10G
 grep -q "list address '10.8.0.5/32'" "$CFG" && ok "next free address" || bad "next free address"
 expect "conf renders" bash -c "'$BIN' -c '$CFG' client conf dave | grep -q '^PresharedKey = '"
 refuse "bad name" "is not a name" w client add "bad name"
-refuse "taken name" "already used by a upstream" w client add us1
+refuse "taken name" "already used by an upstream" w client add us1
 refuse "bad --default" "is not one of" w client add x --default sideways
 refuse "outside the pool" "outside the server pool" w client add x --address 10.9.0.9/32
 refuse "unknown client" "no client named" w client conf nobody

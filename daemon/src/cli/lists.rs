@@ -223,7 +223,7 @@ fn show(config: &Config, json: bool) -> CmdResult {
         let v = serde_json::json!({
             "dir": dir,
             "countries": countries,
-            "state": state,
+            "state": update::state_json(&state),
         });
         println!("{}", serde_json::to_string_pretty(&v).expect("plain data"));
         return Ok(());

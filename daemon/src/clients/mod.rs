@@ -58,17 +58,19 @@ pub struct NewClient {
 }
 
 /// Is `name` free among every section name (uci names are one namespace)?
+/// If not, what holds it, as the message names it (util::msgcode has one
+/// code per holder, so a front end translates the whole sentence).
 fn name_taken(config: &Config, name: &str) -> Option<&'static str> {
     if config.clients.iter().any(|c| c.name == name) {
-        Some("client")
+        Some("a client")
     } else if config.upstreams.iter().any(|u| u.name == name) {
-        Some("upstream")
+        Some("an upstream")
     } else if config.rules.iter().any(|r| r.name.as_deref() == Some(name)) {
-        Some("rule")
+        Some("a rule")
     } else if config.lists.iter().any(|l| l.name == name) {
-        Some("list")
+        Some("a list")
     } else if name == "server" {
-        Some("server")
+        Some("the server section")
     } else {
         None
     }
@@ -77,8 +79,8 @@ fn name_taken(config: &Config, name: &str) -> Option<&'static str> {
 fn check_new_name(config: &Config, name: &str) -> Result<(), EditError> {
     check_name(name).map_err(|e| invalid(&format!("{name}.name"), e))?;
     match name_taken(config, name) {
-        Some(kind) => Err(EditError::Conflict(format!(
-            "the name '{name}' is already used by a {kind}"
+        Some(holder) => Err(EditError::Conflict(format!(
+            "the name '{name}' is already used by {holder}"
         ))),
         None => Ok(()),
     }

@@ -122,14 +122,19 @@ pub fn sources_json(config: &Config) -> serde_json::Value {
     let state = update::read_state(&update::lists_dir(config));
     let last = |s: Option<&update::SourceState>| {
         s.map(|s| {
-            json!({
+            let mut v = json!({
                 "ok": s.ok,
                 "at": s.attempted,
                 "updated": s.updated,
                 "message": s.error,
                 "entries": s.entries,
                 "countries": s.countries.len(),
-            })
+            });
+            // the message's code and args, for a page in another language
+            if let (Some(e), serde_json::Value::Object(o)) = (&s.error, &mut v) {
+                o.extend(update::error_fields(e));
+            }
+            v
         })
     };
     let mut sources = Vec::new();

@@ -17,7 +17,10 @@
 use std::{
     fs::{self, File, OpenOptions},
     io::{Read, Write},
-    os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt},
+    os::unix::{
+        fs::{DirBuilderExt, MetadataExt, OpenOptionsExt},
+        process::ExitStatusExt,
+    },
     path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::{
@@ -170,7 +173,7 @@ impl Part {
     }
 
     /// Copies `from` in, at most `limits` bytes, and checks the pin. Returns
-    /// the size.
+    /// the size (0 is the caller's to refuse, see [`nonempty`]).
     fn fill(
         &mut self,
         from: &mut dyn Read,
@@ -198,9 +201,6 @@ impl Part {
             hash.update(&buf[..n]);
             file.write_all(&buf[..n])
                 .map_err(|e| SourceError::Io(format!("{}: {e}", self.path.display())))?;
-        }
-        if size == 0 {
-            return Err(SourceError::Check(format!("{what}: empty")));
         }
         if let Some(want) = &limits.sha256 {
             let got = hash.hex();
@@ -243,7 +243,8 @@ impl Drop for Part {
 }
 
 /// Downloads `url` into a new [`Part`] next to `target` (see the module
-/// comment). `what` names the source in errors.
+/// comment). `what` names the source in errors: its file, so that the
+/// messages (util::msgcode's) hold no word a front end cannot translate.
 pub fn download(
     url: &str,
     target: &Path,
@@ -254,7 +255,7 @@ pub fn download(
     let mut part = Part::create(target)?;
     if let Some(path) = url.strip_prefix("file://") {
         let mut file = open_source(Path::new(path))?;
-        part.fill(&mut file, limits, what)?;
+        nonempty(part.fill(&mut file, limits, what)?, what)?;
         return Ok(part);
     }
     // The whole download, not each read: the tools' own timeouts are idle
@@ -319,14 +320,32 @@ pub fn download(
     let status = child
         .wait()
         .map_err(|e| SourceError::Io(format!("{tool}: {e}")))?;
-    filled?;
+    // Over the cap or a bad pin first (the tool was stopped for it); a tool
+    // that failed before sending a byte is its failure, not "empty".
+    let size = filled?;
     if !status.success() {
-        return Err(SourceError::Io(format!(
-            "{tool} {url}: {status} {}",
-            err.lines().last().unwrap_or("").trim()
-        )));
+        // A number, as a shell shows it (128 + the signal for a killed tool):
+        // the message is one of util::msgcode's, with the tool's words last.
+        let code = status
+            .code()
+            .or_else(|| status.signal().map(|s| 128 + s))
+            .unwrap_or(-1);
+        let said = err.lines().map(str::trim).rfind(|l| !l.is_empty());
+        return Err(SourceError::Io(match said {
+            Some(said) => format!("{tool} could not fetch {url} (exit status {code}): {said}"),
+            None => format!("{tool} could not fetch {url} (exit status {code})"),
+        }));
     }
+    nonempty(size, what)?;
     Ok(part)
+}
+
+/// An empty download is refused: an update keeps the previous copy.
+fn nonempty(size: u64, what: &str) -> Result<(), SourceError> {
+    if size == 0 {
+        return Err(SourceError::Check(format!("{what}: empty")));
+    }
+    Ok(())
 }
 
 /// Opens a `file://` source after resolving it: the real file must still lie
@@ -442,16 +461,20 @@ mod tests {
         fs::write(&target, "mine\n").unwrap();
         let e = check_target(&target, None).unwrap_err().to_string();
         assert!(e.contains("not written by wgsplit"), "{e}");
+        let code = |e: &str| crate::util::msgcode::classify(e).map(|c| c.0);
+        assert_eq!(code(&e), Some("list_not_ours"), "{e}");
         let id = identity(&fs::metadata(&target).unwrap());
         assert!(check_target(&target, Some(&id)).is_ok(), "recorded: fine");
         let link = d.0.join("link.txt");
         symlink("/etc/passwd", &link).unwrap();
         let e = check_target(&link, Some(&id)).unwrap_err().to_string();
         assert!(e.contains("symbolic link"), "{e}");
+        assert_eq!(code(&e), Some("list_target_link"), "{e}");
         // A folder others may write to is not wgsplit's.
         fs::set_permissions(&d.0, fs::Permissions::from_mode(0o777)).unwrap();
         let e = check_target(&target, Some(&id)).unwrap_err().to_string();
         assert!(e.contains("writable by nobody else"), "{e}");
+        assert_eq!(code(&e), Some("list_dir_not_own"), "{e}");
     }
 
     #[test]
@@ -482,6 +505,9 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("larger than 4096 bytes"), "{e}");
+        // a page translates it by its code (the lists state carries it)
+        let code = |e: &str| crate::util::msgcode::classify(e).map(|c| c.0);
+        assert_eq!(code(&e), Some("download_too_large"), "{e}");
         assert_eq!(parts(), 0);
         let pinned = Limits {
             max_bytes: 0,
@@ -492,6 +518,7 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("sha256 is"), "{e}");
+        assert_eq!(code(&e), Some("download_sha256"), "{e}");
         assert_eq!(parts(), 0);
         assert!(!target.exists());
         let mut h = Sha256::default();

@@ -204,7 +204,7 @@ pub fn update_geoip(config: &Config, state: &mut State, now: i64, out: &mut Outc
                     Path::new(path),
                     state.written.get(path).map(String::as_str),
                 )?;
-                let p = confine::download(url, Path::new(path), &limits, "geoip")?;
+                let p = confine::download(url, Path::new(path), &limits, path)?;
                 part.insert(p).path.clone()
             }
             // Extracted and dropped: the part lives in the lists folder, named
@@ -222,7 +222,9 @@ pub fn update_geoip(config: &Config, state: &mut State, now: i64, out: &mut Outc
                     "" => "geoip".to_string(),
                     n => n.to_string(),
                 };
-                let p = confine::download(url, &dir.join(name), &limits, "geoip")?;
+                let target = dir.join(name);
+                let what = target.display().to_string();
+                let p = confine::download(url, &target, &limits, &what)?;
                 part.insert(p).path.clone()
             }
             (None, Some(path)) => PathBuf::from(path),
@@ -318,12 +320,11 @@ pub fn update_lists(config: &Config, state: &mut State, now: i64, out: &mut Outc
     }
     for ((path, url), lists) in groups {
         let limits = group_limits(&lists);
-        let what = "download";
         let recorded = state.written.get(&path).cloned();
         let result = (|| -> Result<(Vec<(String, usize)>, String), SourceError> {
             let target = Path::new(&path);
             confine::check_target(target, recorded.as_deref())?;
-            let part = confine::download(&url, target, &limits, what)?;
+            let part = confine::download(&url, target, &limits, &path)?;
             let mut counts = Vec::new();
             for l in &lists {
                 let n = count_entries(l, &part.path)
@@ -399,7 +400,44 @@ pub fn update_lists(config: &Config, state: &mut State, now: i64, out: &mut Outc
 
 /// The rule-sources part of `wgsplit status --json`: the state file.
 pub fn status_json(config: &Config) -> serde_json::Value {
-    serde_json::to_value(read_state(&lists_dir(config))).unwrap_or_default()
+    state_json(&read_state(&lists_dir(config)))
+}
+
+/// A failed source's `error` as a page shows it: the English text stays, and
+/// where util::msgcode knows the message, its `code` and `args` (and a
+/// `path` before it) sit beside it, as in the CLI's and the API's errors.
+pub fn error_fields(error: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    if let serde_json::Value::Object(line) = crate::util::msgcode::line_json(error) {
+        for k in ["code", "args", "path"] {
+            if let Some(v) = line.get(k) {
+                out.insert(k.into(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The state as `lists show --json` and `status --json` show it: the file's
+/// fields, each failed source with its [`error_fields`].
+pub fn state_json(state: &State) -> serde_json::Value {
+    let mut v = serde_json::to_value(state).unwrap_or_default();
+    let add = |s: &mut serde_json::Value| {
+        let fields = match s.get("error") {
+            Some(serde_json::Value::String(e)) => error_fields(e),
+            _ => return,
+        };
+        if let serde_json::Value::Object(o) = s {
+            o.extend(fields);
+        }
+    };
+    if let Some(g) = v.get_mut("geoip") {
+        add(g);
+    }
+    if let Some(serde_json::Value::Object(lists)) = v.get_mut("lists") {
+        lists.values_mut().for_each(add);
+    }
+    v
 }
 
 /// The rule-sources lines of `wgsplit status`: one per source, failures first.
@@ -551,7 +589,15 @@ mod tests {
         assert_eq!(read_state(&dir), state);
         let lines = status_lines(&config);
         assert!(lines[0].starts_with("geoip: update FAILED"), "{lines:?}");
-        assert_eq!(status_json(&config)["geoip"]["ok"], false);
+        let json = status_json(&config);
+        assert_eq!(json["geoip"]["ok"], false);
+        // the English text for the CLI, the code and args for a page
+        assert_eq!(
+            json["geoip"]["error"],
+            "rejected: none of the used countries is in the file"
+        );
+        assert_eq!(json["geoip"]["code"], "geoip_no_countries");
+        assert_eq!(json["geoip"]["args"], serde_json::json!([]));
         assert!(due(&config, &state, 200 + 24 * 3600));
         assert!(!due(&config, &state, 300));
     }

@@ -15,6 +15,21 @@ pub const CATALOG: &[(&str, &str)] = &[
     ("no_client", "no client '{}'"),
     ("no_upstream", "no upstream named '{}'"),
     ("no_list", "no list named '{}'"),
+    // one code per kind: the kind word is a word of the sentence, not data
+    (
+        "name_used_client",
+        "the name '{}' is already used by a client",
+    ),
+    (
+        "name_used_upstream",
+        "the name '{}' is already used by an upstream",
+    ),
+    ("name_used_rule", "the name '{}' is already used by a rule"),
+    ("name_used_list", "the name '{}' is already used by a list"),
+    (
+        "name_used_server",
+        "the name '{}' is already used by the server section",
+    ),
     ("name_used", "the name '{}' is already used by a {}"),
     ("name_used", "the name '{}' is already used by an {}"),
     ("required", "required"),
@@ -91,6 +106,71 @@ pub const CATALOG: &[(&str, &str)] = &[
         "the router does not keep this client's private key (it brought its own); \
          its config has to be written on the client",
     ),
+    // a list or GeoIP update's result (sources/confine.rs, sources/update.rs),
+    // kept in the lists state; the first argument is a file or folder
+    ("list_dir_outside", "{}: outside wgsplit's folders"),
+    (
+        "list_dir_link",
+        "{}: leads outside wgsplit's folders (a symbolic link?)",
+    ),
+    (
+        "list_dir_not_own",
+        "{}: must be a folder owned by wgsplit's user and writable by nobody else",
+    ),
+    (
+        "list_target_link",
+        "{}: is a symbolic link; wgsplit does not write through one",
+    ),
+    ("list_not_file", "{}: is not a regular file"),
+    (
+        "list_not_ours",
+        "{}: exists and was not written by wgsplit; remove it to let wgsplit download it",
+    ),
+    (
+        "source_outside",
+        "{}: leads outside the folders file:// may read",
+    ),
+    (
+        "download_too_large",
+        "rejected: {}: larger than {} bytes (max_size)",
+    ),
+    ("download_empty", "rejected: {}: empty"),
+    (
+        "download_sha256",
+        "rejected: {}: sha256 is {}, the pinned sha256 is {}",
+    ),
+    (
+        "no_download_tool",
+        "no download tool (uclient-fetch, wget or curl)",
+    ),
+    (
+        "download_timeout",
+        "{}: {} did not finish within {} s; stopped",
+    ),
+    // the tool's own last words (its stderr) after the colon
+    (
+        "download_failed_says",
+        "{} could not fetch {} (exit status {}): {}",
+    ),
+    ("download_failed", "{} could not fetch {} (exit status {})"),
+    (
+        "geoip_no_countries",
+        "rejected: none of the used countries is in the file",
+    ),
+    (
+        "geoip_shrinks",
+        "rejected: {} {} would shrink from {} to {} ranges",
+    ),
+    ("geoip_no_country", "rejected: {} is not in the file"),
+    ("geoip_no_source", "rejected: no path or url"),
+    // a list name holds no ':' or space: this one goes first
+    ("list_unreadable", "rejected: list {}: {}"),
+    (
+        "list_shrinks",
+        "rejected: list {} would go from {} to {} entries",
+    ),
+    // a reader's detail (English) is the argument
+    ("bad_format", "bad format: {}"),
 ];
 
 /// The code and arguments of one message (no newline), if the catalog knows it.
@@ -237,6 +317,41 @@ mod tests {
         assert_eq!(
             classify("'пример..рф' is not a domain name"),
             Some(("not_domain", vec!["пример..рф".into()]))
+        );
+        // each holder of a name has its own code: the kind is no argument
+        assert_eq!(
+            classify("the name 'us1' is already used by an upstream"),
+            Some(("name_used_upstream", vec!["us1".into()]))
+        );
+        assert_eq!(
+            classify("rejected: list ads: bad format: line 2: x"),
+            Some((
+                "list_unreadable",
+                vec!["ads".into(), "bad format: line 2: x".into()]
+            ))
+        );
+        assert_eq!(
+            classify("rejected: list ads would go from 10 to 2 entries"),
+            Some(("list_shrinks", vec!["ads".into(), "10".into(), "2".into()]))
+        );
+        assert_eq!(
+            classify("curl could not fetch https://x/a (exit status 22): curl: (22) error: 404"),
+            Some((
+                "download_failed_says",
+                vec![
+                    "curl".into(),
+                    "https://x/a".into(),
+                    "22".into(),
+                    "curl: (22) error: 404".into()
+                ]
+            ))
+        );
+        assert_eq!(
+            classify("wget could not fetch http://x/a (exit status 8)"),
+            Some((
+                "download_failed",
+                vec!["wget".into(), "http://x/a".into(), "8".into()]
+            ))
         );
         assert_eq!(classify("something new happened"), None);
         assert_eq!(classify("required!"), None);

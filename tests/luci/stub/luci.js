@@ -673,7 +673,11 @@
 				return _('This field is required');
 			return true;
 		}
-		/* write the form value to uci, as LuCI's AbstractValue.parse does */
+		/* write the form value to uci, as LuCI's AbstractValue.parse does: an
+		   empty value, or the option's default while rmempty (LuCI's default)
+		   or optional, is removed, not written (a Flag with default '1' left
+		   on writes nothing). A value equal to the loaded one is not written
+		   again (LuCI sets it again: the same config). */
 		parse(sid) {
 			if (!this.isActive(sid)) {
 				if (uci.get(this.map.config, sid, this.option) != null) uci.unset(this.map.config, sid, this.option);
@@ -685,11 +689,11 @@
 				return Promise.reject(new Error((this.title || this.option) + ': ' + err));
 			const cv = this.cfgvalue(sid);
 			const empty = fv == null || fv === '' || (Array.isArray(fv) && !fv.length);
-			if (!empty) {
-				if (JSON.stringify(cv) != JSON.stringify(fv)) uci.set(this.map.config, sid, this.option, fv);
+			if (empty || (fv == this.default && (this.optional || this.rmempty))) {
+				if (uci.get(this.map.config, sid, this.option) != null) uci.unset(this.map.config, sid, this.option);
 			}
-			else if (cv != null) {
-				uci.unset(this.map.config, sid, this.option);
+			else if (JSON.stringify(cv) != JSON.stringify(fv)) {
+				uci.set(this.map.config, sid, this.option, fv);
 			}
 			return Promise.resolve();
 		}

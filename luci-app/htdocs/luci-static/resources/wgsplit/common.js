@@ -326,6 +326,12 @@ const MESSAGES = {
 	no_client: _('No client named %s'),
 	no_upstream: _('No upstream named %s'),
 	no_list: _('No list named %s'),
+	name_used_client: _('The name %s is already used by a client'),
+	name_used_upstream: _('The name %s is already used by an upstream'),
+	name_used_rule: _('The name %s is already used by a rule'),
+	name_used_list: _('The name %s is already used by a list'),
+	name_used_server: _('The name %s is already used by the server section'),
+	/* older daemons: the holder's kind (English) as the second argument */
 	name_used: _('The name %s is already used by a %s'),
 	required: _('Required'),
 	required_key: _('Required (or a private key to derive it from)'),
@@ -365,7 +371,30 @@ const MESSAGES = {
 	import_no_peer: _('The file has no [Peer] section: an upstream needs the provider\'s peer'),
 	import_bad_line: _('Line %s: "%s" is not "Key = Value"'),
 	no_endpoint: _('Not set: clients need the router\'s public host name or address'),
-	no_private_key: _('The router does not keep this client\'s private key (it brought its own); its config has to be written on the client')
+	no_private_key: _('The router does not keep this client\'s private key (it brought its own); its config has to be written on the client'),
+	/* a list or GeoIP update's result (the lists state): the daemon's
+	   sources/confine.rs and sources/update.rs */
+	list_dir_outside: _('%s: outside wgsplit\'s folders'),
+	list_dir_link: _('%s: leads outside wgsplit\'s folders (a symbolic link?)'),
+	list_dir_not_own: _('%s: must be a folder owned by wgsplit\'s user and writable by nobody else'),
+	list_target_link: _('%s: is a symbolic link; wgsplit does not write through one'),
+	list_not_file: _('%s: is not a regular file'),
+	list_not_ours: _('%s: exists and was not written by wgsplit; remove it to let wgsplit download it'),
+	source_outside: _('%s: leads outside the folders file:// may read'),
+	download_too_large: _('Rejected: %s is larger than %s bytes (max_size)'),
+	download_empty: _('Rejected: %s is empty'),
+	download_sha256: _('Rejected: %s has sha256 %s, the pinned sha256 is %s'),
+	no_download_tool: _('No download tool (uclient-fetch, wget or curl)'),
+	download_timeout: _('%s: %s did not finish within %s s; stopped'),
+	download_failed_says: _('%s could not fetch %s (exit status %s): %s'),
+	download_failed: _('%s could not fetch %s (exit status %s)'),
+	geoip_no_countries: _('Rejected: none of the countries the rules use is in the file'),
+	geoip_shrinks: _('Rejected: %s %s would shrink from %s to %s ranges'),
+	geoip_no_country: _('Rejected: %s is not in the file'),
+	geoip_no_source: _('Rejected: no path or URL'),
+	list_unreadable: _('Rejected: list %s: %s'),
+	list_shrinks: _('Rejected: list %s would go from %s to %s entries'),
+	bad_format: _('Bad format: %s')
 };
 
 /* One {code, args, message} (or a text) -> the page's language. */

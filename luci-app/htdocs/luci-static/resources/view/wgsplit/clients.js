@@ -261,6 +261,19 @@ return view.extend({
 		o.placeholder = '50G';
 		o.modalonly = true;
 
+		/* on unless '0': LuCI writes nothing while the box is ticked (its
+		   default) and '0' when it is not, as `client add` leaves it */
+		o = s.option(form.Flag, 'dns_guard', _('DNS bypass guard'),
+			_('For a client with domain rules: drops DNS over TLS/QUIC and known DoH servers, so its DNS comes to the router\'s resolver and the domain rules hold.'));
+		o.default = '1';
+		o.modalonly = true;
+		/* the daemon takes yes/on/true/enabled (and no/off/false/disabled)
+		   too: a hand-written 'off' must show unticked, not flip to on */
+		o.load = function(section_id) {
+			const v = uci.get('wgsplit', section_id, 'dns_guard');
+			return v == null ? null : (/^(0|no|off|false|disabled)$/.test(v) ? '0' : '1');
+		};
+
 		o = s.option(form.Value, 'description', _('Description'));
 		o.datatype = 'string';
 		o.modalonly = true;

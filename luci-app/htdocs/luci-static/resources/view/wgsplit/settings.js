@@ -41,7 +41,8 @@ function sourcesTable(show) {
 			E('td', { 'class': 'td' }, age(st.attempted)),
 			E('td', { 'class': 'td' }, st.ok
 				? E('span', { 'class': 'wgsplit-online' }, _('ok'))
-				: E('span', { 'class': 'wgsplit-offline' }, [ _('failed: %s').format(common.errorText(st.error || '') || _('unknown error')) ])),
+				/* the state's error with its code and args: in the page's language */
+				: E('span', { 'class': 'wgsplit-offline' }, [ _('failed: %s').format(common.errorText(st.code ? st : (st.error || '')) || _('unknown error')) ])),
 			E('td', { 'class': 'td' }, age(st.updated)),
 			E('td', { 'class': 'td' }, size || '-')
 		]);
@@ -156,6 +157,19 @@ return view.extend({
 		o.value('nxdomain', _('NXDOMAIN'));
 		o.value('null', _('Null address (0.0.0.0 / ::)'));
 		o.default = 'nxdomain';
+
+		/* names of `config list` sections (below); empty: the shipped list */
+		o = s.taboption('dns', form.DynamicList, 'doh_list', _('DoH endpoint lists'),
+			_('Lists naming the DoH servers the DNS bypass guard blocks: domain lists give the names refused, CIDR lists the addresses dropped. Empty: the small built-in list.'));
+		uci.sections('wgsplit', 'list').forEach(l => o.value(l['.name']));
+		o.datatype = 'string';
+		o.validate = function(section_id, value) {
+			if (value == null || value === '')
+				return true;
+			/* the Lists section of this page, saved or not, as config check asks */
+			return uci.sections('wgsplit', 'list').some(l => l['.name'] == value)
+				? true : _('No list named %s').format(value);
+		};
 
 		o = s.taboption('dns', form.Value, 'ttl_min', _('Minimum TTL'),
 			_('Seconds; DNS TTLs are clamped and used as set-entry timeouts.'));
