@@ -232,4 +232,33 @@ mod tests {
         assert!(needs_resolve(Some(Duration::from_secs(31)), None));
         assert!(!needs_resolve(Some(Duration::from_secs(3)), None));
     }
+
+    #[test]
+    fn a_first_address_lands_in_a_later_round_and_asks_for_a_re_apply() {
+        let mut config =
+            crate::config::parse_valid(include_str!("../../../examples/wgsplit.conf")).unwrap();
+        config.upstreams.truncate(1);
+        // The loopback name needs no DNS server; a port no other test asks for.
+        config.upstreams[0].endpoint = Some("localhost:51999".into());
+        let (mut lookups, mut map) = (Lookups::default(), BTreeMap::new());
+        let obs = HashMap::new();
+        let mut rounds = Vec::new();
+        for _ in 0..100 {
+            let c = refresh_endpoints(&config, &obs, &mut lookups, &mut map);
+            rounds.push(c.moved);
+            if c.moved {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The first round only started the lookup (it never waits for one).
+        assert!(!rounds[0]);
+        assert_eq!(rounds.last(), Some(&true), "never landed");
+        let name = &config.upstreams[0].name;
+        assert!(map[name].ip().is_loopback() && map[name].port() == 51999);
+        // Known and not stale: no lookup, no change.
+        let c = refresh_endpoints(&config, &obs, &mut lookups, &mut map);
+        assert!(!c.moved && c.lines.is_empty());
+        assert!(lookups.waiting.is_empty());
+    }
 }
