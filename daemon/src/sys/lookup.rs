@@ -154,7 +154,7 @@ impl Table {
                 return Some(next);
             }
         }
-        self.running -= 1;
+        self.running = self.running.saturating_sub(1);
         None
     }
 
