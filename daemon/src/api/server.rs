@@ -585,6 +585,15 @@ mod tests {
         assert!(Reservation::take(&used, usize::MAX).is_none());
     }
 
+    /// A 200 that sends the body back.
+    fn echo(body: Vec<u8>) -> Response {
+        Response {
+            status: 200,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
     struct Echo;
 
     impl Handler for Echo {
@@ -600,11 +609,7 @@ mod tests {
             ))
         }
         fn respond(&self, _: &Head, _: (), body: Vec<u8>) -> Response {
-            Response {
-                status: 200,
-                headers: Vec::new(),
-                body,
-            }
+            echo(body)
         }
         fn record(&self, _: u16, _: Duration) {}
         fn note(&self, _: &str) {}
@@ -661,11 +666,7 @@ mod tests {
             *pass
         }
         fn respond(&self, _: &Head, _: bool, body: Vec<u8>) -> Response {
-            Response {
-                status: 200,
-                headers: Vec::new(),
-                body,
-            }
+            echo(body)
         }
         fn record(&self, _: u16, _: Duration) {}
         fn note(&self, _: &str) {}
