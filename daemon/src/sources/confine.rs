@@ -363,18 +363,9 @@ fn open_source(path: &Path) -> Result<File, SourceError> {
     if !inside {
         return Err(refuse("leads outside the folders file:// may read".into()));
     }
-    // O_NONBLOCK: opening a FIFO (or a device) would otherwise wait for a
-    // writer before the check below could refuse it. A regular file ignores it.
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(&real)
-        .map_err(|e| refuse(e.to_string()))?;
-    let meta = file.metadata().map_err(|e| refuse(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(refuse("is not a regular file".into()));
-    }
-    Ok(file)
+    // A regular file only, opened without waiting (see `open_regular`), and no
+    // symlink swapped in since it was resolved.
+    super::open_regular_with(&real, libc::O_NOFOLLOW)
 }
 
 fn lock(child: &Mutex<std::process::Child>) -> std::sync::MutexGuard<'_, std::process::Child> {

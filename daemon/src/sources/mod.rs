@@ -37,16 +37,22 @@ use std::{fmt, fs::File, path::Path};
 /// (`/dev/urandom` never ends) or a folder is then refused. O_NONBLOCK has no
 /// effect on a regular file's reads, so it stays set.
 pub fn open_regular(path: &Path) -> Result<File, SourceError> {
+    open_regular_with(path, 0)
+}
+
+/// [`open_regular`] with more open(2) flags (`O_NOFOLLOW` for a `file://`
+/// source already resolved).
+pub fn open_regular_with(path: &Path, flags: libc::c_int) -> Result<File, SourceError> {
     use std::os::unix::fs::OpenOptionsExt;
     let io = |e: std::io::Error| SourceError::Io(format!("{}: {e}", path.display()));
     let f = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | flags)
         .open(path)
         .map_err(io)?;
     if !f.metadata().map_err(io)?.is_file() {
         return Err(SourceError::Io(format!(
-            "{}: not a regular file",
+            "{}: is not a regular file",
             path.display()
         )));
     }
