@@ -41,6 +41,7 @@ in_ns wsgd-net $DNSTOOL stub --listen $WAN_DNS:53 --zone "$WSE_DIR/wan.zone" --l
 in_ns wsgd-net socat TCP4-LISTEN:853,bind=$SRV_A4,fork,reuseaddr 'SYSTEM:echo dot' >/dev/null 2>&1 &
 in_ns wsgd-net socat TCP4-LISTEN:443,bind=$DOH4,fork,reuseaddr 'SYSTEM:echo doh' >/dev/null 2>&1 &
 in_ns wsgd-net socat TCP4-LISTEN:443,bind=$DOH4B,fork,reuseaddr 'SYSTEM:echo doh' >/dev/null 2>&1 &
+netns_wait_listen wsgd-net 53 udp; netns_wait_listen wsgd-net 853; netns_wait_listen wsgd-net 443
 for c in 1 3; do in_ns wsgd-c$c ip route add $DOH4/32 dev wsgd-c${c}w; in_ns wsgd-c$c ip route add $DOH4B/32 dev wsgd-c${c}w; done
 # The maintained DoH list, served over HTTP in the router's namespace: names
 # (pinned by sha256) and addresses (capped at 64 bytes). Not downloaded yet.
@@ -49,6 +50,7 @@ printf '# DoH endpoints\ndoh.example.org\n' > "$WSE_DIR/srv/doh-names.txt"
 printf '%s\n' $DOH4B > "$WSE_DIR/srv/doh-ips.txt"
 PIN=$(sha256sum < "$WSE_DIR/srv/doh-names.txt" | cut -d' ' -f1)
 in_ns $R python3 -m http.server 8099 --bind 127.0.0.1 --directory "$WSE_DIR/srv" >/dev/null 2>&1 &
+netns_wait_listen $R 8099
 sed -i -e "/^config server/a\\	list doh_list 'doh_names'\n	list doh_list 'doh_ips'" "$WSE_DIR/wgsplit.conf"
 cat >> "$WSE_DIR/wgsplit.conf" <<CONF
 

@@ -58,7 +58,8 @@ def tcp(host, port, total):
     s.settimeout(5)
     try:
         s.connect((host, port))
-    except OSError:
+    except OSError as e:
+        print(f"connect: {e}", file=sys.stderr)
         print(0)
         return
 
@@ -81,8 +82,8 @@ def tcp(host, port, total):
             if not data:
                 break
             got += len(data)
-    except OSError:
-        pass
+    except OSError as e:
+        print(f"after {got} bytes: {e}", file=sys.stderr)
     print(got)
 
 

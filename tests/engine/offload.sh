@@ -36,6 +36,7 @@ wait_tunnel wsgd-c1 || echo "tunnel of wsgd-c1 not up"
 # The echo servers, and the packets the router's WAN sends to server A (counted
 # where they arrive: offloaded packets skip the router's own hooks) and to B.
 in_ns wsgd-net $FLOWS serve 9300 $SRV_A4 $SRV_A6 $SRV_B4 >/dev/null 2>&1 &
+netns_wait_listen wsgd-net 9300 || fails=$((fails + 1))
 in_ns wsgd-net nft -f - <<'NFT'
 table netdev wsgd_wan {
     counter to_a {}
@@ -72,7 +73,10 @@ udp_case() { # label host mode
 }
 tcp_case() { # label host
     fresh
-    check "$1: TCP echo of $TCP_BYTES bytes delivered" $TCP_BYTES "$(in_ns wsgd-c1 timeout 20 $FLOWS tcp "$2" 9300 $TCP_BYTES)"
+    local got
+    got=$(in_ns wsgd-c1 timeout 20 $FLOWS tcp "$2" 9300 $TCP_BYTES 2>"$WSE_DIR/flows.err")
+    check "$1: TCP echo of $TCP_BYTES bytes delivered" $TCP_BYTES "$got"
+    [ "$got" = $TCP_BYTES ] || sed 's/^/     /' "$WSE_DIR/flows.err"
     check "$1: TCP packets to A on the WAN" 0 "$(counter wsgd-net netdev wsgd_wan to_a)"
     check "$1: the router's ICMP errors about it to A on the WAN" 0 "$(counter wsgd-net netdev wsgd_wan icmp_to_a)"
 }

@@ -17,6 +17,9 @@ export WG_SUDO=true
 export WGSPLIT_STATE_DIR="$WSE_DIR/state"
 export PATH="$HOME/.cargo/bin:$PATH"
 export WG_USERSPACE_IMPLEMENTATION="${WG_USERSPACE_IMPLEMENTATION:-boringtun-cli}"
+# (guard_topology.sh sources a rewritten copy of this file, so it loads netns.sh first.)
+# shellcheck source=tests/lib/netns.sh
+declare -F netns_wait_listen >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/../lib/netns.sh"
 
 # Addresses the harness asserts on.
 WAN4=198.51.100.2
@@ -108,6 +111,7 @@ topo_up() {
         in_ns wse-net socat TCP6-LISTEN:$port,fork,reuseaddr,ipv6only=1 'SYSTEM:echo $SOCAT_PEERADDR' \
             >/dev/null 2>&1 &
     done
+    for port in 8080 8081; do netns_wait_listen wse-net $port; done
 
     # Keys.
     RK=$(key); U1K=$(key); U2K=$(key); S1K=$(key); S2K=$(key)

@@ -33,3 +33,17 @@ netns_link() {
     ip -n "$1" link set "$2" up
     ip -n "$3" link set "$4" up
 }
+
+# netns_wait_listen NS PORT [udp]: waits (up to 10 s) until a socket in NS listens
+# on PORT (TCP, or UDP with `udp`): a server started in the background a moment
+# ago may not have bound yet when the first client connects (a slow CI machine).
+netns_wait_listen() {
+    local i flags=-Hltn
+    [ "${3:-}" = udp ] && flags=-Hlun
+    for i in $(seq 100); do
+        [ -n "$(ip netns exec "$1" ss $flags "sport = :$2" 2>/dev/null)" ] && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on port $2 in $1 after 10 s" >&2
+    return 1
+}
