@@ -463,6 +463,27 @@ test('settings: the DNS bypass guard\'s DoH lists name lists of the page', async
 	await close(page);
 });
 
+test('clients: a hand-written yes/off for enabled shows as the daemon reads it and is not rewritten', async () => {
+	const page = await open('clients', null, st => {
+		st.config.find(s => s['.name'] == 'alice').enabled = 'yes';
+		st.config.find(s => s['.name'] == 'bob').enabled = 'off';
+	});
+	const box = sid => id(`widget.cbid.wgsplit.${sid}.enabled`);
+	assert(await page.isChecked(`tr[data-sid="alice"] ${box('alice')}`), 'alice: \'yes\' shown unticked');
+	assert(!(await page.isChecked(`tr[data-sid="bob"] ${box('bob')}`)), 'bob: \'off\' shown ticked');
+	for (const sid of [ 'alice', 'bob' ]) {
+		await page.click(`tr[data-sid="${sid}"] .cbi-button-edit`);
+		await page.waitForSelector('#modal');
+		await page.click('#modal .cbi-button-positive');
+		await page.waitForSelector('#modal', { state: 'detached' });
+	}
+	await page.waitForTimeout(300);
+	// saved unchanged: alice stays on (LuCI drops a value equal to the Flag's
+	// default, '1'), bob's 'off' is left as written; before, both became '0'
+	eq(saved().filter(c => c[3] == 'enabled'), [ [ 'unset', 'wgsplit', 'alice', 'enabled' ] ], 'enabled writes');
+	await close(page);
+});
+
 test('clients: the DNS bypass guard box writes \'0\' when off and nothing when on', async () => {
 	const page = await open('clients', null, st => {
 		// bob's guard is off, written as the daemon also reads it

@@ -458,6 +458,17 @@ function validator(check, arg) {
 	};
 }
 
+/*
+ * A boolean option as a form.Flag shows it: the daemon reads UCI booleans as
+ * uci does (1/yes/on/true/enabled, 0/no/off/false/disabled), so a hand-written
+ * 'yes' shows ticked and 'off' unticked; a Flag's own load would show both as
+ * unticked and write '0' over 'yes' on the next save. null: unset (the
+ * Flag's default).
+ */
+function uciBool(v) {
+	return v == null ? null : (/^(0|no|off|false|disabled)$/.test(v) ? '0' : '1');
+}
+
 function formatBytes(n) {
 	n = +n || 0;
 	const u = [ 'B', 'KiB', 'MiB', 'GiB', 'TiB' ];
@@ -517,6 +528,7 @@ return baseclass.extend({
 	errorText: errorText,
 	messageCodes: Object.keys(MESSAGES),
 	inPool4: inPool4,
+	uciBool: uciBool,
 	formatBytes: formatBytes,
 	formatAge: formatAge,
 	clientLive: clientLive,

@@ -210,6 +210,7 @@ return view.extend({
 
 		o = s.option(form.Flag, 'enabled', _('Enabled'));
 		o.default = '1';
+		o.load = section_id => common.uciBool(uci.get('wgsplit', section_id, 'enabled'));
 		o.editable = true;
 
 		o = s.option(form.DynamicList, 'address', _('Addresses'),
@@ -267,12 +268,7 @@ return view.extend({
 			_('For a client with domain rules: drops DNS over TLS/QUIC and known DoH servers, so its DNS comes to the router\'s resolver and the domain rules hold.'));
 		o.default = '1';
 		o.modalonly = true;
-		/* the daemon takes yes/on/true/enabled (and no/off/false/disabled)
-		   too: a hand-written 'off' must show unticked, not flip to on */
-		o.load = function(section_id) {
-			const v = uci.get('wgsplit', section_id, 'dns_guard');
-			return v == null ? null : (/^(0|no|off|false|disabled)$/.test(v) ? '0' : '1');
-		};
+		o.load = section_id => common.uciBool(uci.get('wgsplit', section_id, 'dns_guard'));
 
 		o = s.option(form.Value, 'description', _('Description'));
 		o.datatype = 'string';
@@ -411,6 +407,7 @@ return view.extend({
 
 		o = s.option(form.Flag, 'enabled', _('Enabled'));
 		o.default = '1';
+		o.load = section_id => common.uciBool(uci.get('wgsplit', section_id, 'enabled'));
 		o.editable = true;
 
 		o = s.option(form.Value, 'description', _('Description'));

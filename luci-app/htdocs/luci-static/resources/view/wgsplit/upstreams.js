@@ -124,6 +124,7 @@ return view.extend({
 
 		o = s.option(form.Flag, 'enabled', _('Enabled'));
 		o.default = '1';
+		o.load = section_id => common.uciBool(uci.get('wgsplit', section_id, 'enabled'));
 		o.editable = true;
 
 		o = s.option(form.Value, 'endpoint', _('Endpoint'), _('host:port or [v6]:port.'));
