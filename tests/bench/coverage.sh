@@ -25,8 +25,10 @@ LLVM_VERSION=19
 PROFDATA=llvm-profdata-$LLVM_VERSION
 COV=llvm-cov-$LLVM_VERSION
 # The guard against regressions: just under the figure the full run measures
-# (tests/bench/RESULTS.md, "Coverage in the test command").
-COVERAGE_MIN_PERCENT=88
+# (tests/bench/RESULTS.md, "Coverage in the test command"): 92.19% and 92.24%
+# in two whole runs here, 92.24% on CI (a kernel without flowtables); 2 points
+# below, for the paths a loaded machine's timings take or skip.
+COVERAGE_MIN_PERCENT=90
 # daemon/src only, without the test modules kept in their own files.
 IGNORE='(/\.cargo/|/rustc/|/library/|/daemon/tests/|_tests\.rs$|/tests\.rs$|/fuzz/|/examples/)'
 WORK=$ROOT/target/coverage
