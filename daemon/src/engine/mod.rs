@@ -235,14 +235,20 @@ impl Engine {
         // the two waits overlap.
         let backend = self.backend;
         let t_links = t0.elapsed();
-        let read_wg = || -> BTreeMap<String, plan::ObservedWg> {
+        let read_wg = || -> Result<BTreeMap<String, plan::ObservedWg>, String> {
             let t = Instant::now();
             let mut out = BTreeMap::new();
             for w in desired.map_or(&[][..], |d| &d.wg[..]) {
                 if !links.contains_key(&w.name) {
                     continue;
                 }
-                if let Some(mut dev) = wg::get(&w.name, backend) {
+                // A device that is there but silent fails this observation (the
+                // next round reads it again); taken for missing, the plan would
+                // start a second userspace device on the same interface.
+                let read = wg::get(&w.name, backend).map_err(|e| {
+                    format!("WireGuard device {e} (not re-created while it does not answer)")
+                })?;
+                if let Some(mut dev) = read {
                     let labels: BTreeMap<&[u8; 32], &String> =
                         w.peers.iter().map(|x| (&x.public_key, &x.label)).collect();
                     for p in &mut dev.peers {
@@ -254,7 +260,7 @@ impl Engine {
                 }
             }
             log::debug!("observe: WireGuard devices read in {:?}", t.elapsed());
-            out
+            Ok(out)
         };
         let (wg_devices, listed) = std::thread::scope(|s| {
             let wg_thread = s.spawn(read_wg);
@@ -276,9 +282,12 @@ impl Engine {
                     (n, handles, recorded)
                 })
             });
-            (wg_thread.join().unwrap_or_default(), listed)
+            let wg = wg_thread
+                .join()
+                .unwrap_or_else(|_| Err("WireGuard devices: the reading thread panicked".into()));
+            (wg, listed)
         });
-        obs.wg = wg_devices;
+        obs.wg = wg_devices?;
         obs.links = links
             .into_iter()
             .filter(|(n, l)| l.ours || desired.is_some_and(|d| d.wg.iter().any(|w| &w.name == n)))

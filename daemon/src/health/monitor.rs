@@ -122,7 +122,12 @@ pub fn observe(config: &Config) -> HashMap<String, Observation> {
                         .and_then(|k| peers.get(k))
                         .and_then(|p| p.handshake_age);
                 }
-                Err(e) => log::debug!("upstream {}: {e}", u.name),
+                Err(e) => {
+                    // There but not answering (a busy userspace device): the
+                    // probe through it decides, not "interface missing".
+                    o.interface_present = crate::sys::wg::present(&ifname, backend);
+                    log::debug!("upstream {}: {e}", u.name);
+                }
             }
             let target: Option<SocketAddr> = u.dns.first().and_then(|d| parse_resolver(d).ok());
             if o.interface_present

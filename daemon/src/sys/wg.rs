@@ -100,10 +100,16 @@ pub fn device(name: &str, b: Backend) -> Result<DeviceState, String> {
     Ok(dev)
 }
 
-/// Reads a device's configuration (`None` when there is no such device).
-pub fn get(name: &str, b: Backend) -> Option<ObservedWg> {
-    let dev = device(name, b).ok()?;
-    Some(ObservedWg {
+/// Reads a device's configuration: `Ok(None)` when there is no such device,
+/// `Err` when it is there but did not answer (a busy userspace device: the
+/// caller must not take it for missing and start a second one beside it).
+pub fn get(name: &str, b: Backend) -> Result<Option<ObservedWg>, String> {
+    let dev = match device(name, b) {
+        Ok(dev) => dev,
+        Err(e) if present(name, b) => return Err(e),
+        Err(_) => return Ok(None),
+    };
+    Ok(Some(ObservedWg {
         public_key: dev.public_key,
         listen_port: dev.listen_port,
         peers: dev
@@ -118,7 +124,7 @@ pub fn get(name: &str, b: Backend) -> Option<ObservedWg> {
                 label: String::new(),
             })
             .collect(),
-    })
+    }))
 }
 
 fn hex32(s: &str) -> Option<[u8; 32]> {
@@ -138,6 +144,25 @@ fn hex(k: &[u8; 32]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+/// Is the device there, answering or not? Kernel: a link of that name
+/// exists. Userspace: something listens on its control socket (no socket
+/// file, or a stale one nobody serves, is no device); one that accepts and then
+/// stays silent past the read time-out is a busy device, not a missing one.
+pub fn present(name: &str, b: Backend) -> bool {
+    match b {
+        Backend::Kernel => std::ffi::CString::new(name)
+            // SAFETY: if_nametoindex reads the NUL-terminated name and nothing else.
+            .is_ok_and(|c| unsafe { libc::if_nametoindex(c.as_ptr()) } != 0),
+        Backend::Userspace => match std::os::unix::net::UnixStream::connect(sock_path(name)) {
+            Ok(_) => true,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ),
+        },
+    }
 }
 
 /// One UAPI exchange: the request (ending in an empty line), the answer's
@@ -266,8 +291,12 @@ pub fn create(name: &str, b: Backend) -> Result<(), String> {
             .map_err(|e| format!("create wireguard link {name}: {e}")),
         Backend::Userspace => {
             let sock = sock_path(name);
-            if sock.exists() && get(name, b).is_some() {
-                return Ok(());
+            match get(name, b) {
+                Ok(Some(_)) => return Ok(()),
+                // Served but silent: a second process on the same interface
+                // would fight the first for its packets.
+                Err(e) => return Err(format!("{e}; it runs, so no second one is started")),
+                Ok(None) => {}
             }
             let _ = std::fs::create_dir_all(SOCKET_DIR);
             let _ = std::fs::remove_file(&sock);
@@ -286,7 +315,7 @@ pub fn create(name: &str, b: Backend) -> Result<(), String> {
             }
             let start = Instant::now();
             while start.elapsed() < Duration::from_secs(5) {
-                if sock.exists() && get(name, b).is_some() {
+                if sock.exists() && matches!(get(name, b), Ok(Some(_))) {
                     return Ok(());
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -419,6 +448,34 @@ mod tests {
         assert_eq!(lines[10], format!("public_key={}", "02".repeat(32)));
         assert_eq!(lines[11], "remove=true");
         assert!(r.ends_with("remove=true\n\n"));
+    }
+
+    /// A userspace device that takes connections on its control socket and
+    /// then stays silent (a busy boringtun) is there and unreadable, and is
+    /// never replaced by a second process; a socket file nobody serves is no
+    /// device. (Before, a silent device read as missing, and the repair
+    /// started a second boringtun on the same interface.)
+    #[test]
+    #[ignore = "root: a socket in /var/run/wireguard"]
+    fn a_silent_userspace_device_is_busy_not_missing() {
+        let name = format!("wsbusy{}", std::process::id() % 100_000);
+        let path = sock_path(&name);
+        std::fs::create_dir_all(SOCKET_DIR).unwrap();
+        let _ = std::fs::remove_file(&path);
+        // Never accepted: connects land in the backlog, reads time out.
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let b = Backend::Userspace;
+        assert!(present(&name, b));
+        let read = get(&name, b);
+        assert!(read.is_err(), "a silent device read as {read:?}");
+        let e = create(&name, b).unwrap_err();
+        assert!(e.contains("no second one is started"), "{e}");
+        assert!(path.exists(), "the served control socket was removed");
+        drop(listener);
+        // A stale file: nobody listens, so there is no device.
+        assert!(!present(&name, b));
+        assert!(matches!(get(&name, b), Ok(None)));
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
