@@ -7,7 +7,7 @@ use super::{CmdResult, Context, Failure, positional_and_flags};
 use crate::{
     config,
     engine::{
-        Engine,
+        self, Engine,
         apply::{self, LiveInputs},
     },
     plan::{self, Op},
@@ -32,7 +32,8 @@ pub fn cmd_apply(parser: &mut Parser, ctx: &Context) -> CmdResult {
     let rt = apply::runtime()?;
     rt.block_on(async {
         let engine = Engine::new_one_shot(config.server.backend.unwrap_or_default())?;
-        let (_, desired) = apply::desired_now(&config, LiveInputs::default());
+        let (_, desired) =
+            apply::desired_now(&config, LiveInputs::default(), engine::ONE_SHOT_WAIT);
         if dry && script {
             // The whole nft transaction, as `nft -f` would take it.
             let (_, ops) = engine.plan(&desired).await?;
@@ -150,7 +151,10 @@ pub fn status_value(config: &config::Config) -> Result<Value, String> {
     let rt = apply::runtime()?;
     rt.block_on(async {
         let engine = Engine::new_one_shot(config.server.backend.unwrap_or_default())?;
-        let (policy, desired) = apply::desired_now(config, LiveInputs::default());
+        // Read-only: no wait for host names (a peer without an endpoint plans
+        // no change to the one in the kernel).
+        let (policy, desired) =
+            apply::desired_now(config, LiveInputs::default(), std::time::Duration::ZERO);
         let obs = engine.observe(Some(&desired)).await?;
         let pending = plan::plan(&desired, &obs).map(|o| o.len()).unwrap_or(0);
         let ifaces: Vec<Value> = desired

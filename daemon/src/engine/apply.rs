@@ -2,9 +2,9 @@
 //! daemon's apply (with its desired-state cache) and the one-shot apply of a
 //! command that exits after it.
 
-use std::{collections::BTreeMap, net::SocketAddr, sync::Arc};
+use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 
-use super::{Engine, Report, resolve_endpoints};
+use super::{Engine, ONE_SHOT_WAIT, Report, resolve_endpoints};
 use crate::{
     config::Config,
     plan::{Desired, Inputs},
@@ -15,7 +15,7 @@ use crate::{
 
 /// What the running system knows that the config does not: upstream health
 /// (upstream → up?; missing means up) and endpoints as last resolved (empty:
-/// the engine resolves them itself).
+/// the engine looks them up itself, see `resolve_endpoints`).
 #[derive(Debug, Clone, Default)]
 pub struct LiveInputs {
     pub health: BTreeMap<String, bool>,
@@ -41,10 +41,17 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("tokio: {e}"))
 }
 
-/// The desired state of `config` now, with `live` inputs.
-pub fn desired_now(config: &Config, live: LiveInputs) -> (Policy, Desired) {
+/// The desired state of `config` now, with `live` inputs, for a one-shot
+/// command. With no live endpoints, host names are looked up, waiting at most
+/// `wait` for them (`ONE_SHOT_WAIT` for a command that changes the kernel;
+/// a read-only one needs none: a peer without an endpoint plans no change).
+pub fn desired_now(config: &Config, live: LiveInputs, wait: Duration) -> (Policy, Desired) {
     let policy = policy::compile(config, crate::util::time::now_unix());
-    let desired = Engine::desired(config, &policy, inputs(config, live));
+    let mut inputs = inputs(config, live);
+    if inputs.endpoints.is_empty() {
+        inputs.endpoints = resolve_endpoints(config, wait);
+    }
+    let desired = Engine::desired(&policy, &inputs);
     (policy, desired)
 }
 
@@ -52,7 +59,7 @@ pub fn desired_now(config: &Config, live: LiveInputs) -> (Policy, Desired) {
 pub fn apply_now(config: &Config, live: LiveInputs) -> Result<Report, String> {
     runtime()?.block_on(async {
         let engine = Engine::new_one_shot(config.server.backend.unwrap_or_default())?;
-        let (_, desired) = desired_now(config, live);
+        let (_, desired) = desired_now(config, live, ONE_SHOT_WAIT);
         engine.apply(&desired).await
     })
 }
@@ -96,9 +103,11 @@ pub async fn apply_once(
     let config = &current.0;
     let mut inputs = inputs(config, live);
     if inputs.endpoints.is_empty() {
-        // Host names resolved here (at most once a minute each), so a changed
-        // address is a changed input.
-        inputs.endpoints = resolve_endpoints(config);
+        // No map from the health monitor yet (the start, or no upstream
+        // resolves): what the lookups know now, never waiting for one (this is
+        // the daemon's only thread for DNS and the API too). A changed address
+        // is a changed input.
+        inputs.endpoints = resolve_endpoints(config, Duration::ZERO);
     }
     let now = crate::util::time::now_unix();
     let active = active_clients(config, now);
@@ -109,7 +118,7 @@ pub async fn apply_once(
     if !unchanged || cache.desired.is_none() {
         // Expiry moves with the clock: compile again for a new build.
         let policy = policy::compile(config, now);
-        cache.desired = Some(Engine::desired(config, &policy, inputs.clone()));
+        cache.desired = Some(Engine::desired(&policy, &inputs));
         cache.built_from = Some((current.clone(), inputs, active));
     }
     let desired = cache.desired.as_ref().expect("built above");

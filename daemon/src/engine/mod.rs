@@ -7,10 +7,10 @@ pub mod apply;
 use std::{
     collections::BTreeMap,
     fmt,
-    net::{SocketAddr, ToSocketAddrs},
+    net::SocketAddr,
     path::PathBuf,
     sync::Arc,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use tokio::sync::{Notify, watch};
@@ -19,7 +19,10 @@ use crate::{
     config::{Backend, Config, types::parse_endpoint},
     plan::{self, Desired, Inputs, Observed, Op, nft::NftState},
     policy::Policy,
-    sys::{net, nft, nftnl, thread_cpu_ms, wg},
+    sys::{
+        lookup::{self, Answer, Reply},
+        net, nft, nftnl, thread_cpu_ms, wg,
+    },
 };
 
 /// A failed apply: which step, why, and whether the rollback worked.
@@ -118,9 +121,24 @@ pub struct Engine {
     keep_last: bool,
 }
 
-/// Resolves upstream endpoints (host names through the system resolver).
-pub fn resolve_endpoints(config: &Config) -> BTreeMap<String, SocketAddr> {
+/// How old a looked-up address may be for an apply to use it without asking
+/// again (the daemon plans every 2 s; re-resolving a stale handshake's name
+/// belongs to the health monitor).
+pub const LOOKUP_FRESH: Duration = Duration::from_secs(60);
+
+/// How long a one-shot command waits for host-name endpoints to resolve.
+pub const ONE_SHOT_WAIT: Duration = Duration::from_secs(3);
+
+/// Upstream endpoints as far as they are known: addresses as written, host
+/// names through the background lookups (`sys::lookup`), waiting at most
+/// `wait` in all for answers not in yet. The daemon waits for none: a peer
+/// without an address gets none now, and the health monitor publishes the
+/// address (and asks for a re-apply) when its lookup lands.
+pub fn resolve_endpoints(config: &Config, wait: Duration) -> BTreeMap<String, SocketAddr> {
+    let until = Instant::now() + wait;
+    let since = Instant::now().checked_sub(LOOKUP_FRESH);
     let mut out = BTreeMap::new();
+    let mut names = Vec::new();
     for u in &config.upstreams {
         let Some(ep) = u.endpoint.as_deref() else {
             continue;
@@ -128,47 +146,36 @@ pub fn resolve_endpoints(config: &Config) -> BTreeMap<String, SocketAddr> {
         let Ok((host, port)) = parse_endpoint(ep) else {
             continue;
         };
-        let addr = host
-            .parse::<std::net::IpAddr>()
-            .ok()
-            .map(|ip| SocketAddr::new(ip, port))
-            .or_else(|| resolve_cached(&host, port));
-        match addr {
-            Some(a) => {
-                out.insert(u.name.clone(), a);
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            out.insert(u.name.clone(), SocketAddr::new(ip, port));
+        } else {
+            // Every lookup starts before any wait: they run side by side.
+            lookup::ask(&host, port, since);
+            names.push((u.name.clone(), host, port, ep));
+        }
+    }
+    for (name, host, port, ep) in names {
+        match lookup::wait(&host, port, since, until) {
+            Reply::Fresh(a) => match a.result {
+                Ok(addr) => {
+                    out.insert(name, addr);
+                }
+                Err(e) => log::warn!("upstream {name}: cannot resolve endpoint {ep}: {e}"),
+            },
+            // Known from before: better than no address while the new lookup runs.
+            Reply::Pending {
+                last: Some(Answer {
+                    result: Ok(addr), ..
+                }),
+            } => {
+                out.insert(name, addr);
             }
-            None => log::warn!("upstream {}: cannot resolve endpoint {ep}", u.name),
+            Reply::Pending { .. } => {
+                log::debug!("upstream {name}: {ep} is being looked up; no endpoint yet");
+            }
         }
     }
     out
-}
-
-/// Host-name endpoints are looked up at most once a minute (the daemon plans
-/// every 2 s; a stale handshake re-resolution belongs to the health checks).
-fn resolve_cached(host: &str, port: u16) -> Option<SocketAddr> {
-    use std::{collections::HashMap, sync::Mutex, time::Duration};
-    type Cache = HashMap<(String, u16), (Instant, Option<SocketAddr>)>;
-    static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
-    let key = (host.to_string(), port);
-    if let Some((at, a)) = CACHE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get_or_insert_with(HashMap::new)
-        .get(&key)
-        && at.elapsed() < Duration::from_secs(60)
-    {
-        return *a;
-    }
-    let a = (host, port)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next());
-    CACHE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get_or_insert_with(HashMap::new)
-        .insert(key, (Instant::now(), a));
-    a
 }
 
 impl Engine {
@@ -303,12 +310,10 @@ impl Engine {
         Ok((obs, recorded))
     }
 
-    /// Desired state for a config (endpoints resolved, health defaulted).
-    pub fn desired(config: &Config, policy: &Policy, mut inputs: Inputs) -> Desired {
-        if inputs.endpoints.is_empty() {
-            inputs.endpoints = resolve_endpoints(config);
-        }
-        plan::desired(policy, &inputs)
+    /// Desired state for a compiled config and its inputs (the caller fills
+    /// the endpoints: `resolve_endpoints`).
+    pub fn desired(policy: &Policy, inputs: &Inputs) -> Desired {
+        plan::desired(policy, inputs)
     }
 
     /// Plans against the kernel as it is now.

@@ -6,7 +6,7 @@ use std::{
     collections::{BTreeMap, HashMap},
     net::SocketAddr,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use tokio::sync::watch;
@@ -15,6 +15,7 @@ use super::{Change, Observation, State, Tracker, UpstreamHealth, probe};
 use crate::{
     config::{Config, store::Store, types::parse_resolver},
     engine::apply::LiveInputs,
+    sys::lookup::{self, Reply},
 };
 
 /// Host names are resolved at the first round and again only when the
@@ -41,16 +42,30 @@ struct EndpointChanges {
     moved: bool,
 }
 
-/// Keeps the endpoint map current.
+/// The monitor's lookups: when each upstream's name was last asked for
+/// (`needs_resolve`'s clock), and the asks whose answer has not landed yet
+/// (upstream → the time an answer must be newer than; `None`: any).
+#[derive(Default)]
+struct Lookups {
+    asked: HashMap<String, Instant>,
+    waiting: HashMap<String, Option<Instant>>,
+}
+
+/// Keeps the endpoint map current without waiting for a lookup: starts the
+/// ones `needs_resolve` wants (in the background, `sys::lookup`) and takes the
+/// answers that have landed since, this round or a later one.
 fn refresh_endpoints(
     config: &Config,
     obs: &HashMap<String, Observation>,
-    last: &mut HashMap<String, std::time::Instant>,
+    lookups: &mut Lookups,
     map: &mut BTreeMap<String, SocketAddr>,
 ) -> EndpointChanges {
-    use std::net::ToSocketAddrs;
     let mut changes = EndpointChanges::default();
-    map.retain(|n, _| config.upstreams.iter().any(|u| &u.name == n));
+    let known = |n: &String| config.upstreams.iter().any(|u| &u.name == n);
+    map.retain(|n, _| known(n));
+    lookups.asked.retain(|n, _| known(n));
+    lookups.waiting.retain(|n, _| known(n));
+    let now = Instant::now();
     for u in &config.upstreams {
         let Some((host, port)) = u
             .endpoint
@@ -64,15 +79,25 @@ fn refresh_endpoints(
             continue;
         }
         let age = obs.get(&u.name).and_then(|o| o.handshake_age);
-        if !needs_resolve(last.get(&u.name).map(|t| t.elapsed()), age) {
-            continue;
+        let last = lookups.asked.get(&u.name).map(|t| t.elapsed());
+        if needs_resolve(last, age) {
+            // The first time, an answer from the daemon's start (the engine asked
+            // then) will do; after that, only a new one.
+            let since = match last {
+                None => now.checked_sub(RESOLVE_EVERY),
+                Some(_) => Some(now),
+            };
+            lookups.asked.insert(u.name.clone(), now);
+            lookups.waiting.entry(u.name.clone()).or_insert(since);
         }
-        last.insert(u.name.clone(), std::time::Instant::now());
-        let Some(addr) = (host.as_str(), port)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-        else {
+        let Some(&since) = lookups.waiting.get(&u.name) else {
+            continue;
+        };
+        let Reply::Fresh(answer) = lookup::ask(&host, port, since) else {
+            continue;
+        };
+        lookups.waiting.remove(&u.name);
+        let Ok(addr) = answer.result else {
             changes.lines.push(format!(
                 "upstream {}: cannot resolve {host}; keeping the last address",
                 u.name
@@ -87,7 +112,12 @@ fn refresh_endpoints(
                     u.name
                 ));
             }
-            _ => {}
+            Some(_) => {}
+            // A first address: the peer was set without one.
+            None => {
+                changes.moved = true;
+                log::info!("upstream {}: {host} resolved: {addr}", u.name);
+            }
         }
     }
     changes
@@ -162,7 +192,7 @@ pub fn run(
     reapply: Arc<dyn Fn() + Send + Sync>,
 ) {
     let mut tracker = Tracker::default();
-    let mut resolved = HashMap::new();
+    let mut lookups = Lookups::default();
     let mut endpoints = BTreeMap::new();
     loop {
         let started = std::time::Instant::now();
@@ -173,7 +203,7 @@ pub fn run(
             for c in &changes {
                 crate::util::say(&c.to_string());
             }
-            let moved = refresh_endpoints(&config, &obs, &mut resolved, &mut endpoints);
+            let moved = refresh_endpoints(&config, &obs, &mut lookups, &mut endpoints);
             for m in &moved.lines {
                 crate::util::say(m);
             }
@@ -206,5 +236,34 @@ mod tests {
         assert!(needs_resolve(Some(Duration::from_secs(31)), Some(200)));
         assert!(needs_resolve(Some(Duration::from_secs(31)), None));
         assert!(!needs_resolve(Some(Duration::from_secs(3)), None));
+    }
+
+    #[test]
+    fn a_first_address_lands_in_a_later_round_and_asks_for_a_re_apply() {
+        let mut config =
+            crate::config::parse_valid(include_str!("../../../examples/wgsplit.conf")).unwrap();
+        config.upstreams.truncate(1);
+        // The loopback name needs no DNS server; a port no other test asks for.
+        config.upstreams[0].endpoint = Some("localhost:51999".into());
+        let (mut lookups, mut map) = (Lookups::default(), BTreeMap::new());
+        let obs = HashMap::new();
+        let mut rounds = Vec::new();
+        for _ in 0..100 {
+            let c = refresh_endpoints(&config, &obs, &mut lookups, &mut map);
+            rounds.push(c.moved);
+            if c.moved {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The first round only started the lookup (it never waits for one).
+        assert!(!rounds[0]);
+        assert_eq!(rounds.last(), Some(&true), "never landed");
+        let name = &config.upstreams[0].name;
+        assert!(map[name].ip().is_loopback() && map[name].port() == 51999);
+        // Known and not stale: no lookup, no change.
+        let c = refresh_endpoints(&config, &obs, &mut lookups, &mut map);
+        assert!(!c.moved && c.lines.is_empty());
+        assert!(lookups.waiting.is_empty());
     }
 }

@@ -450,3 +450,35 @@ fn the_forward_hook_exists_only_when_something_is_blocked() {
     let d = build(&c, &Inputs::default());
     assert!(!d.nft.chains.contains_key("forward"));
 }
+
+#[test]
+fn an_endpoint_not_looked_up_yet_changes_nothing_and_its_address_sets_the_peer() {
+    // The daemon plans without waiting for a host name's lookup: the upstream's
+    // peer then has no endpoint in the desired state.
+    let c = example();
+    let none = build(&c, &Inputs::default());
+    let us1 = |d: &Desired| {
+        d.wg.iter()
+            .flat_map(|w| &w.peers)
+            .find(|p| p.label == "us1")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(us1(&none).endpoint, None);
+    // Applied twice without an address: nothing the second time.
+    assert_eq!(plan(&none, &applied(&none)).unwrap(), vec![]);
+    // The address landed: one peer update, with it.
+    let addr: std::net::SocketAddr = "192.0.2.9:51820".parse().unwrap();
+    let inputs = Inputs {
+        endpoints: BTreeMap::from([("us1".to_string(), addr)]),
+        ..Inputs::default()
+    };
+    let with = build(&c, &inputs);
+    let ops = plan(&with, &applied(&none)).unwrap();
+    assert!(
+        matches!(&ops[..], [Op::WgPeerSet { peer, .. }] if peer.endpoint == Some(addr)),
+        "{ops:?}"
+    );
+    // A kernel peer that has an address keeps it while a new lookup runs.
+    assert_eq!(plan(&none, &applied(&with)).unwrap(), vec![]);
+}

@@ -2,6 +2,7 @@
 //! rules, nf_tables), WireGuard devices, socket options. Each function does one
 //! kernel job; the engine (`crate::engine`) strings them into observe → apply.
 
+pub mod lookup;
 pub mod net;
 pub mod nft;
 pub mod nft_consts;
