@@ -104,6 +104,11 @@ pub trait Handler: Send + Sync + 'static {
     fn authorised(&self, _pass: &Self::Pass) -> bool {
         false
     }
+    /// Whether a connection from `peer` (to `local`) is served at all:
+    /// asked at accept, before a byte is read; a refused one is closed at once.
+    fn admits(&self, _peer: SocketAddr, _local: SocketAddr) -> bool {
+        true
+    }
     /// Answers a request whose body has been read in full.
     fn respond(&self, head: &Head, pass: Self::Pass, body: Vec<u8>) -> Response;
     /// Every answer sent (for metrics), with the time since the head arrived.
@@ -305,8 +310,14 @@ fn accept_loop<H: Handler>(listener: &TcpListener, shared: &Arc<Shared<H>>) {
             return;
         }
         match accepted {
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
                 backoff = Duration::ZERO;
+                let local = stream.local_addr();
+                if local.is_ok_and(|l| !shared.handler.admits(peer, l)) {
+                    // Counted (as a 403), not logged: a flood must not fill the log.
+                    shared.handler.record(403, Duration::ZERO);
+                    continue;
+                }
                 // The head and the body of an answer are two writes: without
                 // this, Nagle holds the second for the client's delayed ACK.
                 let _ = stream.set_nodelay(true);

@@ -454,6 +454,53 @@ impl Net {
     }
 }
 
+const RTA_DST: u16 = 1;
+const RTN_LOCAL: u8 = 2;
+
+/// Is `peer` on the side of the interface that holds `local`: would the
+/// router's answer to it leave by that interface (or is it the router itself)?
+/// For the web UI bound to a LAN address: a WAN neighbour that routes that
+/// address to the router reaches the socket too, and its answers would go out
+/// the WAN. `false` when no interface holds `local` (fails closed).
+pub fn peer_on_side_of(peer: IpAddr, local: IpAddr) -> Result<bool, String> {
+    let mut s = nl::Socket::open(nl::NETLINK_ROUTE).map_err(|e| format!("rtnetlink: {e}"))?;
+    // The route to the peer: rtmsg (family, dst_len, …), RTA_DST.
+    let v6 = peer.is_ipv6();
+    let mut m = Msg::new(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_ACK);
+    let len = if v6 { 128 } else { 32 };
+    m.push(&[family_of(v6), len, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+        .attr(RTA_DST, &ip_bytes(&peer));
+    let (mut kind, mut oif) = (None, None);
+    s.exchange(m, |_, p| {
+        if p.len() >= 12 {
+            kind = Some(p[7]);
+            oif = nl::attrs(&p[12..])
+                .find(|(k, _)| *k == RTA_OIF)
+                .and_then(|(_, v)| nl::get_u32(v));
+        }
+    })
+    .map_err(|e| format!("route to {peer}: {e}"))?;
+    if kind == Some(RTN_LOCAL) {
+        return Ok(true);
+    }
+    // The interface holding `local`: ifaddrmsg (family, prefixlen, flags,
+    // scope, index), IFA_LOCAL (IPv4) or IFA_ADDRESS.
+    let mut m = Msg::new(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP);
+    m.push(&[family_of(local.is_ipv6()), 0, 0, 0, 0, 0, 0, 0]);
+    let want = ip_bytes(&local);
+    let mut holder = None;
+    s.exchange(m, |_, p| {
+        if p.len() >= 8
+            && nl::attrs(&p[8..])
+                .any(|(k, v)| (k == IFA_LOCAL || k == IFA_ADDRESS) && v == want.as_slice())
+        {
+            holder = Some(u32::from_ne_bytes([p[4], p[5], p[6], p[7]]));
+        }
+    })
+    .map_err(|e| format!("addresses: {e}"))?;
+    Ok(holder.is_some() && holder == oif)
+}
+
 /// For messages: the address family word.
 pub fn family(ip: &IpAddr) -> &'static str {
     if ip.is_ipv4() { "IPv4" } else { "IPv6" }
@@ -473,6 +520,52 @@ mod kernel_tests {
             .build()
             .unwrap()
             .block_on(f)
+    }
+
+    /// The web UI's guard: a LAN host, the router itself and a host out the
+    /// WAN, from route lookups only (no packet is sent).
+    #[test]
+    #[ignore = "kernel: needs root, run by tests/run.sh with --ignored"]
+    fn which_side_a_peer_is_on() {
+        in_netns(|| {
+            let ip = |args: &str| {
+                let st = std::process::Command::new("ip")
+                    .args(args.split(' '))
+                    .status()
+                    .unwrap();
+                assert!(st.success(), "ip {args}");
+            };
+            ip("link set lo up");
+            // veth pairs (carrier up once both ends are), addresses without DAD.
+            for side in ["lan", "wan"] {
+                ip(&format!("link add ws{side}0 type veth peer name ws{side}1"));
+                ip(&format!("link set ws{side}0 up"));
+                ip(&format!("link set ws{side}1 up"));
+            }
+            ip("addr add 192.168.1.1/24 dev wslan0");
+            ip("addr add fd10::1/64 dev wslan0 nodad");
+            ip("addr add 203.0.113.2/24 dev wswan0");
+            ip("addr add 2001:db8::2/64 dev wswan0 nodad");
+            ip("route add default via 203.0.113.1 dev wswan0");
+            ip("-6 route add default via 2001:db8::1 dev wswan0");
+            let side = |peer: &str, local: &str| {
+                peer_on_side_of(peer.parse().unwrap(), local.parse().unwrap()).unwrap()
+            };
+            for (peer, local, want) in [
+                ("192.168.1.50", "192.168.1.1", true),
+                ("192.168.1.1", "192.168.1.1", true),
+                ("127.0.0.1", "192.168.1.1", true),
+                ("203.0.113.7", "192.168.1.1", false),
+                ("198.51.100.9", "192.168.1.1", false),
+                ("192.168.1.50", "192.168.9.9", false),
+                ("fd10::50", "fd10::1", true),
+                ("2001:db8::7", "fd10::1", false),
+                ("2001:db8:1::7", "fd10::1", false),
+            ] {
+                assert_eq!(side(peer, local), want, "{peer} to {local}");
+            }
+        })
+        .unwrap();
     }
 
     #[test]

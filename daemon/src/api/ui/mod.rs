@@ -73,6 +73,10 @@ pub struct Ui {
     /// tests use the floor, so a debug build's setup stays quick).
     iterations: u32,
     limiter: password::LoginLimiter,
+    /// Serve only hosts on the side of the interface holding the listen
+    /// address (set by `start` for one non-loopback address; a wildcard
+    /// serves everyone, as asked).
+    same_side_only: bool,
 }
 
 pub enum Pass {
@@ -100,6 +104,7 @@ impl Ui {
             password_path,
             iterations: password::PBKDF2_ITERATIONS,
             limiter: password::LoginLimiter::default(),
+            same_side_only: false,
         }
     }
 
@@ -366,11 +371,32 @@ impl Handler for Ui {
     fn note(&self, message: &str) {
         Handler::note(&*self.api, message);
     }
+
+    fn admits(&self, peer: SocketAddr, local: SocketAddr) -> bool {
+        !self.same_side_only || same_side(peer, local)
+    }
+}
+
+/// The pages bound to one LAN address are still reached by a WAN neighbour
+/// that routes that address to the router (the socket takes any interface's
+/// packets): a host is served when the router's route back to it leaves by
+/// the interface holding the address, or it is the router itself. A lookup
+/// that fails refuses (the next connection asks again).
+fn same_side(peer: SocketAddr, local: SocketAddr) -> bool {
+    let unmap = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    crate::sys::net::peer_on_side_of(unmap(peer.ip()), unmap(local.ip())).unwrap_or(false)
 }
 
 /// Starts the pages on `listen`, beside the API (sharing its sessions).
 pub fn start(api: Arc<Api>, listen: SocketAddr) -> Result<Handle, String> {
-    let ui = Arc::new(Ui::new(api, crate::util::paths::ui_password()));
+    let mut ui = Ui::new(api, crate::util::paths::ui_password());
+    ui.same_side_only = !listen.ip().is_unspecified() && !listen.ip().is_loopback();
+    let ui = Arc::new(ui);
     let server =
         server::Server::start(listen, ui).map_err(|e| format!("server.ui_listen {listen}: {e}"))?;
     Ok(Handle {
