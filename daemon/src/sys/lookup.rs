@@ -11,7 +11,6 @@
 //! least recently asked idle one makes room).
 
 use std::{
-    collections::{HashMap, VecDeque},
     net::{SocketAddr, ToSocketAddrs},
     sync::{Condvar, Mutex},
     time::{Duration, Instant},
@@ -68,8 +67,10 @@ struct Entry {
 /// The bookkeeping, without threads or clocks of its own (unit-tested).
 #[derive(Debug)]
 pub struct Table {
-    entries: HashMap<Key, Entry>,
-    queue: VecDeque<Key>,
+    /// A list, not a map: it holds at most `max_entries` (a config's few
+    /// upstreams, in practice), and a map's code costs flash on the router.
+    entries: Vec<(Key, Entry)>,
+    queue: Vec<Key>,
     running: usize,
     max_threads: usize,
     max_entries: usize,
@@ -78,26 +79,43 @@ pub struct Table {
 impl Table {
     pub fn new(max_threads: usize, max_entries: usize) -> Self {
         Self {
-            entries: HashMap::new(),
-            queue: VecDeque::new(),
+            entries: Vec::new(),
+            queue: Vec::new(),
             running: 0,
             max_threads: max_threads.max(1),
             max_entries: max_entries.max(1),
         }
     }
 
+    fn position(&self, key: &Key) -> Option<usize> {
+        self.entries.iter().position(|(k, _)| k == key)
+    }
+
+    fn get_mut(&mut self, key: &Key) -> Option<&mut Entry> {
+        let i = self.position(key)?;
+        Some(&mut self.entries[i].1)
+    }
+
     /// An answer for `key` that landed at or after `since` (`None`: any), or a
     /// lookup for it started (returned `true`: the caller runs it, then calls
     /// `finish`) or queued.
     pub fn ask(&mut self, key: &Key, since: Option<Instant>, now: Instant) -> (Reply, bool) {
-        if !self.entries.contains_key(key) && !self.make_room() {
-            return (Reply::Pending { last: None }, false);
-        }
-        let e = self.entries.entry(key.clone()).or_insert(Entry {
-            answer: None,
-            work: Work::Idle,
-            asked: now,
-        });
+        let i = match self.position(key) {
+            Some(i) => i,
+            None if self.make_room() => {
+                self.entries.push((
+                    key.clone(),
+                    Entry {
+                        answer: None,
+                        work: Work::Idle,
+                        asked: now,
+                    },
+                ));
+                self.entries.len() - 1
+            }
+            None => return (Reply::Pending { last: None }, false),
+        };
+        let e = &mut self.entries[i].1;
         e.asked = now;
         if let Some(a) = &e.answer
             && since.is_none_or(|s| a.at >= s)
@@ -113,7 +131,7 @@ impl Table {
                 start = true;
             } else {
                 e.work = Work::Queued;
-                self.queue.push_back(key.clone());
+                self.queue.push(key.clone());
             }
         }
         (Reply::Pending { last }, start)
@@ -125,13 +143,11 @@ impl Table {
         if self.entries.len() < self.max_entries {
             return true;
         }
-        let oldest = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.work == Work::Idle)
-            .min_by_key(|(_, e)| e.asked)
-            .map(|(k, _)| k.clone());
-        oldest.is_some_and(|k| self.entries.remove(&k).is_some())
+        let oldest = (self.entries.iter().enumerate())
+            .filter(|(_, (_, e))| e.work == Work::Idle)
+            .min_by_key(|(_, (_, e))| e.asked)
+            .map(|(i, _)| i);
+        oldest.map(|i| self.entries.swap_remove(i)).is_some()
     }
 
     /// A lookup of `key` landed. Returns the next queued name for the same
@@ -142,12 +158,13 @@ impl Table {
         result: Result<SocketAddr, String>,
         now: Instant,
     ) -> Option<Key> {
-        if let Some(e) = self.entries.get_mut(key) {
+        if let Some(e) = self.get_mut(key) {
             e.answer = Some(Answer { result, at: now });
             e.work = Work::Idle;
         }
-        while let Some(next) = self.queue.pop_front() {
-            if let Some(e) = self.entries.get_mut(&next)
+        while !self.queue.is_empty() {
+            let next = self.queue.remove(0);
+            if let Some(e) = self.get_mut(&next)
                 && e.work == Work::Queued
             {
                 e.work = Work::Running;
@@ -160,7 +177,7 @@ impl Table {
 
     /// What `ask` would answer, without starting anything.
     pub fn peek(&self, key: &Key, since: Option<Instant>) -> Reply {
-        let answer = self.entries.get(key).and_then(|e| e.answer.clone());
+        let answer = (self.position(key)).and_then(|i| self.entries[i].1.answer.clone());
         match answer {
             Some(a) if since.is_none_or(|s| a.at >= s) => Reply::Fresh(a),
             last => Reply::Pending { last },
