@@ -152,9 +152,7 @@ fn hex(k: &[u8; 32]) -> String {
 /// stays silent past the read time-out is a busy device, not a missing one.
 pub fn present(name: &str, b: Backend) -> bool {
     match b {
-        Backend::Kernel => std::ffi::CString::new(name)
-            // SAFETY: if_nametoindex reads the NUL-terminated name and nothing else.
-            .is_ok_and(|c| unsafe { libc::if_nametoindex(c.as_ptr()) } != 0),
+        Backend::Kernel => super::net::link_index(name).is_some(),
         Backend::Userspace => match std::os::unix::net::UnixStream::connect(sock_path(name)) {
             Ok(_) => true,
             Err(e) => !matches!(
